@@ -1,0 +1,185 @@
+"""The `watcher` command line. Every expected failure is one line on stderr and exit 1."""
+
+from __future__ import annotations
+
+import functools
+import logging
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+
+from watcher import __version__
+from watcher.errors import ConfigError, WatcherError
+from watcher.runtime import Runtime
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def friendly(func: F) -> F:
+    """Turn a `WatcherError` into `error: …` lines and exit 1, never a traceback."""
+
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return func(*args, **kwargs)
+        except ConfigError as exc:
+            for line in exc.problems:
+                click.echo(f"error: {line}", err=True)
+            sys.exit(1)
+        except WatcherError as exc:
+            click.echo(f"error: {exc}", err=True)
+            sys.exit(1)
+        except KeyboardInterrupt:
+            click.echo("interrupted", err=True)
+            sys.exit(130)
+
+    return wrapper  # type: ignore[return-value]
+
+
+@click.group()
+@click.version_option(__version__, prog_name="watcher")
+@click.option("-v", "--verbose", is_flag=True, help="Show debug logs.")
+def main(verbose: bool) -> None:
+    """Watch public-procurement portals for immigration detention contracts.
+
+    Surveille les portails de marchés publics pour les contrats de la rétention administrative.
+    """
+    logging.basicConfig(
+        level=logging.DEBUG if verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    for noisy in ("httpx", "httpcore", "apscheduler", "alembic"):
+        logging.getLogger(noisy).setLevel(logging.DEBUG if verbose else logging.WARNING)
+    from watcher.logs import apply_format  # noqa: PLC0415
+
+    apply_format()  # WATCHER_LOG_FORMAT=json: one JSON object per line
+
+
+@main.command("check-config")
+@click.argument("path", required=False, type=click.Path(path_type=Path))
+@friendly
+def check_config(path: Path | None) -> None:
+    """Validate sources.yaml (or PATH) and the matcher rules; exit 1 listing every problem."""
+    from watcher.config import load_config  # noqa: PLC0415
+    from watcher.match import Matcher  # noqa: PLC0415
+
+    runtime = Runtime.from_env()
+    config = load_config(path or runtime.settings.sources)
+    Matcher.load(config.rules, config.sites)
+    enabled = sum(1 for s in config.sources if s.enabled)
+    click.echo(f"{config.path}: OK, {len(config.sources)} sources ({enabled} enabled)")
+
+
+@main.group("db")
+def db() -> None:
+    """Database maintenance."""
+
+
+@db.command("upgrade")
+@friendly
+def db_upgrade() -> None:
+    """Create the database or bring it to the latest schema."""
+    from watcher.db.session import make_engine, upgrade  # noqa: PLC0415
+
+    runtime = Runtime.from_env()
+    engine = make_engine(runtime.settings.db_url)
+    changed = upgrade(engine)
+    where = engine.url.render_as_string(hide_password=True)
+    click.echo(f"database {where}: {'upgraded' if changed else 'already up to date'}")
+
+
+@main.command("run")
+@click.option("--once", is_flag=True, help="Poll every due source once, publish, and exit.")
+@click.option("--source", "source_name", help="Only this source (by name).")
+@friendly
+def run(once: bool, source_name: str | None) -> None:
+    """Poll the sources, store what changed and publish the feeds.
+
+    With --once: poll each enabled source (or --source NAME) now and exit 0 when all succeeded,
+    1 when any failed. Without it: run the scheduler until stopped (no web server; see `serve`).
+    """
+    from watcher.pipeline import run_sources  # noqa: PLC0415
+    from watcher.publish.feeds import write_feeds  # noqa: PLC0415
+
+    runtime = Runtime.from_env()
+    sources = runtime.config.build(only=source_name)
+    if not once:
+        from watcher.scheduler import run_forever  # noqa: PLC0415
+
+        run_forever(runtime, sources)
+        return
+    results = run_sources(sources, runtime.context())
+    for result in results:
+        click.echo(result.summary(), err=not result.ok)
+    with runtime.sessions() as session:
+        written = write_feeds(session, runtime.settings, runtime.settings.data_dir / "feeds")
+    click.echo(f"feeds written: {', '.join(str(p) for p in written)}")
+    failed = [r.source for r in results if not r.ok]
+    if failed:
+        click.echo(f"error: {len(failed)} source(s) failed: {', '.join(failed)}", err=True)
+        sys.exit(1)
+
+
+@main.group("feed")
+def feed() -> None:
+    """Feeds."""
+
+
+@feed.command("build")
+@click.option("--out", type=click.Path(path_type=Path), required=True, help="Folder to write.")
+@friendly
+def feed_build(out: Path) -> None:
+    """Write the Atom feeds (all.atom, …) into the folder OUT."""
+    from watcher.publish.feeds import write_feeds  # noqa: PLC0415
+
+    runtime = Runtime.from_env()
+    with runtime.sessions() as session:
+        written = write_feeds(session, runtime.settings, out)
+    for path in written:
+        click.echo(str(path))
+
+
+@main.command("serve")
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option("--port", default=8080, show_default=True, type=int, help="Port to listen on.")
+@click.option("--no-scheduler", is_flag=True, help="Serve only; do not poll.")
+@friendly
+def serve(host: str, port: int, no_scheduler: bool) -> None:
+    """Run the scheduler (each source on its schedule) and the web server (feeds, pages)."""
+    from watcher.web.server import serve as run_server  # noqa: PLC0415
+
+    runtime = Runtime.from_env()
+    run_server(runtime, host=host, port=port, scheduler=not no_scheduler)
+
+
+@main.command("sources")
+@friendly
+def sources_cmd() -> None:
+    """List the source kinds and their documentation."""
+    from watcher.sources import SOURCES  # noqa: PLC0415
+
+    for kind, cls in sorted(SOURCES.items()):
+        doc = sys.modules[cls.__module__].__doc__ or ""
+        click.echo(f"== {kind}\n{doc.strip()}\n")
+
+
+def _register() -> None:
+    from watcher.cli_match import match_command  # noqa: PLC0415
+
+    main.add_command(match_command)
+
+
+_register()
+
+
+def _register_service() -> None:
+    from watcher.cli_backfill import backfill  # noqa: PLC0415
+
+    main.add_command(backfill)
+
+
+_register_service()

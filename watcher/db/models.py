@@ -1,0 +1,289 @@
+"""Typed SQLAlchemy 2 models. History is append-only: versions and events are never updated."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from watcher.db.base import Base, TZDateTime, created_at, intpk
+
+
+class SourceState(Base):
+    """A configured source and its poll state (what `/sources` shows)."""
+
+    __tablename__ = "sources"
+
+    id: Mapped[intpk]
+    name: Mapped[str] = mapped_column(String(64), unique=True)
+    kind: Mapped[str] = mapped_column(String(32))
+    last_polled_at: Mapped[dt.datetime | None]
+    last_success_at: Mapped[dt.datetime | None]
+    last_error: Mapped[str | None] = mapped_column(Text)
+    last_error_at: Mapped[dt.datetime | None]
+    consecutive_failures: Mapped[int] = mapped_column(Integer, default=0)
+    last_count: Mapped[int | None] = mapped_column(Integer)
+    flagged: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[created_at]
+
+
+class Notice(Base):
+    """The current state of one notice of one source; its history lives in `NoticeVersion`."""
+
+    __tablename__ = "notices"
+    __table_args__ = (UniqueConstraint("source_id", "native_id"),)
+
+    id: Mapped[intpk]
+    source_id: Mapped[int] = mapped_column(ForeignKey("sources.id", ondelete="CASCADE"))
+    native_id: Mapped[str] = mapped_column(String(200))
+    url: Mapped[str | None] = mapped_column(Text)
+    title: Mapped[str] = mapped_column(Text)
+    buyer: Mapped[str | None] = mapped_column(Text)
+    published: Mapped[dt.date | None]
+    deadline: Mapped[dt.datetime | None] = mapped_column(TZDateTime(), index=True)
+    notice_type: Mapped[str] = mapped_column(String(32))
+    department: Mapped[str | None] = mapped_column(String(8))
+    procedure_id: Mapped[str | None] = mapped_column(String(200), index=True)
+    snapshot: Mapped[dict[str, Any]] = mapped_column(JSON)
+    content_hash: Mapped[str] = mapped_column(String(64))
+    version: Mapped[int] = mapped_column(Integer, default=1)
+    relevant: Mapped[bool] = mapped_column(Boolean, default=False, index=True)
+    site: Mapped[str | None] = mapped_column(String(64), index=True)
+    score: Mapped[float] = mapped_column(Float, default=0.0)
+    reasons: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    announced: Mapped[bool] = mapped_column(Boolean, default=False)
+    first_seen_at: Mapped[dt.datetime]
+    last_seen_at: Mapped[dt.datetime]
+    # The first notice of the procedure this one belongs to (a corrigendum, an award, the same
+    # tender on another portal), how the link was found and how sure it is (1.0 = by reference).
+    parent_id: Mapped[int | None] = mapped_column(
+        ForeignKey("notices.id", ondelete="SET NULL"), index=True
+    )
+    link_method: Mapped[str | None] = mapped_column(String(32))
+    link_confidence: Mapped[float | None] = mapped_column(Float)
+
+    source: Mapped[SourceState] = relationship()
+
+
+class NoticeVersion(Base):
+    """One fetched version of a notice, kept as evidence: raw payload, its sha256, time and URL."""
+
+    __tablename__ = "notice_versions"
+    __table_args__ = (UniqueConstraint("notice_id", "version"),)
+
+    id: Mapped[intpk]
+    notice_id: Mapped[int] = mapped_column(ForeignKey("notices.id", ondelete="CASCADE"))
+    version: Mapped[int] = mapped_column(Integer)
+    content_hash: Mapped[str] = mapped_column(String(64))
+    raw: Mapped[str] = mapped_column(Text)
+    snapshot: Mapped[dict[str, Any]] = mapped_column(JSON)
+    fetched_at: Mapped[dt.datetime]
+    fetch_url: Mapped[str | None] = mapped_column(Text)
+
+    notice: Mapped[Notice] = relationship()
+
+
+class Event(Base):
+    """Something a reader is told: a new relevant notice, a moved deadline, an award..."""
+
+    __tablename__ = "events"
+    __table_args__ = (
+        UniqueConstraint("key"),
+        Index("ix_events_created_at_id", "created_at", "id"),
+    )
+
+    id: Mapped[intpk]
+    # Stable identity of the event (source/native id/version/type): the feed's tag: id and the
+    # guard against announcing the same thing twice.
+    key: Mapped[str] = mapped_column(String(400))
+    notice_id: Mapped[int] = mapped_column(ForeignKey("notices.id", ondelete="CASCADE"), index=True)
+    type: Mapped[str] = mapped_column(String(32), index=True)
+    created_at: Mapped[dt.datetime]
+    version: Mapped[int] = mapped_column(Integer)
+    changes: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    site: Mapped[str | None] = mapped_column(String(64), index=True)
+    # For an event made by another notice of the procedure (a corrigendum, an award, the same
+    # tender on another portal): {"ref": native id, "url": link, "source": name, "notice_id": id}.
+    detail: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+
+    notice: Mapped[Notice] = relationship()
+
+
+class PollRun(Base):
+    """One poll of one source: when, how it went, what it found."""
+
+    __tablename__ = "poll_runs"
+
+    id: Mapped[intpk]
+    source_id: Mapped[int] = mapped_column(ForeignKey("sources.id", ondelete="CASCADE"), index=True)
+    started_at: Mapped[dt.datetime]
+    finished_at: Mapped[dt.datetime | None]
+    ok: Mapped[bool] = mapped_column(Boolean, default=False)
+    pages: Mapped[int] = mapped_column(Integer, default=0)
+    fetched: Mapped[int] = mapped_column(Integer, default=0)
+    new: Mapped[int] = mapped_column(Integer, default=0)
+    changed: Mapped[int] = mapped_column(Integer, default=0)
+    events: Mapped[int] = mapped_column(Integer, default=0)
+    error: Mapped[str | None] = mapped_column(Text)
+    # How long the poll took (for `/sources` and the `watcher_poll_duration_seconds` histogram).
+    seconds: Mapped[float | None] = mapped_column(Float)
+
+
+class Subscriber(Base):
+    """Someone (an e-mail address) or somewhere (an Apprise URL) that receives alerts.
+
+    The address is sensitive: it is shown masked everywhere (`watcher.notify.subscribers.mask`).
+    Empty filter lists mean "everything". Alerts cover events after `since_event_id` only, so a
+    new subscriber does not receive the whole history.
+    """
+
+    __tablename__ = "subscribers"
+
+    id: Mapped[intpk]
+    address: Mapped[str] = mapped_column(String(1000), unique=True)
+    channel: Mapped[str] = mapped_column(String(16), default="email")  # "email" or "apprise"
+    lang: Mapped[str] = mapped_column(String(2), default="fr")
+    digest: Mapped[str | None] = mapped_column(String(16))  # None: immediate; "daily"
+    confirmed: Mapped[bool] = mapped_column(Boolean, default=False)
+    # Proves control of the mailbox: the confirmation link and the unsubscribe link carry it.
+    token: Mapped[str] = mapped_column(String(64), unique=True)
+    sites: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    sources: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    events: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    since_event_id: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[created_at]
+    confirmed_at: Mapped[dt.datetime | None]
+    confirm_sent_at: Mapped[dt.datetime | None]
+    last_digest_at: Mapped[dt.datetime | None]
+
+
+class Delivery(Base):
+    """The ledger: one row per (event, subscriber) pair, so each alert is sent at most once.
+
+    `status` goes pending → sending → sent; a failure returns it to pending with a later
+    `next_attempt_at` (or to failed when it cannot succeed). A row left in `sending` by a crash is
+    never sent again (see `watcher.notify.ledger`).
+    """
+
+    __tablename__ = "deliveries"
+    __table_args__ = (
+        UniqueConstraint("event_id", "subscriber_id"),
+        Index("ix_deliveries_status_next_attempt_at", "status", "next_attempt_at"),
+    )
+
+    id: Mapped[intpk]
+    event_id: Mapped[int] = mapped_column(ForeignKey("events.id", ondelete="CASCADE"), index=True)
+    subscriber_id: Mapped[int] = mapped_column(
+        ForeignKey("subscribers.id", ondelete="CASCADE"), index=True
+    )
+    status: Mapped[str] = mapped_column(String(16), default="pending")
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[dt.datetime]
+    claimed_at: Mapped[dt.datetime | None]
+    sent_at: Mapped[dt.datetime | None]
+    last_error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[created_at]
+
+    event: Mapped[Event] = relationship()
+    subscriber: Mapped[Subscriber] = relationship()
+
+
+class MaintainerAlert(Base):
+    """One streak of trouble of one source (failing, or flagged as returning nothing).
+
+    Open while `closed_at` is null; the maintainers are told once per streak (`sent_at`).
+    """
+
+    __tablename__ = "maintainer_alerts"
+
+    id: Mapped[intpk]
+    source: Mapped[str] = mapped_column(String(64), index=True)
+    kind: Mapped[str] = mapped_column(String(16))  # "failing" or "flagged"
+    reason: Mapped[str] = mapped_column(Text)
+    opened_at: Mapped[dt.datetime]
+    sent_at: Mapped[dt.datetime | None]
+    closed_at: Mapped[dt.datetime | None]
+    last_error: Mapped[str | None] = mapped_column(Text)
+
+
+class BackfillProgress(Base):
+    """How far `watcher backfill --since DATE` got for one source, so that it resumes there."""
+
+    __tablename__ = "backfill_progress"
+    __table_args__ = (UniqueConstraint("source_id", "since"),)
+
+    id: Mapped[intpk]
+    source_id: Mapped[int] = mapped_column(ForeignKey("sources.id", ondelete="CASCADE"))
+    since: Mapped[dt.date]
+    # End of the last window fetched completely: the next run starts there.
+    done_until: Mapped[dt.datetime | None]
+    windows: Mapped[int] = mapped_column(Integer, default=0)
+    fetched: Mapped[int] = mapped_column(Integer, default=0)
+    started_at: Mapped[dt.datetime]
+    updated_at: Mapped[dt.datetime]
+    finished_at: Mapped[dt.datetime | None]
+
+
+class Document(Base):
+    """One public document a relevant notice links (avis PDF, règlement, DCE) and its last fetch.
+
+    `status` is `pending` (never fetched), `ok`, `not_downloadable` (the link gives a web page, e.g.
+    a login form: checked once), `too_large` or `failed` (retried at the next sync). Its versions
+    live in `DocumentVersion`; `removed_at` is set when the notice stops linking it.
+    """
+
+    __tablename__ = "documents"
+    __table_args__ = (UniqueConstraint("notice_id", "url"),)
+
+    id: Mapped[intpk]
+    notice_id: Mapped[int] = mapped_column(ForeignKey("notices.id", ondelete="CASCADE"), index=True)
+    url: Mapped[str] = mapped_column(Text)
+    filename: Mapped[str] = mapped_column(String(255))
+    status: Mapped[str] = mapped_column(String(32), default="pending")
+    last_error: Mapped[str | None] = mapped_column(Text)
+    failures: Mapped[int] = mapped_column(Integer, default=0)
+    etag: Mapped[str | None] = mapped_column(String(200))
+    last_modified: Mapped[str | None] = mapped_column(String(64))
+    # Linked after the notice's documents were first downloaded: announced as added when fetched.
+    announce_added: Mapped[bool] = mapped_column(Boolean, default=False)
+    first_seen_at: Mapped[dt.datetime]
+    last_checked_at: Mapped[dt.datetime | None]
+    removed_at: Mapped[dt.datetime | None]
+
+    notice: Mapped[Notice] = relationship()
+
+
+class DocumentVersion(Base):
+    """One downloaded version of a document (append-only): its sha256, size, type and text.
+
+    The bytes themselves are kept on disk by sha256 (`watcher.documents.blob_path`).
+    """
+
+    __tablename__ = "document_versions"
+    __table_args__ = (UniqueConstraint("document_id", "version"),)
+
+    id: Mapped[intpk]
+    document_id: Mapped[int] = mapped_column(ForeignKey("documents.id", ondelete="CASCADE"))
+    version: Mapped[int] = mapped_column(Integer)
+    sha256: Mapped[str] = mapped_column(String(64), index=True)
+    size: Mapped[int] = mapped_column(Integer)
+    content_type: Mapped[str] = mapped_column(String(100))
+    filename: Mapped[str] = mapped_column(String(255))
+    fetched_at: Mapped[dt.datetime]
+    text: Mapped[str | None] = mapped_column(Text)
+    members: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    extract_error: Mapped[str | None] = mapped_column(Text)
+
+    document: Mapped[Document] = relationship()

@@ -1,0 +1,175 @@
+"""The one HTTP seam: every request to a portal goes through a `Fetcher`.
+
+`build_client()` sets the User-Agent, timeouts, redirects and proxy; `Fetcher` adds politeness (a
+minimum interval between requests to one source), retries with backoff and jitter on passing faults
+(5xx, timeouts, resets), honours `Retry-After` on 429, and caps the size of an answer. Tests pass an
+`httpx.MockTransport` or point `base_url` at a loopback server.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import time
+from collections.abc import Callable
+from email.utils import parsedate_to_datetime
+from typing import Any
+
+import httpx
+
+from watcher.errors import FetchError, ParseError, RetryableFetchError, TooLargeError
+from watcher.settings import Settings
+
+MAX_BYTES = 50 * 1024 * 1024
+RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
+MAX_RETRY_AFTER = 300.0
+
+
+def build_client(
+    settings: Settings,
+    transport: httpx.BaseTransport | None = None,
+    proxy: str | None = None,
+) -> httpx.Client:
+    """An `httpx.Client` with the watcher's User-Agent, timeouts and redirect policy."""
+    return httpx.Client(
+        headers={"User-Agent": settings.user_agent, "Accept-Language": "fr, en;q=0.8"},
+        timeout=httpx.Timeout(settings.http_timeout, connect=min(10.0, settings.http_timeout)),
+        follow_redirects=True,
+        transport=transport,
+        proxy=proxy,
+    )
+
+
+def _retry_after(response: httpx.Response) -> float | None:
+    value = response.headers.get("Retry-After")
+    if not value:
+        return None
+    try:
+        return min(max(float(value), 0.0), MAX_RETRY_AFTER)
+    except ValueError:
+        pass
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return min(max(when.timestamp() - time.time(), 0.0), MAX_RETRY_AFTER)
+
+
+class Fetcher:
+    """Polite, retrying HTTP for one source. Sources never build clients themselves."""
+
+    def __init__(
+        self,
+        client: httpx.Client,
+        *,
+        min_interval: float = 0.0,
+        retries: int = 3,
+        backoff: float = 1.0,
+        retry_statuses: frozenset[int] = RETRY_STATUSES,
+        max_bytes: int = MAX_BYTES,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self.client = client
+        self.min_interval = min_interval
+        self.retries = retries
+        self.backoff = backoff
+        self.retry_statuses = retry_statuses
+        self.max_bytes = max_bytes
+        self.sleep = sleep
+        self.requests = 0
+        self._last: float | None = None
+
+    def _wait_turn(self) -> None:
+        if self.min_interval and self._last is not None:
+            delay = self._last + self.min_interval - time.monotonic()
+            if delay > 0:
+                self.sleep(delay)
+        self._last = time.monotonic()
+
+    def _once(self, method: str, url: str, **kwargs: Any) -> httpx.Response:
+        self._wait_turn()
+        self.requests += 1
+        try:
+            with self.client.stream(method, url, **kwargs) as response:
+                chunks: list[bytes] = []
+                size = 0
+                for chunk in response.iter_bytes():
+                    size += len(chunk)
+                    if size > self.max_bytes:
+                        raise TooLargeError(f"{url}: answer larger than {self.max_bytes} bytes")
+                    chunks.append(chunk)
+                content = b"".join(chunks)
+        except (httpx.TimeoutException, httpx.NetworkError, httpx.RemoteProtocolError) as exc:
+            raise RetryableFetchError(f"{_short(url)}: {type(exc).__name__}: {exc}") from None
+        except httpx.HTTPError as exc:
+            raise FetchError(f"{_short(url)}: {type(exc).__name__}: {exc}") from None
+        response = httpx.Response(
+            response.status_code,
+            headers=response.headers,
+            content=content,
+            request=response.request,
+        )
+        if response.status_code in self.retry_statuses:
+            raise RetryableFetchError(
+                f"{_short(url)}: HTTP {response.status_code}", retry_after=_retry_after(response)
+            )
+        if response.status_code >= 400:
+            raise FetchError(f"{_short(url)}: HTTP {response.status_code} {_snippet(response)}")
+        return response
+
+    def request(self, method: str, url: str, **kwargs: Any) -> httpx.Response:
+        """Send one request, retrying passing faults; raise `FetchError` when it cannot succeed."""
+        attempt = 0
+        while True:
+            try:
+                return self._once(method, url, **kwargs)
+            except RetryableFetchError as exc:
+                if attempt >= self.retries:
+                    raise
+                delay = exc.retry_after
+                if delay is None:
+                    delay = self.backoff * (2**attempt) * (1 + random.random() / 2)  # noqa: S311
+                self.sleep(delay)
+                attempt += 1
+
+    def get(self, url: str, **kwargs: Any) -> httpx.Response:
+        """GET with retries."""
+        return self.request("GET", url, **kwargs)
+
+    def get_json(self, url: str, **kwargs: Any) -> Any:
+        """GET and decode JSON; an answer that is not JSON is a `ParseError` for this poll."""
+        return decode_json(self.get(url, **kwargs))
+
+    def post_json(self, url: str, body: Any, **kwargs: Any) -> Any:
+        """POST a JSON body and decode the JSON answer."""
+        return decode_json(self.request("POST", url, json=body, **kwargs))
+
+
+def decode_json(response: httpx.Response) -> Any:
+    """The JSON of an answer, or a `ParseError` that says what came instead (e.g. a maintenance page)."""
+    try:
+        return json.loads(response.content)
+    except ValueError:
+        raise ParseError(
+            f"{_short(str(response.request.url))}: expected JSON, got "
+            f"{response.headers.get('content-type', 'unknown type')}: {_snippet(response)}"
+        ) from None
+
+
+def _short(url: str, limit: int = 120) -> str:
+    return url if len(url) <= limit else url[: limit - 1] + "…"
+
+
+def _snippet(response: httpx.Response, limit: int = 80) -> str:
+    text = " ".join(response.content[:400].decode("utf-8", "replace").split())
+    return repr(text[:limit])
+
+
+def settings_fetcher(settings: Settings, client: httpx.Client, min_interval: float) -> Fetcher:
+    """A `Fetcher` with the retry policy of the settings."""
+    return Fetcher(
+        client,
+        min_interval=min_interval,
+        retries=settings.http_retries,
+        backoff=settings.http_backoff,
+    )

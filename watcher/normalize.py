@@ -1,0 +1,130 @@
+"""Pure normalisation: text cleanup, dates, money, and the canonical snapshot of a notice.
+
+A snapshot holds only the fields a reader cares about, each as a comparable plain value, so that
+`diff.py` sees a change only where a person would. No I/O, no clock.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import re
+import unicodedata
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from watcher.records import NoticeRecord
+
+PARIS = ZoneInfo("Europe/Paris")
+_SPACES = re.compile(r"\s+")
+# Characters that are not allowed in XML 1.0 (feeds would be invalid): C0 controls except \t\n\r,
+# surrogates, U+FFFE and U+FFFF.
+_XML_ILLEGAL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
+
+
+def clean_text(value: Any) -> str | None:
+    """Collapse white space, drop XML-illegal characters, NFC; None for empty values."""
+    if value is None:
+        return None
+    text = _XML_ILLEGAL.sub("", unicodedata.normalize("NFC", str(value)))
+    text = _SPACES.sub(" ", text).strip()
+    return text or None
+
+
+def to_utc(value: dt.datetime) -> dt.datetime:
+    """An aware UTC datetime; a naive one is read as Paris time (French portals' habit)."""
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=PARIS)
+    return value.astimezone(dt.UTC)
+
+
+def parse_datetime(value: Any) -> dt.datetime | None:
+    """ISO 8601 date or datetime (with or without offset) → aware UTC; None when unreadable."""
+    if value in (None, ""):
+        return None
+    if isinstance(value, dt.datetime):
+        return to_utc(value)
+    if isinstance(value, dt.date):
+        return dt.datetime(value.year, value.month, value.day, tzinfo=PARIS).astimezone(dt.UTC)
+    text = str(value).strip()
+    if text.endswith("Z"):
+        text = text[:-1] + "+00:00"
+    try:
+        return to_utc(dt.datetime.fromisoformat(text))
+    except ValueError:
+        pass
+    # "2026-07-13+02:00": a date with an offset (TED).
+    match = re.match(r"^(\d{4}-\d{2}-\d{2})([+-]\d{2}:\d{2})?$", text)
+    if match:
+        day = dt.date.fromisoformat(match.group(1))
+        return dt.datetime(day.year, day.month, day.day, tzinfo=PARIS).astimezone(dt.UTC)
+    return None
+
+
+def parse_date(value: Any) -> dt.date | None:
+    """A calendar date from an ISO date or datetime string; None when unreadable."""
+    if value in (None, ""):
+        return None
+    if isinstance(value, dt.datetime):
+        return value.date()
+    if isinstance(value, dt.date):
+        return value
+    text = str(value).strip()
+    try:
+        return dt.date.fromisoformat(text[:10])
+    except ValueError:
+        return None
+
+
+def format_deadline(value: dt.datetime | None, *, with_time: bool = False) -> str | None:
+    """`04/01/2027` (or `04/01/2027 12:00`) in Paris time, as French notices print it."""
+    if value is None:
+        return None
+    local = value.astimezone(PARIS)
+    return local.strftime("%d/%m/%Y %H:%M" if with_time else "%d/%m/%Y")
+
+
+def format_money(value: float | None, currency: str | None = "EUR") -> str | None:
+    """`1 234 567 €` / `1 234 567 GBP`."""
+    if value is None:
+        return None
+    amount = f"{value:,.2f}".rstrip("0").rstrip(".").replace(",", " ").replace(".", ",")
+    symbol = {"EUR": "€", None: "€", "GBP": "£"}.get(currency, currency or "€")
+    return f"{amount} {symbol}"
+
+
+def content_hash(raw: str) -> str:
+    """sha256 hex digest of a raw payload: the evidence hash and the change detector."""
+    return hashlib.sha256(raw.encode("utf-8")).hexdigest()
+
+
+def snapshot(record: NoticeRecord) -> dict[str, Any]:
+    """The canonical, JSON-serialisable form of a notice that `diff.py` compares."""
+    return {
+        "title": clean_text(record.title),
+        "buyer": clean_text(record.buyer),
+        "url": record.url,
+        "published": record.published.isoformat() if record.published else None,
+        "deadline": record.deadline.astimezone(dt.UTC).isoformat() if record.deadline else None,
+        "notice_type": record.notice_type,
+        "cpv": sorted({c[:8] for c in record.cpv if c}),
+        "place": clean_text(record.place),
+        "department": record.department,
+        "value": record.value,
+        "currency": record.currency,
+        "winners": sorted({w for w in (clean_text(x) for x in record.winners) if w}),
+        "description": clean_text(record.description),
+        "documents": sorted(set(record.documents)),
+        "lots": [
+            {
+                "number": lot.number,
+                "title": clean_text(lot.title),
+                "deadline": lot.deadline.astimezone(dt.UTC).isoformat() if lot.deadline else None,
+                "winners": sorted(lot.winners),
+                "value": lot.value,
+            }
+            for lot in record.lots
+        ],
+        "procedure_id": record.procedure_id,
+        "related_ids": sorted(set(record.related_ids)),
+    }

@@ -1,0 +1,1 @@
+"""Publishing: turning events into feeds (and, later, alerts)."""

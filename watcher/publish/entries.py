@@ -1,0 +1,172 @@
+"""Pure rendering of events into what a reader sees: a title, an HTML summary, links.
+
+Every output format (Atom, JSON Feed, e-mail, web pages) uses these texts, so a change reads the same
+everywhere: "Date limite modifiée : Construction du CRA de Dunkerque".
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from html import escape
+from typing import Any
+
+from watcher.diff import FIELD_LABELS, NOTICE_TYPE_LABELS
+from watcher.diff import label as field_label
+from watcher.normalize import format_deadline, parse_datetime
+
+TITLE_PREFIX = {
+    "fr": {
+        "new": "Nouveau marché",
+        "changed": "Avis modifié",
+        "deadline_moved": "Date limite modifiée",
+        "corrigendum": "Rectificatif",
+        "awarded": "Marché attribué",
+        "cancelled": "Procédure annulée",
+        "documents_changed": "Documents modifiés",
+        "deadline_soon": "Date limite proche",
+    },
+    "en": {
+        "new": "New tender",
+        "changed": "Notice changed",
+        "deadline_moved": "Deadline moved",
+        "corrigendum": "Corrigendum",
+        "awarded": "Contract awarded",
+        "cancelled": "Procedure cancelled",
+        "documents_changed": "Documents changed",
+        "deadline_soon": "Deadline soon",
+    },
+}
+
+LABELS = {
+    "fr": {
+        "buyer": "Acheteur",
+        "deadline": "Date limite",
+        "type": "Type d'avis",
+        "site": "Site",
+        "source": "Source",
+        "winners": "Titulaires",
+        "link": "Voir l'avis sur le portail",
+        "changes": "Ce qui a changé",
+        "related": "Avis lié",
+    },
+    "en": {
+        "buyer": "Buyer",
+        "deadline": "Deadline",
+        "type": "Notice type",
+        "site": "Site",
+        "source": "Source",
+        "winners": "Winners",
+        "link": "See the notice on the portal",
+        "changes": "What changed",
+        "related": "Related notice",
+    },
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Entry:
+    """One event ready for any output format."""
+
+    key: str
+    title: str
+    link: str | None
+    updated: dt.datetime
+    html: str
+    text: str
+    kind: str
+    site: str | None
+    source: str
+    categories: tuple[str, ...]
+
+
+def render_entry(
+    *,
+    key: str,
+    kind: str,
+    created_at: dt.datetime,
+    changes: list[dict[str, Any]],
+    snapshot: dict[str, Any],
+    site: str | None,
+    source: str,
+    lang: str = "fr",
+    detail: dict[str, Any] | None = None,
+) -> Entry:
+    """Render one event of one notice; pure, so it is tested without a database.
+
+    `detail` names the other notice that made the event (a corrigendum, an award): its reference,
+    source and link are shown. Only http(s) links are kept: a portal's `javascript:` stays out.
+    """
+    labels = LABELS[lang]
+    name = snapshot.get("title") or "?"
+    title = f"{TITLE_PREFIX[lang].get(kind, kind)} : {name}"
+    facts: list[tuple[str, str]] = []
+    if snapshot.get("buyer"):
+        facts.append((labels["buyer"], snapshot["buyer"]))
+    deadline = format_deadline(parse_datetime(snapshot.get("deadline")), with_time=True)
+    if deadline:
+        facts.append((labels["deadline"], deadline))
+    notice_type = snapshot.get("notice_type")
+    if notice_type:
+        facts.append((labels["type"], NOTICE_TYPE_LABELS[lang].get(notice_type, notice_type)))
+    if snapshot.get("winners"):
+        facts.append((labels["winners"], ", ".join(snapshot["winners"])))
+    if site:
+        facts.append((labels["site"], site))
+    facts.append((labels["source"], source))
+    related = _related(detail)
+    if related:
+        facts.append((labels["related"], related))
+    lines = [f"{_label(c, lang)} : {c.get('old') or '—'} → {c.get('new') or '—'}" for c in changes]
+    html_parts = []
+    if lines:
+        items = "".join(f"<li>{escape(line)}</li>" for line in lines)
+        html_parts.append(f"<p><strong>{escape(labels['changes'])}</strong></p><ul>{items}</ul>")
+    html_parts.append(
+        "<ul>" + "".join(f"<li>{escape(k)} : {escape(str(v))}</li>" for k, v in facts) + "</ul>"
+    )
+    link = _web_link(snapshot.get("url"))
+    if link:
+        html_parts.append(
+            f'<p><a href="{escape(link, quote=True)}">{escape(labels["link"])}</a></p>'
+        )
+    text = "\n".join([*lines, *(f"{k} : {v}" for k, v in facts), *([link] if link else [])])
+    categories = tuple(x for x in (kind, site, source) if x)
+    return Entry(
+        key=key,
+        title=title,
+        link=link,
+        updated=created_at,
+        html="".join(html_parts),
+        text=text,
+        kind=kind,
+        site=site,
+        source=source,
+        categories=categories,
+    )
+
+
+def _label(change: dict[str, Any], lang: str) -> str:
+    """A change's field name in `lang` (stored events carry the French one)."""
+    field = change.get("field")
+    if lang != "fr" and field in FIELD_LABELS:
+        return field_label(field, lang)
+    return str(change.get("label") or field or "?")
+
+
+def _web_link(value: Any) -> str | None:
+    text = str(value).strip() if value else ""
+    return text if text.lower().startswith(("https://", "http://")) else None
+
+
+def _related(detail: dict[str, Any] | None) -> str | None:
+    """`26-81230 (boamp) https://…` for the notice named in an event's `detail`."""
+    if not isinstance(detail, dict) or not detail.get("ref"):
+        return None
+    parts = [str(detail["ref"])]
+    if detail.get("source"):
+        parts.append(f"({detail['source']})")
+    link = _web_link(detail.get("url"))
+    if link:
+        parts.append(link)
+    return " ".join(parts)

@@ -1,0 +1,225 @@
+"""What the feeds read from the database: events in (created_at, id) order, streamed or paged.
+
+Every query joins event, notice, source and the notice version the event was made from, and
+selects plain columns (no ORM objects, no lazy loads): one query per batch of events, however many
+feeds they go to. An entry shows the notice as it was when the event happened (the version's
+snapshot), so an archive page reads the same tomorrow as today.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import JSON, Select, and_, func, or_, select
+from sqlalchemy.orm import Session
+
+from watcher.db.models import Event, Notice, NoticeVersion, SourceState
+from watcher.publish.catalog import ALL, EVENT_TYPES, FeedSpec
+from watcher.publish.ical import Deadline
+
+BATCH = 2000
+
+
+@dataclass(frozen=True, slots=True)
+class EventRow:
+    """One event with what rendering it needs."""
+
+    id: int
+    key: str
+    type: str
+    created_at: dt.datetime
+    changes: list[dict[str, Any]]
+    site: str | None
+    source: str
+    snapshot: dict[str, Any]
+    detail: dict[str, Any] | None
+
+
+def _events() -> Select[Any]:
+    snap = func.coalesce(NoticeVersion.snapshot, Notice.snapshot, type_=JSON)
+    return (
+        select(
+            Event.id,
+            Event.key,
+            Event.type,
+            Event.created_at,
+            Event.changes,
+            Event.site,
+            SourceState.name,
+            snap,
+            Event.detail,
+        )
+        .select_from(Event)
+        .join(Notice, Notice.id == Event.notice_id)
+        .join(SourceState, SourceState.id == Notice.source_id)
+        .outerjoin(
+            NoticeVersion,
+            and_(
+                NoticeVersion.notice_id == Event.notice_id, NoticeVersion.version == Event.version
+            ),
+        )
+        .where(Notice.relevant.is_(True))
+    )
+
+
+def _filter(query: Select[Any], spec: FeedSpec) -> Select[Any]:
+    if spec.dimension == "site":
+        return query.where(Event.site == spec.value)
+    if spec.dimension == "source":
+        return query.where(SourceState.name == spec.value)
+    if spec.dimension == "type":
+        return query.where(Event.type == spec.value)
+    return query
+
+
+def _row(values: Any) -> EventRow:
+    return EventRow(*values)
+
+
+def top_event_id(session: Session) -> int:
+    """The highest event id now: a build reads only events up to it, so its counts hold."""
+    return int(session.scalar(select(func.max(Event.id))) or 0)
+
+
+def feed_counts(session: Session, upto_id: int) -> dict[FeedSpec, int]:
+    """How many events each feed holds (feeds without events are absent), in one query."""
+    query = (
+        select(Event.site, SourceState.name, Event.type, func.count(Event.id))
+        .select_from(Event)
+        .join(Notice, Notice.id == Event.notice_id)
+        .join(SourceState, SourceState.id == Notice.source_id)
+        .where(Notice.relevant.is_(True), Event.id <= upto_id)
+        .group_by(Event.site, SourceState.name, Event.type)
+    )
+    counts: dict[FeedSpec, int] = {}
+    for site, source, kind, count in session.execute(query):
+        specs = [ALL, FeedSpec("source", source), FeedSpec("type", kind)]
+        if site:
+            specs.append(FeedSpec("site", site))
+        for spec in specs:
+            counts[spec] = counts.get(spec, 0) + int(count)
+    return counts
+
+
+def stream_events(session: Session, upto_id: int, batch: int = BATCH) -> Iterator[EventRow]:
+    """Every event up to `upto_id`, oldest first, fetched in keyset-paginated batches."""
+    query = _events().where(Event.id <= upto_id).order_by(Event.created_at, Event.id).limit(batch)
+    after: tuple[dt.datetime, int] | None = None
+    while True:
+        page = query
+        if after is not None:
+            when, last = after
+            page = query.where(
+                or_(Event.created_at > when, and_(Event.created_at == when, Event.id > last))
+            )
+        rows = [_row(r) for r in session.execute(page)]
+        yield from rows
+        if len(rows) < batch:
+            return
+        after = (rows[-1].created_at, rows[-1].id)
+
+
+def count_feed(session: Session, spec: FeedSpec) -> int:
+    """How many events one feed holds."""
+    query = _filter(_events(), spec).with_only_columns(func.count(Event.id))
+    return int(session.scalar(query) or 0)
+
+
+def feed_slice(session: Session, spec: FeedSpec, offset: int, limit: int) -> list[EventRow]:
+    """Events `offset`…`offset + limit - 1` of one feed in oldest-first order, newest first."""
+    query = (
+        _filter(_events(), spec).order_by(Event.created_at, Event.id).offset(offset).limit(limit)
+    )
+    rows = [_row(r) for r in session.execute(query)]
+    rows.reverse()
+    return rows
+
+
+def known_feed(session: Session, spec: FeedSpec, extra_sites: frozenset[str]) -> bool:
+    """Whether a feed exists: any event type, a configured source, a site of the gazetteer or with
+    events; an unknown one is a 404, not an empty feed."""
+    if spec.dimension == "all":
+        return True
+    if spec.dimension == "type":
+        return spec.value in EVENT_TYPES
+    if spec.dimension == "source":
+        found = session.scalar(select(SourceState.id).where(SourceState.name == spec.value))
+        return found is not None
+    if spec.value in extra_sites:
+        return True
+    return session.scalar(select(Event.id).where(Event.site == spec.value).limit(1)) is not None
+
+
+def source_names(session: Session) -> list[str]:
+    """Every source that has polled at least once."""
+    return list(session.scalars(select(SourceState.name).order_by(SourceState.name)))
+
+
+# Notices whose deadline no longer invites tenders, even if it lies in the future.
+_CLOSED_TYPES = ("award", "cancellation")
+
+
+def open_deadlines(session: Session, now: dt.datetime, batch: int = 500) -> Iterator[Deadline]:
+    """Every relevant notice whose deadline is after `now`, soonest first, with its moves.
+
+    A move is an event whose changes include the deadline; its count is the calendar SEQUENCE and
+    its time LAST-MODIFIED (the first event's time when it never moved). Histories are read for a
+    batch of notices in one query.
+    """
+    query = (
+        select(
+            Notice.id,
+            SourceState.name,
+            Notice.native_id,
+            Notice.title,
+            Notice.buyer,
+            Notice.url,
+            Notice.deadline,
+            Notice.site,
+            Notice.first_seen_at,
+        )
+        .join(SourceState, SourceState.id == Notice.source_id)
+        .where(
+            Notice.relevant.is_(True),
+            Notice.deadline > now,
+            Notice.notice_type.not_in(_CLOSED_TYPES),
+        )
+        .order_by(Notice.deadline, Notice.id)
+    )
+    rows = session.execute(query).all()
+    for start in range(0, len(rows), batch):
+        chunk = rows[start : start + batch]
+        history: dict[int, list[tuple[dt.datetime, list[dict[str, Any]]]]] = {}
+        events = (
+            select(Event.notice_id, Event.created_at, Event.changes)
+            .where(Event.notice_id.in_([r[0] for r in chunk]))
+            .order_by(Event.created_at, Event.id)
+        )
+        for notice_id, created, changes in session.execute(events):
+            history.setdefault(notice_id, []).append((created, changes or []))
+        for notice_id, source, native_id, title, buyer, url, deadline, site, first_seen in chunk:
+            past = history.get(notice_id, [])
+            moves = [(when, c) for when, changes in past for c in changes if _is_deadline(c)]
+            if moves:
+                modified, previous = moves[-1][0], moves[-1][1].get("old")
+            else:
+                modified, previous = (past[0][0] if past else first_seen), None
+            yield Deadline(
+                source=source,
+                native_id=native_id,
+                title=title,
+                buyer=buyer,
+                url=url,
+                deadline=deadline,
+                site=site,
+                moves=len(moves),
+                last_modified=modified,
+                previous=previous,
+            )
+
+
+def _is_deadline(change: Any) -> bool:
+    return isinstance(change, dict) and change.get("field") == "deadline"

@@ -1,0 +1,138 @@
+"""Pure value types that flow through the pipeline: fetch → parse → normalize → diff → store.
+
+Sources produce `RawPage`s (I/O only) and parse them into `NoticeRecord`s (pure). Every source kind
+fills the same `NoticeRecord`, so storage, matching, diffing and publishing never look at a portal's
+own format.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+NoticeType = Literal["notice", "corrigendum", "award", "prior_information", "cancellation"]
+NOTICE_TYPES: tuple[str, ...] = (
+    "notice",
+    "corrigendum",
+    "award",
+    "prior_information",
+    "cancellation",
+)
+
+
+@dataclass(frozen=True, slots=True)
+class RawPage:
+    """One answer from a portal, as received: the unit a source's `parse()` reads."""
+
+    url: str
+    content: bytes
+    content_type: str = "application/json"
+    fetched_at: dt.datetime | None = None
+    # Anything the parser needs to know about the request (page number, detail id, ...).
+    meta: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class Lot:
+    """One lot of a notice; every field may be missing."""
+
+    number: str | None = None
+    title: str | None = None
+    description: str | None = None
+    cpv: tuple[str, ...] = ()
+    deadline: dt.datetime | None = None
+    value: float | None = None
+    winners: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class NoticeRecord:
+    """One notice of one portal, in the single model every source fills.
+
+    `native_id` is the portal's stable id for this publication (BOAMP idweb, TED publication number,
+    OCDS release id, PLACE consultation reference). `procedure_id` groups the notices of one procedure
+    (eForms ContractFolderID, OCDS ocid, PLACE reference) and `related_ids` names earlier notices this
+    one corrects, cancels or awards (BOAMP `annonce_lie`). `raw` is the portal's own payload for this
+    notice, kept as evidence.
+    """
+
+    native_id: str
+    title: str
+    url: str | None = None
+    buyer: str | None = None
+    published: dt.date | None = None
+    deadline: dt.datetime | None = None
+    cpv: tuple[str, ...] = ()
+    place: str | None = None
+    department: str | None = None
+    notice_type: NoticeType = "notice"
+    value: float | None = None
+    currency: str | None = None
+    winners: tuple[str, ...] = ()
+    description: str | None = None
+    documents: tuple[str, ...] = ()
+    lots: tuple[Lot, ...] = ()
+    procedure_id: str | None = None
+    related_ids: tuple[str, ...] = ()
+    language: str | None = None
+    raw: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class FieldChange:
+    """One field of a notice that changed, in words a reader understands."""
+
+    field: str
+    label: str
+    old: str | None
+    new: str | None
+
+    def describe(self) -> str:
+        """`Date limite de réception des offres : 04/01/2027 → 18/01/2027`."""
+        old = self.old if self.old not in (None, "") else "—"
+        new = self.new if self.new not in (None, "") else "—"
+        return f"{self.label} : {old} → {new}"
+
+
+@dataclass(frozen=True, slots=True)
+class PollWindow:
+    """What a poll asks a portal for: everything published or updated since `since` until `now`."""
+
+    now: dt.datetime
+    since: dt.datetime | None = None
+
+
+@dataclass(slots=True)
+class RunResult:
+    """What one poll of one source did, for logs, the CLI and metrics."""
+
+    source: str
+    ok: bool = True
+    fetched: int = 0
+    new: int = 0
+    changed: int = 0
+    unchanged: int = 0
+    relevant: int = 0
+    events: int = 0
+    pages: int = 0
+    seconds: float = 0.0
+    error: str | None = None
+    flagged: str | None = None
+    # Why nothing was polled: another instance holds the source, or polled it moments ago.
+    skipped: str | None = None
+
+    def summary(self) -> str:
+        """One line for a person: what the poll fetched and what it found."""
+        if self.skipped:
+            return f"{self.source}: skipped ({self.skipped})"
+        if not self.ok:
+            return f"{self.source}: FAILED after {self.seconds:.1f}s: {self.error}"
+        text = (
+            f"{self.source}: {self.fetched} notices fetched ({self.pages} pages), "
+            f"{self.new} new, {self.changed} changed, {self.relevant} relevant, "
+            f"{self.events} events, {self.seconds:.1f}s"
+        )
+        if self.flagged:
+            text += f" [warning: {self.flagged}]"
+        return text

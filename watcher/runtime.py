@@ -1,0 +1,53 @@
+"""Wiring: settings + sources file + database + matcher, ready for a command to use."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import cached_property
+
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session, sessionmaker
+
+from watcher.config import Config, load_config
+from watcher.db.session import make_engine, make_sessionmaker, upgrade
+from watcher.match import Matcher
+from watcher.pipeline import Context
+from watcher.settings import Settings, load_settings
+
+
+@dataclass
+class Runtime:
+    """Everything a command needs, built lazily so that `check-config` never opens a database."""
+
+    settings: Settings
+
+    @classmethod
+    def from_env(cls) -> Runtime:
+        """Settings from the environment."""
+        return cls(load_settings())
+
+    @cached_property
+    def config(self) -> Config:
+        """The validated sources file."""
+        return load_config(self.settings.sources)
+
+    @cached_property
+    def engine(self) -> Engine:
+        """The database engine, with the schema brought up to date."""
+        engine = make_engine(self.settings.db_url)
+        upgrade(engine)
+        return engine
+
+    @cached_property
+    def sessions(self) -> sessionmaker[Session]:
+        """Session factory on the migrated database."""
+        return make_sessionmaker(self.engine)
+
+    @cached_property
+    def matcher(self) -> Matcher:
+        """The relevance matcher: shipped rules plus the sources file's extra rule files."""
+        return Matcher.load(self.config.rules, self.config.sites)
+
+    def context(self) -> Context:
+        """A pipeline context."""
+        return Context(settings=self.settings, sessions=self.sessions, matcher=self.matcher)

@@ -1,0 +1,360 @@
+"""BOAMP, the French official bulletin of public procurement notices (DILA), via its open JSON API.
+
+Portal
+    Bulletin officiel des annonces des marchés publics: the French public-procurement notices above
+    the national thresholds, and the European ones (eForms). Open data, Licence Etalab 2.0, no key.
+
+URL
+    `GET {base_url}/api/explore/v2.1/catalog/datasets/boamp/records` (Opendatasoft Explore v2.1),
+    with `where` (ODSQL), `order_by`, `limit` and `offset`. The same dataset is served by
+    `https://www.boamp.fr`; point `base_url` at it, at a mirror, or at a loopback test server.
+
+Caveats
+    - `limit` is at most 100 and `offset + limit` at most 10,000 (the API answers 400 beyond). A
+      window that holds more is split into smaller `dateparution` windows until each fits.
+    - A poll asks for everything published since the last success, minus an overlap of three days,
+      so that notices published late are not missed; notices are upserted on `idweb`.
+    - Corrections, awards and cancellations are notices of their own, linked to the first one by
+      `annonce_lie` (and, for eForms, the procedure's `contractfolderid`).
+    - The full notice is in `donnees`, a JSON string, in one of three shapes (MAPA, FNSimple,
+      EFORMS) or the older V230 one; see `boamp_donnees.py`. CPV codes exist only there, so they
+      cannot be searched server-side: the matcher decides relevance client-side.
+    - `search()` is a fuzzy full-text search; the short token "CRA" is too noisy for it and is left
+      to the matcher, which reads it with word boundaries.
+    - Also reads the bare list of `/exports/json` and v1 pages (`records[].fields`), whose
+      `code_departement` and `annonce_lie` are strings where v2.1 gives lists.
+
+Config keys
+    `base_url` (default `https://boamp-datadila.opendatasoft.com`, scheme and host only);
+    `query`, a list of ODSQL clauses joined with OR, the wide net cast server-side (default: the
+    detention keywords and site names below; an empty list fetches every notice of the window);
+    `departments`, a list of département codes (`"59"`, `"2A"`, `"976"`) to restrict to;
+    `page_size`, records per request (1 to 100, default 100).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+import re
+import unicodedata
+from collections.abc import Iterator
+from typing import Any, ClassVar
+
+from pydantic import Field, field_validator
+
+from watcher.errors import ParseError
+from watcher.http import Fetcher
+from watcher.records import NoticeRecord, NoticeType, PollWindow, RawPage
+from watcher.sources.base import ApiSourceConfig, Source, as_list, dig
+from watcher.sources.boamp_donnees import (
+    PARIS,
+    Donnees,
+    first_text,
+    parse_datetime,
+    read_donnees,
+    text,
+    unique,
+)
+
+log = logging.getLogger(__name__)
+
+RECORDS_PATH = "/api/explore/v2.1/catalog/datasets/boamp/records"
+NOTICE_URL = "https://www.boamp.fr/pages/avis/?q=idweb:{idweb}"
+MAX_RESULTS = 10_000  # offset + limit may not exceed this (ODS InvalidRESTParameterError)
+# idweb breaks ties between notices of one day, so that offset paging neither skips nor repeats.
+ORDER_BY = "dateparution asc, idweb asc"
+# SOURCES.md §1.5 and §8: detention keywords, then the sites of existing and planned CRAs.
+_SITES = "Loon-Plage Oissel Olivet Mérignac Luynes Longvic Koungou Goussainville Mesnil-Amelot"
+_SITES += " Lesquin Coquelles Vincennes"
+DEFAULT_QUERY: tuple[str, ...] = (
+    'search("rétention administrative")',
+    'search("centre de rétention")',
+    'search("local de rétention")',
+    'search("zone d\'attente")',
+    'search("éloignement")',
+    *(f'search("{site}")' for site in _SITES.split()),
+)
+_IDWEB = re.compile(r"(?<![\w-])\d{2}-\d{3,7}(?![\w-])")
+_DEPARTMENT = re.compile(r"^(?:\d{2}|97[1-8]|2[AB])$")
+# A well-formed page starts like this; reading it spares decoding the page twice (issue 9).
+_HEAD = re.compile(rb'^\s*\{\s*"total_count"\s*:\s*(\d+)\s*,\s*"results"\s*:\s*\[')
+
+
+class BoampConfig(ApiSourceConfig):
+    """Keys of a `boamp` source."""
+
+    base_url: str = "https://boamp-datadila.opendatasoft.com"
+    query: tuple[str, ...] = DEFAULT_QUERY
+    departments: tuple[str, ...] = ()
+    page_size: int = Field(default=100, ge=1, le=100)
+
+    @field_validator("query")
+    @classmethod
+    def _query(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        clauses = tuple(clause.strip() for clause in value)
+        if any(not clause for clause in clauses):
+            raise ValueError(
+                "an empty clause; write ODSQL such as 'search(\"centre de rétention\")'"
+            )
+        return clauses
+
+    @field_validator("departments", mode="before")
+    @classmethod
+    def _departments_as_text(cls, value: Any) -> Any:
+        # YAML reads `departments: [59, 13]` as numbers.
+        if isinstance(value, list | tuple):
+            return [str(code) if isinstance(code, int) else code for code in value]
+        return value
+
+    @field_validator("departments")
+    @classmethod
+    def _departments(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        codes = tuple(_department(code) or code for code in value)
+        wrong = [code for code in codes if not _DEPARTMENT.match(code)]
+        if wrong:
+            raise ValueError(f"{', '.join(wrong)}: not a département code like '59', '2A' or '976'")
+        return codes
+
+
+class BoampSource(Source):
+    """BOAMP notices from the Opendatasoft Explore API v2.1."""
+
+    kind: ClassVar[str] = "boamp"
+    Config: ClassVar[type[BoampConfig]] = BoampConfig
+    min_interval: ClassVar[float] = 0.5
+
+    @property
+    def settings(self) -> BoampConfig:
+        """This source's configuration, with its kind's own keys."""
+        assert isinstance(self.config, BoampConfig)
+        return self.config
+
+    def where(self, first: dt.date, last: dt.date) -> str:
+        """The ODSQL `where` of a request for notices published from `first` to `last` inclusive."""
+        parts = [
+            f"dateparution>=date'{first.isoformat()}'",
+            f"dateparution<=date'{last.isoformat()}'",
+        ]
+        if self.settings.query:
+            parts.append("(" + " OR ".join(self.settings.query) + ")")
+        if self.settings.departments:
+            codes = ",".join(f'"{code}"' for code in self.settings.departments)
+            parts.append(f"code_departement in ({codes})")
+        return " AND ".join(parts)
+
+    def fetch(self, fetcher: Fetcher, window: PollWindow) -> Iterator[RawPage]:
+        """Every page of notices published in the window, split by dates beyond 10,000 records."""
+        first = self.window_start(window).astimezone(dt.UTC).date()
+        # BOAMP dates are Paris dates, which may already be tomorrow in UTC.
+        last = max(window.now.astimezone(PARIS).date(), first)
+        yield from self._fetch_dates(fetcher, first, last)
+
+    def _fetch_dates(self, fetcher: Fetcher, first: dt.date, last: dt.date) -> Iterator[RawPage]:
+        url = self.settings.base_url + RECORDS_PATH
+        size = self.settings.page_size
+        offset = 0
+        while True:
+            params: dict[str, str | int] = {
+                "where": self.where(first, last),
+                "order_by": ORDER_BY,
+                "limit": size,
+                "offset": offset,
+            }
+            response = fetcher.get(url, params=params)
+            total, count = _page_counts(response.content, str(response.request.url))
+            if offset == 0 and total is not None and total > MAX_RESULTS:
+                if first < last:
+                    middle = first + (last - first) // 2
+                    yield from self._fetch_dates(fetcher, first, middle)
+                    yield from self._fetch_dates(fetcher, middle + dt.timedelta(days=1), last)
+                    return
+                log.warning(
+                    "boamp: %s notices on %s, more than the API pages through; only %s are read",
+                    total,
+                    first,
+                    MAX_RESULTS,
+                )
+            yield RawPage(
+                url=str(response.request.url),
+                content=response.content,
+                content_type=response.headers.get("content-type", "application/json"),
+                fetched_at=dt.datetime.now(dt.UTC),
+                meta={"window": f"{first}..{last}", "offset": offset, "total_count": total},
+            )
+            offset += size
+            if count is not None and count < size:
+                return
+            if (total is not None and offset >= total) or offset + size > MAX_RESULTS:
+                return
+
+    def parse(self, page: RawPage) -> Iterator[NoticeRecord]:
+        """One notice per record of the page; a record without an id is skipped."""
+        for record in page_records(page.content, page.url):
+            notice = parse_record(record)
+            if notice is not None:
+                yield notice
+
+
+def _page_counts(content: bytes, url: str) -> tuple[int | None, int | None]:
+    """`total_count` and the number of results of an answer; `ParseError` if it is not a page."""
+    head = _HEAD.match(content[:256])
+    if head:
+        return int(head.group(1)), None
+    data = _decode(content, url)
+    records = _records_of(data, url)
+    total = data.get("total_count") if isinstance(data, dict) else None
+    return (total if isinstance(total, int) and not isinstance(total, bool) else None), len(records)
+
+
+def page_records(content: bytes, url: str = "") -> list[Any]:
+    """The records of an answer: v2.1 `results`, a bare list (`/exports/json`) or v1 `records`."""
+    return _records_of(_decode(content, url), url)
+
+
+def _decode(content: bytes, url: str) -> Any:
+    try:
+        return json.loads(content)
+    except (ValueError, RecursionError):
+        snippet = " ".join(content[:200].decode("utf-8", "replace").split())[:80]
+        raise ParseError(f"{url}: expected BOAMP JSON, got {snippet!r}") from None
+
+
+def _records_of(data: Any, url: str) -> list[Any]:
+    if isinstance(data, list):
+        return data
+    if isinstance(data, dict):
+        if isinstance(data.get("results"), list):
+            return list(data["results"])
+        if isinstance(data.get("records"), list):
+            # v1: records[].fields; v2.0: records[].record.fields.
+            return [
+                item.get("fields") or dig(item, "record", "fields")
+                for item in data["records"]
+                if isinstance(item, dict)
+            ]
+    keys = ", ".join(sorted(map(str, data)))[:80] if isinstance(data, dict) else type(data).__name__
+    raise ParseError(f"{url}: expected a page of BOAMP records with 'results', got {keys}")
+
+
+def record_raw(record: dict[str, Any]) -> str:
+    """The record as compact JSON with sorted keys, so that one record always hashes the same."""
+    return json.dumps(record, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
+
+
+def parse_record(record: Any) -> NoticeRecord | None:
+    """One BOAMP record as a notice: top-level fields first, `donnees` for the rest."""
+    if not isinstance(record, dict):
+        return None
+    idweb = text(record.get("idweb")) or _from_record_id(text(record.get("id")))
+    if not idweb:
+        return None
+    try:
+        extra = read_donnees(record.get("donnees"))
+    except (ValueError, TypeError, AttributeError, KeyError, IndexError, RecursionError) as exc:
+        log.warning("boamp %s: unreadable donnees (%s); using the top-level fields", idweb, exc)
+        extra = Donnees()
+    value, currency = extra.value, extra.currency
+    related = idwebs(record.get("annonce_lie"), record.get("annonces_anterieures"))
+    related.extend(idwebs(*extra.related_ids))
+    url = text(record.get("url_avis"))
+    return NoticeRecord(
+        native_id=idweb,
+        title=first_text(record.get("objet"), extra.title) or f"Avis BOAMP {idweb}",
+        url=url
+        if url and url.startswith(("http://", "https://"))
+        else NOTICE_URL.format(idweb=idweb),
+        buyer=first_text(record.get("nomacheteur"), extra.buyer),
+        published=parse_date(record.get("dateparution")),
+        deadline=parse_datetime(record.get("datelimitereponse")) or extra.deadline,
+        cpv=tuple(extra.cpv),
+        place=extra.place,
+        department=_department(record.get("code_departement"))
+        or _department(record.get("code_departement_prestation")),
+        notice_type=notice_type(record, extra.kind),
+        value=value,
+        currency=(currency or "EUR") if value is not None else None,
+        winners=tuple(
+            unique([*(text(w) for w in as_list(record.get("titulaire"))), *extra.winners])
+        ),
+        description=extra.description,
+        documents=tuple(extra.documents),
+        lots=tuple(extra.lots),
+        procedure_id=text(record.get("contractfolderid")) or extra.procedure_id,
+        related_ids=tuple(r for r in unique(related) if r != idweb),
+        language="fr",
+        raw=record_raw(record),
+    )
+
+
+def parse_date(value: Any) -> dt.date | None:
+    """A date from `2025-11-19` or an ISO datetime."""
+    found = text(value)
+    if not found:
+        return None
+    try:
+        return dt.date.fromisoformat(found[:10])
+    except ValueError:
+        return None
+
+
+def idwebs(*values: Any) -> list[str]:
+    """BOAMP notice ids (`25-123573`) named by fields: strings, lists, or text around them."""
+    found: list[str] = []
+    for item in (item for value in values for item in as_list(value)):
+        item_text = text(item)
+        if not item_text:
+            continue
+        matches = _IDWEB.findall(item_text)
+        if matches:
+            found.extend(matches)
+        elif len(item_text) <= 40 and " " not in item_text:
+            found.append(item_text)
+    return found
+
+
+def _from_record_id(value: str | None) -> str | None:
+    """`25_127510` (the ODS `id`) → `25-127510`; older ids (`BOAMP-06-101-0001-01`) as they are."""
+    if value and re.fullmatch(r"\d{2}_\d+", value):
+        return value.replace("_", "-")
+    return value
+
+
+def _department(value: Any) -> str | None:
+    """The first département code (`["59"]` or `"59"`); `"6"` → `"06"` as the site writes it."""
+    code = text(value[0] if isinstance(value, list) and value else value)
+    if not code:
+        return None
+    code = code.upper()
+    return f"0{code}" if len(code) == 1 and code.isdigit() else code
+
+
+def _fold(value: Any) -> str:
+    """Upper case, no accents, no separators: `Avis de préinformation` → `AVISDEPREINFORMATION`."""
+    found = " ".join(t for t in (text(v) for v in as_list(value)) if t)
+    if not found:
+        return ""
+    if not found.isascii():
+        found = unicodedata.normalize("NFKD", found).encode("ascii", "ignore").decode()
+    return re.sub(r"[\s_'’-]+", "", found.upper())
+
+
+def notice_type(record: dict[str, Any], hint: str | None = None) -> NoticeType:
+    """What a record is, from `etat`, `nature` and its labels, then what `donnees` says."""
+    state = _fold(record.get("etat"))
+    labels = "|".join(
+        _fold(record.get(key))
+        for key in ("nature", "nature_libelle", "nature_categorise_libelle", "type_avis")
+    )
+    if "ANNULATION" in state or "ANNULATION" in labels or hint == "cancellation":
+        return "cancellation"
+    if "RECTIFICATIF" in state or "MODIFICATION" in state or "RECTIFICATIF" in labels:
+        return "corrigendum"
+    if hint == "corrigendum":
+        return "corrigendum"
+    if "ATTRIBUTION" in labels or "RESULTAT" in labels or hint == "award":
+        return "award"
+    if "PREINFORMATION" in labels or hint == "prior_information":
+        return "prior_information"
+    return "notice"

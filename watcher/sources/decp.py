@@ -1,0 +1,282 @@
+"""DECP: awarded contracts (données essentielles de la commande publique) on data.gouv.fr.
+
+Portal
+    data.gouv.fr, where buyers' platforms publish the essential data of every contract they award
+    (object, CPV, amount, winners): the AIFE for the State's platforms (PLACE, so the Ministry of
+    the Interior), Atexo platforms, marches-securises.fr and others.
+
+URL
+    `{base_url}{path}` for each path in `urls`, or the absolute URL given: a static JSON resource
+    such as `/fr/datasets/r/{resource id}` (data.gouv redirects to the file).
+
+Caveats
+    - Retrospective: an award appears weeks or months after it was notified.
+    - Each poll reads whole files (no date window) within the HTTP size cap (50 MB): prefer a
+      platform's own resource to the national consolidation.
+    - Both regulatory formats are read, concessions included: 2019 (`{"marches": [...]}`,
+      winners named) and 2022 (`{"marches": {"marche": [...]}}`), where buyers and winners are
+      SIRET numbers only, so a buyer filter there needs a SIRET prefix.
+    - Filters apply while parsing: every configured filter must match, any of its values will do.
+    - U+FFFD (`�`, accents broken in the source) is kept as it is; filters still match across it.
+    - The notice's link is the JSON resource: a contract has no page of its own. Its
+      `procedure_id` is the contract `id`, the reference that links an award to its notice.
+
+Config keys
+    - `base_url`: scheme and host (default `https://www.data.gouv.fr`).
+    - `urls`: paths (joined to `base_url`) or absolute URLs of DECP JSON resources.
+    - `buyers`: part of the buyer's name (case, accents and apostrophes ignored) or a SIRET/SIREN
+      prefix.
+    - `cpv_prefixes`: starts of CPV codes, e.g. `5532` (catering), `79713` (guarding).
+    - `keywords`: whole words or phrases of the contract's object.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import re
+import unicodedata
+from collections.abc import Iterator
+from typing import Any
+
+from pydantic import Field, field_validator
+
+from watcher.errors import ParseError
+from watcher.http import Fetcher
+from watcher.records import NoticeRecord, PollWindow, RawPage
+from watcher.scrape import absolute_url, clean, department
+from watcher.sources.base import ApiSourceConfig, Source, as_list, first
+
+_CPV = re.compile(r"\d{8}")
+_SIRET = re.compile(r"[\d ]+").fullmatch
+
+
+class DecpConfig(ApiSourceConfig):
+    """Keys of a `decp` source."""
+
+    base_url: str = "https://www.data.gouv.fr"
+    urls: list[str] = Field(min_length=1)
+    buyers: list[str] = Field(default_factory=list)
+    cpv_prefixes: list[str] = Field(default_factory=list)
+    keywords: list[str] = Field(default_factory=list)
+
+    @field_validator("cpv_prefixes")
+    @classmethod
+    def _cpv(cls, prefixes: list[str]) -> list[str]:
+        for prefix in prefixes:
+            if not re.fullmatch(r"\d{2,8}", prefix):
+                raise ValueError(f"{prefix!r} is not the start of a CPV code (2 to 8 digits)")
+        return prefixes
+
+
+def fold(text: str) -> str:
+    """Lower case without accents, one kind of apostrophe, for matching: "Ministère de l’Intérieur"
+    → "ministere de l'interieur"."""
+    decomposed = unicodedata.normalize("NFKD", text.casefold().replace("\u2019", "'"))
+    return "".join(c for c in decomposed if not unicodedata.combining(c))
+
+
+def pattern(text: str, *, whole_words: bool) -> re.Pattern[str]:
+    """A pattern over folded text where an accented letter may also be U+FFFD (or two of them),
+    as in the source's broken strings: "rétention" matches "r�tention"."""
+    pieces = []
+    for char in text.strip():
+        plain = re.escape(fold(char))
+        pieces.append(f"(?:{plain}|\ufffd{{1,2}})" if fold(char) != char.lower() else plain)
+    edge = r"\b" if whole_words else ""
+    return re.compile(edge + "".join(pieces) + edge)
+
+
+class DecpSource(Source):
+    """Awarded contracts from DECP JSON files, filtered by buyer, CPV and keywords."""
+
+    kind = "decp"
+    Config = DecpConfig
+
+    config: DecpConfig
+
+    def resource_urls(self) -> list[str]:
+        """The absolute URL of each configured resource."""
+        return [
+            url if absolute_url(url, url) == url else f"{self.config.base_url}/{url.lstrip('/')}"
+            for url in self.config.urls
+        ]
+
+    def fetch(self, fetcher: Fetcher, window: PollWindow) -> Iterator[RawPage]:
+        for url in self.resource_urls():
+            response = fetcher.get(url)
+            yield RawPage(
+                url=str(response.url),
+                content=response.content,
+                content_type=response.headers.get("content-type", "application/json"),
+                meta={"resource": url},
+            )
+
+    def parse(self, page: RawPage) -> Iterator[NoticeRecord]:
+        url = page.meta.get("resource") or page.url
+        names = [pattern(b, whole_words=False) for b in self.config.buyers if not _SIRET(b)]
+        sirets = [b.replace(" ", "") for b in self.config.buyers if _SIRET(b)]
+        keywords = [pattern(k, whole_words=True) for k in self.config.keywords]
+        for contract in contracts(page.content, url):
+            if _wanted(contract, names, sirets, self.config.cpv_prefixes, keywords):
+                record = _record(contract, url)
+                if record is not None:
+                    yield record
+
+
+def _wanted(
+    contract: dict[str, Any],
+    names: list[re.Pattern[str]],
+    sirets: list[str],
+    cpv_prefixes: list[str],
+    keywords: list[re.Pattern[str]],
+) -> bool:
+    """Whether a contract passes every configured filter (any value of a filter will do)."""
+    buyer = _buyer(contract)
+    if names or sirets:
+        name, ident = fold(str(buyer.get("nom") or "")), str(buyer.get("id") or "")
+        if not any(n.search(name) for n in names) and not any(map(ident.startswith, sirets)):
+            return False
+    cpv = str(contract.get("codeCPV") or "")
+    if cpv_prefixes and not any(map(cpv.startswith, cpv_prefixes)):
+        return False
+    objet = fold(str(contract.get("objet") or ""))
+    return not keywords or any(k.search(objet) for k in keywords)
+
+
+def contracts(content: bytes, url: str) -> Iterator[dict[str, Any]]:
+    """The contracts of a DECP file in the 2019 or the 2022 format (concessions included)."""
+    try:
+        data = json.loads(content)
+    except ValueError as exc:
+        raise ParseError(f"{url}: not JSON: {exc}") from None
+    marches = data.get("marches") if isinstance(data, dict) else data
+    if isinstance(
+        marches, dict
+    ):  # 2022: {"marches": {"marche": [...], "contrat-concession": [...]}}
+        items = as_list(marches.get("marche")) + as_list(marches.get("contrat-concession"))
+    elif isinstance(marches, list):  # 2019: {"marches": [...]}
+        items = marches
+    else:
+        raise ParseError(f"{url}: not a DECP file (no 'marches' list)")
+    yield from (item for item in items if isinstance(item, dict))
+
+
+def _buyer(contract: dict[str, Any]) -> dict[str, Any]:
+    buyer = first(contract.get("acheteur") or contract.get("autoriteConcedante"))
+    return buyer if isinstance(buyer, dict) else {}
+
+
+def _party(entry: Any, key: str) -> str | None:
+    # 2022 wraps each party: [{"titulaire": {...}}]; 2019 does not: [{...}].
+    party = first(entry.get(key, entry)) if isinstance(entry, dict) else None
+    if not isinstance(party, dict):
+        return None
+    name = clean(str(party.get("denominationSociale") or ""))
+    if name:
+        return name
+    return clean(" ".join(str(party.get(k) or "") for k in ("typeIdentifiant", "id")))
+
+
+def _winners(contract: dict[str, Any], key: str = "titulaires") -> tuple[str, ...]:
+    if key not in contract and "concessionnaires" in contract:
+        return _winners(contract, "concessionnaires")
+    parties = (_party(entry, key[:-1]) for entry in as_list(contract.get(key)))
+    return tuple(dict.fromkeys(p for p in parties if p))
+
+
+def _amount(value: Any) -> float | None:
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int | float):
+        return float(value)
+    try:
+        return float(str(value).replace(" ", "").replace(",", "."))
+    except ValueError:
+        return None
+
+
+def _date(value: Any) -> dt.date | None:
+    try:
+        return dt.date.fromisoformat(str(value)[:10])
+    except ValueError:
+        return None
+
+
+def _euros(value: float) -> str:
+    return f"{value:,.2f}".replace(",", " ").replace(".", ",").removesuffix(",00") + " € HT"
+
+
+def _place(contract: dict[str, Any]) -> tuple[str | None, str | None]:
+    where = first(contract.get("lieuExecution"))
+    if not isinstance(where, dict):
+        return None, None
+    code, kind = str(where.get("code") or "").strip(), str(where.get("typeCode") or "")
+    place = clean(str(where.get("nom") or "")) or clean(f"{kind} {code}")
+    found = department(place)
+    if found is None and code.isdigit() and "partement" in kind:
+        found = code
+    elif found is None and len(code) == 5 and "postal" in kind.lower():
+        found = code[:3] if code.startswith("97") else code[:2]
+    return place, found
+
+
+def _modifications(contract: dict[str, Any]) -> list[str]:
+    lines = []
+    for entry in as_list(contract.get("modifications")):
+        change = first(entry.get("modification", entry)) if isinstance(entry, dict) else None
+        if not isinstance(change, dict):
+            continue
+        when = change.get("dateNotificationModification") or change.get(
+            "datePublicationDonneesModification"
+        )
+        parts = [f"Modification {change.get('id', '')}".strip() + (f" du {when}" if when else "")]
+        if clean(str(change.get("objetModification") or "")):
+            parts.append(clean(str(change["objetModification"])) or "")
+        amount = _amount(change.get("montant"))
+        if amount is not None:
+            parts.append(f"montant {_euros(amount)}")
+        if change.get("dureeMois") not in (None, ""):
+            parts.append(f"durée {change['dureeMois']} mois")
+        winners = _winners(change)
+        if winners:
+            parts.append("titulaires " + ", ".join(winners))
+        lines.append(" : ".join([parts[0], ", ".join(parts[1:])]) if len(parts) > 1 else parts[0])
+    return lines
+
+
+def _record(contract: dict[str, Any], url: str) -> NoticeRecord | None:
+    ident = clean(str(contract.get("id") or ""))
+    if not ident:
+        return None
+    buyer = _buyer(contract)
+    buyer_id = clean(str(buyer.get("id") or ""))
+    value = _amount(contract.get("montant", contract.get("valeurGlobale")))
+    cpv = _CPV.match(str(contract.get("codeCPV") or "").strip())
+    place, dept = _place(contract)
+    facts = [
+        ("Nature", contract.get("nature")),
+        ("Procédure", contract.get("procedure")),
+        ("Notifié le", contract.get("dateNotification")),
+        ("Durée (mois)", contract.get("dureeMois")),
+        ("Montant", _euros(value) if value is not None else None),
+    ]
+    lines = [f"{label} : {v}" for label, v in facts if v not in (None, "")]
+    return NoticeRecord(
+        native_id=f"{buyer_id}:{ident}" if buyer_id else ident,
+        title=clean(str(contract.get("objet") or "")) or ident,
+        url=url,
+        buyer=clean(str(buyer.get("nom") or "")) or buyer_id,
+        published=_date(contract.get("datePublicationDonnees")),
+        cpv=(cpv.group(0),) if cpv else (),
+        place=place,
+        department=dept,
+        notice_type="award",
+        value=value,
+        currency="EUR" if value is not None else None,
+        winners=_winners(contract),
+        description="\n".join(lines + _modifications(contract)) or None,
+        procedure_id=ident,
+        language="fr",
+        raw=json.dumps(contract, ensure_ascii=False, sort_keys=True),
+    )
