@@ -12,7 +12,7 @@ from click.testing import CliRunner
 
 from watcher.cli_match import match_command
 from watcher.errors import ConfigError
-from watcher.match import MatchInput, Matcher, input_from_dict, match_jsonl_line
+from watcher.match import Matcher, MatchInput, input_from_dict, match_jsonl_line
 from watcher.records import Lot, NoticeRecord
 
 DEV = Path(__file__).parent / "fixtures" / "match" / "labeled-dev.jsonl"

@@ -115,9 +115,15 @@ def run(once: bool, source_name: str | None) -> None:
     results = run_sources(sources, runtime.context())
     for result in results:
         click.echo(result.summary(), err=not result.ok)
+    _sync_documents_if_enabled(runtime)
+    _remind_deadlines(runtime)
     with runtime.sessions() as session:
         written = write_feeds(session, runtime.settings, runtime.settings.data_dir / "feeds")
     click.echo(f"feeds written: {', '.join(str(p) for p in written)}")
+    from watcher.notify import after_poll  # noqa: PLC0415 - alerts wait, never fail the run
+
+    if alerts := after_poll(runtime, results):
+        click.echo(alerts)
     failed = [r.source for r in results if not r.ok]
     if failed:
         click.echo(f"error: {len(failed)} source(s) failed: {', '.join(failed)}", err=True)
@@ -176,6 +182,16 @@ def _register() -> None:
 _register()
 
 
+def _register_notify() -> None:
+    from watcher.cli_notify import notify, subscribers  # noqa: PLC0415
+
+    main.add_command(subscribers)
+    main.add_command(notify)
+
+
+_register_notify()
+
+
 def _register_service() -> None:
     from watcher.cli_backfill import backfill  # noqa: PLC0415
 
@@ -183,3 +199,44 @@ def _register_service() -> None:
 
 
 _register_service()
+
+
+def _sync_documents_if_enabled(runtime: Runtime) -> None:
+    """After a poll, download the notices' documents when `WATCHER_DOCUMENTS=1` (off by default:
+    DCEs are heavy)."""
+    from watcher.documents import load_documents_settings, sync_documents  # noqa: PLC0415
+
+    settings = load_documents_settings()
+    if settings.enabled:
+        click.echo(sync_documents(runtime, settings=settings).summary())
+
+
+def _register_documents() -> None:
+    from watcher.cli_documents import documents  # noqa: PLC0415
+
+    main.add_command(documents)
+
+
+_register_documents()
+
+
+def _remind_deadlines(runtime: Runtime) -> None:
+    """`deadline_soon` events for open procedures closing within WATCHER_DEADLINE_SOON_DAYS."""
+    from watcher.db.session import session_scope  # noqa: PLC0415
+    from watcher.maintenance import remind_deadlines  # noqa: PLC0415
+    from watcher.pipeline import utcnow  # noqa: PLC0415
+
+    with session_scope(runtime.sessions) as session:
+        made = remind_deadlines(session, utcnow(), runtime.settings.deadline_soon_days)
+    if made:
+        click.echo(f"{made} deadline reminder(s)")
+
+
+def _register_maintenance() -> None:
+    from watcher.cli_maintenance import export, rematch  # noqa: PLC0415
+
+    main.add_command(rematch)
+    main.add_command(export)
+
+
+_register_maintenance()

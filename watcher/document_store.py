@@ -62,6 +62,8 @@ class DocState:
 
 @dataclass
 class Outcome:
+    """What fetching one document gave: a status, and the file when its sha256 is new."""
+
     doc: DocState
     status: str
     error: str | None = None
@@ -76,6 +78,8 @@ class Outcome:
 
 @dataclass
 class Plan:
+    """One notice's work for this sync: the documents to fetch and those it no longer links."""
+
     notice_id: int
     source: str
     native_id: str
@@ -85,6 +89,7 @@ class Plan:
 
 
 def document_links(notice: Notice) -> list[str]:
+    """The notice's http(s) document links, in order, without duplicates."""
     documents = (notice.snapshot or {}).get("documents") or []
     urls = [u.strip() for u in documents if isinstance(u, str)]
     return list(dict.fromkeys(u for u in urls if u.startswith(("http://", "https://"))))
@@ -141,7 +146,7 @@ def plan_notice(session: Session, notice_id: int, now: dt.datetime) -> Plan:
     session.flush()
 
     def detached(row: Document) -> DocState:
-        version = latest.get(row.id)
+        version, sha256 = latest.get(row.id, (0, None))
         return DocState(
             id=row.id,
             url=row.url,
@@ -149,8 +154,8 @@ def plan_notice(session: Session, notice_id: int, now: dt.datetime) -> Plan:
             status=row.status,
             etag=row.etag,
             last_modified=row.last_modified,
-            sha256=version.sha256 if version else None,
-            version=version.version if version else 0,
+            sha256=sha256,
+            version=version,
             announce_added=row.announce_added,
         )
 
@@ -165,14 +170,19 @@ def plan_notice(session: Session, notice_id: int, now: dt.datetime) -> Plan:
     )
 
 
-def latest_versions(session: Session, ids: Iterable[int]) -> dict[int, DocumentVersion]:
-    latest: dict[int, DocumentVersion] = {}
+def latest_versions(session: Session, ids: Iterable[int]) -> dict[int, tuple[int, str]]:
+    """Document id → (latest version number, its sha256), for documents that have a version."""
+    latest: dict[int, tuple[int, str]] = {}
     ids = list(ids)
     if not ids:
         return latest
-    query = select(DocumentVersion).where(DocumentVersion.document_id.in_(ids))
-    for version in session.scalars(query.order_by(DocumentVersion.version)):
-        latest[version.document_id] = version
+    query = (
+        select(DocumentVersion.document_id, DocumentVersion.version, DocumentVersion.sha256)
+        .where(DocumentVersion.document_id.in_(ids))
+        .order_by(DocumentVersion.version)
+    )
+    for document_id, version, sha256 in session.execute(query):
+        latest[document_id] = (version, sha256)
     return latest
 
 
@@ -208,7 +218,7 @@ def record_outcomes(
         report.fetched += 1
         row.etag, row.last_modified = outcome.etag, outcome.last_modified
         version = doc.version
-        if outcome.content is not None and outcome.sha256:
+        if outcome.content is not None:
             version += 1
             report.new_versions += 1
             row.filename = outcome.filename or row.filename
@@ -220,7 +230,7 @@ def record_outcomes(
             changes.append(_change(None, _label(row.filename, version)))
         elif doc.version and version != doc.version:
             changes.append(
-                _change(_label(row.filename, doc.version), _label(row.filename, version))
+                _change(_label(doc.filename, doc.version), _label(row.filename, version))
             )
         else:
             continue
@@ -240,12 +250,13 @@ def _add_version(
 ) -> str | None:
     """Append a version; return the text extraction problem, if any, for the document row."""
     extracted = outcome.extracted or Extracted(None)
+    content = outcome.content or b""
     session.add(
         DocumentVersion(
             document_id=document_id,
             version=version,
-            sha256=outcome.sha256,
-            size=len(outcome.content or b""),
+            sha256=outcome.sha256 or hashlib.sha256(content).hexdigest(),
+            size=len(content),
             content_type=outcome.content_type,
             filename=outcome.filename,
             fetched_at=now,

@@ -19,7 +19,8 @@ How a verdict is made (phrases are matched by `watcher.textnorm`: case, accents,
    hints and CPV hints (capped) add weak evidence; `against` phrases (prisons, CEF, asylum
    reception, voluntary return…) subtract. Relevant when the total reaches `threshold`.
 4. The site: gazetteer aliases in title, description, place and buyer are scored (names 3, places
-   2, hints 1, +3 when right after a strong signal such as `centre de rétention de …`). The best site
+   2, hints 1; +3, or +1 for a hint, when right after a strong signal such as `centre de rétention
+   de …`; half points in the buyer field). The best site
    wins if it has at least 2 points and twice the runner-up; otherwise the notice is multi-site or
    unclear and the site is None. A notice whose only evidence is marked `no_site` (an LRA in a
    police station, a national removal contract) gets no site either.
@@ -154,11 +155,17 @@ class Matcher:
         score = _Score()
         strong: dict[str, list[Hit[Term]]] = {}
         for f in fields:
-            valid = [h for h in f.signals if self._counts(h, f, contexts, reasons)]
-            against = [h for h in valid if _kind(h) == "against"]
-            for hit in keep_longest([h for h in valid if _kind(h) != "against"]) + against:
+            valid = [h for h in f.signals if self._counts(h, f, item.lang, contexts, reasons)]
+            # Overlapping phrases of one kind count once (the longest); kinds do not shadow each
+            # other: "Frontex" in the buyer field is both a phrase and a buyer hint.
+            kept = [
+                hit
+                for kind in ("signal", "buyer", "against")
+                for hit in keep_longest(h for h in valid if _kind(h) == kind)
+            ]
+            for hit in kept:
                 sig = hit.payload.signal
-                assert sig is not None  # noqa: S101 - signal terms always carry their rule
+                assert sig is not None
                 factor = 1.0 if sig.kind == "buyer" else rules.field_weights[f.name]
                 how = {"signal": "phrase", "against": "against:", "buyer": "buyer hint"}[sig.kind]
                 value = sig.weight * factor * (-1 if sig.kind == "against" else 1)
@@ -204,7 +211,7 @@ class Matcher:
         present: dict[str, list[tuple[str, Hit[Term]]]] = {}
         for f in fields:
             for hit in f.contexts:
-                assert hit.payload.context is not None  # noqa: S101 - context terms name their set
+                assert hit.payload.context is not None
                 present.setdefault(hit.payload.context, []).append((f.name, hit))
         return present
 
@@ -212,13 +219,14 @@ class Matcher:
         self,
         hit: Hit[Term],
         f: _Found,
+        lang: str | None,
         contexts: Mapping[str, list[tuple[str, Hit[Term]]]],
         reasons: list[str],
     ) -> bool:
-        """Whether a signal hit counts: right field, not defused, not vetoed, context satisfied."""
+        """Whether a signal hit counts: right field and language, not defused or vetoed, context."""
         sig = hit.payload.signal
-        assert sig is not None  # noqa: S101 - signal terms always carry their rule
-        if f.name not in sig.fields:
+        assert sig is not None
+        if f.name not in sig.fields or (lang and sig.langs and lang not in sig.langs):
             return False
         if f.defused(hit):
             trap = next(t for t in f.traps if t.start < hit.end and hit.start < t.end)
@@ -239,11 +247,15 @@ class Matcher:
                 if where != f.name or other.end <= hit.start or other.start >= hit.end:
                     return True
         toks = f.tokens
-        if "department" in sig.followed_by and hit.end < len(toks):
-            if _DEPARTMENT.match(toks.folds[hit.end]):
-                return True
+        after = toks.folds[hit.end] if hit.end < len(toks) else ""
+        if "department" in sig.followed_by and _DEPARTMENT.match(after):
+            return True
         if "site" in sig.followed_by:
-            return any(hit.end <= s.start <= hit.end + _FOLLOW_GAP for s in f.sites)
+            return any(
+                hit.end <= s.start <= hit.end + _FOLLOW_GAP
+                or hit.start - _SITE_BEFORE <= s.end <= hit.start
+                for s in f.sites
+            )
         return False
 
     def _cpv(self, codes: Sequence[str], score: _Score) -> None:
@@ -264,8 +276,10 @@ class Matcher:
         score: _Score,
         reasons: list[str],
     ) -> str | None:
-        counted = [sig for v, _, sig in score.best.values() if v > 0 and sig.kind == "signal"]
-        if counted and all(s.no_site for s in counted if s.weight >= 1.0):
+        strong_rules = [
+            sig for v, _, sig in score.best.values() if sig.kind == "signal" and sig.weight >= 1
+        ]
+        if strong_rules and all(s.no_site for s in strong_rules):
             reasons.append("site: none (the evidence is not about a listed site)")
             return None
         points: dict[str, float] = {}
@@ -275,14 +289,16 @@ class Matcher:
             anchors = strong.get(f.name, [])
             for hit in f.sites:
                 term = hit.payload
-                assert term.site is not None  # noqa: S101 - site terms name their site
+                assert term.site is not None
                 value = float(term.tier)
                 if any(
                     a.end <= hit.start <= a.end + _SITE_AFTER
                     or a.start - _SITE_BEFORE <= hit.end <= a.start
                     for a in anchors
                 ):
-                    value += 3
+                    # "CRA de Lesquin": the notice is about this site. A mere hint ("CRA de Lille")
+                    # gains less, so that "holding room at Heathrow" is no Heathrow IRC.
+                    value += 3 if term.tier > 1 else 1
                 value *= 0.5 if f.name == "buyer" else 1.0
                 best[term.site] = max(best.get(term.site, 0.0), value)
                 if value > alias.get(term.site, (0.0, ""))[0]:

@@ -46,6 +46,7 @@ class SignalRule(_Model):
     unless: list[str] = []
     no_site: bool = False
     fields: list[FieldName] = list(_TEXT)
+    langs: list[Annotated[str, StringConstraints(pattern=r"^[a-z]{2}$")]] = []
 
 
 class AgainstRule(_Model):
@@ -127,6 +128,7 @@ class Signal:
     needs: tuple[str, ...] = ()
     followed_by: frozenset[str] = frozenset()
     no_site: bool = False
+    langs: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True, slots=True)
@@ -286,7 +288,11 @@ def load_rules(rule_paths: Sequence[Path], site_paths: Sequence[Path]) -> Compil
     for name, entries in contexts.items():
         for fname, text in entries:
             b.phrase(f"{fname}: contexts.{name}", text, Term("context", text, context=name))
-    kinds = {"signals": "signal", "against": "against", "buyers": "buyer"}
+    kinds: dict[str, Literal["signal", "against", "buyer"]] = {
+        "signals": "signal",
+        "against": "against",
+        "buyers": "buyer",
+    }
     for section, merged in sections.items():
         for rid, (fname, i, rule) in merged.items():
             where = f"{fname}: {section}[{i}] (id {rid!r})"
@@ -337,6 +343,7 @@ def _signal(kind: Literal["signal", "against", "buyer"], rule: Any) -> Signal:
         needs=tuple(rule.needs),
         followed_by=frozenset(rule.or_followed_by),
         no_site=rule.no_site,
+        langs=frozenset(rule.langs),
     )
 
 

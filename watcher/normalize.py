@@ -119,12 +119,15 @@ def snapshot(record: NoticeRecord) -> dict[str, Any]:
             {
                 "number": lot.number,
                 "title": clean_text(lot.title),
+                "description": clean_text(lot.description),
+                "cpv": sorted({c[:8] for c in lot.cpv if c}),
                 "deadline": lot.deadline.astimezone(dt.UTC).isoformat() if lot.deadline else None,
                 "winners": sorted(lot.winners),
                 "value": lot.value,
             }
             for lot in record.lots
         ],
+        "language": record.language,
         "procedure_id": record.procedure_id,
         "related_ids": sorted(set(record.related_ids)),
     }

@@ -156,6 +156,9 @@ def _poll(source: Source, runtime: Runtime) -> None:
     if result.ok and result.events:
         with runtime.sessions() as session:
             write_feeds(session, runtime.settings, runtime.settings.data_dir / "feeds")
+    from watcher.notify import after_poll  # noqa: PLC0415
+
+    after_poll(runtime, [result])  # logs; a mail failure leaves the alerts pending, never raises
 
 
 def run_forever(runtime: Runtime, sources: Sequence[Source]) -> None:

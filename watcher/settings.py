@@ -9,6 +9,7 @@
 | `WATCHER_HTTP_TIMEOUT` | `30` | seconds for one request to a portal |
 | `WATCHER_HTTP_RETRIES` | `3` | extra tries after a passing fault (5xx, 429, timeout) |
 | `WATCHER_HTTP_BACKOFF` | `1.0` | first backoff delay in seconds (doubles each try) |
+| `WATCHER_DEADLINE_SOON_DAYS` | `7` | a "deadline soon" reminder this many days before a deadline |
 | `WATCHER_USER_AGENT` | `detention-watcher/<version>` | sent to every portal |
 """
 
@@ -35,6 +36,7 @@ class Settings(BaseSettings):
     http_timeout: float = 30.0
     http_retries: int = 3
     http_backoff: float = 1.0
+    deadline_soon_days: int = 7
     user_agent: str = f"detention-watcher/{__version__} (+https://github.com/detention-watcher)"
 
     @field_validator("base_url")

@@ -26,21 +26,24 @@ from watcher.timeline import linked_event, similarity
 SIMILARITY_THRESHOLD = 0.85
 
 
-def match_input(record: NoticeRecord) -> MatchInput:
-    """What the matcher reads of a notice: its texts, lots included, CPV codes and place."""
-    texts = [record.description or ""]
-    texts += [" ".join(filter(None, (lot.title, lot.description))) for lot in record.lots]
-    description = clean_text(" ".join(t for t in texts if t))
-    cpv = tuple(dict.fromkeys([*record.cpv, *(c for lot in record.lots for c in lot.cpv)]))
+def match_input(snap: dict[str, Any]) -> MatchInput:
+    """What the matcher reads of a notice snapshot: its texts, lots included, CPV codes and place.
+
+    Built from the stored snapshot, so that `watcher rematch` sees exactly what a poll saw.
+    """
+    lots = snap.get("lots") or []
+    texts = [snap.get("description") or ""]
+    texts += [" ".join(filter(None, (lot.get("title"), lot.get("description")))) for lot in lots]
+    cpv = dict.fromkeys([*snap.get("cpv", []), *(c for lot in lots for c in lot.get("cpv") or [])])
     return MatchInput(
-        title=record.title,
-        buyer=record.buyer,
-        description=description,
-        cpv=cpv,
-        place=record.place,
-        department=record.department,
-        lang=record.language,
-        notice_type=record.notice_type,
+        title=snap.get("title") or "",
+        buyer=snap.get("buyer"),
+        description=clean_text(" ".join(t for t in texts if t)),
+        cpv=tuple(cpv),
+        place=snap.get("place"),
+        department=snap.get("department"),
+        lang=snap.get("language"),
+        notice_type=snap.get("notice_type"),
     )
 
 
@@ -105,7 +108,7 @@ class PollStore:
         self, notice: Notice | None, record: NoticeRecord, digest: str, page: RawPage
     ) -> None:
         snap = snapshot(record)
-        verdict = self.matcher.match(match_input(record))
+        verdict = self.matcher.match(match_input(snap))
         is_new = notice is None
         if notice is None:
             notice = Notice(
@@ -214,7 +217,11 @@ class PollStore:
         """A new notice of a known procedure: tell what it changes about the procedure."""
         procedure = dict(root.snapshot)
         procedure["deadline"] = root.deadline.isoformat() if root.deadline else None
-        outcome = linked_event(procedure, snap, same_source=root.source_id == notice.source_id)
+        same_source = root.source_id == notice.source_id
+        if not same_source and notice.url:
+            link = {"source": self.source.name, "url": notice.url, "ref": notice.native_id}
+            root.also = [*(root.also or []), link]
+        outcome = linked_event(procedure, snap, same_source=same_source)
         if outcome is None:
             return
         kind, changes = outcome

@@ -58,9 +58,22 @@ def linked_event(
         if any(c.field == "deadline" for c in changes):
             return "deadline_moved", changes
         return "corrigendum", changes
-    if not same_source and not changes:
-        return None  # the same notice on another portal: one event, with both links
+    if not same_source:
+        # The same tender on another portal: one event, with both links. Portals differ in what
+        # they show (lots, places, documents), which is no news about the procedure.
+        return None
     return ("deadline_moved" if any(c.field == "deadline" for c in changes) else "changed"), changes
+
+
+_WORD = re.compile(r"[a-z0-9]{3,}")
+
+
+def _containment(a: str | None, b: str | None) -> float:
+    """Share of the shorter title's words found in the longer one (TED prefixes country and CPV)."""
+    wa, wb = set(_WORD.findall(_plain(a))), set(_WORD.findall(_plain(b)))
+    if not wa or not wb:
+        return 0.0
+    return len(wa & wb) / min(len(wa), len(wb))
 
 
 def similarity(a: dict[str, Any], b: dict[str, Any]) -> float:
@@ -68,7 +81,10 @@ def similarity(a: dict[str, Any], b: dict[str, Any]) -> float:
 
     Used only when no reference links them: buyer and title similarity, and the same deadline day.
     """
-    title = SequenceMatcher(None, _plain(a.get("title")), _plain(b.get("title"))).ratio()
+    title = max(
+        SequenceMatcher(None, _plain(a.get("title")), _plain(b.get("title"))).ratio(),
+        _containment(a.get("title"), b.get("title")),
+    )
     buyer = SequenceMatcher(None, _plain(a.get("buyer")), _plain(b.get("buyer"))).ratio()
     same_deadline = 0.0
     da, db = a.get("deadline"), b.get("deadline")

@@ -68,6 +68,7 @@ def upgrade() -> None:
         sa.Column("parent_id", sa.Integer(), nullable=True),
         sa.Column("link_method", sa.String(length=32), nullable=True),
         sa.Column("link_confidence", sa.Float(), nullable=True),
+        sa.Column("also", sa.JSON(), nullable=True),
         sa.ForeignKeyConstraint(
             ["parent_id"],
             ["notices.id"],

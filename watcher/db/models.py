@@ -73,6 +73,9 @@ class Notice(Base):
     )
     link_method: Mapped[str | None] = mapped_column(String(32))
     link_confidence: Mapped[float | None] = mapped_column(Float)
+    # On a procedure's first notice: the same tender on other portals, [{"source", "url", "ref"}],
+    # so that one event carries every link.
+    also: Mapped[list[Any] | None] = mapped_column(JSON)
 
     source: Mapped[SourceState] = relationship()
 

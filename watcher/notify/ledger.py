@@ -46,7 +46,8 @@ PARIS = ZoneInfo("Europe/Paris")
 
 def backoff(attempts: int) -> dt.timedelta:
     """How long to wait after the `attempts`-th failed try: 1 min, 2, 4, … at most 6 h."""
-    return min(BACKOFF_FIRST * 2 ** max(attempts - 1, 0), BACKOFF_CAP)
+    delay: dt.timedelta = BACKOFF_FIRST * 2 ** min(max(attempts - 1, 0), 20)
+    return min(delay, BACKOFF_CAP)
 
 
 def digest_due(last: dt.datetime, now: dt.datetime) -> bool:

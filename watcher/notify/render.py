@@ -7,6 +7,7 @@ no database, no clock (the caller passes `now`), no sending.
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -17,7 +18,6 @@ from importlib import resources
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, urlsplit
 
-import datetime as dt
 import yaml
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
 from markupsafe import Markup
@@ -147,7 +147,7 @@ def alert_item(event: Event, lang: str, base_url: str) -> AlertItem:
 
 
 def alert_subject(item: AlertItem) -> str:
-    """"CRA de Dunkerque — Date limite modifiée : Construction du …": the site, what happened."""
+    """ "CRA de Dunkerque — Date limite modifiée : Construction du …": the site, what happened."""
     title = item.entry.title
     if len(title) > _SUBJECT_TITLE_MAX:
         title = title[: _SUBJECT_TITLE_MAX - 1].rstrip() + "…"
@@ -155,7 +155,7 @@ def alert_subject(item: AlertItem) -> str:
 
 
 def digest_subject(items: Sequence[AlertItem], lang: str) -> str:
-    """"Résumé du jour : 3 alertes (CRA de Dunkerque, CRA de Lille-Lesquin)"."""
+    """ "Résumé du jour : 3 alertes (CRA de Dunkerque, CRA de Lille-Lesquin)"."""
     t = STRINGS[lang]
     names = list(dict.fromkeys(i.site or i.source for i in items))
     shown = ", ".join(names[:3]) + (", …" if len(names) > 3 else "")
@@ -304,3 +304,8 @@ def render_maintainer_email(
     message["Auto-Submitted"] = "auto-generated"
     message.set_content(body)
     return message
+
+
+def render_page(name: str, **context: Any) -> str:
+    """A web page of the subscription flow (`web_*.html`), autoescaped."""
+    return _ENV.get_template(f"web_{name}.html").render(context)

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import hashlib
+import asyncio
 import logging
-import threading
-from collections.abc import AsyncIterator, Callable
+import signal
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from email.utils import format_datetime
 from typing import Any
 
 import uvicorn
@@ -15,70 +14,18 @@ from sqlalchemy import text
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
-from starlette.responses import JSONResponse, PlainTextResponse, Response
+from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from watcher.db.queries import feed_state, latest_events
-from watcher.publish.feeds import all_feed
 from watcher.runtime import Runtime
+from watcher.web import api, feeds, metrics
+from watcher.web.pages import Pages
 
 log = logging.getLogger("watcher.web")
-ATOM = "application/atom+xml; charset=utf-8"
-
-
-class FeedCache:
-    """Built feeds by (name, lang), rebuilt only when the events table changed."""
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._items: dict[tuple[str, str], tuple[tuple[int, int], bytes, str, str | None]] = {}
-
-    def get(
-        self, runtime: Runtime, name: str, lang: str, build: Callable[[], bytes]
-    ) -> tuple[bytes, str, str | None]:
-        """(body, etag, last-modified) for a feed, from cache when nothing changed."""
-        with runtime.sessions() as session:
-            state = feed_state(session)
-            cached = self._items.get((name, lang))
-            if cached and cached[0] == state:
-                return cached[1], cached[2], cached[3]
-            body = build()
-            newest = latest_events(session, limit=1)
-        etag = '"' + hashlib.sha256(body).hexdigest()[:32] + '"'
-        modified = format_datetime(newest[0].created_at, usegmt=True) if newest else None
-        with self._lock:
-            self._items[(name, lang)] = (state, body, etag, modified)
-        return body, etag, modified
-
-
-def conditional(
-    request: Request, body: bytes, etag: str, modified: str | None, media: str
-) -> Response:
-    """200 with validators, or 304 when the client already has this version."""
-    headers = {"ETag": etag, "Cache-Control": "public, max-age=60"}
-    if modified:
-        headers["Last-Modified"] = modified
-    inm = request.headers.get("if-none-match")
-    if inm and etag in [tag.strip() for tag in inm.split(",")] + (["*"] if inm == "*" else []):
-        return Response(status_code=304, headers=headers)
-    if not inm and modified and request.headers.get("if-modified-since") == modified:
-        return Response(status_code=304, headers=headers)
-    return Response(body, media_type=media, headers=headers)
 
 
 def create_app(runtime: Runtime, *, lifespan: Any = None) -> Starlette:
     """The web application over `runtime`'s database."""
-    cache = FeedCache()
-
-    async def feed_all(request: Request) -> Response:
-        lang = "en" if request.query_params.get("lang") == "en" else "fr"
-
-        def build() -> bytes:
-            with runtime.sessions() as session:
-                return all_feed(session, runtime.settings, lang)
-
-        body, etag, modified = await run_in_threadpool(cache.get, runtime, "all", lang, build)
-        return conditional(request, body, etag, modified, ATOM)
 
     async def healthz(_request: Request) -> Response:
         def check() -> None:
@@ -91,28 +38,34 @@ def create_app(runtime: Runtime, *, lifespan: Any = None) -> Starlette:
             return JSONResponse({"status": "error", "database": str(exc)[:200]}, status_code=503)
         return JSONResponse({"status": "ok", "database": "ok"})
 
-    async def index(_request: Request) -> Response:
-        return PlainTextResponse("detention-watcher: see /feeds/all.atom\n")
-
+    pages = Pages(runtime)
     routes = [
-        Route("/", index),
-        Route("/feeds/all.atom", feed_all),
+        *pages.routes(),
+        *api.routes(runtime),
+        *metrics.routes(runtime),
+        *feeds.routes(runtime),
         Route("/healthz", healthz),
     ]
-    return Starlette(routes=routes, lifespan=lifespan)
+    handlers: dict[Any, Any] = {404: pages.not_found, 405: pages.not_found}
+    return Starlette(routes=routes, lifespan=lifespan, exception_handlers=handlers)
 
 
 def serve(runtime: Runtime, *, host: str, port: int, scheduler: bool = True) -> None:
-    """Run the web server and, unless disabled, the scheduler, until SIGTERM/Ctrl-C."""
-    runtime.engine  # noqa: B018 - migrate before serving
-    sources = runtime.config.build() if scheduler else []
+    """Run the web server and, unless disabled, the scheduler, until SIGTERM/Ctrl-C; exit 0.
+
+    On SIGTERM the server stops taking requests, the scheduler starts no new poll, a running
+    poll gets a few seconds to finish and is otherwise abandoned (nothing of it is stored), and
+    the process exits 0 well within 15 seconds.
+    """
+    from watcher.scheduler import abandon, build_scheduler, stop_scheduler  # noqa: PLC0415
+
+    clean = True
 
     @asynccontextmanager
     async def lifespan(_app: Starlette) -> AsyncIterator[None]:
+        nonlocal clean
         sched = None
         if sources:
-            from watcher.scheduler import build_scheduler  # noqa: PLC0415
-
             sched = build_scheduler(runtime, sources)
             sched.start()
             log.info("scheduler started with %d sources", len(sources))
@@ -120,8 +73,19 @@ def serve(runtime: Runtime, *, host: str, port: int, scheduler: bool = True) -> 
             yield
         finally:
             if sched is not None:
-                sched.shutdown(wait=False)
+                clean = await asyncio.to_thread(stop_scheduler, sched)
 
     app = create_app(runtime, lifespan=lifespan)
-    log.info("serving on http://%s:%d/ (feeds at /feeds/all.atom)", host, port)
-    uvicorn.run(app, host=host, port=port, log_level="warning", timeout_graceful_shutdown=10)
+    config = uvicorn.Config(
+        app, host=host, port=port, log_level="warning", timeout_graceful_shutdown=3
+    )
+    server = uvicorn.Server(config)
+    # uvicorn takes SIGTERM over while it runs and raises it again once it has stopped; this
+    # handler makes that (and a SIGTERM during start-up) a clean stop instead of a kill.
+    signal.signal(signal.SIGTERM, lambda sig, frame: server.handle_exit(sig, frame))
+    runtime.engine  # noqa: B018 - migrate before serving
+    sources = runtime.config.build() if scheduler else []
+    log.info("serving on http://%s:%d/", host, port)
+    server.run()
+    if not clean:
+        abandon()

@@ -1,0 +1,386 @@
+"""Alerts end to end against a real SMTP server on loopback: per-site filters, nothing twice, nothing
+lost while the mail server is down, one-click unsubscribe, private addresses, crash safety."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+import re
+from collections.abc import Callable, Iterator
+from email.message import EmailMessage
+
+import pytest
+from click.testing import CliRunner, Result
+from sqlalchemy import select
+from starlette.testclient import TestClient
+
+from tests.loopback import LoopbackServer, Reply, Request
+from tests.mailbox import Mailbox
+from tests.test_pipeline import BoampPortal, sources_yaml
+from watcher.cli import main
+from watcher.db.models import Delivery, Subscriber
+from watcher.notify import DeliveryReport, deliver_pending
+from watcher.notify.mailer import MailServerDown
+from watcher.notify.memory import MemoryMailer
+from watcher.notify.smtp import SmtpConfig, SmtpMailer
+from watcher.pipeline import run_sources
+from watcher.runtime import Runtime
+
+ALICE = "alice@example.org"  # follows the Dunkerque site only
+BOB = "bob@example.net"  # follows everything
+
+
+@pytest.fixture
+def portal() -> Iterator[tuple[BoampPortal, LoopbackServer]]:
+    handler = BoampPortal()
+    with LoopbackServer(handler) as server:
+        yield handler, server
+
+
+@pytest.fixture
+def mailbox() -> Iterator[Mailbox]:
+    box = Mailbox()
+    box.start()
+    yield box
+    box.stop()
+
+
+@pytest.fixture
+def runtime(
+    portal: tuple[BoampPortal, LoopbackServer],
+    make_runtime: Callable[..., Runtime],
+    mailbox: Mailbox,
+    monkeypatch: pytest.MonkeyPatch,
+) -> Runtime:
+    """A runtime on the loopback portal; the CLI sees the same settings through the environment."""
+    rt = make_runtime(sources_yaml(portal[1].url))
+    for key, value in {
+        "WATCHER_SOURCES": str(rt.settings.sources),
+        "WATCHER_DATA_DIR": str(rt.settings.data_dir),
+        "WATCHER_DATABASE_URL": rt.settings.db_url,
+        "WATCHER_BASE_URL": rt.settings.base_url,
+        "WATCHER_HTTP_BACKOFF": "0",
+        "WATCHER_HTTP_RETRIES": "0",
+        "WATCHER_SMTP_URL": mailbox.url,
+        "WATCHER_MAIL_FROM": "Veille rétention <alerts@watcher.example>",
+    }.items():
+        monkeypatch.setenv(key, value)
+    return rt
+
+
+def cli(*args: str) -> Result:
+    result = CliRunner().invoke(main, list(args))
+    assert "Traceback" not in result.output, result.output
+    return result
+
+
+def text_and_html(message: EmailMessage) -> tuple[str, str]:
+    assert message.get_content_type() == "multipart/alternative"
+    text = message.get_body(("plain",))
+    html = message.get_body(("html",))
+    assert text is not None and html is not None
+    return text.get_content(), html.get_content()
+
+
+def assert_alert_headers(message: EmailMessage) -> str:
+    """Every alert: multipart text + HTML, one-click unsubscribe; returns the unsubscribe URL."""
+    text_and_html(message)
+    match = re.fullmatch(r"<(https://watcher\.example/unsubscribe\?token=[\w-]+)>",
+                         str(message["List-Unsubscribe"]))
+    assert match, message["List-Unsubscribe"]
+    assert message["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
+    assert message["From"] == "Veille rétention <alerts@watcher.example>"
+    return match.group(1)
+
+
+def test_alerts_per_site_once_and_none_lost_while_the_mail_server_is_down(
+    runtime: Runtime, portal: tuple[BoampPortal, LoopbackServer], mailbox: Mailbox
+) -> None:
+    handler, _ = portal
+    assert cli("subscribers", "add", ALICE, "--site", "dunkerque").exit_code == 0
+    added = cli("subscribers", "add", BOB, "--lang", "en")
+    assert added.exit_code == 0 and "b***@example.net" in added.output
+    assert BOB not in added.output
+
+    first = cli("run", "--once")
+    assert first.exit_code == 0, first.output
+    assert "alerts: 3 sent (3 messages)" in first.output
+    alice, bob = mailbox.to(ALICE), mailbox.to(BOB)
+    assert [m["Subject"] for m in alice] == [
+        "CRA de Dunkerque — Nouveau marché : Construction du centre de rétention administrative "
+        "de Dunkerque (Loon-Plage)"
+    ]
+    assert sorted(str(m["Subject"]).split(" — ")[0] for m in bob) == [
+        "CRA de Dunkerque",
+        "CRA de Lille-Lesquin",
+    ]
+    assert all(str(m["Subject"]).split(" — ")[1].startswith("New tender : ") for m in bob)
+    for message in alice + bob:
+        assert_alert_headers(message)
+
+    # Nothing new on the portal: nothing sent.
+    again = cli("run", "--once")
+    assert again.exit_code == 0 and "alerts:" not in again.output
+    assert len(mailbox.received) == 3
+
+    # The mail server goes down; the Dunkerque deadline moves; the poll still succeeds.
+    mailbox.stop()
+    handler.load("poll_page_moved_deadline.json")
+    down = cli("run", "--once")
+    assert down.exit_code == 0, down.output
+    assert "2 alerts wait and will be retried" in down.output
+    assert "mail server unavailable" in down.output
+
+    # It comes back: `watcher notify` delivers exactly one alert per subscriber about it.
+    mailbox.start()
+    notified = cli("notify")
+    assert notified.exit_code == 0
+    assert "alerts: 2 sent (2 messages)" in notified.output
+    assert len(mailbox.received) == 5
+    [moved_fr] = mailbox.to(ALICE)[1:]
+    [moved_en] = mailbox.to(BOB)[2:]
+    assert str(moved_fr["Subject"]).startswith("CRA de Dunkerque — Date limite modifiée : ")
+    assert str(moved_en["Subject"]).startswith("CRA de Dunkerque — Deadline moved : ")
+    text, html = text_and_html(moved_fr)
+    assert "04/01/2027 → 18/01/2027" in text and "04/01/2027 → 18/01/2027" in html
+    assert "L'avis sur le portail : https://www.boamp.fr/pages/avis/?q=idweb:26-118204" in text
+    assert re.search(r"Notre page sur cet avis : https://watcher\.example/notices/\d+", text)
+    assert 'href="https://www.boamp.fr/pages/avis/?q=idweb:26-118204"' in html
+    assert "<script" not in html
+    assert "Se désabonner" in text and "Unsubscribe" in text_and_html(moved_en)[0]
+
+    # Nothing left: a second notify sends nothing.
+    assert "alerts: 0 sent (0 messages)" in cli("notify").output
+    assert len(mailbox.received) == 5
+
+    # Alice's one-click unsubscribe link works; she is erased and gets nothing more.
+    url = assert_alert_headers(moved_fr)
+    from watcher.web.server import create_app  # noqa: PLC0415
+
+    with TestClient(create_app(runtime)) as client:
+        page = client.get(url)
+        assert page.status_code == 200 and "<form" in page.text and "Me désabonner" in page.text
+        done = client.post(url, data={"List-Unsubscribe": "One-Click"})
+        assert done.status_code == 200
+    with runtime.sessions() as session:
+        addresses = session.scalars(select(Subscriber.address)).all()
+    assert addresses == [BOB]
+
+
+def test_retries_back_off_and_a_manual_notify_ignores_the_backoff(runtime: Runtime) -> None:
+    cli("subscribers", "add", BOB)
+    run_sources(runtime.config.build(), runtime.context())
+    mailer = MemoryMailer()
+    mailer.failure = MailServerDown("smtp://127.0.0.1:1 unavailable: refused")
+    t0 = dt.datetime(2026, 12, 1, 9, 0, tzinfo=dt.UTC)
+
+    first = deliver_pending(runtime, t0, mailer=mailer)
+    assert (first.sent, first.retrying, first.waiting) == (0, 1, 2)  # the round stops at once
+    assert deliver_pending(runtime, t0 + dt.timedelta(seconds=30), mailer=mailer).retrying == 1
+    with runtime.sessions() as session:
+        rows = sorted(session.scalars(select(Delivery)), key=lambda d: d.id)
+    assert [r.attempts for r in rows] == [1, 1]
+    assert rows[0].next_attempt_at == t0 + dt.timedelta(minutes=1)
+    assert rows[1].next_attempt_at == t0 + dt.timedelta(seconds=30, minutes=1)
+
+    # Within the backoff nothing is tried; `force` (watcher notify) tries now.
+    assert deliver_pending(runtime, t0 + dt.timedelta(seconds=40), mailer=mailer).retrying == 0
+    mailer.failure = None
+    report = deliver_pending(runtime, t0 + dt.timedelta(seconds=41), mailer=mailer, force=True)
+    assert (report.sent, report.waiting) == (2, 0)
+    assert len(mailer.outbox) == 2
+
+
+@pytest.mark.parametrize(
+    ("attempts", "minutes"), [(1, 1), (2, 2), (3, 4), (6, 32), (9, 256), (10, 360), (500, 360)]
+)
+def test_backoff_doubles_and_is_capped(attempts: int, minutes: int) -> None:
+    from watcher.notify.ledger import backoff  # noqa: PLC0415
+
+    assert backoff(attempts) == dt.timedelta(minutes=minutes)
+
+
+class _CrashAfterSending:
+    """Hands the message to the real server, then the process "dies" before recording it."""
+
+    def __init__(self, inner: SmtpMailer) -> None:
+        self.inner = inner
+
+    def send(self, message: EmailMessage) -> None:
+        self.inner.send(message)
+        raise KeyboardInterrupt
+
+    def close(self) -> None:
+        self.inner.close()
+
+
+def test_a_crash_between_sending_and_sent_never_sends_twice(
+    runtime: Runtime, mailbox: Mailbox
+) -> None:
+    cli("subscribers", "add", ALICE, "--site", "dunkerque")
+    run_sources(runtime.config.build(), runtime.context())
+    t0 = dt.datetime(2026, 12, 1, 9, 0, tzinfo=dt.UTC)
+    crashing = _CrashAfterSending(SmtpMailer(SmtpConfig.from_url(mailbox.url)))
+    with pytest.raises(KeyboardInterrupt):
+        deliver_pending(runtime, t0, mailer=crashing)
+    crashing.close()
+    assert len(mailbox.received) == 1
+
+    # Restarted soon after, and much later: the alert in doubt is never sent again.
+    soon = deliver_pending(runtime, t0 + dt.timedelta(minutes=1), force=True)
+    later = deliver_pending(runtime, t0 + dt.timedelta(hours=2), force=True)
+    assert (soon.sent, soon.interrupted, soon.waiting) == (0, 0, 1)
+    assert (later.sent, later.interrupted, later.waiting) == (0, 1, 0)
+    assert "1 interrupted by a crash and not re-sent" in later.summary()
+    assert len(mailbox.received) == 1
+    with runtime.sessions() as session:
+        [row] = session.scalars(select(Delivery)).all()
+    assert row.status == "failed" and "not re-sent" in (row.last_error or "")
+
+
+def test_addresses_never_in_logs_errors_or_listings(
+    runtime: Runtime, mailbox: Mailbox, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    cli("subscribers", "add", ALICE, "--site", "dunkerque")
+    cli("subscribers", "add", BOB, "--digest", "daily", "--event", "new")
+    mailbox.stop()
+    down = cli("run", "--once")
+    mailbox.start()
+    sent = cli("notify")
+    listing = cli("subscribers", "list")
+    shown = cli("subscribers", "list", "--show-addresses")
+    removed = cli("subscribers", "remove", ALICE)
+
+    assert "a***@example.org" in listing.output and "b***@example.net" in listing.output
+    assert "sites=dunkerque" in listing.output and "daily digest" in listing.output
+    assert ALICE in shown.output and BOB in shown.output
+    assert removed.exit_code == 0 and "removed: #1 a***@example.org" in removed.output
+    for output in (down.output, sent.output, listing.output, removed.output):
+        assert ALICE not in output and BOB not in output
+    ours = [r.getMessage() for r in caplog.records if r.name.startswith("watcher")]
+    assert any("subscriber #1" in line for line in ours)
+    assert not [line for line in ours if ALICE in line or BOB in line]
+    with runtime.sessions() as session:
+        errors = session.scalars(select(Delivery.last_error)).all()
+    assert not [e for e in errors if e and ("alice" in e or "bob" in e)]
+    assert cli("subscribers", "remove", ALICE).exit_code == 1  # gone
+
+
+def test_daily_digest_groups_a_days_alerts_in_one_message(runtime: Runtime) -> None:
+    cli("subscribers", "add", BOB, "--digest", "daily")
+    run_sources(runtime.config.build(), runtime.context())
+    mailer = MemoryMailer()
+    now = dt.datetime.now(dt.UTC)
+    assert deliver_pending(runtime, now, mailer=mailer).sent == 0  # not before the next 07:00
+    report = deliver_pending(runtime, now + dt.timedelta(days=1, minutes=1), mailer=mailer)
+    assert (report.sent, report.messages) == (2, 1)
+    [digest] = mailer.outbox
+    assert str(digest["Subject"]).startswith("Résumé du jour : 2 alertes (CRA de ")
+    text, html = text_and_html(digest)
+    assert text.count("Nouveau marché : ") == 2 and html.count("<h2") == 2
+    assert digest["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
+    again = deliver_pending(runtime, now + dt.timedelta(days=1, minutes=2), mailer=mailer)
+    assert again.sent == 0 and len(mailer.outbox) == 1
+
+
+@pytest.mark.parametrize(
+    ("last", "now", "due"),
+    [
+        ("2026-12-01T05:00", "2026-12-01T06:30", True),  # 07:00 Paris = 06:00 UTC in winter
+        ("2026-12-01T06:10", "2026-12-01T20:00", False),
+        ("2026-12-01T06:10", "2026-12-02T05:59", False),
+        ("2026-12-01T06:10", "2026-12-02T06:01", True),
+        ("2026-07-01T05:10", "2026-07-01T05:01", False),  # 07:00 Paris = 05:00 UTC in summer
+        ("2026-07-01T04:10", "2026-07-01T05:01", True),
+    ],
+)
+def test_digest_due_after_seven_paris_time(last: str, now: str, due: bool) -> None:
+    from watcher.notify.ledger import digest_due  # noqa: PLC0415
+
+    def utc(text: str) -> dt.datetime:
+        return dt.datetime.fromisoformat(text).replace(tzinfo=dt.UTC)
+
+    assert digest_due(utc(last), utc(now)) is due
+
+
+def test_apprise_channel_gets_the_same_alerts_with_the_same_filters(runtime: Runtime) -> None:
+    posts: list[dict[str, str]] = []
+
+    def hook(request: Request) -> Reply:
+        posts.append(json.loads(request.body))
+        return Reply(200, b"{}")
+
+    with LoopbackServer(hook) as chat:
+        url = f"json://{chat.url.removeprefix('http://')}/hook"
+        added = cli("subscribers", "add", url, "--site", "lille-lesquin")
+        assert added.exit_code == 0 and "json://***" in added.output
+        assert chat.url.removeprefix("http://") not in added.output
+        run_sources(runtime.config.build(), runtime.context())
+        report = deliver_pending(runtime, mailer=MemoryMailer())
+    assert report.sent == 1
+    [post] = posts
+    assert post["title"].startswith("CRA de Lille-Lesquin — Nouveau marché : ")
+    assert "https://www.boamp.fr/pages/avis/?q=idweb:26-117950" in post["message"]
+
+
+def test_a_dead_channel_waits_and_is_retried(runtime: Runtime) -> None:
+    cli("subscribers", "add", "json://127.0.0.1:9/hook")
+    run_sources(runtime.config.build(), runtime.context())
+    report = deliver_pending(runtime, mailer=MemoryMailer())
+    assert (report.sent, report.retrying, report.waiting) == (0, 2, 2)
+    assert "subscriber #1: the channel did not accept the message" in report.summary()
+
+
+@pytest.mark.parametrize(
+    ("url", "expected"),
+    [
+        ("smtp://mail.example:2525", ("mail.example", 2525, "plain", None, None)),
+        ("smtp://u%40x:p%3Aw@mail.example", ("mail.example", 25, "plain", "u@x", "p:w")),
+        ("smtp://u:pw@mail.example?starttls=true", ("mail.example", 587, "starttls", "u", "pw")),
+        ("smtp+starttls://u:pw@mail.example", ("mail.example", 587, "starttls", "u", "pw")),
+        ("smtps://u:pw@mail.example", ("mail.example", 465, "tls", "u", "pw")),
+    ],
+)
+def test_smtp_url_forms(url: str, expected: tuple[object, ...]) -> None:
+    cfg = SmtpConfig.from_url(url)
+    assert (cfg.host, cfg.port, cfg.security, cfg.username, cfg.password) == expected
+    assert "pw" not in cfg.describe()
+
+
+@pytest.mark.parametrize(
+    ("url", "message"),
+    [
+        ("http://mail.example", "scheme 'http' is not one of"),
+        ("smtp://u:changeme@mail.example", "the password is a placeholder"),
+        ("smtp://:25", "no host"),
+    ],
+)
+def test_bad_smtp_urls_are_refused_clearly(url: str, message: str) -> None:
+    from watcher.errors import ConfigError  # noqa: PLC0415
+
+    with pytest.raises(ConfigError, match=message) as info:
+        SmtpConfig.from_url(url)
+    assert "changeme" not in str(info.value)
+
+
+@pytest.mark.parametrize(
+    ("text", "masked"),
+    [
+        ("alice@example.org", "a***@example.org"),
+        ("tgram://123:abc/456", "tgram://***"),
+        ("550 <bob.smith@example.net>: no such user", "550 <b***@example.net>: no such user"),
+    ],
+)
+def test_masking(text: str, masked: str) -> None:
+    from watcher.notify.subscribers import mask, scrub  # noqa: PLC0415
+
+    assert (mask(text) if "://" in text or " " not in text else scrub(text)) == masked
+
+
+def test_report_summary_says_how_many_wait() -> None:
+    report = DeliveryReport(sent=1, messages=1, waiting=4, problems=["mail server unavailable"])
+    assert report.summary() == (
+        "alerts: 1 sent (1 messages); 4 alerts wait and will be retried: mail server unavailable"
+    )

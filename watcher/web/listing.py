@@ -1,0 +1,337 @@
+"""What the pages and the JSON API read: filtered, paginated lists, a procedure's timeline,
+per-site and per-source counts. 2.0-style queries that work the same on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Generic, TypeVar
+
+from sqlalchemy import ColumnElement, Select, and_, case, func, or_, select
+from sqlalchemy.orm import Session, contains_eager, defer, joinedload
+
+from watcher.db.models import Event, Notice, NoticeVersion, PollRun, SourceState
+from watcher.diff import diff_snapshots
+from watcher.publish.entries import TITLE_PREFIX
+from watcher.records import FieldChange
+from watcher.sources.base import SourceConfig
+
+EVENT_TYPES: tuple[str, ...] = tuple(TITLE_PREFIX["fr"])
+MAX_QUERY = 200
+T = TypeVar("T")
+
+
+class BadRequest(ValueError):
+    """A filter or page parameter that makes no sense; the message says which and why."""
+
+
+@dataclass(frozen=True, slots=True)
+class Filters:
+    """What a reader narrowed the list to; empty means everything."""
+
+    site: str | None = None
+    source: str | None = None
+    type: str | None = None
+    q: str | None = None
+
+    @classmethod
+    def from_params(cls, params: Mapping[str, str]) -> Filters:
+        """Filters from query parameters; blank ones are ignored, an unknown event type refused."""
+
+        def get(name: str) -> str | None:
+            value = (params.get(name) or "").strip()
+            return value[:MAX_QUERY] or None
+
+        kind = get("type")
+        if kind is not None and kind not in EVENT_TYPES:
+            raise BadRequest(f"type: unknown event type {kind!r}; known: {', '.join(EVENT_TYPES)}")
+        return cls(site=get("site"), source=get("source"), type=kind, q=get("q"))
+
+    def params(self) -> dict[str, str]:
+        """The non-empty filters as query parameters."""
+        pairs = {"site": self.site, "source": self.source, "type": self.type, "q": self.q}
+        return {k: v for k, v in pairs.items() if v}
+
+
+@dataclass(frozen=True, slots=True)
+class Paging:
+    """Which slice of a list: 1-based page number and size."""
+
+    page: int = 1
+    per_page: int = 30
+
+    @classmethod
+    def from_params(
+        cls, params: Mapping[str, str], *, default: int = 30, most: int = 100
+    ) -> Paging:
+        """`page` and `per_page` from query parameters, within bounds."""
+        try:
+            page = int(params.get("page") or 1)
+            per_page = int(params.get("per_page") or default)
+        except ValueError:
+            raise BadRequest("page and per_page must be whole numbers") from None
+        if page < 1 or not 1 <= per_page <= most:
+            raise BadRequest(f"page must be ≥ 1 and per_page between 1 and {most}")
+        return cls(page, per_page)
+
+
+@dataclass(frozen=True, slots=True)
+class Page(Generic[T]):
+    """One page of a list, with the total to show how many pages there are."""
+
+    items: Sequence[T]
+    total: int
+    paging: Paging
+
+    @property
+    def pages(self) -> int:
+        """Number of pages (at least 1)."""
+        return max(1, -(-self.total // self.paging.per_page))
+
+    @property
+    def has_next(self) -> bool:
+        """Whether a later page exists."""
+        return self.paging.page < self.pages
+
+
+def _escape_like(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+def search_clause(q: str) -> ColumnElement[bool]:
+    """Every word of `q` in the title, the buyer or the description (case-insensitive LIKE)."""
+    description = Notice.snapshot["description"].as_string()
+    words = [w for w in q.split() if w][:10]
+    clauses = []
+    for word in words:
+        pattern = f"%{_escape_like(word)}%"
+        clauses.append(
+            or_(
+                Notice.title.ilike(pattern, escape="\\"),
+                Notice.buyer.ilike(pattern, escape="\\"),
+                description.ilike(pattern, escape="\\"),
+            )
+        )
+    return and_(*clauses)
+
+
+def _filtered(query: Select[Any], filters: Filters, site_column: Any) -> Select[Any]:
+    if filters.site:
+        query = query.where(site_column == filters.site)
+    if filters.source:
+        query = query.where(SourceState.name == filters.source)
+    if filters.q:
+        query = query.where(search_clause(filters.q))
+    return query
+
+
+def _page(session: Session, query: Select[Any], paging: Paging) -> tuple[Sequence[Any], int]:
+    total = session.scalar(select(func.count()).select_from(query.order_by(None).subquery()))
+    offset = (paging.page - 1) * paging.per_page
+    items = session.scalars(query.limit(paging.per_page).offset(offset)).unique().all()
+    return items, int(total or 0)
+
+
+def list_events(session: Session, filters: Filters, paging: Paging) -> Page[Event]:
+    """Events of relevant notices, newest first, with their notice and source loaded."""
+    query = (
+        select(Event)
+        .join(Event.notice)
+        .join(Notice.source)
+        .where(Notice.relevant.is_(True))
+        .options(contains_eager(Event.notice).contains_eager(Notice.source))
+        .order_by(Event.created_at.desc(), Event.id.desc())
+    )
+    query = _filtered(query, filters, Event.site)
+    if filters.type:
+        query = query.where(Event.type == filters.type)
+    items, total = _page(session, query, paging)
+    return Page(items, total, paging)
+
+
+def list_notices(
+    session: Session, filters: Filters, paging: Paging, *, relevant: bool | None = True
+) -> Page[Notice]:
+    """Notices (relevant ones unless asked), most recently first seen first, source loaded."""
+    query = (
+        select(Notice)
+        .join(Notice.source)
+        .options(contains_eager(Notice.source))
+        .order_by(Notice.first_seen_at.desc(), Notice.id.desc())
+    )
+    if relevant is not None:
+        query = query.where(Notice.relevant.is_(relevant))
+    query = _filtered(query, filters, Notice.site)
+    items, total = _page(session, query, paging)
+    return Page(items, total, paging)
+
+
+@dataclass
+class TimelineItem:
+    """One version of one notice of the procedure, what changed since the version before, and
+    the events it caused."""
+
+    notice: Notice
+    version: NoticeVersion
+    changes: list[FieldChange]
+    events: list[Event] = field(default_factory=list)
+
+
+def procedure_notices(session: Session, notice: Notice, most: int = 50) -> list[Notice]:
+    """The notice and the other notices of its procedure (same `procedure_id`), oldest first."""
+    if not notice.procedure_id:
+        return [notice]
+    others = session.scalars(
+        select(Notice)
+        .options(joinedload(Notice.source))
+        .where(Notice.procedure_id == notice.procedure_id, Notice.id != notice.id)
+        .order_by(Notice.first_seen_at, Notice.id)
+        .limit(most)
+    ).all()
+    return [notice, *others]
+
+
+def timeline(session: Session, notices: Sequence[Notice]) -> list[TimelineItem]:
+    """Every version of `notices`, oldest first, each with its diff to the one before."""
+    ids = [n.id for n in notices]
+    by_id = {n.id: n for n in notices}
+    versions = session.scalars(
+        select(NoticeVersion)
+        .options(defer(NoticeVersion.raw))
+        .where(NoticeVersion.notice_id.in_(ids))
+        .order_by(NoticeVersion.notice_id, NoticeVersion.version)
+    ).all()
+    events: dict[tuple[int, int], list[Event]] = {}
+    for event in session.scalars(
+        select(Event).where(Event.notice_id.in_(ids)).order_by(Event.created_at, Event.id)
+    ):
+        events.setdefault((event.notice_id, event.version), []).append(event)
+    items: list[TimelineItem] = []
+    previous: dict[int, dict[str, Any]] = {}
+    for version in versions:
+        changes = diff_snapshots(previous.get(version.notice_id), version.snapshot)
+        previous[version.notice_id] = version.snapshot
+        items.append(
+            TimelineItem(
+                notice=by_id[version.notice_id],
+                version=version,
+                changes=changes,
+                events=events.get((version.notice_id, version.version), []),
+            )
+        )
+    items.sort(key=lambda i: (i.version.fetched_at, i.notice.id, i.version.version))
+    return items
+
+
+@dataclass(frozen=True, slots=True)
+class SiteCount:
+    """How many relevant notices a site has, and when its last event was."""
+
+    notices: int = 0
+    last_event: dt.datetime | None = None
+
+
+def site_counts(session: Session) -> dict[str | None, SiteCount]:
+    """Per site (None: relevant notices attached to no site)."""
+    notices: dict[str | None, int] = {
+        site: int(n)
+        for site, n in session.execute(
+            select(Notice.site, func.count(Notice.id))
+            .where(Notice.relevant.is_(True))
+            .group_by(Notice.site)
+        )
+    }
+    last: dict[str | None, dt.datetime | None] = {
+        site: moment or None
+        for site, moment in session.execute(
+            select(Event.site, func.max(Event.created_at))
+            .join(Event.notice)
+            .where(Notice.relevant.is_(True))
+            .group_by(Event.site)
+        )
+    }
+    return {
+        site: SiteCount(int(notices.get(site) or 0), last.get(site))
+        for site in set(notices) | set(last)
+    }
+
+
+@dataclass(frozen=True, slots=True)
+class SourceHealth:
+    """A source as its maintainers need to see it."""
+
+    name: str
+    kind: str
+    state: SourceState | None
+    configured: bool
+    enabled: bool
+    schedule: str | None
+    notices: int
+    relevant: int
+    events: int
+    last_seconds: float | None
+
+    @property
+    def status(self) -> str:
+        """`disabled`, `never`, `failing`, `flagged` or `ok`."""
+        if self.configured and not self.enabled:
+            return "disabled"
+        if self.state is None or self.state.last_polled_at is None:
+            return "never"
+        if self.state.consecutive_failures:
+            return "failing"
+        if self.state.flagged:
+            return "flagged"
+        return "ok"
+
+
+def source_health(session: Session, configs: Sequence[SourceConfig]) -> list[SourceHealth]:
+    """Every configured or once-polled source with its poll state and counts, by name."""
+    states = {s.name: s for s in session.scalars(select(SourceState))}
+    counts = {
+        row[0]: (int(row[1]), int(row[2] or 0))
+        for row in session.execute(
+            select(
+                Notice.source_id,
+                func.count(Notice.id),
+                func.sum(case((Notice.relevant.is_(True), 1), else_=0)),
+            ).group_by(Notice.source_id)
+        )
+    }
+    events: dict[int, int] = {
+        source_id: int(n)
+        for source_id, n in session.execute(
+            select(Notice.source_id, func.count(Event.id))
+            .join(Event.notice)
+            .group_by(Notice.source_id)
+        )
+    }
+    latest = select(func.max(PollRun.id)).group_by(PollRun.source_id).scalar_subquery()
+    seconds = {
+        run.source_id: run.seconds
+        if run.seconds is not None or run.finished_at is None
+        else (run.finished_at - run.started_at).total_seconds()
+        for run in session.scalars(select(PollRun).where(PollRun.id.in_(latest)))
+    }
+    by_config = {c.name: c for c in configs}
+    rows = []
+    for name in sorted(set(states) | set(by_config)):
+        state, config = states.get(name), by_config.get(name)
+        source_id = state.id if state else -1
+        total, relevant = counts.get(source_id, (0, 0))
+        rows.append(
+            SourceHealth(
+                name=name,
+                kind=config.kind if config else state.kind if state else "?",
+                state=state,
+                configured=config is not None,
+                enabled=config.enabled if config else False,
+                schedule=config.schedule if config else None,
+                notices=total,
+                relevant=relevant,
+                events=events.get(source_id, 0),
+                last_seconds=seconds.get(source_id),
+            )
+        )
+    return rows

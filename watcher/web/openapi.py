@@ -1,0 +1,226 @@
+"""The OpenAPI 3.1 document of the JSON API (`/api/openapi.json`), written by hand."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from watcher import __version__
+from watcher.web.listing import EVENT_TYPES
+
+PER_PAGE = 50
+MAX_PER_PAGE = 200
+
+
+def _param(name: str, description: str, schema: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "name": name,
+        "in": "query",
+        "required": False,
+        "description": description,
+        "schema": schema,
+    }
+
+
+FILTER_PARAMS = [
+    _param(
+        "site", "Gazetteer slug of a site (`/sites`), e.g. `lille-lesquin`.", {"type": "string"}
+    ),
+    _param("source", "Name of a source from sources.yaml (`/sources`).", {"type": "string"}),
+    _param(
+        "q",
+        "Words that must all appear in the title, buyer or description (case-insensitive).",
+        {"type": "string", "maxLength": 200},
+    ),
+    _param("page", "Page number, from 1.", {"type": "integer", "minimum": 1, "default": 1}),
+    _param(
+        "per_page",
+        "Items per page.",
+        {"type": "integer", "minimum": 1, "maximum": MAX_PER_PAGE, "default": PER_PAGE},
+    ),
+]
+NULLABLE_STRING = {"type": ["string", "null"]}
+NULLABLE_TIME = {"type": ["string", "null"], "format": "date-time"}
+
+
+def _list_of(ref: str) -> dict[str, Any]:
+    return {
+        "type": "object",
+        "required": ["items", "page", "per_page", "total", "next"],
+        "properties": {
+            "items": {"type": "array", "items": {"$ref": ref}},
+            "page": {"type": "integer"},
+            "per_page": {"type": "integer"},
+            "total": {"type": "integer"},
+            "next": {**NULLABLE_STRING, "description": "URL of the next page, or null."},
+        },
+    }
+
+
+def _ok(ref: str, description: str) -> dict[str, Any]:
+    return {
+        "200": {
+            "description": description,
+            "content": {"application/json": {"schema": {"$ref": ref}}},
+        },
+        "400": {
+            "description": "A parameter makes no sense; `error` says which.",
+            "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}},
+        },
+    }
+
+
+def openapi_document(base_url: str) -> dict[str, Any]:
+    """The OpenAPI 3.1 description of the API."""
+    notice_props: dict[str, Any] = {
+        "id": {"type": "integer"},
+        "source": {"type": "string"},
+        "native_id": {"type": "string", "description": "The portal's own id of the notice."},
+        "title": {"type": "string"},
+        "buyer": NULLABLE_STRING,
+        "url": {**NULLABLE_STRING, "description": "The notice on its portal."},
+        "published": {"type": ["string", "null"], "format": "date"},
+        "deadline": NULLABLE_TIME,
+        "notice_type": {
+            "type": "string",
+            "enum": ["notice", "corrigendum", "award", "prior_information", "cancellation"],
+        },
+        "department": NULLABLE_STRING,
+        "procedure_id": NULLABLE_STRING,
+        "relevant": {"type": "boolean"},
+        "site": NULLABLE_STRING,
+        "score": {"type": "number"},
+        "reasons": {"type": "array", "items": {"type": "string"}},
+        "version": {"type": "integer"},
+        "first_seen_at": {"type": "string", "format": "date-time"},
+        "last_seen_at": {"type": "string", "format": "date-time"},
+        "html": {"type": "string", "description": "Path of the notice's page on this site."},
+    }
+    version = {
+        "type": "object",
+        "properties": {
+            "version": {"type": "integer"},
+            "fetched_at": {"type": "string", "format": "date-time"},
+            "fetch_url": NULLABLE_STRING,
+            "sha256": {"type": "string", "description": "sha256 of the raw payload."},
+            "raw": {"type": "string", "description": "Path of the raw payload (evidence)."},
+        },
+    }
+    change = {
+        "type": "object",
+        "properties": {
+            "field": {"type": "string"},
+            "label": {"type": "string"},
+            "old": NULLABLE_STRING,
+            "new": NULLABLE_STRING,
+        },
+    }
+    return {
+        "openapi": "3.1.0",
+        "info": {
+            "title": "detention-watcher API",
+            "version": __version__,
+            "description": (
+                "Public-procurement notices about immigration detention and removal, and what "
+                "happened to them (events). Read-only; no authentication."
+            ),
+            "license": {"name": "AGPL-3.0-or-later", "identifier": "AGPL-3.0-or-later"},
+        },
+        "servers": [{"url": base_url}],
+        "paths": {
+            "/api/notices": {
+                "get": {
+                    "operationId": "listNotices",
+                    "summary": "Notices, most recently first seen first.",
+                    "parameters": [
+                        *FILTER_PARAMS,
+                        _param(
+                            "relevant",
+                            "Relevant notices only (true, the default), the others (false), or all (any).",
+                            {"type": "string", "enum": ["true", "false", "any"], "default": "true"},
+                        ),
+                    ],
+                    "responses": _ok("#/components/schemas/NoticeList", "A page of notices."),
+                }
+            },
+            "/api/notices/{notice_id}": {
+                "get": {
+                    "operationId": "getNotice",
+                    "summary": "One notice with its current snapshot and every version.",
+                    "parameters": [
+                        {
+                            "name": "notice_id",
+                            "in": "path",
+                            "required": True,
+                            "schema": {"type": "integer"},
+                        }
+                    ],
+                    "responses": {
+                        "200": {
+                            "description": "The notice.",
+                            "content": {
+                                "application/json": {
+                                    "schema": {"$ref": "#/components/schemas/NoticeDetail"}
+                                }
+                            },
+                        },
+                        "404": {
+                            "description": "No such notice.",
+                            "content": {
+                                "application/json": {
+                                    "schema": {"$ref": "#/components/schemas/Error"}
+                                }
+                            },
+                        },
+                    },
+                }
+            },
+            "/api/events": {
+                "get": {
+                    "operationId": "listEvents",
+                    "summary": "Events of relevant notices, newest first.",
+                    "parameters": [
+                        *FILTER_PARAMS,
+                        _param(
+                            "type",
+                            "Only this kind of event.",
+                            {"type": "string", "enum": list(EVENT_TYPES)},
+                        ),
+                    ],
+                    "responses": _ok("#/components/schemas/EventList", "A page of events."),
+                }
+            },
+        },
+        "components": {
+            "schemas": {
+                "Notice": {"type": "object", "properties": notice_props},
+                "NoticeDetail": {
+                    "type": "object",
+                    "properties": notice_props
+                    | {
+                        "snapshot": {"type": "object"},
+                        "versions": {"type": "array", "items": version},
+                    },
+                },
+                "Event": {
+                    "type": "object",
+                    "properties": {
+                        "id": {"type": "integer"},
+                        "key": {"type": "string"},
+                        "type": {"type": "string", "enum": list(EVENT_TYPES)},
+                        "created_at": {"type": "string", "format": "date-time"},
+                        "version": {"type": "integer"},
+                        "site": NULLABLE_STRING,
+                        "changes": {"type": "array", "items": change},
+                        "notice": {"type": "object"},
+                    },
+                },
+                "NoticeList": _list_of("#/components/schemas/Notice"),
+                "EventList": _list_of("#/components/schemas/Event"),
+                "Error": {
+                    "type": "object",
+                    "required": ["error"],
+                    "properties": {"error": {"type": "string"}},
+                },
+            }
+        },
+    }

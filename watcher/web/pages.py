@@ -1,0 +1,325 @@
+"""The web site: server-rendered pages (Jinja2, no JavaScript) over the database, in French and
+English. `/` latest events or relevant notices with filters and search; `/notices/<id>` a
+procedure's timeline with diffs and the raw evidence; `/sites`, `/sites/<slug>`; `/sources`.
+
+Everything scraped is autoescaped; links taken from portals are kept only when they are http(s).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import cached_property
+from typing import Any
+from urllib.parse import urlencode, urlsplit
+
+from jinja2 import Environment, PackageLoader, StrictUndefined
+from sqlalchemy import select
+from sqlalchemy.orm import joinedload
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, JSONResponse, Response
+from starlette.routing import BaseRoute, Mount, Route
+from starlette.staticfiles import StaticFiles
+
+from watcher.db.models import Notice, NoticeVersion, SourceState
+from watcher.errors import ConfigError
+from watcher.normalize import PARIS
+from watcher.runtime import Runtime
+from watcher.web.gazetteer import Site, load_sites
+from watcher.web.i18n import Translator, explicit_lang, negotiate
+from watcher.web.listing import (
+    EVENT_TYPES,
+    BadRequest,
+    Filters,
+    Paging,
+    SiteCount,
+    list_events,
+    list_notices,
+    procedure_notices,
+    site_counts,
+    source_health,
+    timeline,
+)
+
+# Pages hold no secrets and run no script: nothing but this site's own stylesheet.
+SECURITY_HEADERS = {
+    "Content-Security-Policy": (
+        "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; "
+        "base-uri 'none'; frame-ancestors 'none'"
+    ),
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+}
+NAV = (("home", "/"), ("sites", "/sites"), ("sources", "/sources"), ("subscribe", "/subscribe"))
+
+
+def http_url(value: str | None) -> str:
+    """`value` when it is an http(s) URL, else "" (never a `javascript:` link from a portal)."""
+    if not value:
+        return ""
+    return value if urlsplit(value.strip()).scheme in {"http", "https"} else ""
+
+
+def iso(moment: Any) -> str:
+    """ISO 8601 for `<time datetime=…>`."""
+    return str(moment.isoformat())
+
+
+def local(moment: Any, with_time: bool = True) -> str:
+    """`26/11/2026 15:40` in Paris time (dates as they are)."""
+    if hasattr(moment, "astimezone"):
+        moment = moment.astimezone(PARIS)
+        return str(moment.strftime("%d/%m/%Y %H:%M" if with_time else "%d/%m/%Y"))
+    return str(moment.strftime("%d/%m/%Y"))
+
+
+def environment() -> Environment:
+    """The templates, autoescaped, failing loudly on a missing variable."""
+    env = Environment(
+        loader=PackageLoader("watcher.web", "templates"),
+        autoescape=True,
+        undefined=StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    env.filters["http_url"] = http_url
+    env.globals.update(iso=iso, local=local)
+    return env
+
+
+@dataclass(frozen=True)
+class SiteRow:
+    """A line of `/sites`."""
+
+    site: Site
+    count: SiteCount
+
+
+class Pages:
+    """The page handlers over one runtime."""
+
+    def __init__(self, runtime: Runtime) -> None:
+        self.runtime = runtime
+        self.env = environment()
+
+    @cached_property
+    def sites(self) -> dict[str, Site]:
+        """The gazetteer, with the extra site files of `sources.yaml` when it loads."""
+        try:
+            extra = self.runtime.config.sites
+        except ConfigError:
+            extra = []
+        return load_sites(extra)
+
+    def site_label(self, slug: str | None) -> str:
+        """A site's label, or its slug when the gazetteer no longer knows it."""
+        if not slug:
+            return ""
+        site = self.sites.get(slug)
+        return site.label if site else slug
+
+    def render(
+        self, request: Request, template: str, *, status: int = 200, **context: Any
+    ) -> HTMLResponse:
+        """A page in the reader's language, with links that keep an explicitly chosen language."""
+        lang = negotiate(request)
+        chosen = explicit_lang(request)
+        other = "en" if lang == "fr" else "fr"
+
+        def url(path: str, **params: Any) -> str:
+            pairs = {k: str(v) for k, v in params.items() if v not in (None, "")}
+            if chosen:
+                pairs["lang"] = chosen
+            return path + ("?" + urlencode(pairs) if pairs else "")
+
+        switch = dict(request.query_params) | {"lang": other}
+        html = self.env.get_template(template).render(
+            lang=lang,
+            other_lang=other,
+            explicit_lang=chosen,
+            t=Translator(lang),
+            url=url,
+            switch_url=f"{request.url.path}?{urlencode(switch)}",
+            feed_url="/feeds/all.atom" + ("?lang=en" if lang == "en" else ""),
+            nav=[(key, url(path)) for key, path in NAV],
+            site_label=self.site_label,
+            **context,
+        )
+        headers = {**SECURITY_HEADERS, "Content-Language": lang, "Vary": "Accept-Language"}
+        return HTMLResponse(html, status_code=status, headers=headers)
+
+    def error(self, request: Request, status: int, message: str | None = None) -> HTMLResponse:
+        """A 404 (or other) page with the site's navigation."""
+        t = Translator(negotiate(request))
+        return self.render(
+            request,
+            "error.html",
+            status=status,
+            active="",
+            heading=t("not_found") if status == 404 else str(status),
+            message=message or t("not_found_text"),
+        )
+
+    def home(self, request: Request) -> Response:
+        """`/`: the latest events (or relevant notices), filtered and searched."""
+        try:
+            filters = Filters.from_params(request.query_params)
+            paging = Paging.from_params(request.query_params)
+        except BadRequest as exc:
+            return self.error(request, 400, str(exc))
+        show = "notices" if request.query_params.get("show") == "notices" else "events"
+        with self.runtime.sessions() as session:
+            if show == "notices":
+                page: Any = list_notices(session, filters, paging)
+            else:
+                page = list_events(session, filters, paging)
+            names = session.scalars(select(SourceState.name).order_by(SourceState.name)).all()
+            return self.render(
+                request,
+                "home.html",
+                active="home",
+                filters=filters,
+                show=show,
+                page=page,
+                sites=list(self.sites.values()),
+                source_names=names,
+                event_types=EVENT_TYPES,
+                page_link=self._page_link(request, "/", filters.params() | {"show": show}),
+            )
+
+    def _page_link(
+        self, request: Request, path: str, params: dict[str, str]
+    ) -> Callable[[int], str]:
+        chosen = explicit_lang(request)
+
+        def link(number: int) -> str:
+            pairs = params | {"page": str(number)} | ({"lang": chosen} if chosen else {})
+            return f"{path}?{urlencode(pairs)}"
+
+        return link
+
+    def notice(self, request: Request) -> Response:
+        """`/notices/<id>`: the notice, its procedure's timeline, diffs and evidence."""
+        notice_id = int(request.path_params["notice_id"])
+        with self.runtime.sessions() as session:
+            notice = session.get(Notice, notice_id, options=[joinedload(Notice.source)])
+            if notice is None:
+                return self.error(request, 404)
+            items = timeline(session, procedure_notices(session, notice))
+            return self.render(
+                request,
+                "notice.html",
+                active="",
+                notice=notice,
+                score=f"{notice.score:.1f}",
+                description=(notice.snapshot or {}).get("description"),
+                timeline=items,
+            )
+
+    def raw(self, request: Request) -> Response:
+        """`/notices/<id>/versions/<n>/raw`: the payload exactly as stored, with its sha256."""
+        notice_id = int(request.path_params["notice_id"])
+        number = int(request.path_params["version"])
+        with self.runtime.sessions() as session:
+            version = session.scalar(
+                select(NoticeVersion)
+                .options(joinedload(NoticeVersion.notice).joinedload(Notice.source))
+                .where(NoticeVersion.notice_id == notice_id, NoticeVersion.version == number)
+            )
+            if version is None:
+                return self.error(request, 404)
+            body = version.raw.encode("utf-8")
+            try:
+                json.loads(body or b"!")
+                media, ext = "application/json", "json"
+            except ValueError:
+                # HTML and XML are shown as text: a portal's markup never runs on this site.
+                media, ext = "text/plain; charset=utf-8", "txt"
+            name = f"{version.notice.source.name}-{version.notice.native_id}-v{number}.{ext}"
+            safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in name)
+            headers = {
+                "X-Content-SHA256": hashlib.sha256(body).hexdigest(),
+                "X-Watcher-Content-Hash": version.content_hash,
+                "X-Watcher-Fetched-At": version.fetched_at.isoformat(),
+                "Content-Disposition": f'inline; filename="{safe}"',
+                "Content-Security-Policy": "sandbox; default-src 'none'",
+                "X-Content-Type-Options": "nosniff",
+                "Cache-Control": "public, max-age=86400, immutable",
+            }
+        return Response(body, media_type=media, headers=headers)
+
+    def site_list(self, request: Request) -> Response:
+        """`/sites`: the gazetteer with each site's count of relevant notices."""
+        with self.runtime.sessions() as session:
+            counts = site_counts(session)
+        known = dict(self.sites)
+        for slug in counts:
+            if slug and slug not in known:
+                known[slug] = Site(slug=slug, label=slug)
+        rows = [SiteRow(site, counts.get(slug, SiteCount())) for slug, site in known.items()]
+        return self.render(
+            request,
+            "sites.html",
+            active="sites",
+            rows=rows,
+            unattributed=counts.get(None, SiteCount()).notices,
+        )
+
+    def site(self, request: Request) -> Response:
+        """`/sites/<slug>`: one site and its relevant notices."""
+        slug = str(request.path_params["slug"])
+        try:
+            paging = Paging.from_params(request.query_params)
+        except BadRequest as exc:
+            return self.error(request, 400, str(exc))
+        with self.runtime.sessions() as session:
+            page = list_notices(session, Filters(site=slug), paging)
+            site = self.sites.get(slug)
+            if site is None and not page.total:
+                return self.error(request, 404)
+            return self.render(
+                request,
+                "site.html",
+                active="sites",
+                site=site or Site(slug=slug, label=slug),
+                page=page,
+                page_link=self._page_link(request, f"/sites/{slug}", {}),
+            )
+
+    def sources(self, request: Request) -> Response:
+        """`/sources`: each source's health and counts."""
+        try:
+            configs = list(self.runtime.config.sources)
+        except ConfigError:
+            configs = []
+        with self.runtime.sessions() as session:
+            rows = source_health(session, configs)
+            return self.render(request, "sources.html", active="sources", rows=rows)
+
+    def not_found(self, request: Request, exc: Exception) -> Response:
+        """Unknown addresses get the site's 404 page (the API answers JSON)."""
+        status = exc.status_code if isinstance(exc, HTTPException) else 500
+        if request.url.path.startswith("/api/"):
+            detail = exc.detail if isinstance(exc, HTTPException) else "error"
+            return JSONResponse({"error": detail}, status_code=status)
+        return self.error(request, status)
+
+    def routes(self) -> list[BaseRoute]:
+        """The pages' routes and the stylesheet."""
+        return [
+            Route("/", self.home, name="home"),
+            Route("/notices/{notice_id:int}", self.notice, name="notice"),
+            Route("/notices/{notice_id:int}/versions/{version:int}/raw", self.raw, name="raw"),
+            Route("/sites", self.site_list, name="sites"),
+            Route("/sites/{slug}", self.site, name="site"),
+            Route("/sources", self.sources, name="sources"),
+            Mount("/static", StaticFiles(packages=[("watcher.web", "static")]), name="static"),
+        ]
+
+
+def routes(runtime: Runtime) -> list[BaseRoute]:
+    """The pages' routes, for `create_app`."""
+    return Pages(runtime).routes()
