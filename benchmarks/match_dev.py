@@ -88,8 +88,10 @@ def leave_one_rule_out(rows: list[Row]) -> None:
             worst_p, worst_r = min(worst_p, p), min(worst_r, r)
             if misses:
                 fragile.append(f"{rule_id} ({' '.join(misses)})")
-    print(f"leave one rule out ({len(ids)} signals): worst precision {worst_p:.3f}, "
-          f"worst recall {worst_r:.3f}")
+    print(
+        f"leave one rule out ({len(ids)} signals): worst precision {worst_p:.3f}, "
+        f"worst recall {worst_r:.3f}"
+    )
     print("  rules whose loss alone breaks a notice: " + (", ".join(fragile) or "none"))
 
 

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import socket
+import struct
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -27,9 +30,17 @@ class Reply:
     status: int = 200
     body: bytes = b""
     headers: dict[str, str] = field(default_factory=lambda: {"Content-Type": "application/json"})
+    delay: float = 0.0  # seconds to wait before answering (timeouts)
+    truncate: bool = False  # promise more bytes than are sent, then hang up
+    reset: bool = False  # reset the connection instead of answering
 
 
 Handler = Callable[[Request], Reply]
+
+
+class _QuietServer(ThreadingHTTPServer):
+    def handle_error(self, request: object, client_address: object) -> None:
+        """A client that hung up (a test's timeout) is not an error of the portal."""
 
 
 class LoopbackServer:
@@ -56,12 +67,24 @@ class LoopbackServer:
                 )
                 outer.requests.append(request)
                 reply = outer.handler(request)
+                if reply.delay:
+                    time.sleep(reply.delay)
+                if reply.reset:
+                    # SO_LINGER 0: close() sends a TCP reset.
+                    self.connection.setsockopt(
+                        socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0)
+                    )
+                    self.close_connection = True
+                    return
                 self.send_response(reply.status)
                 for key, value in reply.headers.items():
                     self.send_header(key, value)
-                self.send_header("Content-Length", str(len(reply.body)))
+                extra = 1000 if reply.truncate else 0
+                self.send_header("Content-Length", str(len(reply.body) + extra))
                 self.end_headers()
                 self.wfile.write(reply.body)
+                if reply.truncate:
+                    self.close_connection = True
 
             do_GET = _serve
             do_POST = _serve
@@ -69,7 +92,7 @@ class LoopbackServer:
             def log_message(self, *_args: object) -> None:
                 pass
 
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
+        self._server = _QuietServer(("127.0.0.1", 0), _Handler)
         self._server.daemon_threads = True
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
 

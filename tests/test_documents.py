@@ -355,6 +355,21 @@ def test_cli_sync_search_and_run_once(
 ) -> None:
     _, server = portal
     set_notice(runtime, "26-100", [f"{server.url}/docs/RC.pdf"])
+    # A CLI process exits and so closes its database; a test must dispose the runtimes it made.
+    made: list[Runtime] = []
+    from_env = Runtime.from_env
+    monkeypatch.setattr(
+        Runtime, "from_env", classmethod(lambda _cls: made.append(from_env()) or made[-1])
+    )
+    try:
+        _cli_checks(runtime, monkeypatch)
+    finally:
+        for each in made:
+            if "engine" in each.__dict__:
+                each.engine.dispose()
+
+
+def _cli_checks(runtime: Runtime, monkeypatch: pytest.MonkeyPatch) -> None:
     for key, value in {
         "WATCHER_SOURCES": str(runtime.settings.sources),
         "WATCHER_DATA_DIR": str(runtime.settings.data_dir),
@@ -385,7 +400,9 @@ def test_cli_sync_search_and_run_once(
     monkeypatch.setenv("WATCHER_DOCUMENTS_MAX_BYTES", "-1")
     result = CliRunner().invoke(main, ["documents", "sync"])
     assert result.exit_code == 1 and "Traceback" not in result.output
-    assert "error: environment:" in result.output
+    assert "error: environment: WATCHER_DOCUMENTS_MAX_BYTES: Input should be greater than 0" in (
+        result.output
+    )
 
 
 @pytest.mark.parametrize(

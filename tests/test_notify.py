@@ -55,6 +55,12 @@ def runtime(
 ) -> Runtime:
     """A runtime on the loopback portal; the CLI sees the same settings through the environment."""
     rt = make_runtime(sources_yaml(portal[1].url))
+    use_env(rt, mailbox, monkeypatch)
+    return rt
+
+
+def use_env(rt: Runtime, mailbox: Mailbox, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Export the runtime's settings and the loopback mail server to the CLI."""
     for key, value in {
         "WATCHER_SOURCES": str(rt.settings.sources),
         "WATCHER_DATA_DIR": str(rt.settings.data_dir),
@@ -66,11 +72,39 @@ def runtime(
         "WATCHER_MAIL_FROM": "Veille rétention <alerts@watcher.example>",
     }.items():
         monkeypatch.setenv(key, value)
-    return rt
+
+
+_CLI_RUNTIMES: list[Runtime] = []
+
+
+@pytest.fixture(autouse=True)
+def _close_cli_databases(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """Each command builds its own Runtime, as a process would; close its pool afterwards
+    (a process exiting does that; a test must, or PostgreSQL connections leak)."""
+    build = Runtime.from_env.__func__  # type: ignore[attr-defined]
+
+    def tracked(cls: type[Runtime]) -> Runtime:
+        made: Runtime = build(cls)
+        _CLI_RUNTIMES.append(made)
+        return made
+
+    monkeypatch.setattr(Runtime, "from_env", classmethod(tracked))
+    yield
+    _dispose()
+
+
+def _dispose() -> None:
+    while _CLI_RUNTIMES:
+        made = _CLI_RUNTIMES.pop()
+        if "engine" in made.__dict__:
+            made.engine.dispose()
 
 
 def cli(*args: str) -> Result:
-    result = CliRunner().invoke(main, list(args))
+    try:
+        result = CliRunner().invoke(main, list(args))
+    finally:
+        _dispose()
     assert "Traceback" not in result.output, result.output
     return result
 
@@ -86,8 +120,10 @@ def text_and_html(message: EmailMessage) -> tuple[str, str]:
 def assert_alert_headers(message: EmailMessage) -> str:
     """Every alert: multipart text + HTML, one-click unsubscribe; returns the unsubscribe URL."""
     text_and_html(message)
-    match = re.fullmatch(r"<(https://watcher\.example/unsubscribe\?token=[\w-]+)>",
-                         str(message["List-Unsubscribe"]))
+    match = re.fullmatch(
+        r"<(https://watcher\.example/unsubscribe\?token=[\w-]+)>",
+        str(message["List-Unsubscribe"]).strip(),
+    )
     assert match, message["List-Unsubscribe"]
     assert message["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
     assert message["From"] == "Veille rétention <alerts@watcher.example>"
@@ -366,17 +402,22 @@ def test_bad_smtp_urls_are_refused_clearly(url: str, message: str) -> None:
 
 
 @pytest.mark.parametrize(
-    ("text", "masked"),
-    [
-        ("alice@example.org", "a***@example.org"),
-        ("tgram://123:abc/456", "tgram://***"),
-        ("550 <bob.smith@example.net>: no such user", "550 <b***@example.net>: no such user"),
-    ],
+    ("address", "masked"),
+    [("alice@example.org", "a***@example.org"), ("tgram://123:abc/456", "tgram://***")],
 )
-def test_masking(text: str, masked: str) -> None:
-    from watcher.notify.subscribers import mask, scrub  # noqa: PLC0415
+def test_mask(address: str, masked: str) -> None:
+    from watcher.notify.subscribers import mask  # noqa: PLC0415
 
-    assert (mask(text) if "://" in text or " " not in text else scrub(text)) == masked
+    assert mask(address) == masked
+
+
+def test_scrub_masks_addresses_inside_server_messages() -> None:
+    from watcher.notify.subscribers import scrub  # noqa: PLC0415
+
+    text = "550 5.1.1 <bob.smith@example.net>: no such user (tgram://1:a/2)"
+    assert scrub(text, "tgram://1:a/2") == (
+        "550 5.1.1 <b***@example.net>: no such user (tgram://***)"
+    )
 
 
 def test_report_summary_says_how_many_wait() -> None:
@@ -384,3 +425,60 @@ def test_report_summary_says_how_many_wait() -> None:
     assert report.summary() == (
         "alerts: 1 sent (1 messages); 4 alerts wait and will be retried: mail server unavailable"
     )
+
+
+def test_maintainers_are_told_once_per_streak_and_subscribers_never(
+    portal: tuple[BoampPortal, LoopbackServer],
+    make_runtime: Callable[..., Runtime],
+    mailbox: Mailbox,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    handler, server = portal
+    dead = f"http://127.0.0.1:{_dead_port()}"
+    broken = "  - name: broken\n    kind: boamp\n    base_url: {url}\n"
+    rt = make_runtime(sources_yaml(server.url, broken.format(url=dead)))
+    use_env(rt, mailbox, monkeypatch)
+    posts: list[dict[str, str]] = []
+
+    def hook(request: Request) -> Reply:
+        posts.append(json.loads(request.body))
+        return Reply(200, b"{}")
+
+    with LoopbackServer(hook) as chat:
+        ops_chat = f"json://{chat.url.removeprefix('http://')}/ops"
+        monkeypatch.setenv("WATCHER_MAINTAINERS", f"ops@example.org, {ops_chat}")
+        cli("subscribers", "add", BOB)
+        for _ in range(4):  # failing 1, 2, 3 (told), 4 (same streak: not told again)
+            assert cli("run", "--once").exit_code == 1
+        [failing] = mailbox.to("ops@example.org")
+        assert failing["Subject"] == "[detention-watcher] source broken is failing"
+        assert "3 failed polls in a row" in failing.get_content()
+        assert [p["title"] for p in posts] == [failing["Subject"]]
+
+        handler.records = []  # the portal suddenly answers with nothing
+        cli("run", "--once")
+        cli("run", "--once")
+        flagged = mailbox.to("ops@example.org")[1:]
+        assert [m["Subject"] for m in flagged] == ["[detention-watcher] source boamp looks broken"]
+        assert "returned nothing" in flagged[0].get_content()
+
+        # `broken` recovers (the streak ends), then fails three times again: told again.
+        rt.settings.sources.write_text(sources_yaml(server.url, broken.format(url=server.url)))
+        assert cli("run", "--once").exit_code == 0
+        rt.settings.sources.write_text(sources_yaml(server.url, broken.format(url=dead)))
+        for _ in range(3):
+            cli("run", "--once")
+    assert [m["Subject"] for m in mailbox.to("ops@example.org")][2:] == [
+        "[detention-watcher] source broken is failing"
+    ]
+    assert len(posts) == 3
+    bob = mailbox.to(BOB)
+    assert len(bob) == 2 and all("Nouveau marché" in str(m["Subject"]) for m in bob)
+
+
+def _dead_port() -> int:
+    import socket  # noqa: PLC0415
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])

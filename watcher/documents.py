@@ -91,7 +91,12 @@ def load_documents_settings() -> DocumentsSettings:
     try:
         return DocumentsSettings()
     except ValidationError as exc:
-        problems = [f"environment: {err['loc']}: {err['msg']}" for err in exc.errors()]
+        names = ["_".join(str(p) for p in err["loc"]).upper() for err in exc.errors()]
+        problems = [
+            f"environment: {n if n.startswith('WATCHER_') else 'WATCHER_DOCUMENTS_' + n}: "
+            f"{err['msg']}"
+            for n, err in zip(names, exc.errors(), strict=True)
+        ]
         raise ConfigError(problems[0], problems) from None
 
 

@@ -154,8 +154,9 @@ class Matcher:
         contexts = self._contexts(fields)
         score = _Score()
         strong: dict[str, list[Hit[Term]]] = {}
+        lang = (item.lang or "")[:2].lower() or None  # "fr", "FR", "fra" all mean French
         for f in fields:
-            valid = [h for h in f.signals if self._counts(h, f, item.lang, contexts, reasons)]
+            valid = [h for h in f.signals if self._counts(h, f, lang, contexts, reasons)]
             # Overlapping phrases of one kind count once (the longest); kinds do not shadow each
             # other: "Frontex" in the buyer field is both a phrase and a buyer hint.
             kept = [
@@ -169,7 +170,9 @@ class Matcher:
                 factor = 1.0 if sig.kind == "buyer" else rules.field_weights[f.name]
                 how = {"signal": "phrase", "against": "against:", "buyer": "buyer hint"}[sig.kind]
                 value = sig.weight * factor * (-1 if sig.kind == "against" else 1)
-                score.add(f"{sig.kind}:{sig.id}", value, f"{how} '{hit.payload.text}' in {f.name}", sig)
+                score.add(
+                    f"{sig.kind}:{sig.id}", value, f"{how} '{hit.payload.text}' in {f.name}", sig
+                )
                 if sig.kind == "signal" and sig.weight >= 1.0:
                     strong.setdefault(f.name, []).append(hit)
             if f.name != "buyer":
@@ -177,7 +180,9 @@ class Matcher:
                     term = hit.payload
                     if term.tier == 3 and rules.site_name_weight:
                         reason = f"site name '{term.text}' in {f.name}"
-                        score.add(f"name:{term.site}", rules.site_name_weight, reason, rules.name_rule)
+                        score.add(
+                            f"name:{term.site}", rules.site_name_weight, reason, rules.name_rule
+                        )
         self._cpv(item.cpv, score)
         total = sum(v for v, _, _ in score.best.values())
         relevant = total >= rules.threshold
@@ -230,9 +235,7 @@ class Matcher:
             return False
         if f.defused(hit):
             trap = next(t for t in f.traps if t.start < hit.end and hit.start < t.end)
-            reasons.append(
-                f"trap '{trap.payload.text}' in {f.name} defuses '{hit.payload.text}'"
-            )
+            reasons.append(f"trap '{trap.payload.text}' in {f.name} defuses '{hit.payload.text}'")
             return False
         veto = contexts.get(f"unless:{sig.kind}:{sig.id}")
         if veto:

@@ -8,27 +8,50 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import html
 import re
 import unicodedata
 from typing import Any
 from zoneinfo import ZoneInfo
 
+import nh3
+
 from watcher.records import NoticeRecord
 
 PARIS = ZoneInfo("Europe/Paris")
 _SPACES = re.compile(r"\s+")
+_SAFE_URL = re.compile(r"^https?://[^/\s]+", re.IGNORECASE)
 # Characters that are not allowed in XML 1.0 (feeds would be invalid): C0 controls except \t\n\r,
 # surrogates, U+FFFE and U+FFFF.
 _XML_ILLEGAL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
 
 
+def strip_markup(text: str) -> str:
+    """Plain text from scraped text that may carry markup: tags dropped, `<script>` and `<style>`
+    dropped with their content (nh3, the Rust HTML sanitizer), entities decoded."""
+    if "<" not in text:
+        return text
+    return html.unescape(nh3.clean(text, tags=set(), attributes={}, strip_comments=True))
+
+
 def clean_text(value: Any) -> str | None:
-    """Collapse white space, drop XML-illegal characters, NFC; None for empty values."""
+    """Plain text: markup stripped, XML-illegal characters dropped, NFC, white space collapsed;
+    None for empty values."""
     if value is None:
         return None
-    text = _XML_ILLEGAL.sub("", unicodedata.normalize("NFC", str(value)))
-    text = _SPACES.sub(" ", text).strip()
+    text = strip_markup(_XML_ILLEGAL.sub("", unicodedata.normalize("NFC", str(value))))
+    text = _SPACES.sub(" ", _XML_ILLEGAL.sub("", text)).strip()
     return text or None
+
+
+def safe_url(value: Any) -> str | None:
+    """An http(s) URL, or None: `javascript:`, `data:` and other schemes never reach a link."""
+    if not isinstance(value, str):
+        return None
+    url = value.strip()
+    if not _SAFE_URL.match(url) or any(c in url for c in "\"<>\x00\n\r\t "):
+        return None
+    return url
 
 
 def to_utc(value: dt.datetime) -> dt.datetime:
@@ -103,7 +126,7 @@ def snapshot(record: NoticeRecord) -> dict[str, Any]:
     return {
         "title": clean_text(record.title),
         "buyer": clean_text(record.buyer),
-        "url": record.url,
+        "url": safe_url(record.url),
         "published": record.published.isoformat() if record.published else None,
         "deadline": record.deadline.astimezone(dt.UTC).isoformat() if record.deadline else None,
         "notice_type": record.notice_type,
@@ -114,7 +137,7 @@ def snapshot(record: NoticeRecord) -> dict[str, Any]:
         "currency": record.currency,
         "winners": sorted({w for w in (clean_text(x) for x in record.winners) if w}),
         "description": clean_text(record.description),
-        "documents": sorted(set(record.documents)),
+        "documents": sorted({u for u in map(safe_url, record.documents) if u}),
         "lots": [
             {
                 "number": lot.number,

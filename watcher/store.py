@@ -238,7 +238,7 @@ class PollStore:
         verdict: Verdict,
         root: Notice | None,
     ) -> None:
-        notice.url = record.url
+        notice.url = snap["url"]
         notice.title = snap["title"] or record.native_id
         notice.buyer = snap["buyer"]
         notice.published = record.published

@@ -64,6 +64,20 @@ LABELS = {
 }
 
 
+# The snapshot keys `render_entry` reads: the feeds extract only these from the database, so a key
+# read here must be listed here.
+SNAPSHOT_KEYS: tuple[str, ...] = (
+    "title",
+    "buyer",
+    "url",
+    "deadline",
+    "notice_type",
+    "winners",
+    "value",
+    "currency",
+)
+
+
 @dataclass(frozen=True, slots=True)
 class Entry:
     """One event ready for any output format."""

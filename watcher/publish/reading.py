@@ -1,23 +1,25 @@
 """What the feeds read from the database: events in (created_at, id) order, streamed or paged.
 
-Every query joins event, notice, source and the notice version the event was made from, and
-selects plain columns (no ORM objects, no lazy loads): one query per batch of events, however many
-feeds they go to. An entry shows the notice as it was when the event happened (the version's
-snapshot), so an archive page reads the same tomorrow as today.
+Queries select plain columns (no ORM objects, no lazy loads) of event, notice, source and the
+notice version the event was made from: an entry shows the notice as it was when the event happened,
+so an archive page reads the same tomorrow as today. Only the snapshot keys an entry shows are
+extracted (in SQL), never a whole snapshot with its long description. A build streams the events by
+keyset pagination on the `(created_at, id)` index, then reads each batch's details in one query.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import JSON, Select, and_, func, or_, select
+from sqlalchemy import ColumnElement, Select, and_, case, func, or_, select
 from sqlalchemy.orm import Session
 
 from watcher.db.models import Event, Notice, NoticeVersion, SourceState
 from watcher.publish.catalog import ALL, EVENT_TYPES, FeedSpec
+from watcher.publish.entries import SNAPSHOT_KEYS
 from watcher.publish.ical import Deadline
 
 BATCH = 2000
@@ -34,12 +36,18 @@ class EventRow:
     changes: list[dict[str, Any]]
     site: str | None
     source: str
-    snapshot: dict[str, Any]
     detail: dict[str, Any] | None
+    snapshot: dict[str, Any]
+
+
+def _snapshot_key(key: str) -> ColumnElement[Any]:
+    """One snapshot key of the event's version, or of the notice when the version is missing."""
+    return case(
+        (NoticeVersion.id.is_(None), Notice.snapshot[key]), else_=NoticeVersion.snapshot[key]
+    )
 
 
 def _events() -> Select[Any]:
-    snap = func.coalesce(NoticeVersion.snapshot, Notice.snapshot, type_=JSON)
     return (
         select(
             Event.id,
@@ -49,17 +57,15 @@ def _events() -> Select[Any]:
             Event.changes,
             Event.site,
             SourceState.name,
-            snap,
             Event.detail,
+            *(_snapshot_key(key) for key in SNAPSHOT_KEYS),
         )
         .select_from(Event)
         .join(Notice, Notice.id == Event.notice_id)
         .join(SourceState, SourceState.id == Notice.source_id)
         .outerjoin(
             NoticeVersion,
-            and_(
-                NoticeVersion.notice_id == Event.notice_id, NoticeVersion.version == Event.version
-            ),
+            and_(NoticeVersion.notice_id == Event.notice_id, NoticeVersion.version == Event.version),
         )
         .where(Notice.relevant.is_(True))
     )
@@ -75,8 +81,19 @@ def _filter(query: Select[Any], spec: FeedSpec) -> Select[Any]:
     return query
 
 
-def _row(values: Any) -> EventRow:
-    return EventRow(*values)
+def _row(values: Sequence[Any]) -> EventRow:
+    event_id, key, kind, created_at, changes, site, source, detail, *snap = values
+    return EventRow(
+        id=event_id,
+        key=key,
+        type=kind,
+        created_at=created_at,
+        changes=changes,
+        site=site,
+        source=source,
+        detail=detail,
+        snapshot=dict(zip(SNAPSHOT_KEYS, snap, strict=True)),
+    )
 
 
 def top_event_id(session: Session) -> int:
@@ -105,21 +122,32 @@ def feed_counts(session: Session, upto_id: int) -> dict[FeedSpec, int]:
 
 
 def stream_events(session: Session, upto_id: int, batch: int = BATCH) -> Iterator[EventRow]:
-    """Every event up to `upto_id`, oldest first, fetched in keyset-paginated batches."""
-    query = _events().where(Event.id <= upto_id).order_by(Event.created_at, Event.id).limit(batch)
+    """Every event up to `upto_id`, oldest first: a batch of ids from the `(created_at, id)` index,
+    then their details in one query."""
+    keys = (
+        select(Event.id, Event.created_at)
+        .where(Event.id <= upto_id)
+        .order_by(Event.created_at, Event.id)
+        .limit(batch)
+    )
     after: tuple[dt.datetime, int] | None = None
     while True:
-        page = query
+        page = keys
         if after is not None:
             when, last = after
-            page = query.where(
+            page = keys.where(
                 or_(Event.created_at > when, and_(Event.created_at == when, Event.id > last))
             )
-        rows = [_row(r) for r in session.execute(page)]
-        yield from rows
-        if len(rows) < batch:
+        ids = session.execute(page).all()
+        if ids:
+            details = {
+                values[0]: values
+                for values in session.execute(_events().where(Event.id.in_([i for i, _ in ids])))
+            }
+            yield from (_row(details[i]) for i, _ in ids if i in details)
+        if len(ids) < batch:
             return
-        after = (rows[-1].created_at, rows[-1].id)
+        after = (ids[-1][1], ids[-1][0])
 
 
 def count_feed(session: Session, spec: FeedSpec) -> int:

@@ -194,9 +194,11 @@ class Pages:
         self, request: Request, path: str, params: dict[str, str]
     ) -> Callable[[int], str]:
         chosen = explicit_lang(request)
+        size = request.query_params.get("per_page")
 
         def link(number: int) -> str:
-            pairs = params | {"page": str(number)} | ({"lang": chosen} if chosen else {})
+            pairs = params | ({"per_page": size} if size else {}) | {"page": str(number)}
+            pairs |= {"lang": chosen} if chosen else {}
             return f"{path}?{urlencode(pairs)}"
 
         return link

@@ -20,6 +20,7 @@ from starlette.routing import Route
 from watcher.runtime import Runtime
 from watcher.web import api, feeds, metrics
 from watcher.web.pages import Pages
+from watcher.web.subscribe import routes as subscribe_routes
 
 log = logging.getLogger("watcher.web")
 
@@ -44,6 +45,7 @@ def create_app(runtime: Runtime, *, lifespan: Any = None) -> Starlette:
         *api.routes(runtime),
         *metrics.routes(runtime),
         *feeds.routes(runtime),
+        *subscribe_routes(runtime),
         Route("/healthz", healthz),
     ]
     handlers: dict[Any, Any] = {404: pages.not_found, 405: pages.not_found}
