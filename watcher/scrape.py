@@ -82,9 +82,12 @@ def parse_html(content: bytes, url: str, content_type: str | None = None) -> lxm
     except LookupError:
         parser = _parser(None)
     try:
-        return lxml.html.document_fromstring(content, parser=parser, base_url=url)
+        root = lxml.html.document_fromstring(content, parser=parser, base_url=url)
     except (etree.ParserError, ValueError) as exc:
         raise ParseError(f"{url}: not an HTML page: {exc}") from None
+    # Scripts and styles are never text a reader should see (and hostile pages hide in them).
+    etree.strip_elements(root, "script", "style", "noscript", "template", with_tail=False)
+    return root
 
 
 @lru_cache(maxsize=1024)

@@ -10,8 +10,8 @@ and `ZONE D'ATTENTE`, and never matches inside another word.
 A phrase whose last word ends with `*` matches any word starting with it (`abschiebungshaft*`
 matches `Abschiebungshafteinrichtung`); the prefix is folded but keeps its plural ending.
 
-`TermIndex` holds every phrase of the rules, indexed by its first word, so finding all phrases in a
-notice costs one dictionary look-up per word rather than one regular expression per phrase.
+`TermIndex` holds every phrase of the rules, indexed by its first two words, so finding all phrases
+in a notice costs a few dictionary look-ups per word rather than one regular expression per phrase.
 """
 
 from __future__ import annotations
@@ -53,6 +53,11 @@ def word_key(word: str) -> str:
     return w
 
 
+@lru_cache(maxsize=100_000)
+def _fold_and_key(word: str) -> tuple[str, str]:
+    return fold(word), word_key(word)
+
+
 @dataclass(frozen=True, slots=True)
 class Tokens:
     """The words of one text: as written, folded, and as plural-free keys (parallel lists)."""
@@ -73,12 +78,12 @@ def tokenize(text: str) -> Tokens:
     keys: list[str] = []
     letters = upper = 0
     for raw in _WORD.findall(text):
-        folded = fold(raw)
+        folded, key = _fold_and_key(raw)
         if not folded:
             continue
         words.append(raw)
         folds.append(folded)
-        keys.append(word_key(raw))
+        keys.append(key)
         if raw.isalpha():
             letters += 1
             upper += raw.isupper()
@@ -121,26 +126,38 @@ class Hit(Generic[P]):
 
 @dataclass
 class TermIndex(Generic[P]):
-    """Phrases indexed by first word; `find` returns every occurrence, overlaps included."""
+    """Phrases indexed by first words; `find` returns every occurrence, overlaps included.
 
-    _exact: dict[str, list[tuple[Phrase, P]]] = field(default_factory=dict)
+    Phrases of two words or more are indexed by their first two words (`zone`, `d`), so a common
+    first word such as `les` or `en` costs nothing; one-word phrases, and two-word phrases ending
+    in a prefix, by their first word; one-word prefixes by their first three letters.
+    """
+
+    _one: dict[str, list[tuple[Phrase, P]]] = field(default_factory=dict)
+    _two: dict[tuple[str, str], list[tuple[Phrase, P]]] = field(default_factory=dict)
     _prefix: dict[str, list[tuple[Phrase, P]]] = field(default_factory=dict)
 
     def add(self, phrase: Phrase, payload: P) -> None:
         """Register a compiled phrase with its payload."""
-        if phrase.prefix and len(phrase.keys) == 1:
-            self._prefix.setdefault(phrase.keys[0][:_PREFIX_BUCKET], []).append((phrase, payload))
+        keys = phrase.keys
+        if phrase.prefix and len(keys) == 1:
+            self._prefix.setdefault(keys[0][:_PREFIX_BUCKET], []).append((phrase, payload))
+        elif len(keys) == 1 or (phrase.prefix and len(keys) == 2):
+            self._one.setdefault(keys[0], []).append((phrase, payload))
         else:
-            self._exact.setdefault(phrase.keys[0], []).append((phrase, payload))
+            self._two.setdefault((keys[0], keys[1]), []).append((phrase, payload))
 
     def find(self, tokens: Tokens) -> list[Hit[P]]:
         """All occurrences of all phrases in `tokens`, in text order."""
         hits: list[Hit[P]] = []
         keys, folds = tokens.keys, tokens.folds
         n = len(keys)
-        exact, prefix = self._exact, self._prefix
+        one, two, prefix = self._one, self._two, self._prefix
         for i in range(n):
-            for phrase, payload in exact.get(keys[i], ()):
+            candidates = one.get(keys[i], [])
+            if i + 1 < n:
+                candidates = candidates + two.get((keys[i], keys[i + 1]), [])
+            for phrase, payload in candidates:
                 end = i + len(phrase.keys)
                 if end <= n and _same(tokens, i, phrase):
                     hits.append(Hit(i, end, payload))
