@@ -20,7 +20,7 @@ from tests.mailbox import Mailbox
 from tests.test_pipeline import BoampPortal, sources_yaml
 from watcher.cli import main
 from watcher.db.models import Delivery, Subscriber
-from watcher.notify import DeliveryReport, deliver_pending
+from watcher.notify import deliver_pending
 from watcher.notify.mailer import MailServerDown
 from watcher.notify.memory import MemoryMailer
 from watcher.notify.smtp import SmtpConfig, SmtpMailer
@@ -228,15 +228,6 @@ def test_retries_back_off_and_a_manual_notify_ignores_the_backoff(runtime: Runti
     assert len(mailer.outbox) == 2
 
 
-@pytest.mark.parametrize(
-    ("attempts", "minutes"), [(1, 1), (2, 2), (3, 4), (6, 32), (9, 256), (10, 360), (500, 360)]
-)
-def test_backoff_doubles_and_is_capped(attempts: int, minutes: int) -> None:
-    from watcher.notify.ledger import backoff  # noqa: PLC0415
-
-    assert backoff(attempts) == dt.timedelta(minutes=minutes)
-
-
 class _CrashAfterSending:
     """Hands the message to the real server, then the process "dies" before recording it."""
 
@@ -321,26 +312,6 @@ def test_daily_digest_groups_a_days_alerts_in_one_message(runtime: Runtime) -> N
     assert again.sent == 0 and len(mailer.outbox) == 1
 
 
-@pytest.mark.parametrize(
-    ("last", "now", "due"),
-    [
-        ("2026-12-01T05:00", "2026-12-01T06:30", True),  # 07:00 Paris = 06:00 UTC in winter
-        ("2026-12-01T06:10", "2026-12-01T20:00", False),
-        ("2026-12-01T06:10", "2026-12-02T05:59", False),
-        ("2026-12-01T06:10", "2026-12-02T06:01", True),
-        ("2026-07-01T05:10", "2026-07-01T05:01", False),  # 07:00 Paris = 05:00 UTC in summer
-        ("2026-07-01T04:10", "2026-07-01T05:01", True),
-    ],
-)
-def test_digest_due_after_seven_paris_time(last: str, now: str, due: bool) -> None:
-    from watcher.notify.ledger import digest_due  # noqa: PLC0415
-
-    def utc(text: str) -> dt.datetime:
-        return dt.datetime.fromisoformat(text).replace(tzinfo=dt.UTC)
-
-    assert digest_due(utc(last), utc(now)) is due
-
-
 def test_apprise_channel_gets_the_same_alerts_with_the_same_filters(runtime: Runtime) -> None:
     posts: list[dict[str, str]] = []
 
@@ -367,64 +338,6 @@ def test_a_dead_channel_waits_and_is_retried(runtime: Runtime) -> None:
     report = deliver_pending(runtime, mailer=MemoryMailer())
     assert (report.sent, report.retrying, report.waiting) == (0, 2, 2)
     assert "subscriber #1: the channel did not accept the message" in report.summary()
-
-
-@pytest.mark.parametrize(
-    ("url", "expected"),
-    [
-        ("smtp://mail.example:2525", ("mail.example", 2525, "plain", None, None)),
-        ("smtp://u%40x:p%3Aw@mail.example", ("mail.example", 25, "plain", "u@x", "p:w")),
-        ("smtp://u:pw@mail.example?starttls=true", ("mail.example", 587, "starttls", "u", "pw")),
-        ("smtp+starttls://u:pw@mail.example", ("mail.example", 587, "starttls", "u", "pw")),
-        ("smtps://u:pw@mail.example", ("mail.example", 465, "tls", "u", "pw")),
-    ],
-)
-def test_smtp_url_forms(url: str, expected: tuple[object, ...]) -> None:
-    cfg = SmtpConfig.from_url(url)
-    assert (cfg.host, cfg.port, cfg.security, cfg.username, cfg.password) == expected
-    assert "pw" not in cfg.describe()
-
-
-@pytest.mark.parametrize(
-    ("url", "message"),
-    [
-        ("http://mail.example", "scheme 'http' is not one of"),
-        ("smtp://u:changeme@mail.example", "the password is a placeholder"),
-        ("smtp://:25", "no host"),
-    ],
-)
-def test_bad_smtp_urls_are_refused_clearly(url: str, message: str) -> None:
-    from watcher.errors import ConfigError  # noqa: PLC0415
-
-    with pytest.raises(ConfigError, match=message) as info:
-        SmtpConfig.from_url(url)
-    assert "changeme" not in str(info.value)
-
-
-@pytest.mark.parametrize(
-    ("address", "masked"),
-    [("alice@example.org", "a***@example.org"), ("tgram://123:abc/456", "tgram://***")],
-)
-def test_mask(address: str, masked: str) -> None:
-    from watcher.notify.subscribers import mask  # noqa: PLC0415
-
-    assert mask(address) == masked
-
-
-def test_scrub_masks_addresses_inside_server_messages() -> None:
-    from watcher.notify.subscribers import scrub  # noqa: PLC0415
-
-    text = "550 5.1.1 <bob.smith@example.net>: no such user (tgram://1:a/2)"
-    assert scrub(text, "tgram://1:a/2") == (
-        "550 5.1.1 <b***@example.net>: no such user (tgram://***)"
-    )
-
-
-def test_report_summary_says_how_many_wait() -> None:
-    report = DeliveryReport(sent=1, messages=1, waiting=4, problems=["mail server unavailable"])
-    assert report.summary() == (
-        "alerts: 1 sent (1 messages); 4 alerts wait and will be retried: mail server unavailable"
-    )
 
 
 def test_maintainers_are_told_once_per_streak_and_subscribers_never(
@@ -482,3 +395,21 @@ def _dead_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["not-an-address"], "error: not an e-mail address nor an Apprise URL"),
+        ([ALICE, "--site", "atlantis"], "error: unknown site 'atlantis'"),
+        ([ALICE, "--source", "nope"], "error: unknown source 'nope'; sources: boamp"),
+        ([ALICE, "--event", "party"], "Invalid value for '--event'"),
+    ],
+)
+def test_subscribers_add_refuses_what_would_silence_alerts(
+    runtime: Runtime, args: list[str], message: str
+) -> None:
+    result = cli("subscribers", "add", *args)
+    assert result.exit_code != 0 and message in result.output
+    with runtime.sessions() as session:
+        assert session.scalars(select(Subscriber)).all() == []

@@ -47,6 +47,7 @@ def main(verbose: bool) -> None:
 
     Surveille les portails de marchés publics pour les contrats de la rétention administrative.
     """
+    click.get_current_context().call_on_close(Runtime.close_all)
     logging.basicConfig(
         level=logging.DEBUG if verbose else logging.INFO,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",

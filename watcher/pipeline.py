@@ -10,8 +10,9 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
+from typing import Protocol, runtime_checkable
 
 import httpx
 from sqlalchemy import Engine, select
@@ -23,7 +24,7 @@ from watcher.errors import WatcherError
 from watcher.http import RETRY_STATUSES, Fetcher, build_client
 from watcher.locks import source_lock
 from watcher.match import Matcher
-from watcher.records import PollWindow, RunResult
+from watcher.records import NoticeRecord, PollWindow, RawPage, RawRecord, RunResult
 from watcher.settings import Settings
 from watcher.sources.base import Source
 from watcher.store import PollStore
@@ -131,9 +132,11 @@ def _poll(
             fetcher = make_fetcher(source, ctx, client)
             state = session.get_one(SourceState, state_id)
             store = PollStore(session, state, ctx.matcher, started, result)
+            if isinstance(source, RawRecordSource):
+                store.parse_raw = source.parse_raw
             for page in source.fetch(fetcher, window):
                 result.pages += 1
-                store.add_page(page, list(source.parse(page)))
+                store.add_page(page, _records(source, page))
             state = session.get_one(SourceState, state_id)
             if not backfill:
                 result.flagged = _flag(state.last_count, result.fetched)
@@ -154,6 +157,24 @@ def _poll(
         _record_failure(ctx, state_id, started, result, backfill=backfill)
     log.info(result.summary(), extra={"poll": asdict(result)})
     return result
+
+
+@runtime_checkable
+class RawRecordSource(Protocol):
+    """A source that can hand over a page's records unparsed (`RawRecord`s: id, date, raw
+    payload), so that a poll parses only the records whose hash changed (`boamp`)."""
+
+    def raw_records(self, page: RawPage) -> Iterator[RawRecord]:
+        """The page's records, cheaply: without reading what only parsing needs."""
+
+    def parse_raw(self, raw: RawRecord) -> NoticeRecord | None:
+        """The notice of one raw record, the same `parse()` gives."""
+
+
+def _records(source: Source, page: RawPage) -> list[NoticeRecord | RawRecord]:
+    if isinstance(source, RawRecordSource):
+        return list(source.raw_records(page))
+    return list(source.parse(page))
 
 
 def _flag(previous: int | None, fetched: int) -> str | None:

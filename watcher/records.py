@@ -80,6 +80,18 @@ class NoticeRecord:
 
 
 @dataclass(frozen=True, slots=True)
+class RawRecord:
+    """One notice of a page before it is parsed: its id, date and raw payload, enough to tell
+    whether it changed since the last poll. A source that can read these cheaply (`boamp`) lets
+    the pipeline skip parsing the unchanged ones; `item` is what its `parse_raw()` reads."""
+
+    native_id: str
+    published: dt.date | None
+    raw: str
+    item: Any = None
+
+
+@dataclass(frozen=True, slots=True)
 class FieldChange:
     """One field of a notice that changed, in words a reader understands."""
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import cached_property
+from typing import ClassVar
 
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
@@ -20,11 +21,26 @@ class Runtime:
     """Everything a command needs, built lazily so that `check-config` never opens a database."""
 
     settings: Settings
+    # Runtimes made by commands, closed when the command ends (`close_all`).
+    _opened: ClassVar[list[Runtime]] = []
 
     @classmethod
     def from_env(cls) -> Runtime:
         """Settings from the environment."""
-        return cls(load_settings())
+        runtime = cls(load_settings())
+        cls._opened.append(runtime)
+        return runtime
+
+    def close(self) -> None:
+        """Close the database connections this runtime opened."""
+        if "engine" in self.__dict__:
+            self.engine.dispose()
+
+    @classmethod
+    def close_all(cls) -> None:
+        """Close every runtime a command opened."""
+        while cls._opened:
+            cls._opened.pop().close()
 
     @cached_property
     def config(self) -> Config:

@@ -1,14 +1,21 @@
 """Storing one poll's notices: versions, relevance verdicts and events, in batches.
 
 `PollStore` runs inside the poll's single transaction. Records whose raw payload hash is unchanged are
-skipped before anything else is done; new and changed ones get an append-only `NoticeVersion`, their
-verdict from the matcher, and an `Event` when a reader should hear about them.
+skipped before anything else is done (before parsing, when the source hands over `RawRecord`s); new
+and changed ones get an append-only `NoticeVersion`, their verdict from the matcher, and an `Event`
+when a reader should hear about them.
+
+A page costs a handful of queries, not a few per record (issue 9): the known hashes of its records
+in one query, the notices it may link to (by reference, by procedure id) in one query each, and
+one write of everything at the end of the page. Notices of other portals that a notice may be the
+same tender as are indexed by deadline once per poll.
 """
 
 from __future__ import annotations
 
+import bisect
 import datetime as dt
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -19,7 +26,7 @@ from watcher.db.models import Event, Notice, NoticeVersion, SourceState
 from watcher.diff import diff_snapshots, event_type
 from watcher.match import Matcher, MatchInput, Verdict
 from watcher.normalize import clean_text, content_hash, parse_datetime, snapshot
-from watcher.records import FieldChange, NoticeRecord, RawPage, RunResult
+from watcher.records import FieldChange, NoticeRecord, RawPage, RawRecord, RunResult
 from watcher.timeline import linked_event, similarity
 
 # Below this, two notices of different portals are not linked (never merged silently).
@@ -58,6 +65,40 @@ def changes_json(changes: Sequence[Any]) -> list[dict[str, Any]]:
 
 
 _EPOCH = dt.date(1970, 1, 1)
+_DAY = dt.timedelta(days=1)
+# Other portals' notices compared with one notice for similarity, at most (nearest ids first).
+SIMILAR_CANDIDATES = 50
+
+
+def record_digest(record: NoticeRecord | RawRecord) -> str:
+    """The content hash of a record: of its raw payload, or of its fields when it has none."""
+    if record.raw:
+        return content_hash(record.raw)
+    return content_hash(repr(record))
+
+
+@dataclass
+class _Page:
+    """What one page may link to, read in one query each, plus the notices the page adds."""
+
+    by_native: dict[str, list[Notice]] = field(default_factory=dict)
+    by_procedure: dict[str, list[Notice]] = field(default_factory=dict)
+
+    def add(self, notice: Notice) -> None:
+        self.by_native.setdefault(notice.native_id, []).append(notice)
+        if notice.procedure_id:
+            self.by_procedure.setdefault(notice.procedure_id, []).append(notice)
+
+
+def _earliest(notices: Iterable[Notice], order: dict[int, int]) -> Notice | None:
+    """The first notice by (first seen, id); notices not written yet come last, in the order
+    they were made (they get their ids in that order)."""
+    big = 1 << 62
+    return min(
+        notices,
+        key=lambda n: (n.first_seen_at, n.id if n.id is not None else big + order.get(id(n), 0)),
+        default=None,
+    )
 
 
 @dataclass
@@ -69,15 +110,24 @@ class PollStore:
     matcher: Matcher
     now: dt.datetime
     result: RunResult
+    # How a source turns a `RawRecord` into its notice (`Source.parse_raw`), for sources that hand
+    # over raw records.
+    parse_raw: Callable[[RawRecord], NoticeRecord | None] | None = None
     _seen: dict[str, str] = field(default_factory=dict)
+    _page: _Page = field(default_factory=_Page)
+    _made: dict[int, int] = field(default_factory=dict)  # id(new notice) → order made
+    _parents: dict[int, Notice] = field(default_factory=dict)  # id(notice) → root not written yet
+    _deferred: list[tuple[Notice, Notice]] = field(default_factory=list)
+    _told: list[tuple[Notice, str, list[dict[str, Any]]]] = field(default_factory=list)
+    _similar_index: list[tuple[dt.datetime, int]] | None = None
 
-    def add_page(self, page: RawPage, records: Sequence[NoticeRecord]) -> None:
+    def add_page(self, page: RawPage, records: Sequence[NoticeRecord | RawRecord]) -> None:
         """Store the records of one page, then flush and let go of them (memory stays flat)."""
-        fresh: list[tuple[NoticeRecord, str]] = []
+        fresh: list[tuple[NoticeRecord | RawRecord, str]] = []
         # Oldest first, so that an original notice is stored before its corrigenda and awards.
         ordered = sorted(records, key=lambda r: (r.published or _EPOCH, r.native_id))
         for record in ordered:
-            digest = content_hash(record.raw) if record.raw else content_hash(repr(record))
+            digest = record_digest(record)
             if self._seen.get(record.native_id) == digest:
                 continue  # the same record twice in one poll (overlapping windows or pages)
             self._seen[record.native_id] = digest
@@ -85,24 +135,73 @@ class PollStore:
         self.result.fetched += len(fresh)
         if not fresh:
             return
-        ids = [r.native_id for r, _ in fresh]
-        existing = {
-            n.native_id: n
-            for n in self.session.scalars(
-                select(Notice).where(Notice.source_id == self.source.id, Notice.native_id.in_(ids))
+        known = {
+            native_id: (notice_id, digest, relevant)
+            for notice_id, native_id, digest, relevant in self.session.execute(
+                select(Notice.id, Notice.native_id, Notice.content_hash, Notice.relevant).where(
+                    Notice.source_id == self.source.id,
+                    Notice.native_id.in_({r.native_id for r, _ in fresh}),
+                )
             )
         }
-        for record, digest in fresh:
-            notice = existing.get(record.native_id)
-            if notice is not None and notice.content_hash == digest:
+        changed: list[tuple[NoticeRecord, str, int | None]] = []
+        for item, digest in fresh:
+            notice_id, stored, relevant = known.get(item.native_id, (None, None, False))
+            if stored == digest:
                 self.result.unchanged += 1
-                if notice.relevant:
-                    self.result.relevant += 1
+                self.result.relevant += int(bool(relevant))
                 continue
-            self._store(notice, record, digest, page)
+            parsed = self._parsed(item)
+            if parsed is not None:
+                changed.append((parsed, digest, notice_id))
+        if changed:
+            self._write(page, changed)
+
+    def _parsed(self, item: NoticeRecord | RawRecord) -> NoticeRecord | None:
+        if isinstance(item, NoticeRecord):
+            return item
+        if self.parse_raw is None:
+            raise TypeError("PollStore got raw records without a parse_raw")
+        return self.parse_raw(item)
+
+    def _write(self, page: RawPage, changed: list[tuple[NoticeRecord, str, int | None]]) -> None:
+        ids = [notice_id for _, _, notice_id in changed if notice_id is not None]
+        current = {n.id: n for n in self.session.scalars(select(Notice).where(Notice.id.in_(ids)))}
+        self._page = self._links([record for record, _, _ in changed])
+        with self.session.no_autoflush:
+            for record, digest, notice_id in changed:
+                notice = current.get(notice_id) if notice_id is not None else None
+                self._store(notice, record, digest, page)
         self.session.flush()
+        if self._deferred:
+            for notice, root in self._deferred:
+                notice.parent_id = root.id
+            self.session.flush()
+        self._deferred.clear()
+        self._parents.clear()
+        self._made.clear()
+        self._told.clear()
+        self._page = _Page()
         self.session.expunge_all()
         self.session.add(self.source)
+
+    def _links(self, records: list[NoticeRecord]) -> _Page:
+        """The notices the page's records may belong to: by reference and by procedure id."""
+        links = _Page()
+        related = {ref for record in records for ref in record.related_ids}
+        if related:
+            query = select(Notice).where(
+                Notice.source_id == self.source.id, Notice.native_id.in_(related)
+            )
+            for notice in self.session.scalars(query):
+                links.by_native.setdefault(notice.native_id, []).append(notice)
+        procedures = {record.procedure_id for record in records if record.procedure_id}
+        if procedures:
+            for notice in self.session.scalars(
+                select(Notice).where(Notice.procedure_id.in_(procedures))
+            ):
+                links.by_procedure.setdefault(notice.procedure_id or "", []).append(notice)
+        return links
 
     def _store(
         self, notice: Notice | None, record: NoticeRecord, digest: str, page: RawPage
@@ -118,6 +217,7 @@ class PollStore:
                 announced=False,
                 first_seen_at=self.now,
             )
+            self._made[id(notice)] = len(self._made)
             old_snap = None
             self.result.new += 1
         else:
@@ -126,6 +226,7 @@ class PollStore:
             self.result.changed += 1
         root = self._root(notice, record, snap)
         self._apply(notice, record, snap, digest, verdict, root)
+        self._page.add(notice)
         if notice.relevant:
             self.result.relevant += 1
         self.session.add(notice)
@@ -155,6 +256,14 @@ class PollStore:
             kind = event_type(False, changes, record.notice_type)
             self._event(root or notice, kind, changes, origin=notice if root else None)
 
+    def _parent(self, notice: Notice) -> Notice | None:
+        """The root `notice` was linked to (in this page, or stored)."""
+        if id(notice) in self._parents:
+            return self._parents[id(notice)]
+        if notice.parent_id is not None:
+            return self.session.get(Notice, notice.parent_id)
+        return None
+
     def _root(self, notice: Notice, record: NoticeRecord, snap: dict[str, Any]) -> Notice | None:
         """The first notice of the procedure `record` belongs to, if another one is known."""
         if notice.parent_id is not None:
@@ -164,32 +273,33 @@ class PollStore:
         found: Notice | None = None
         method, confidence = "reference", 1.0
         if record.related_ids:
-            found = self.session.scalars(
-                select(Notice)
-                .where(Notice.source_id == self.source.id)
-                .where(Notice.native_id.in_(record.related_ids))
-                .order_by(Notice.first_seen_at, Notice.id)
-                .limit(1)
-            ).first()
+            refs = set(record.related_ids)
+            found = _earliest(
+                (n for ref in refs for n in self._page.by_native.get(ref, ())), self._made
+            )
         if found is None and record.procedure_id:
-            found = self.session.scalars(
-                select(Notice)
-                .where(Notice.procedure_id == record.procedure_id)
-                .where(Notice.native_id != record.native_id)
-                .order_by(Notice.first_seen_at, Notice.id)
-                .limit(1)
-            ).first()
+            found = _earliest(
+                (
+                    n
+                    for n in self._page.by_procedure.get(record.procedure_id, ())
+                    if n.procedure_id == record.procedure_id and n.native_id != record.native_id
+                ),
+                self._made,
+            )
             method = "procedure_id"
         if found is None and snap.get("deadline") and record.notice_type == "notice":
             found, confidence = self._similar(snap)
             method = "similarity"
         if found is None:
             return None
-        if found.parent_id is not None:
-            found = self.session.get(Notice, found.parent_id) or found
-        if found is notice or found.id == notice.id:
+        found = self._parent(found) or found
+        if found is notice or (found.id is not None and found.id == notice.id):
             return None
-        notice.parent_id = found.id
+        if found.id is None:
+            self._parents[id(notice)] = found  # linked once both are written (end of the page)
+            self._deferred.append((notice, found))
+        else:
+            notice.parent_id = found.id
         notice.link_method = method
         notice.link_confidence = confidence
         return found
@@ -199,19 +309,36 @@ class PollStore:
         deadline = parse_datetime(snap["deadline"])
         if deadline is None:
             return None, 0.0
-        candidates = self.session.scalars(
-            select(Notice)
-            .where(Notice.source_id != self.source.id)
-            .where(Notice.parent_id.is_(None))
-            .where(Notice.relevant.is_(True))
-            .where(Notice.deadline.between(deadline - _DAY, deadline + _DAY))
-            .limit(50)
-        ).all()
+        index = self._similar_deadlines()
+        low = bisect.bisect_left(index, (deadline - _DAY, -1))
+        high = bisect.bisect_right(index, (deadline + _DAY, 1 << 62))
+        if low == high:
+            return None, 0.0
+        ids = sorted(notice_id for _, notice_id in index[low:high])[:SIMILAR_CANDIDATES]
+        candidates = [
+            c
+            for c in self.session.scalars(select(Notice).where(Notice.id.in_(ids)))
+            if c.deadline is not None and abs(c.deadline - deadline) <= _DAY
+        ]
         scored = [(similarity(c.snapshot, snap), c) for c in candidates]
         best = max(scored, key=lambda pair: pair[0], default=(0.0, None))
         if best[1] is None or best[0] < SIMILARITY_THRESHOLD:
             return None, 0.0
         return best[1], best[0]
+
+    def _similar_deadlines(self) -> list[tuple[dt.datetime, int]]:
+        """(deadline, id) of the relevant root notices of other sources, sorted: read once a poll
+        (this poll changes no other source's notices but for a deadline, see `_linked`)."""
+        if self._similar_index is None:
+            rows = self.session.execute(
+                select(Notice.deadline, Notice.id)
+                .where(Notice.source_id != self.source.id)
+                .where(Notice.parent_id.is_(None))
+                .where(Notice.relevant.is_(True))
+                .where(Notice.deadline.is_not(None))
+            )
+            self._similar_index = sorted((when, notice_id) for when, notice_id in rows)
+        return self._similar_index
 
     def _linked(self, root: Notice, notice: Notice, snap: dict[str, Any]) -> None:
         """A new notice of a known procedure: tell what it changes about the procedure."""
@@ -226,6 +353,11 @@ class PollStore:
             return
         kind, changes = outcome
         if kind in {"deadline_moved", "corrigendum"} and notice.deadline is not None:
+            if not same_source and root.relevant and root.parent_id is None:
+                # Keep the deadline index true to the other portal's notice.
+                index = [e for e in self._similar_deadlines() if e[1] != root.id]
+                bisect.insort(index, (notice.deadline, root.id))
+                self._similar_index = index
             root.deadline = notice.deadline  # the procedure's current deadline
         self._event(root, kind, changes, origin=notice)
 
@@ -294,14 +426,16 @@ class PollStore:
             )
         )
         self.result.events += 1
+        self._told.append((notice, kind, data))
 
     def _already_told(self, notice: Notice, kind: str, changes: list[dict[str, Any]]) -> bool:
+        """Whether `notice` has an event of this kind with these changes (stored, or told earlier
+        in this page)."""
+        if any(n is notice and k == kind and c == changes for n, k, c in self._told):
+            return True
         if notice.id is None:
             return False
         previous = self.session.scalars(
             select(Event.changes).where(Event.notice_id == notice.id, Event.type == kind)
         ).all()
         return any(p == changes for p in previous)
-
-
-_DAY = dt.timedelta(days=1)

@@ -16,7 +16,7 @@ from watcher.web.server import create_app
 
 
 @pytest.fixture
-def polled(make_runtime: Callable[..., Runtime]) -> Iterator[Runtime]:
+def polled(make_runtime: Callable[..., Runtime]) -> Runtime:
     """A runtime whose database holds two polls of the loopback BOAMP portal."""
     handler = BoampPortal()
     with LoopbackServer(handler) as server:
@@ -27,7 +27,7 @@ def polled(make_runtime: Callable[..., Runtime]) -> Iterator[Runtime]:
         handler.load("poll_page_moved_deadline.json")
         [second] = run_sources(sources, runtime.context())
         assert second.ok and second.changed == 1, second
-    yield runtime
+    return runtime
 
 
 @pytest.fixture

@@ -86,9 +86,14 @@ def test_openapi_document_is_valid_and_matches_the_answers(client: TestClient) -
     assert set(listing) == set(schemas["EventList"]["properties"])
     detail = client.get(notice["html"].replace("/notices/", "/api/notices/")).json()
     assert set(detail) == set(schemas["NoticeDetail"]["properties"])
-    assert set(detail["versions"][0]) == set(schemas["NoticeDetail"]["properties"]["versions"]["items"]["properties"])
+    assert set(detail["versions"][0]) == set(
+        schemas["NoticeDetail"]["properties"]["versions"]["items"]["properties"]
+    )
     for path, item in doc["paths"].items():
         for parameter in item["get"]["parameters"]:
             if parameter["in"] == "query" and path != "/api/notices/{notice_id}":
-                value = parameter["schema"].get("default") or (parameter["schema"].get("enum") or ["x"])[0]
+                value = (
+                    parameter["schema"].get("default")
+                    or (parameter["schema"].get("enum") or ["x"])[0]
+                )
                 assert client.get(f"{path}?{parameter['name']}={value}").status_code == 200

@@ -53,7 +53,10 @@ def test_alert_metrics_read_the_delivery_ledger(client: TestClient, polled: Runt
             session.flush()
             session.add(
                 Delivery(
-                    event_id=events[n], subscriber_id=subscriber.id, status=status, next_attempt_at=now
+                    event_id=events[n],
+                    subscriber_id=subscriber.id,
+                    status=status,
+                    next_attempt_at=now,
                 )
             )
         session.commit()

@@ -24,7 +24,9 @@ DUNKERQUE = "Construction du centre de rétention administrative de Dunkerque"
 BASIN = "bassin de rétention des eaux pluviales"
 
 
-def page(client: TestClient, url: str, status: int = 200, **kwargs: object) -> lxml.html.HtmlElement:
+def page(
+    client: TestClient, url: str, status: int = 200, **kwargs: object
+) -> lxml.html.HtmlElement:
     response = client.get(url, **kwargs)  # type: ignore[arg-type]
     assert response.status_code == status, response.text[:500]
     assert response.headers["content-type"].startswith("text/html")
@@ -103,10 +105,21 @@ def test_home_filter_form_keeps_choices_and_pages(client: TestClient) -> None:
 
 def test_pages_are_accessible_and_readable_on_a_phone(client: TestClient, polled: Runtime) -> None:
     dunkerque = notice_id(polled, DUNKERQUE)
-    for url in ["/", "/?show=notices", f"/notices/{dunkerque}", "/sites", "/sites/dunkerque", "/sources"]:
+    for url in [
+        "/",
+        "/?show=notices",
+        f"/notices/{dunkerque}",
+        "/sites",
+        "/sites/dunkerque",
+        "/sources",
+    ]:
         doc = page(client, url)
         assert doc.get("lang") == "fr"
-        assert doc.cssselect('meta[name="viewport"]')[0].get("content").startswith("width=device-width")
+        assert (
+            doc.cssselect('meta[name="viewport"]')[0]
+            .get("content")
+            .startswith("width=device-width")
+        )
         assert doc.cssselect("header") and doc.cssselect("main#main") and doc.cssselect("footer")
         assert doc.cssselect("nav[aria-label]")
         assert len(doc.cssselect("h1")) == 1
@@ -125,12 +138,20 @@ def test_pages_are_accessible_and_readable_on_a_phone(client: TestClient, polled
     [
         pytest.param("/", {}, "fr", "Date limite modifiée", id="default-french"),
         pytest.param("/?lang=en", {}, "en", "Deadline moved", id="query"),
-        pytest.param("/", {"Accept-Language": "en-GB,en;q=0.9,fr;q=0.5"}, "en", "Deadline moved", id="header"),
-        pytest.param("/", {"Accept-Language": "de-DE,fr;q=0.3"}, "fr", "Date limite modifiée", id="fallback"),
-        pytest.param("/?lang=fr", {"Accept-Language": "en"}, "fr", "Date limite modifiée", id="query-wins"),
+        pytest.param(
+            "/", {"Accept-Language": "en-GB,en;q=0.9,fr;q=0.5"}, "en", "Deadline moved", id="header"
+        ),
+        pytest.param(
+            "/", {"Accept-Language": "de-DE,fr;q=0.3"}, "fr", "Date limite modifiée", id="fallback"
+        ),
+        pytest.param(
+            "/?lang=fr", {"Accept-Language": "en"}, "fr", "Date limite modifiée", id="query-wins"
+        ),
     ],
 )
-def test_language_choice(client: TestClient, url: str, headers: dict[str, str], lang: str, marker: str) -> None:
+def test_language_choice(
+    client: TestClient, url: str, headers: dict[str, str], lang: str, marker: str
+) -> None:
     doc = page(client, url, headers=headers)
     assert doc.get("lang") == lang
     assert marker in text(doc)
@@ -149,7 +170,9 @@ def test_chosen_language_follows_the_links(client: TestClient) -> None:
     assert doc.cssselect('input[type=hidden][name=lang][value="en"]')
 
 
-def test_notice_timeline_with_diff_portal_link_and_evidence(client: TestClient, polled: Runtime) -> None:
+def test_notice_timeline_with_diff_portal_link_and_evidence(
+    client: TestClient, polled: Runtime
+) -> None:
     doc = page(client, f"/notices/{notice_id(polled, DUNKERQUE)}")
     assert DUNKERQUE in doc.cssselect("h1")[0].text_content()
     portal = doc.cssselect("a.portal")[0].get("href")
@@ -166,7 +189,9 @@ def test_notice_timeline_with_diff_portal_link_and_evidence(client: TestClient, 
         raw = client.get(raw_link)
         assert raw.status_code == 200
         assert raw.headers["content-type"].startswith("application/json")
-        assert raw.headers["x-content-sha256"] == hashlib.sha256(raw.content).hexdigest() == shown_hash
+        assert (
+            raw.headers["x-content-sha256"] == hashlib.sha256(raw.content).hexdigest() == shown_hash
+        )
         assert raw.headers["x-content-type-options"] == "nosniff"
     assert client.get(raw_link.replace("/versions/2/", "/versions/9/")).status_code == 404
 
@@ -177,7 +202,11 @@ def test_scraped_text_is_escaped_and_bad_links_dropped(client: TestClient, polle
         session.execute(
             update(Notice)
             .where(Notice.id == target)
-            .values(title='<script>alert("x")</script> Repas', url="javascript:alert(1)", buyer="<b>SGAMI</b>")
+            .values(
+                title='<script>alert("x")</script> Repas',
+                url="javascript:alert(1)",
+                buyer="<b>SGAMI</b>",
+            )
         )
         session.commit()
     for url in ["/", f"/notices/{target}", "/?show=notices"]:
@@ -198,7 +227,9 @@ def test_missing_pages_are_404_with_the_site_around_them(client: TestClient) -> 
 def test_sites_list_and_site_page(client: TestClient, polled: Runtime) -> None:
     doc = page(client, "/sites")
     rows = {
-        row.cssselect("th a")[0].get("href"): [" ".join(c.text_content().split()) for c in row.cssselect("td")]
+        row.cssselect("th a")[0].get("href"): [
+            " ".join(c.text_content().split()) for c in row.cssselect("td")
+        ]
         for row in doc.cssselect("tbody tr")
     }
     assert len(rows) > 20  # the whole gazetteer, even sites without notices
@@ -206,7 +237,8 @@ def test_sites_list_and_site_page(client: TestClient, polled: Runtime) -> None:
     assert rows["/sites/dunkerque"][0] == "Centre de rétention administrative"
     assert rows["/sites/coquelles"][3] == "0"
     site = page(client, "/sites/dunkerque")
-    assert item_titles(site) == [t for t in item_titles(site) if DUNKERQUE in t] and item_titles(site)
+    titles = item_titles(site)
+    assert titles and all(DUNKERQUE in t for t in titles)
     assert site.cssselect('a[href="/?site=dunkerque"]')
 
 
@@ -237,3 +269,27 @@ def test_sources_health(make_runtime: Callable[..., Runtime]) -> None:
     assert broken[0] == "En échec" and broken[2] == "—" and broken[5] == "1"
     assert "127.0.0.1" in broken[6] or "onnect" in broken[6]
     assert resting[0] == "Désactivée"
+
+
+def test_every_message_exists_in_both_languages() -> None:
+    from watcher.web.i18n import MESSAGES  # noqa: PLC0415
+
+    assert set(MESSAGES["fr"]) == set(MESSAGES["en"])
+
+
+@pytest.mark.parametrize(
+    ("header", "lang"),
+    [
+        ("", None),
+        ("en", "en"),
+        ("fr-FR,fr;q=0.9,en;q=0.8", "fr"),
+        ("de,en;q=0.5,fr;q=0.4", "en"),
+        ("en;q=0,fr;q=0.1", "fr"),
+        ("es, it", None),
+        ("en;q=bogus, fr;q=0.2", "fr"),
+    ],
+)
+def test_accept_language(header: str, lang: str | None) -> None:
+    from watcher.web.i18n import accept_language  # noqa: PLC0415
+
+    assert accept_language(header) == lang

@@ -40,11 +40,15 @@ _SUBJECT_TITLE_MAX = 160
 
 STRINGS: dict[str, dict[str, str]] = {
     "fr": {
+        "colon": " : ",
+        "semicolon": " ; ",
         "portal": "L'avis sur le portail",
         "page": "Notre page sur cet avis",
         "why": "Vous recevez ce message parce que vous êtes abonné·e aux alertes de",
         "filters": "vos filtres",
-        "all": "tout",
+        "all_sites": "tous",
+        "all_sources": "toutes",
+        "all_events": "tous",
         "sites": "sites",
         "sources": "sources",
         "events": "événements",
@@ -60,11 +64,15 @@ STRINGS: dict[str, dict[str, str]] = {
         "sans confirmation, vous ne recevrez rien.",
     },
     "en": {
+        "colon": ": ",
+        "semicolon": "; ",
         "portal": "The notice on the portal",
         "page": "Our page about this notice",
         "why": "You receive this message because you subscribed to the alerts of",
         "filters": "your filters",
-        "all": "all",
+        "all_sites": "all",
+        "all_sources": "all",
+        "all_events": "all",
         "sites": "sites",
         "sources": "sources",
         "events": "events",
@@ -160,20 +168,20 @@ def digest_subject(items: Sequence[AlertItem], lang: str) -> str:
     names = list(dict.fromkeys(i.site or i.source for i in items))
     shown = ", ".join(names[:3]) + (", …" if len(names) > 3 else "")
     noun = t["alert"] if len(items) == 1 else t["alerts"]
-    sep = " : " if lang == "fr" else ": "
-    return f"{t['digest']}{sep}{len(items)} {noun} ({shown})"
+    return f"{t['digest']}{t['colon']}{len(items)} {noun} ({shown})"
 
 
 def filters_text(sub: Subscriber) -> str:
     """The subscriber's filters in their language, for the footer."""
     t = STRINGS[sub.lang]
     kinds = [TITLE_PREFIX[sub.lang].get(e, e) for e in sub.events]
+    c = t["colon"]
     parts = [
-        f"{t['sites']} : {', '.join(site_label(s) or s for s in sub.sites) or t['all']}",
-        f"{t['sources']} : {', '.join(sub.sources) or t['all']}",
-        f"{t['events']} : {', '.join(kinds) or t['all']}",
+        f"{t['sites']}{c}{', '.join(site_label(s) or s for s in sub.sites) or t['all_sites']}",
+        f"{t['sources']}{c}{', '.join(sub.sources) or t['all_sources']}",
+        f"{t['events']}{c}{', '.join(kinds) or t['all_events']}",
     ]
-    return " ; ".join(parts)
+    return t["semicolon"].join(parts)
 
 
 def unsubscribe_url(base_url: str, token: str) -> str:

@@ -52,9 +52,7 @@ def tag_uri(base_url: str, key: str) -> str:
 
 
 def _text(value: str) -> str:
-    return (
-        _XML_ILLEGAL.sub("", value).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
-    )
+    return value.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
 def _attr(value: str) -> str:
@@ -85,7 +83,10 @@ def entry_xml(item: Entry, base_url: str) -> bytes:
         "  </entry>",
         "",
     ]
-    return "\n".join(lines).encode("utf-8")
+    fragment = "\n".join(lines)
+    if _XML_ILLEGAL.search(fragment):  # never in markup we write: safe to drop anywhere
+        fragment = _XML_ILLEGAL.sub("", fragment)
+    return fragment.encode("utf-8")
 
 
 class _History(BaseExtension):  # type: ignore[misc]

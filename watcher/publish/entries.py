@@ -132,19 +132,18 @@ def render_entry(
     if related:
         facts.append((labels["related"], related))
     lines = [f"{_label(c, lang)} : {c.get('old') or '—'} → {c.get('new') or '—'}" for c in changes]
+    fact_lines = [f"{k} : {v}" for k, v in facts]
     html_parts = []
     if lines:
         items = "".join(f"<li>{escape(line)}</li>" for line in lines)
         html_parts.append(f"<p><strong>{escape(labels['changes'])}</strong></p><ul>{items}</ul>")
-    html_parts.append(
-        "<ul>" + "".join(f"<li>{escape(k)} : {escape(str(v))}</li>" for k, v in facts) + "</ul>"
-    )
+    html_parts.append("<ul>" + "".join(f"<li>{escape(line)}</li>" for line in fact_lines) + "</ul>")
     link = _web_link(snapshot.get("url"))
     if link:
         html_parts.append(
             f'<p><a href="{escape(link, quote=True)}">{escape(labels["link"])}</a></p>'
         )
-    text = "\n".join([*lines, *(f"{k} : {v}" for k, v in facts), *([link] if link else [])])
+    text = "\n".join([*lines, *fact_lines, *([link] if link else [])])
     categories = tuple(x for x in (kind, site, source) if x)
     return Entry(
         key=key,

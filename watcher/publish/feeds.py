@@ -1,25 +1,35 @@
-"""Building the feeds from the database: one document for the web server, or every file at once.
+"""Writing every feed at once: `watcher feed build`, `watcher run --once` and the scheduler.
 
-`write_feeds()` streams the events once, oldest first, renders each event once per language and
-hands it to every feed it belongs to (all, its site, its source, its type). A feed keeps at most one
-page in memory: a page that fills up while newer events exist is written as an RFC 5005 archive
-(`archive/<feed>/<n>.atom`, never changing afterwards), and what is left at the end is the
-subscription document. `catalog.py` lists the paths; `reading.py` the queries.
+`write_feeds()` streams the events once, oldest first, and hands each to every feed it belongs to
+(all, its site, its source, its type). A feed keeps at most one page in memory: a page that fills up
+while newer events exist becomes an RFC 5005 archive page, and what is left at the end is the
+subscription document. An event is rendered (per language) only when a page that carries it has to
+be written, and only once for all of them.
+
+Archive pages never change once full, and most subscription documents do not change between two
+polls, so a build records a fingerprint of each page (its events, its links, the code that renders
+it) in `.feeds-manifest` (JSON) and skips the pages whose fingerprint and files are unchanged: after
+the first build, a build renders only what changed.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
+import json
 import os
+import sys
 import threading
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass, field
+from functools import cache
+from importlib.metadata import version
 from pathlib import Path
 
 from sqlalchemy.orm import Session
 
+from watcher import __version__
 from watcher.publish import catalog
-from watcher.publish.atom import FeedMeta, assemble, entry_xml
 from watcher.publish.catalog import (
     ALL,
     CALENDAR,
@@ -31,152 +41,84 @@ from watcher.publish.catalog import (
     FeedSpec,
     archive_pages,
 )
-from watcher.publish.entries import Entry, render_entry
-from watcher.publish.ical import build_calendar
-from watcher.publish.jsonfeed import JsonFeedMeta, assemble_json, item_json
+from watcher.publish.pages import (
+    Rendered,
+    all_feed,
+    build_calendar_document,
+    event_entry,
+    render,
+    render_document,
+)
 from watcher.publish.reading import (
     EventRow,
-    count_feed,
     feed_counts,
-    feed_slice,
-    open_deadlines,
     source_names,
     stream_events,
     top_event_id,
 )
 from watcher.settings import Settings
 
-MEDIA_TYPES = {
-    "atom": "application/atom+xml; charset=utf-8",
-    "json": "application/feed+json; charset=utf-8",
-    "ics": "text/calendar; charset=utf-8",
-}
+__all__ = ["all_feed", "event_entry", "write_feeds"]
+
+MANIFEST = ".feeds-manifest"
 _MANAGED = ("sites", "sources", "events", "archive", "en")
+# Modules whose code decides what a document looks like: a change to any of them rewrites archives.
+_RENDERING = (
+    "watcher.publish.atom",
+    "watcher.publish.catalog",
+    "watcher.publish.entries",
+    "watcher.publish.jsonfeed",
+    "watcher.publish.pages",
+    "watcher.diff",
+    "watcher.normalize",
+)
 
 
-@dataclass(frozen=True, slots=True)
-class Document:
-    """A built document: its bytes, its newest entry's time (Last-Modified) and media type."""
-
-    body: bytes
-    updated: dt.datetime | None
-    media_type: str
-
-
-@dataclass(frozen=True, slots=True)
-class Rendered:
-    """One event rendered for one language, in both formats."""
-
-    updated: dt.datetime
-    atom: bytes
-    json: bytes
-
-
-def event_entry(row: EventRow, lang: str = "fr") -> Entry:
-    """The reader's view of one stored event."""
-    return render_entry(
-        key=row.key,
-        kind=row.type,
-        created_at=row.created_at,
-        changes=row.changes or [],
-        snapshot=row.snapshot or {},
-        site=row.site,
-        source=row.source,
-        lang=lang,
-        detail=row.detail,
-    )
-
-
-def render(row: EventRow, lang: str, base_url: str) -> Rendered:
-    """One event for one language, as an Atom entry and a JSON Feed item."""
-    entry = event_entry(row, lang)
-    return Rendered(row.created_at, entry_xml(entry, base_url), item_json(entry, base_url))
-
-
-def _older(ref: DocRef, archives: int) -> DocRef | None:
-    """The page before `ref`: the newest archive for the subscription document."""
-    if ref.page is None:
-        return ref.sibling(archives) if archives else None
-    return ref.sibling(ref.page - 1) if ref.page > 1 else None
-
-
-def render_document(
-    ref: DocRef, base_url: str, archives: int, items: Sequence[Rendered]
-) -> Document:
-    """One document of a feed from its rendered events (newest first); `archives` is how many
-    archive pages the feed has, for the RFC 5005 links (and JSON Feed's `next_url`)."""
-    lang, page = ref.lang, ref.page
-    current = ref.sibling(None).url(base_url)
-    older = _older(ref, archives)
-    updated = items[0].updated if items else None
-    title = ref.spec.title(lang) if page is None else catalog.archive_title(ref.spec, lang, page)
-    if ref.fmt == "json":
-        json_meta = JsonFeedMeta(
-            title=title,
-            feed_url=ref.url(base_url),
-            home_page_url=f"{base_url}/",
-            description=catalog.subtitle(lang),
-            lang=lang,
-            next_url=older.url(base_url) if older else None,
-        )
-        body = assemble_json(json_meta, (i.json for i in items))
-    else:
-        newer = ref.sibling(page + 1) if page is not None and page < archives else None
-        meta = FeedMeta(
-            feed_id=current,
-            title=title,
-            self_url=ref.url(base_url),
-            site_url=f"{base_url}/",
-            subtitle=catalog.subtitle(lang),
-            lang=lang,
-            archive=page is not None,
-            current_url=current if page is not None else None,
-            prev_archive=older.url(base_url) if older else None,
-            next_archive=newer.url(base_url) if newer else None,
-        )
-        body = assemble(meta, updated, (i.atom for i in items))
-    return Document(body, updated, MEDIA_TYPES[ref.fmt])
-
-
-def build_document(
-    session: Session, base_url: str, ref: DocRef, page_size: int = PAGE_SIZE
-) -> Document | None:
-    """One document read straight from the database (the web server's path); None when that
-    archive page does not exist (yet)."""
-    count = count_feed(session, ref.spec)
-    archives = archive_pages(count, page_size)
-    if ref.page is None:
-        offset, limit = archives * page_size, count - archives * page_size
-    elif ref.page > archives:
-        return None
-    else:
-        offset, limit = (ref.page - 1) * page_size, page_size
-    rows = feed_slice(session, ref.spec, offset, limit) if limit > 0 else []
-    items = [render(row, ref.lang, base_url) for row in rows]
-    return render_document(ref, base_url, archives, items)
-
-
-def build_calendar_document(session: Session, base_url: str, now: dt.datetime) -> Document:
-    """`deadlines.ics`: the open deadlines at `now`."""
-    items = list(open_deadlines(session, now))
-    updated = max((i.last_modified for i in items), default=None)
-    return Document(build_calendar(items, base_url), updated, MEDIA_TYPES["ics"])
-
-
-def all_feed(session: Session, settings: Settings, lang: str = "fr") -> bytes:
-    """`all.atom`'s subscription document: the newest events of every relevant notice."""
-    document = build_document(session, settings.base_url, DocRef(ALL, lang))
-    return document.body if document else b""
+@cache
+def _code_fingerprint() -> str:
+    digest = hashlib.sha256(f"{__version__} feedgen {version('feedgen')}".encode())
+    for name in _RENDERING:
+        digest.update(Path(str(sys.modules[name].__file__)).read_bytes())
+    return digest.hexdigest()
 
 
 @dataclass
 class _Pager:
-    """One feed during a build: where the stream is in it and the page being filled."""
+    """One feed during a build: how far the stream is into it and the page being filled."""
 
     spec: FeedSpec
     archives: int
     seen: int = 0
-    page: list[dict[str, Rendered]] = field(default_factory=list)
+    rows: list[EventRow] = field(default_factory=list)
+
+
+class _Renderer:
+    """Renders an event once per language for all the pages that carry it, and forgets it when the
+    last of them is done."""
+
+    def __init__(self, base_url: str) -> None:
+        self.base_url = base_url
+        self._waiting: dict[int, int] = {}
+        self._done: dict[int, dict[str, Rendered]] = {}
+
+    def hold(self, row: EventRow, pages: int) -> None:
+        self._waiting[row.id] = pages
+
+    def get(self, row: EventRow) -> dict[str, Rendered]:
+        rendered = self._done.get(row.id)
+        if rendered is None:
+            rendered = {lang: render(row, lang, self.base_url) for lang in LANGS}
+            self._done[row.id] = rendered
+        return rendered
+
+    def release(self, rows: Iterable[EventRow]) -> None:
+        for row in rows:
+            left = self._waiting[row.id] - 1
+            if left:
+                self._waiting[row.id] = left
+            else:
+                del self._waiting[row.id]
+                self._done.pop(row.id, None)
 
 
 class _Writer:
@@ -188,7 +130,7 @@ class _Writer:
         self.kept: set[Path] = set()
         self.changed: list[Path] = []
 
-    def write(self, relative: str, body: bytes) -> None:
+    def write(self, relative: str, body: bytes, *, report: bool = True) -> None:
         target = self.out / relative
         self.kept.add(target)
         try:
@@ -199,12 +141,18 @@ class _Writer:
         tmp = target.with_name(f".{target.name}.{os.getpid()}.{threading.get_ident()}.tmp")
         tmp.write_bytes(body)
         tmp.replace(target)
-        self.changed.append(target)
+        if report:
+            self.changed.append(target)
+
+    def keep(self, relative: str) -> bool:
+        """Count an existing file as part of this build; False when it is missing."""
+        target = self.out / relative
+        self.kept.add(target)
+        return target.is_file()
 
     def prune(self) -> None:
-        """Remove documents of an earlier build that this build no longer has."""
-        roots = [self.out / f"all.{fmt}" for fmt in FORMATS]
-        candidates = [p for p in roots if p.exists()]
+        """Remove the documents of an earlier build that this build no longer has."""
+        candidates = [p for fmt in FORMATS if (p := self.out / f"all.{fmt}").exists()]
         for folder in _MANAGED:
             if (self.out / folder).is_dir():
                 candidates += [p for fmt in FORMATS for p in (self.out / folder).rglob(f"*.{fmt}")]
@@ -213,23 +161,58 @@ class _Writer:
                 path.unlink(missing_ok=True)
 
 
+@dataclass
+class _Build:
+    """The state of one `write_feeds()` run."""
+
+    base_url: str
+    page_size: int
+    writer: _Writer
+    renderer: _Renderer
+    manifest: dict[str, str]
+    fingerprints: dict[str, str] = field(default_factory=dict)
+
+    def flush(self, pager: _Pager, page: int | None) -> None:
+        """Write a page of a feed in every language and format (unless its fingerprint says the
+        files already hold it), then let go of its events."""
+        rows, pager.rows = pager.rows, []
+        refs = [DocRef(pager.spec, lang, fmt, page) for lang in LANGS for fmt in FORMATS]
+        if page is None:
+            name, links = pager.spec.path, f"archives={pager.archives}"
+        else:
+            # An archive page links to the next one once it exists: that, not the number of
+            # archives, is what its bytes depend on.
+            name, links = f"archive/{pager.spec.path}/{page}", f"next={page < pager.archives}"
+        events = ",".join(f"{row.id}:{row.source}" for row in rows)
+        seed = f"{_code_fingerprint()} {self.base_url} {links} {events}"
+        fingerprint = hashlib.sha256(seed.encode()).hexdigest()
+        self.fingerprints[name] = fingerprint
+        if self.manifest.get(name) == fingerprint and all(self.writer.keep(r.path) for r in refs):
+            self.renderer.release(rows)
+            return
+        rendered = [self.renderer.get(row) for row in reversed(rows)]
+        for ref in refs:
+            items = [r[ref.lang] for r in rendered]
+            document = render_document(ref, self.base_url, pager.archives, items)
+            self.writer.write(ref.path, document.body)
+        self.renderer.release(rows)
+
+
 def _specs(row: EventRow) -> list[FeedSpec]:
     specs = [ALL, FeedSpec("source", row.source)]
     if row.type in EVENT_TYPES:
         specs.append(FeedSpec("type", row.type))
     if row.site:
         specs.append(FeedSpec("site", row.site))
-    return [s for s in specs if s.dimension == "all" or catalog.valid_name(s.value)]
+    return specs
 
 
-def _flush(writer: _Writer, pager: _Pager, page: int | None, base_url: str) -> None:
-    newest_first = pager.page[::-1]
-    for lang in LANGS:
-        items = [r[lang] for r in newest_first]
-        for fmt in FORMATS:
-            ref = DocRef(pager.spec, lang, fmt, page)
-            writer.write(ref.path, render_document(ref, base_url, pager.archives, items).body)
-    pager.page = []
+def _read_manifest(path: Path) -> dict[str, str]:
+    try:
+        data = json.loads(path.read_text("utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return {str(k): str(v) for k, v in data.items()} if isinstance(data, dict) else {}
 
 
 def write_feeds(
@@ -241,15 +224,14 @@ def write_feeds(
     sites: Iterable[str] = (),
     page_size: int = PAGE_SIZE,
 ) -> list[Path]:
-    """Write every feed (Atom and JSON Feed, French and `en/` English), its archive pages and
-    `deadlines.ics` under `out`; return the files whose content changed.
+    """Write every feed (Atom and JSON Feed, French and, under `en/`, English), its archive pages
+    and `deadlines.ics` under `out`; return the files whose content changed.
 
     Feeds exist for all events, every event type, every source that has polled, every site with
     events and every slug in `sites` (the gazetteer), even when empty. `now` (default: the current
     time) decides which deadlines are still open.
     """
     now = now or dt.datetime.now(dt.UTC)
-    base_url = settings.base_url
     upto = top_event_id(session)
     counts = feed_counts(session, upto)
     specs = {ALL, *counts}
@@ -261,18 +243,26 @@ def write_feeds(
         for spec in specs
         if spec.dimension == "all" or catalog.valid_name(spec.value)
     }
-    writer = _Writer(out)
+    build = _Build(
+        base_url=settings.base_url,
+        page_size=page_size,
+        writer=_Writer(out),
+        renderer=_Renderer(settings.base_url),
+        manifest=_read_manifest(out / MANIFEST),
+    )
     for row in stream_events(session, upto):
         targets = [pagers[spec] for spec in _specs(row) if spec in pagers]
-        rendered = {lang: render(row, lang, base_url) for lang in LANGS}
+        build.renderer.hold(row, len(targets))
         for pager in targets:
-            pager.page.append(rendered)
+            pager.rows.append(row)
             pager.seen += 1
-            full_page = pager.seen % page_size == 0
-            if full_page and pager.seen // page_size <= pager.archives:
-                _flush(writer, pager, pager.seen // page_size, base_url)
+            page, rest = divmod(pager.seen, page_size)
+            if rest == 0 and page <= pager.archives:
+                build.flush(pager, page)
     for pager in pagers.values():
-        _flush(writer, pager, None, base_url)
-    writer.write(CALENDAR, build_calendar_document(session, base_url, now).body)
-    writer.prune()
-    return writer.changed
+        build.flush(pager, None)
+    build.writer.write(CALENDAR, build_calendar_document(session, settings.base_url, now).body)
+    build.writer.prune()
+    manifest = json.dumps(build.fingerprints, indent=0, sort_keys=True).encode()
+    build.writer.write(MANIFEST, manifest, report=False)
+    return build.writer.changed

@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Iterable
 from dataclasses import dataclass
+from functools import lru_cache
 from urllib.parse import urlsplit
 
 import icalendar
@@ -17,6 +18,7 @@ import icalendar
 from watcher.normalize import format_deadline
 
 CALENDAR_NAME = "Dates limites — marchés de la rétention et de l'expulsion"
+_END = b"END:VCALENDAR"
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,6 +58,27 @@ def _description(item: Deadline) -> str:
     return "\n".join(lines)
 
 
+@lru_cache(maxsize=4096)
+def vevent(item: Deadline, base_url: str) -> bytes:
+    """One VEVENT, serialised (icalendar takes most of a millisecond per event: a long-running
+    server or scheduler serialises each version of a deadline once)."""
+    event = icalendar.Event()
+    event.add("uid", uid(item, base_url))
+    event.add("summary", f"Date limite : {item.title}")
+    event.add("dtstart", item.deadline.astimezone(dt.UTC))
+    # DTSTAMP is the last revision of the event (a published calendar, RFC 5545 §3.8.7.2); the same
+    # data always gives the same bytes, so ETags stay valid.
+    event.add("dtstamp", item.last_modified.astimezone(dt.UTC))
+    event.add("last-modified", item.last_modified.astimezone(dt.UTC))
+    event.add("sequence", item.moves)
+    event.add("description", _description(item))
+    if item.url:
+        event.add("url", item.url)
+    event.add("categories", [c for c in ("date-limite", item.site, item.source) if c])
+    serialised: bytes = event.to_ical()
+    return serialised
+
+
 def build_calendar(items: Iterable[Deadline], base_url: str) -> bytes:
     """The calendar of `items` (already filtered to open deadlines, in a stable order)."""
     cal = icalendar.Calendar()
@@ -67,21 +90,6 @@ def build_calendar(items: Iterable[Deadline], base_url: str) -> bytes:
     cal.add("url", f"{base_url}/feeds/deadlines.ics")
     cal.add("refresh-interval", dt.timedelta(hours=1), parameters={"VALUE": "DURATION"})
     cal.add("x-published-ttl", "PT1H")
-    for item in items:
-        event = icalendar.Event()
-        event.add("uid", uid(item, base_url))
-        event.add("summary", f"Date limite : {item.title}")
-        event.add("dtstart", item.deadline.astimezone(dt.UTC))
-        # DTSTAMP is the last revision of the event (a published calendar, RFC 5545 §3.8.7.2); the
-        # same data always gives the same bytes, so ETags stay valid.
-        event.add("dtstamp", item.last_modified.astimezone(dt.UTC))
-        event.add("last-modified", item.last_modified.astimezone(dt.UTC))
-        event.add("sequence", item.moves)
-        event.add("description", _description(item))
-        if item.url:
-            event.add("url", item.url)
-        event.add("categories", [c for c in ("date-limite", item.site, item.source) if c])
-        event.add("transp", "TRANSPARENT")
-        cal.add_component(event)
-    document: bytes = cal.to_ical()
-    return document
+    empty: bytes = cal.to_ical()
+    at = empty.rindex(_END)
+    return b"".join([empty[:at], *(vevent(item, base_url) for item in items), empty[at:]])

@@ -36,7 +36,6 @@ def item_json(item: Entry, base_url: str) -> bytes:
         "id": tag_uri(base_url, item.key),
         "title": item.title,
         "content_html": item.html,
-        "content_text": item.text,
         "date_published": item.updated.astimezone(dt.UTC).isoformat(),
         "tags": list(item.categories),
         "_watcher": {"type": item.kind, "site": item.site, "source": item.source},

@@ -23,6 +23,10 @@ from watcher.publish.entries import SNAPSHOT_KEYS
 from watcher.publish.ical import Deadline
 
 BATCH = 2000
+# Relevance as an expression rather than the bare indexed column: without statistics SQLite would
+# start every query from the relevant-notices index and probe the events of each notice, where
+# starting from the events (an id list, the `(created_at, id)` or the site index) is what is fast.
+RELEVANT = func.coalesce(Notice.relevant, False).is_(True)
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,14 +44,43 @@ class EventRow:
     snapshot: dict[str, Any]
 
 
+# Snapshot keys read as text or numbers (no JSON decoding per row); any other key is read as JSON.
+_TEXT_KEYS = frozenset({"title", "buyer", "url", "deadline", "notice_type", "currency"})
+_NUMBER_KEYS = frozenset({"value"})
+
+
+def _extract(snapshot: Any, key: str) -> ColumnElement[Any]:
+    element = snapshot[key]
+    if key in _TEXT_KEYS:
+        return element.as_string()  # type: ignore[no-any-return]
+    if key in _NUMBER_KEYS:
+        return element.as_float()  # type: ignore[no-any-return]
+    return element  # type: ignore[no-any-return]
+
+
 def _snapshot_key(key: str) -> ColumnElement[Any]:
     """One snapshot key of the event's version, or of the notice when the version is missing."""
     return case(
-        (NoticeVersion.id.is_(None), Notice.snapshot[key]), else_=NoticeVersion.snapshot[key]
+        (NoticeVersion.id.is_(None), _extract(Notice.snapshot, key)),
+        else_=_extract(NoticeVersion.snapshot, key),
     )
 
 
-def _events() -> Select[Any]:
+def _ids() -> Select[Any]:
+    """Ids of the events of relevant notices (narrowed, ordered and cut by the caller)."""
+    return (
+        select(Event.id)
+        .select_from(Event)
+        .join(Notice, Notice.id == Event.notice_id)
+        .join(SourceState, SourceState.id == Notice.source_id)
+        .where(RELEVANT)
+    )
+
+
+def _details(ids: Select[Any]) -> Select[Any]:
+    """What rendering needs of the events `ids` selects, oldest first. The ids are picked (and
+    limited) first, so the JSON is read for those rows only, whatever plan the database chooses."""
+    page = ids.subquery("page")
     return (
         select(
             Event.id,
@@ -60,14 +93,17 @@ def _events() -> Select[Any]:
             Event.detail,
             *(_snapshot_key(key) for key in SNAPSHOT_KEYS),
         )
-        .select_from(Event)
+        .select_from(page)
+        .join(Event, Event.id == page.c.id)
         .join(Notice, Notice.id == Event.notice_id)
         .join(SourceState, SourceState.id == Notice.source_id)
         .outerjoin(
             NoticeVersion,
-            and_(NoticeVersion.notice_id == Event.notice_id, NoticeVersion.version == Event.version),
+            and_(
+                NoticeVersion.notice_id == Event.notice_id, NoticeVersion.version == Event.version
+            ),
         )
-        .where(Notice.relevant.is_(True))
+        .order_by(Event.created_at, Event.id)
     )
 
 
@@ -108,7 +144,7 @@ def feed_counts(session: Session, upto_id: int) -> dict[FeedSpec, int]:
         .select_from(Event)
         .join(Notice, Notice.id == Event.notice_id)
         .join(SourceState, SourceState.id == Notice.source_id)
-        .where(Notice.relevant.is_(True), Event.id <= upto_id)
+        .where(RELEVANT, Event.id <= upto_id)
         .group_by(Event.site, SourceState.name, Event.type)
     )
     counts: dict[FeedSpec, int] = {}
@@ -122,46 +158,34 @@ def feed_counts(session: Session, upto_id: int) -> dict[FeedSpec, int]:
 
 
 def stream_events(session: Session, upto_id: int, batch: int = BATCH) -> Iterator[EventRow]:
-    """Every event up to `upto_id`, oldest first: a batch of ids from the `(created_at, id)` index,
-    then their details in one query."""
-    keys = (
-        select(Event.id, Event.created_at)
-        .where(Event.id <= upto_id)
-        .order_by(Event.created_at, Event.id)
-        .limit(batch)
-    )
+    """Every event up to `upto_id`, oldest first, in batches read along the `(created_at, id)`
+    index (keyset pagination: each batch starts after the last row of the previous one)."""
+    ids = _ids().where(Event.id <= upto_id).order_by(Event.created_at, Event.id).limit(batch)
     after: tuple[dt.datetime, int] | None = None
     while True:
-        page = keys
+        page = ids
         if after is not None:
             when, last = after
-            page = keys.where(
+            page = ids.where(
                 or_(Event.created_at > when, and_(Event.created_at == when, Event.id > last))
             )
-        ids = session.execute(page).all()
-        if ids:
-            details = {
-                values[0]: values
-                for values in session.execute(_events().where(Event.id.in_([i for i, _ in ids])))
-            }
-            yield from (_row(details[i]) for i, _ in ids if i in details)
-        if len(ids) < batch:
+        rows = [_row(values) for values in session.execute(_details(page))]
+        yield from rows
+        if len(rows) < batch:
             return
-        after = (ids[-1][1], ids[-1][0])
+        after = (rows[-1].created_at, rows[-1].id)
 
 
 def count_feed(session: Session, spec: FeedSpec) -> int:
     """How many events one feed holds."""
-    query = _filter(_events(), spec).with_only_columns(func.count(Event.id))
+    query = _filter(_ids(), spec).with_only_columns(func.count(Event.id))
     return int(session.scalar(query) or 0)
 
 
 def feed_slice(session: Session, spec: FeedSpec, offset: int, limit: int) -> list[EventRow]:
     """Events `offset`…`offset + limit - 1` of one feed in oldest-first order, newest first."""
-    query = (
-        _filter(_events(), spec).order_by(Event.created_at, Event.id).offset(offset).limit(limit)
-    )
-    rows = [_row(r) for r in session.execute(query)]
+    ids = _filter(_ids(), spec).order_by(Event.created_at, Event.id).offset(offset).limit(limit)
+    rows = [_row(r) for r in session.execute(_details(ids))]
     rows.reverse()
     return rows
 
@@ -211,7 +235,7 @@ def open_deadlines(session: Session, now: dt.datetime, batch: int = 500) -> Iter
         )
         .join(SourceState, SourceState.id == Notice.source_id)
         .where(
-            Notice.relevant.is_(True),
+            RELEVANT,
             Notice.deadline > now,
             Notice.notice_type.not_in(_CLOSED_TYPES),
         )

@@ -46,7 +46,7 @@ from pydantic import Field, field_validator
 
 from watcher.errors import ParseError
 from watcher.http import Fetcher
-from watcher.records import NoticeRecord, NoticeType, PollWindow, RawPage
+from watcher.records import NoticeRecord, NoticeType, PollWindow, RawPage, RawRecord
 from watcher.sources.base import ApiSourceConfig, Source, as_list, dig
 from watcher.sources.boamp_donnees import (
     PARIS,
@@ -191,10 +191,25 @@ class BoampSource(Source):
 
     def parse(self, page: RawPage) -> Iterator[NoticeRecord]:
         """One notice per record of the page; a record without an id is skipped."""
-        for record in page_records(page.content, page.url):
-            notice = parse_record(record)
+        for raw in self.raw_records(page):
+            notice = self.parse_raw(raw)
             if notice is not None:
                 yield notice
+
+    def raw_records(self, page: RawPage) -> Iterator[RawRecord]:
+        """The page's records with their id, date and raw JSON, `donnees` left unread: the
+        pipeline hashes these and parses only the records that changed (issue 9)."""
+        for record in page_records(page.content, page.url):
+            if not isinstance(record, dict):
+                continue
+            idweb = record_id(record)
+            if idweb:
+                published = parse_date(record.get("dateparution"))
+                yield RawRecord(idweb, published, record_raw(record), record)
+
+    def parse_raw(self, raw: RawRecord) -> NoticeRecord | None:
+        """The notice of one record of `raw_records`."""
+        return parse_record(raw.item, raw=raw.raw)
 
 
 def _page_counts(content: bytes, url: str) -> tuple[int | None, int | None]:
@@ -243,11 +258,17 @@ def record_raw(record: dict[str, Any]) -> str:
     return json.dumps(record, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
 
 
-def parse_record(record: Any) -> NoticeRecord | None:
-    """One BOAMP record as a notice: top-level fields first, `donnees` for the rest."""
+def record_id(record: dict[str, Any]) -> str | None:
+    """A record's idweb: `idweb`, else the ODS `id` (`25_127510` → `25-127510`)."""
+    return text(record.get("idweb")) or _from_record_id(text(record.get("id")))
+
+
+def parse_record(record: Any, *, raw: str | None = None) -> NoticeRecord | None:
+    """One BOAMP record as a notice: top-level fields first, `donnees` for the rest. `raw` is
+    `record_raw(record)` when the caller has it already."""
     if not isinstance(record, dict):
         return None
-    idweb = text(record.get("idweb")) or _from_record_id(text(record.get("id")))
+    idweb = record_id(record)
     if not idweb:
         return None
     try:
@@ -284,7 +305,7 @@ def parse_record(record: Any) -> NoticeRecord | None:
         procedure_id=text(record.get("contractfolderid")) or extra.procedure_id,
         related_ids=tuple(r for r in unique(related) if r != idweb),
         language="fr",
-        raw=record_raw(record),
+        raw=raw if raw is not None else record_raw(record),
     )
 
 

@@ -27,7 +27,7 @@ from starlette.routing import BaseRoute, Route
 from watcher.db.models import Event, Notice
 from watcher.errors import WatcherError
 from watcher.publish.catalog import CALENDAR, LANGS, parse_path
-from watcher.publish.feeds import Document, build_calendar_document, build_document
+from watcher.publish.pages import Document, build_calendar_document, build_document
 from watcher.publish.reading import known_feed
 from watcher.runtime import Runtime
 

@@ -53,7 +53,13 @@ SECURITY_HEADERS = {
     "X-Content-Type-Options": "nosniff",
     "Referrer-Policy": "no-referrer",
 }
-NAV = (("home", "/"), ("sites", "/sites"), ("sources", "/sources"), ("subscribe", "/subscribe"))
+NAV = (
+    ("home", "/"),
+    ("sites", "/sites"),
+    ("sources", "/sources"),
+    ("subscribe", "/subscribe"),
+    ("feed", "/feeds/all.atom"),
+)
 
 
 def http_url(value: str | None) -> str:

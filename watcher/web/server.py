@@ -82,9 +82,10 @@ def serve(runtime: Runtime, *, host: str, port: int, scheduler: bool = True) -> 
         app, host=host, port=port, log_level="warning", timeout_graceful_shutdown=3
     )
     server = uvicorn.Server(config)
-    # uvicorn takes SIGTERM over while it runs and raises it again once it has stopped; this
-    # handler makes that (and a SIGTERM during start-up) a clean stop instead of a kill.
-    signal.signal(signal.SIGTERM, lambda sig, frame: server.handle_exit(sig, frame))
+    # uvicorn takes SIGTERM and SIGINT over while it runs and raises them again once it has
+    # stopped; this handler makes that (and a signal during start-up) a clean stop, not a kill.
+    for stop_signal in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(stop_signal, lambda sig, frame: server.handle_exit(sig, frame))
     runtime.engine  # noqa: B018 - migrate before serving
     sources = runtime.config.build() if scheduler else []
     log.info("serving on http://%s:%d/", host, port)

@@ -1,0 +1,231 @@
+"""What every benchmark part shares: child processes measured for time and peak memory, a fast
+loopback HTTP server, throw-away databases, and the rows of the closing table.
+
+Each measured piece of work runs in a process of its own, so its peak resident memory (the kernel's
+high-water mark, `ru_maxrss` from `wait4`) belongs to that work alone and one part's leftovers
+never weigh on the next.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import threading
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+ROOT = Path(__file__).resolve().parents[1]
+PYTHON = sys.executable
+PG_ADMIN_URL = os.environ.get("WATCHER_BENCH_PG", "postgresql://postgres@127.0.0.1:5432/test")
+MIB = 1024 * 1024
+
+
+@dataclass(frozen=True, slots=True)
+class Measured:
+    """One finished child process: wall seconds, peak resident MiB, and what it printed."""
+
+    seconds: float
+    peak_mib: float
+    returncode: int
+    stdout: str
+    stderr: str
+
+    def payload(self) -> dict[str, Any]:
+        """The JSON object a benchmark child prints as its last line of output."""
+        self.check()
+        lines = [line for line in self.stdout.splitlines() if line.startswith("{")]
+        if not lines:
+            raise RuntimeError(f"child printed no result:\n{self.stdout}\n{self.stderr}")
+        result: dict[str, Any] = json.loads(lines[-1])
+        return result
+
+    def check(self) -> Measured:
+        """Self, or a RuntimeError with the child's output when it failed."""
+        if self.returncode != 0:
+            tail = "\n".join((self.stdout + self.stderr).splitlines()[-30:])
+            raise RuntimeError(f"child exited {self.returncode}:\n{tail}")
+        return self
+
+
+# Linux carries a process's peak RSS across exec, so a child started straight from this (large)
+# process would report this process's peak as its own: children are started from a tiny launcher.
+_LAUNCHER = """
+import os, sys, time
+started = time.perf_counter()
+pid = os.fork()
+if pid == 0:
+    os.execvp(sys.argv[2], sys.argv[2:])
+_, status, usage = os.wait4(pid, 0)
+with open(sys.argv[1], "w") as out:
+    out.write(f"{time.perf_counter() - started} {usage.ru_maxrss} {os.waitstatus_to_exitcode(status)}")
+"""
+
+
+def spawn(argv: list[str], *, env: dict[str, str] | None = None, cwd: Path = ROOT) -> Measured:
+    """Run `argv` to the end; its wall time and its own peak resident memory."""
+    full_env = {**os.environ, "PYTHONPATH": str(ROOT), **(env or {})}
+    with (
+        tempfile.TemporaryFile() as out,
+        tempfile.TemporaryFile() as err,
+        tempfile.NamedTemporaryFile("r") as verdict,
+    ):
+        launcher = [PYTHON, "-I", "-S", "-c", _LAUNCHER, verdict.name, *argv]
+        subprocess.run(launcher, stdout=out, stderr=err, env=full_env, cwd=cwd, check=False)
+        elapsed, peak_kib, code = verdict.read().split()
+        out.seek(0)
+        err.seek(0)
+        return Measured(
+            seconds=float(elapsed),
+            peak_mib=int(peak_kib) / 1024,
+            returncode=int(code),
+            stdout=out.read().decode("utf-8", "replace"),
+            stderr=err.read().decode("utf-8", "replace"),
+        )
+
+
+def child(name: str, **kwargs: Any) -> Measured:
+    """Run the benchmark child `name` (see `benchmarks.children`) with JSON keyword arguments."""
+    return spawn([PYTHON, "-m", "benchmarks.children", name, json.dumps(kwargs)])
+
+
+def report(**values: Any) -> None:
+    """What a child prints last: its measurements as one JSON line (parsed by `Measured`)."""
+    print(json.dumps(values, default=str), flush=True)
+
+
+# A handler maps (path, query) to (status, body, content type).
+Handler = Callable[[str, dict[str, list[str]]], tuple[int, bytes, str]]
+
+
+class LoopbackServer:
+    """A threaded HTTP/1.1 server on 127.0.0.1 (keep-alive, Content-Length), for portals and
+    pages whose answers are built in memory before the clock starts."""
+
+    def __init__(self, handler: Handler) -> None:
+        self.requests = 0
+        outer = self
+
+        class _Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def do_GET(self) -> None:
+                parts = urlsplit(self.path)
+                outer.requests += 1
+                status, body, kind = handler(parts.path, parse_qs(parts.query))
+                self.send_response(status)
+                self.send_header("Content-Type", kind)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *_args: object) -> None:
+                pass
+
+        class _Server(ThreadingHTTPServer):
+            daemon_threads = True
+            request_queue_size = 128
+
+            def handle_error(self, request: object, client_address: object) -> None:
+                """A client that hung up is not the server's problem."""
+
+        self._server = _Server(("127.0.0.1", 0), _Handler)
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+
+    @property
+    def url(self) -> str:
+        """`http://127.0.0.1:<port>`."""
+        host, port = self._server.server_address[:2]
+        return f"http://{host!s}:{port}"
+
+    def __enter__(self) -> LoopbackServer:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+
+
+def postgres_reachable() -> str | None:
+    """None when PostgreSQL answers at `PG_ADMIN_URL`, else why not (one line)."""
+    try:
+        import psycopg  # noqa: PLC0415
+
+        with psycopg.connect(PG_ADMIN_URL, connect_timeout=3):
+            return None
+    except Exception as exc:  # noqa: BLE001 - any failure means "skip PostgreSQL"
+        return f"{type(exc).__name__}: {str(exc).strip().splitlines()[0][:120]}"
+
+
+@contextmanager
+def postgres_database() -> Iterator[str]:
+    """A fresh PostgreSQL database for one run (dropped afterwards): its URL."""
+    import psycopg  # noqa: PLC0415
+
+    name = f"watcher_bench_{uuid.uuid4().hex[:10]}"
+    with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    base = PG_ADMIN_URL.rsplit("/", 1)[0]
+    try:
+        yield f"{base}/{name}"
+    finally:
+        with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@dataclass(frozen=True, slots=True)
+class Row:
+    """One line of the closing table: a measurement, what it is compared with, and the target."""
+
+    part: str
+    what: str
+    value: str
+    reference: str = ""
+    ratio: str = ""
+    target: str = ""
+    met: bool | None = None
+
+
+def seconds(value: float) -> str:
+    """`0.84 s` / `12 ms`."""
+    return f"{value * 1000:.0f} ms" if value < 0.1 else f"{value:.2f} s"
+
+
+def mib(value: float) -> str:
+    """`123 MiB`."""
+    return f"{value:.0f} MiB"
+
+
+def times(value: float, reference: float) -> str:
+    """`2.41×`."""
+    return f"{value / reference:.2f}×" if reference else "—"
+
+
+def table(rows: list[Row]) -> str:
+    """The rows as an aligned plain-text table with a verdict column."""
+    header = ("part", "measurement", "value", "compared with", "ratio", "target", "met")
+    cells = [header] + [
+        (
+            r.part,
+            r.what,
+            r.value,
+            r.reference,
+            r.ratio,
+            r.target,
+            "" if r.met is None else ("yes" if r.met else "NO"),
+        )
+        for r in rows
+    ]
+    widths = [max(len(row[i]) for row in cells) for i in range(len(header))]
+    lines = ["  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)) for row in cells]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    return "\n".join(line.rstrip() for line in lines)

@@ -1,0 +1,181 @@
+"""Part 1, ingest: 9,900 BOAMP records over 99 API pages from a loopback portal.
+
+A first poll (everything is new) and an unchanged re-poll, on SQLite and on PostgreSQL, each in a
+process of its own, against a floor measured in the same run: a bare httpx client that fetches the
+same pages, decodes every record and its `donnees`, and hashes the record. Targets: first poll
+within 3× the floor, re-poll within 1.5×, peak memory under 200 MiB.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from benchmarks.boamp_data import RECORDS_PATH, BoampPages, write_pages
+from benchmarks.common import (
+    LoopbackServer,
+    Row,
+    child,
+    mib,
+    postgres_database,
+    postgres_reachable,
+    report,
+    seconds,
+    times,
+)
+
+RECORDS, PAGE_SIZE = 9_900, 100
+FIRST_MAX, REPOLL_MAX, MEMORY_MAX = 3.0, 1.5, 200.0
+
+
+def floor(base_url: str, pages: int, page_size: int) -> None:
+    """Child: fetch every page with a bare httpx client, decode each record and its `donnees`,
+    hash the record (compact sorted JSON, sha256) — what any ingest must at least do."""
+    import hashlib  # noqa: PLC0415
+    import json  # noqa: PLC0415
+    import time  # noqa: PLC0415
+
+    import httpx  # noqa: PLC0415
+
+    started = time.perf_counter()
+    hashed = 0
+    with httpx.Client(timeout=30) as client:
+        for number in range(pages):
+            params = {"limit": page_size, "offset": number * page_size}
+            answer = client.get(base_url + RECORDS_PATH, params=params)
+            for record in json.loads(answer.content)["results"]:
+                json.loads(record["donnees"])
+                raw = json.dumps(record, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
+                hashlib.sha256(raw.encode()).hexdigest()
+                hashed += 1
+    report(seconds=time.perf_counter() - started, records=hashed)
+
+
+def poll(database_url: str, workdir: str, base_url: str, profile: str | None = None) -> None:
+    """Child: one poll of the `boamp` source through `run_source`, timed without the start-up
+    (imports, migrations, loading the matcher's rules)."""
+    import time  # noqa: PLC0415
+
+    from watcher.pipeline import run_source  # noqa: PLC0415
+    from watcher.runtime import Runtime  # noqa: PLC0415
+    from watcher.settings import Settings  # noqa: PLC0415
+
+    folder = Path(workdir)
+    sources = folder / "sources.yaml"
+    sources.write_text(
+        "sources:\n  - name: boamp\n    kind: boamp\n    min_interval: 0\n"
+        f"    base_url: {base_url}\n    query: []\n",
+        "utf-8",
+    )
+    settings = Settings(sources=sources, data_dir=folder / "data", database_url=database_url)
+    runtime = Runtime(settings)
+    [source] = runtime.config.build()
+    context = runtime.context()
+    _ = runtime.matcher, runtime.engine
+    profiler = _profiler(profile)
+    started = time.perf_counter()
+    result = run_source(source, context)
+    elapsed = time.perf_counter() - started
+    if profiler is not None:
+        profiler.stop()
+        Path(profile or "").write_text(profiler.output_text(unicode=True, show_all=False))
+    if not result.ok:
+        raise SystemExit(f"poll failed: {result.error}")
+    report(
+        seconds=elapsed,
+        fetched=result.fetched,
+        new=result.new,
+        changed=result.changed,
+        unchanged=result.unchanged,
+        relevant=result.relevant,
+        events=result.events,
+    )
+
+
+def _profiler(path: str | None) -> Any:
+    if not path:
+        return None
+    from pyinstrument import Profiler  # noqa: PLC0415 - only when asked
+
+    profiler = Profiler(interval=0.001)
+    profiler.start()
+    return profiler
+
+
+def run(*, quick: bool = False) -> list[Row]:
+    """Build the pages, serve them, measure the floor and the polls; the table's rows."""
+    records = 1_000 if quick else RECORDS
+    rows: list[Row] = []
+    with tempfile.TemporaryDirectory(prefix="bench-ingest-") as tmp:
+        paths = write_pages(Path(tmp) / "pages", records, PAGE_SIZE, dt.date.today())
+        megabytes = sum(p.stat().st_size for p in paths) / 1e6
+        with LoopbackServer(BoampPages(paths, PAGE_SIZE)) as server:
+            args = {"base_url": server.url, "pages": len(paths), "page_size": PAGE_SIZE}
+            child("ingest.floor", **args).payload()  # warm the page cache and the server
+            best = min((child("ingest.floor", **args) for _ in range(3)), key=_seconds)
+            base = best.payload()["seconds"]
+            what = f"{records:,} records, {len(paths)} pages, {megabytes:.0f} MB"
+            rows.append(Row("ingest", f"floor: httpx + decode + hash ({what})", seconds(base)))
+            rows.append(Row("ingest", "floor peak memory", mib(best.peak_mib)))
+            databases: list[tuple[str, Any]] = [("sqlite", None)]
+            why = postgres_reachable()
+            if why is None:
+                databases.append(("postgresql", postgres_database))
+            for name, make in databases:
+                if make is None:
+                    url = f"sqlite:///{Path(tmp) / name / 'watcher.sqlite3'}"
+                    rows += _polls(name, url, Path(tmp) / name, server.url, base, records)
+                    continue
+                with make() as url:
+                    rows += _polls(name, url, Path(tmp) / name, server.url, base, records)
+            if why is not None:
+                rows.append(Row("ingest", f"postgresql skipped: {why}", "—"))
+    return rows
+
+
+def _seconds(measured: Any) -> float:
+    return float(measured.payload()["seconds"])
+
+
+def _polls(db: str, url: str, folder: Path, base_url: str, base: float, records: int) -> list[Row]:
+    folder.mkdir(parents=True, exist_ok=True)
+    args = {"database_url": url, "workdir": str(folder), "base_url": base_url}
+    first = child("ingest.poll", **args)
+    done = first.payload()
+    if done["new"] != records:
+        raise RuntimeError(f"first poll stored {done['new']} new notices, expected {records}")
+    again = child("ingest.poll", **args)
+    redone = again.payload()
+    if redone["unchanged"] != records:
+        raise RuntimeError(f"re-poll found {redone['unchanged']} unchanged, expected {records}")
+    peak = max(first.peak_mib, again.peak_mib)
+    found = f"{done['relevant']} relevant, {done['events']} events"
+    return [
+        Row(
+            "ingest",
+            f"{db}: first poll ({found})",
+            seconds(done["seconds"]),
+            f"floor {seconds(base)}",
+            times(done["seconds"], base),
+            f"≤ {FIRST_MAX:g}×",
+            done["seconds"] <= FIRST_MAX * base,
+        ),
+        Row(
+            "ingest",
+            f"{db}: unchanged re-poll",
+            seconds(redone["seconds"]),
+            f"floor {seconds(base)}",
+            times(redone["seconds"], base),
+            f"≤ {REPOLL_MAX:g}×",
+            redone["seconds"] <= REPOLL_MAX * base,
+        ),
+        Row(
+            "ingest",
+            f"{db}: peak memory (first / re-poll)",
+            f"{mib(first.peak_mib)} / {mib(again.peak_mib)}",
+            target=f"< {MEMORY_MAX:g} MiB",
+            met=peak < MEMORY_MAX,
+        ),
+    ]

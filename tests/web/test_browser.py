@@ -1,0 +1,154 @@
+"""A real headless browser (Debian's chromium + chromium-driver, driven by Selenium) reads the
+site served by `watcher serve`: searches, follows a notice from `/` to its timeline, switches to
+English, and on a phone-sized screen nothing overflows. Screenshots go to `test-artifacts/`."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from selenium import webdriver
+from selenium.webdriver.chrome.service import Service
+from selenium.webdriver.common.by import By
+from selenium.webdriver.support import expected_conditions
+from selenium.webdriver.support.wait import WebDriverWait
+
+from tests.web.test_service import _free_port
+from watcher.runtime import Runtime
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMEDRIVER = "/usr/bin/chromedriver"
+ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
+FLAGS = (
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-dev-shm-usage",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+)
+
+pytestmark = pytest.mark.skipif(
+    not (os.access(CHROMIUM, os.X_OK) and os.access(CHROMEDRIVER, os.X_OK)),
+    reason="chromium is not installed: apt-get install -y chromium chromium-driver",
+)
+
+
+@pytest.fixture
+def site(polled: Runtime) -> Iterator[str]:
+    """`watcher serve --no-scheduler` over the polled database, on a free loopback port."""
+    port = _free_port()
+    env = {
+        **os.environ,
+        "WATCHER_SOURCES": str(polled.settings.sources),
+        "WATCHER_DATA_DIR": str(polled.settings.data_dir),
+        "WATCHER_DATABASE_URL": polled.settings.db_url,
+    }
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "watcher", "serve", "--no-scheduler", "--port", str(port)],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            try:
+                if httpx.get(f"{base}/healthz", timeout=2).status_code == 200:
+                    break
+            except httpx.TransportError:
+                time.sleep(0.2)
+        yield base
+    finally:
+        proc.terminate()
+        proc.wait(timeout=20)
+
+
+@pytest.fixture
+def browser() -> Iterator[webdriver.Chrome]:
+    options = webdriver.ChromeOptions()
+    options.binary_location = CHROMIUM
+    for flag in FLAGS:
+        options.add_argument(flag)
+    options.add_argument("--lang=fr-FR")
+    options.add_experimental_option("prefs", {"intl.accept_languages": "fr-FR,fr"})
+    driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
+    driver.set_window_size(1280, 1000)
+    try:
+        yield driver
+    finally:
+        driver.quit()
+
+
+def screenshot(driver: webdriver.Chrome, name: str) -> Path:
+    ARTIFACTS.mkdir(exist_ok=True)
+    path = ARTIFACTS / name
+    # The whole page, not only the first screen: as tall as the document.
+    height = driver.execute_script("return document.documentElement.scrollHeight")
+    width = driver.get_window_size()["width"]
+    driver.set_window_size(width, max(int(height) + 120, 600))
+    assert driver.save_screenshot(str(path))
+    assert path.stat().st_size > 10_000
+    return path
+
+
+def test_follow_a_notice_from_home_to_its_timeline(site: str, browser: webdriver.Chrome) -> None:
+    wait = WebDriverWait(browser, 20)
+    browser.get(f"{site}/")
+    assert browser.find_element(By.TAG_NAME, "html").get_attribute("lang") == "fr"
+    titles = [a.text for a in browser.find_elements(By.CSS_SELECTOR, "ol.items h3 a")]
+    assert len(titles) == 3 and "Dunkerque" in titles[0]
+    screenshot(browser, "home.png")
+
+    # Search with the form, as a reader would.
+    search = browser.find_element(By.ID, "q")
+    search.clear()
+    search.send_keys("repas")
+    browser.find_element(By.CSS_SELECTOR, "form.filters button[type=submit]").click()
+    wait.until(expected_conditions.url_contains("q=repas"))
+    found = browser.find_elements(By.CSS_SELECTOR, "ol.items h3 a")
+    assert [a.text for a in found] == [titles[2]]
+
+    # Back to everything, then follow the newest event to its notice.
+    browser.get(f"{site}/")
+    browser.find_element(By.CSS_SELECTOR, "ol.items h3 a").click()
+    wait.until(expected_conditions.url_matches(r"/notices/\d+$"))
+    assert "Dunkerque" in browser.find_element(By.TAG_NAME, "h1").text
+    steps = browser.find_elements(By.CSS_SELECTOR, ".timeline li.step")
+    assert len(steps) == 2
+    assert "04/01/2027 → 18/01/2027" in steps[1].text
+    portal = browser.find_element(By.CSS_SELECTOR, "a.portal").get_attribute("href")
+    assert portal and portal.startswith("https://www.boamp.fr/")
+    shot = screenshot(browser, "notice-timeline.png")
+    assert shot.exists()
+
+    # The raw evidence opens from the timeline.
+    raw = steps[0].find_element(By.CSS_SELECTOR, ".evidence a").get_attribute("href")
+    assert raw and httpx.get(raw, timeout=5).headers["x-content-sha256"]
+
+    # The language switch turns the page into English.
+    browser.find_element(By.CSS_SELECTOR, "a.lang-switch").click()
+    wait.until(expected_conditions.url_contains("lang=en"))
+    assert browser.find_element(By.TAG_NAME, "html").get_attribute("lang") == "en"
+    assert "Timeline of the procedure" in browser.page_source
+
+
+def test_pages_fit_a_phone_screen(site: str, browser: webdriver.Chrome) -> None:
+    browser.set_window_size(390, 844)
+    for path in ["/", "/sources", "/sites"]:
+        browser.get(f"{site}{path}")
+        overflow = browser.execute_script(
+            "return document.documentElement.scrollWidth - document.documentElement.clientWidth"
+        )
+        assert overflow <= 0, f"{path} scrolls sideways by {overflow}px on a phone"
+    browser.get(f"{site}/")
+    screenshot(browser, "home-phone.png")

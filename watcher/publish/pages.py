@@ -1,0 +1,143 @@
+"""One feed document at a time: an event rendered for a reader, a page of a feed, the calendar.
+
+The web server builds the one document a request names with `build_document()`; `feeds.py` builds
+them all. Both go through `render_document()`, so a document reads the same either way.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from sqlalchemy.orm import Session
+
+from watcher.publish import catalog
+from watcher.publish.atom import FeedMeta, assemble, entry_xml
+from watcher.publish.catalog import ALL, PAGE_SIZE, DocRef, archive_pages
+from watcher.publish.entries import Entry, render_entry
+from watcher.publish.ical import build_calendar
+from watcher.publish.jsonfeed import JsonFeedMeta, assemble_json, item_json
+from watcher.publish.reading import EventRow, count_feed, feed_slice, open_deadlines
+from watcher.settings import Settings
+
+MEDIA_TYPES = {
+    "atom": "application/atom+xml; charset=utf-8",
+    "json": "application/feed+json; charset=utf-8",
+    "ics": "text/calendar; charset=utf-8",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Document:
+    """A built document: its bytes, its newest entry's time (Last-Modified) and media type."""
+
+    body: bytes
+    updated: dt.datetime | None
+    media_type: str
+
+
+@dataclass(frozen=True, slots=True)
+class Rendered:
+    """One event rendered for one language, in both formats."""
+
+    updated: dt.datetime
+    atom: bytes
+    json: bytes
+
+
+def event_entry(row: EventRow, lang: str = "fr") -> Entry:
+    """The reader's view of one stored event."""
+    return render_entry(
+        key=row.key,
+        kind=row.type,
+        created_at=row.created_at,
+        changes=row.changes or [],
+        snapshot=row.snapshot or {},
+        site=row.site,
+        source=row.source,
+        lang=lang,
+        detail=row.detail,
+    )
+
+
+def render(row: EventRow, lang: str, base_url: str) -> Rendered:
+    """One event for one language, as an Atom entry and a JSON Feed item."""
+    entry = event_entry(row, lang)
+    return Rendered(row.created_at, entry_xml(entry, base_url), item_json(entry, base_url))
+
+
+def _older(ref: DocRef, archives: int) -> DocRef | None:
+    """The page before `ref`: the newest archive for the subscription document."""
+    if ref.page is None:
+        return ref.sibling(archives) if archives else None
+    return ref.sibling(ref.page - 1) if ref.page > 1 else None
+
+
+def render_document(
+    ref: DocRef, base_url: str, archives: int, items: Sequence[Rendered]
+) -> Document:
+    """One document of a feed from its rendered events (newest first); `archives` is how many
+    archive pages the feed has, for the RFC 5005 links (and JSON Feed's `next_url`)."""
+    lang, page = ref.lang, ref.page
+    current = ref.sibling(None).url(base_url)
+    older = _older(ref, archives)
+    updated = items[0].updated if items else None
+    title = ref.spec.title(lang) if page is None else catalog.archive_title(ref.spec, lang, page)
+    if ref.fmt == "json":
+        json_meta = JsonFeedMeta(
+            title=title,
+            feed_url=ref.url(base_url),
+            home_page_url=f"{base_url}/",
+            description=catalog.subtitle(lang),
+            lang=lang,
+            next_url=older.url(base_url) if older else None,
+        )
+        body = assemble_json(json_meta, (i.json for i in items))
+    else:
+        newer = ref.sibling(page + 1) if page is not None and page < archives else None
+        meta = FeedMeta(
+            feed_id=current,
+            title=title,
+            self_url=ref.url(base_url),
+            site_url=f"{base_url}/",
+            subtitle=catalog.subtitle(lang),
+            lang=lang,
+            archive=page is not None,
+            current_url=current if page is not None else None,
+            prev_archive=older.url(base_url) if older else None,
+            next_archive=newer.url(base_url) if newer else None,
+        )
+        body = assemble(meta, updated, (i.atom for i in items))
+    return Document(body, updated, MEDIA_TYPES[ref.fmt])
+
+
+def build_document(
+    session: Session, base_url: str, ref: DocRef, page_size: int = PAGE_SIZE
+) -> Document | None:
+    """One document read straight from the database (the web server's path); None when that
+    archive page does not exist (yet)."""
+    count = count_feed(session, ref.spec)
+    archives = archive_pages(count, page_size)
+    if ref.page is None:
+        offset, limit = archives * page_size, count - archives * page_size
+    elif ref.page > archives:
+        return None
+    else:
+        offset, limit = (ref.page - 1) * page_size, page_size
+    rows = feed_slice(session, ref.spec, offset, limit) if limit > 0 else []
+    items = [render(row, ref.lang, base_url) for row in rows]
+    return render_document(ref, base_url, archives, items)
+
+
+def build_calendar_document(session: Session, base_url: str, now: dt.datetime) -> Document:
+    """`deadlines.ics`: the open deadlines at `now`."""
+    items = list(open_deadlines(session, now))
+    updated = max((i.last_modified for i in items), default=None)
+    return Document(build_calendar(items, base_url), updated, MEDIA_TYPES["ics"])
+
+
+def all_feed(session: Session, settings: Settings, lang: str = "fr") -> bytes:
+    """`all.atom`'s subscription document: the newest events of every relevant notice."""
+    document = build_document(session, settings.base_url, DocRef(ALL, lang))
+    return document.body if document else b""
