@@ -39,7 +39,7 @@ def floor(base_url: str, pages: int, page_size: int) -> None:
 
     import httpx  # noqa: PLC0415
 
-    started = time.perf_counter()
+    started, cpu = time.perf_counter(), time.process_time()
     hashed = 0
     with httpx.Client(timeout=30) as client:
         for number in range(pages):
@@ -50,7 +50,7 @@ def floor(base_url: str, pages: int, page_size: int) -> None:
                 raw = json.dumps(record, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
                 hashlib.sha256(raw.encode()).hexdigest()
                 hashed += 1
-    report(seconds=time.perf_counter() - started, records=hashed)
+    report(seconds=time.perf_counter() - started, cpu=time.process_time() - cpu, records=hashed)
 
 
 def poll(database_url: str, workdir: str, base_url: str, profile: str | None = None) -> None:
@@ -75,16 +75,17 @@ def poll(database_url: str, workdir: str, base_url: str, profile: str | None = N
     context = runtime.context()
     _ = runtime.matcher, runtime.engine
     profiler = _profiler(profile)
-    started = time.perf_counter()
+    started, cpu = time.perf_counter(), time.process_time()
     result = run_source(source, context)
-    elapsed = time.perf_counter() - started
+    elapsed, cpu = time.perf_counter() - started, time.process_time() - cpu
     if profiler is not None:
         profiler.stop()
-        Path(profile or "").write_text(profiler.output_text(unicode=True, show_all=False))
+        Path(profile or "").write_text(profiler.output_text(unicode=True, show_all=bool(__import__("os").environ.get("PROF_ALL"))))
     if not result.ok:
         raise SystemExit(f"poll failed: {result.error}")
     report(
         seconds=elapsed,
+        cpu=cpu,
         fetched=result.fetched,
         new=result.new,
         changed=result.changed,

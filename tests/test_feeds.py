@@ -6,7 +6,7 @@ from __future__ import annotations
 import copy
 import datetime as dt
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -15,17 +15,21 @@ import icalendar
 import pytest
 from click.testing import CliRunner
 from lxml import etree
-from sqlalchemy import select
+from sqlalchemy import func, select
+from starlette.applications import Starlette
 from starlette.testclient import TestClient
 
 from tests.atom_schema import ATOM, atom_problems
 from tests.loopback import LoopbackServer
 from tests.test_pipeline import FIXTURES, BoampPortal, sources_yaml
+from tests.test_timeline import corrigendum
 from watcher.cli import main
 from watcher.db.models import Event, Notice, SourceState
+from watcher.pipeline import run_sources
 from watcher.publish.catalog import EVENT_TYPES
 from watcher.publish.feeds import write_feeds
 from watcher.runtime import Runtime
+from watcher.web.feeds import routes
 from watcher.web.server import create_app
 
 FH = "{http://purl.org/syndication/history/1.0}"
@@ -83,18 +87,13 @@ class World:
 
 
 def poll(runtime: Runtime, portal: BoampPortal, page: str, when: dt.datetime) -> None:
+    """One poll of the loopback portal serving `page` plus the Béziers CRA, at time `when`."""
     portal.load(page)
     portal.records.append(beziers_cra())
     ctx = runtime.context()
     ctx.clock = lambda: when
-    [result] = [r for r in _run(runtime, ctx)]
+    [result] = run_sources(runtime.config.build(), ctx)
     assert result.ok, result.error
-
-
-def _run(runtime: Runtime, ctx: Any) -> list[Any]:
-    from watcher.pipeline import run_sources  # noqa: PLC0415
-
-    return run_sources(runtime.config.build(), ctx)
 
 
 def build(runtime: Runtime, out: Path, **kwargs: Any) -> list[Path]:
@@ -103,7 +102,7 @@ def build(runtime: Runtime, out: Path, **kwargs: Any) -> list[Path]:
 
 
 @pytest.fixture
-def world(make_runtime: Callable[..., Runtime], tmp_path: Path) -> Iterator[World]:
+def world(make_runtime: Callable[..., Runtime], tmp_path: Path) -> World:
     portal = BoampPortal()
     with LoopbackServer(portal) as server:
         runtime = make_runtime(sources_yaml(server.url))
@@ -111,7 +110,7 @@ def world(make_runtime: Callable[..., Runtime], tmp_path: Path) -> Iterator[Worl
         build(runtime, tmp_path / "before")
         poll(runtime, portal, "poll_page_moved_deadline.json", SECOND_POLL)
         build(runtime, tmp_path / "feeds")
-    yield World(runtime, tmp_path / "before", tmp_path / "feeds")
+    return World(runtime, tmp_path / "before", tmp_path / "feeds")
 
 
 def entries(path: Path) -> list[etree._Element]:
@@ -193,7 +192,9 @@ def test_english_documents(world: World) -> None:
     content = root.find(f"{ATOM}entry/{ATOM}content")
     assert content is not None
     assert "Tender deadline : 04/01/2027 → 18/01/2027" in (content.text or "")
-    assert links(world.out / "en" / "all.atom")["self"] == "https://watcher.example/feeds/en/all.atom"
+    assert (
+        links(world.out / "en" / "all.atom")["self"] == "https://watcher.example/feeds/en/all.atom"
+    )
 
 
 def calendar_events(path: Path) -> dict[str, Any]:
@@ -226,6 +227,27 @@ def test_calendar_follows_the_moved_deadline(world: World) -> None:
             now=dt.datetime(2026, 12, 20, tzinfo=dt.UTC),
         )
     assert len(calendar_events(world.out / "deadlines.ics")) == 2
+
+
+def more_events(runtime: Runtime, count: int) -> None:
+    """`count` more events on the notice of `add_events`, newer than all the others."""
+    with runtime.sessions() as session:
+        notice = session.scalars(select(Notice).where(Notice.native_id == "2412345")).one()
+        top = session.scalar(select(func.count(Event.id))) or 0
+        for i in range(count):
+            session.add(
+                Event(
+                    key=f"place/2412345/v{top + i}/changed",
+                    notice=notice,
+                    type="changed",
+                    created_at=dt.datetime(2026, 11, 1, tzinfo=dt.UTC)
+                    + dt.timedelta(hours=top + i),
+                    version=1,
+                    changes=[],
+                    site="beziers",
+                )
+            )
+        session.commit()
 
 
 def add_events(runtime: Runtime, count: int) -> list[str]:
@@ -287,7 +309,11 @@ def test_archives_hold_every_event_exactly_once(
         assert older.startswith(base)
         documents.append(tmp_path / older.removeprefix(base))
     rel = [str(p.relative_to(tmp_path)) for p in documents]
-    assert rel == ["sites/beziers.atom", "archive/sites/beziers/2.atom", "archive/sites/beziers/1.atom"]
+    assert rel == [
+        "sites/beziers.atom",
+        "archive/sites/beziers/2.atom",
+        "archive/sites/beziers/1.atom",
+    ]
     assert sorted(seen) == sorted(f"tag:watcher.example,2026:{k}" for k in keys)
     assert len(entries(current)) == 1
     root = etree.parse(str(current)).getroot()
@@ -305,10 +331,41 @@ def test_archives_hold_every_event_exactly_once(
         chain.append(feed["next_url"])
         feed = json.loads((tmp_path / feed["next_url"].removeprefix(base)).read_text("utf-8"))
     assert chain == [base + "archive/sites/beziers/2.json", base + "archive/sites/beziers/1.json"]
-    # A full archive page never changes; the next build rewrites nothing at all.
-    page_one = (tmp_path / "archive" / "sites" / "beziers" / "1.atom").read_bytes()
-    assert build(runtime, tmp_path, page_size=2) == []
-    assert (tmp_path / "archive" / "sites" / "beziers" / "1.atom").read_bytes() == page_one
+    # The server pages the same way, to the byte.
+    app = Starlette(routes=routes(runtime, page_size=2))
+    with TestClient(app) as client:
+        for path in ("sites/beziers.atom", "archive/sites/beziers/1.atom", "en/archive/all/2.json"):
+            assert client.get(f"/feeds/{path}").content == (tmp_path / path).read_bytes(), path
+        assert client.get("/feeds/archive/all/3.atom").status_code == 404
+
+
+def test_archive_pages_stay_put_as_events_arrive(
+    make_runtime: Callable[..., Runtime], tmp_path: Path
+) -> None:
+    runtime = make_runtime(sources_yaml("http://127.0.0.1:9"))
+    add_events(runtime, 5)
+    build(runtime, tmp_path, page_size=2)
+    archive = tmp_path / "archive" / "sites" / "beziers"
+    page_one, page_two = (archive / "1.atom").read_bytes(), (archive / "2.atom").read_bytes()
+    assert build(runtime, tmp_path, page_size=2) == []  # nothing changed, nothing rewritten
+
+    more_events(runtime, 1)  # 6 events: a fuller subscription document, same archives
+    changed = {str(p.relative_to(tmp_path)) for p in build(runtime, tmp_path, page_size=2)}
+    assert "sites/beziers.atom" in changed
+    assert not [name for name in changed if name.startswith("archive/")]
+    assert len(entries(tmp_path / "sites" / "beziers.atom")) == 2
+
+    more_events(runtime, 1)  # 7 events: page 3 is archived, page 2 now links to it
+    changed = {str(p.relative_to(tmp_path)) for p in build(runtime, tmp_path, page_size=2)}
+    assert {"archive/sites/beziers/2.atom", "archive/sites/beziers/3.atom"} <= changed
+    assert "archive/sites/beziers/1.atom" not in changed
+    assert (archive / "1.atom").read_bytes() == page_one
+    assert (archive / "2.atom").read_bytes() != page_two
+    assert [e.findtext(f"{ATOM}id") for e in entries(archive / "2.atom")] == [
+        e.findtext(f"{ATOM}id") for e in etree.fromstring(page_two).findall(f"{ATOM}entry")
+    ]
+    assert links(archive / "2.atom")["next-archive"].endswith("/archive/sites/beziers/3.atom")
+    assert links(tmp_path / "sites" / "beziers.atom")["prev-archive"].endswith("/3.atom")
 
 
 def test_served_feeds_answer_304_and_speak_english(world: World) -> None:
@@ -364,3 +421,32 @@ def test_cli_feed_build(world: World, monkeypatch: pytest.MonkeyPatch, tmp_path:
     assert titles(out / "sites" / "beziers.atom") == titles(world.out / "sites" / "beziers.atom")
     with world.runtime.sessions() as session:
         assert session.scalars(select(Event.site).distinct()).all()
+
+
+def test_calendar_and_site_feed_follow_a_corrigendum(
+    make_runtime: Callable[..., Runtime], tmp_path: Path
+) -> None:
+    """A BOAMP corrigendum published as a notice of its own moves the original's calendar event."""
+    portal = BoampPortal()
+    with LoopbackServer(portal) as server:
+        runtime = make_runtime(sources_yaml(server.url))
+        poll(runtime, portal, "poll_page.json", FIRST_POLL)
+        original = next(r for r in portal.records if r["idweb"] == "26-118204")
+        portal.records.append(corrigendum(original))
+        ctx = runtime.context()
+        ctx.clock = lambda: SECOND_POLL
+        [result] = run_sources(runtime.config.build(), ctx)
+        assert result.ok, result.error
+    build(runtime, tmp_path)
+    found = calendar_events(tmp_path / "deadlines.ics")
+    dunkerque = [e for e in found.values() if "Dunkerque" in str(e["summary"])]
+    assert [str(e["uid"]) for e in dunkerque] == ["boamp/26-118204@watcher.example"]
+    [event] = dunkerque
+    assert event["dtstart"].dt == dt.datetime(2027, 1, 25, 12, 0, tzinfo=dt.UTC)
+    assert int(event["sequence"]) == 1
+    assert "04/01/2027 → 25/01/2027" in str(event["description"])
+    [newest, first] = entries(tmp_path / "sites" / "dunkerque.atom")
+    assert (newest.findtext(f"{ATOM}title") or "").startswith("Date limite modifiée : ")
+    content = newest.findtext(f"{ATOM}content") or ""
+    assert "Date limite : 25/01/2027" in content and "26-120001" in content
+    assert "Date limite : 04/01/2027" in (first.findtext(f"{ATOM}content") or "")

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 
+import lxml.html
 from lxml import etree
 
 from tests.atom_schema import ATOM, atom_problems
 from watcher.publish.atom import FeedMeta, build_atom
 from watcher.publish.entries import render_entry
+from watcher.publish.jsonfeed import JsonFeedMeta, assemble_json, item_json
 
 WHEN = dt.datetime(2026, 11, 26, 9, 30, tzinfo=dt.UTC)
 SNAP = {
@@ -91,3 +94,107 @@ def test_feed_is_valid_atom_with_stable_ids() -> None:
 
 def test_empty_feed_is_valid() -> None:
     assert atom_problems(build_atom([], META, "https://w.example")) == []
+
+
+HOSTILE = {
+    **SNAP,
+    "title": 'CRA <script>alert("x")</script> & <img src=x onerror=alert(1)>',
+    "buyer": "</content><entry>",
+    "url": "javascript:alert(1)",
+}
+
+
+def test_portal_text_never_becomes_markup() -> None:
+    entry = render_entry(
+        key="boamp/26-66666/v1/new",
+        kind="new",
+        created_at=WHEN,
+        changes=[{"field": "title", "label": "Objet", "old": "<b>a</b>", "new": "b"}],
+        snapshot=HOSTILE,
+        site=None,
+        source="boamp",
+        detail={"ref": "26-7<x>", "url": "javascript:alert(2)", "source": "boamp"},
+    )
+    assert entry.link is None  # not an http(s) link: dropped
+    document = build_atom([entry], META, "https://w.example")
+    assert atom_problems(document) == []
+    root = etree.fromstring(document)
+    [node] = root.findall(f"{ATOM}entry")
+    assert node.find(f"{ATOM}link") is None
+    assert node.findtext(f"{ATOM}title") == "Nouveau marché : " + HOSTILE["title"]
+    # The content is HTML: parsed as such it holds list items and text, never a script or image.
+    html = lxml.html.fromstring(node.findtext(f"{ATOM}content") or "")
+    assert {el.tag for el in html.iter()} <= {"div", "p", "strong", "ul", "li"}
+    assert "javascript" not in (node.findtext(f"{ATOM}content") or "")
+    item = json.loads(item_json(entry, "https://w.example"))
+    assert "url" not in item
+    assert item["content_html"] == entry.html
+
+
+def test_english_entry_names_fields_in_english() -> None:
+    entry = render_entry(
+        key="k",
+        kind="deadline_moved",
+        created_at=WHEN,
+        changes=moved(),
+        snapshot=SNAP,
+        site="dunkerque",
+        source="boamp",
+        lang="en",
+    )
+    assert "Tender deadline : 04/01/2027 → 18/01/2027" in entry.html
+    assert "Buyer : SGAMI Nord" in entry.html
+
+
+def test_json_feed_document() -> None:
+    entry = render_entry(
+        key="boamp/26-00001/v1/new",
+        kind="new",
+        created_at=WHEN,
+        changes=[],
+        snapshot=SNAP,
+        site="dunkerque",
+        source="boamp",
+    )
+    meta = JsonFeedMeta(
+        title="Tous les avis",
+        feed_url="https://w.example/feeds/all.json",
+        home_page_url="https://w.example/",
+        next_url="https://w.example/feeds/archive/all/1.json",
+    )
+    feed = json.loads(assemble_json(meta, [item_json(entry, "https://w.example")]))
+    assert feed["version"] == "https://jsonfeed.org/version/1.1"
+    assert feed["next_url"].endswith("/archive/all/1.json")
+    [item] = feed["items"]
+    assert item["id"] == "tag:w.example,2026:boamp/26-00001/v1/new"
+    assert item["url"] == SNAP["url"]
+    assert item["date_published"] == "2026-11-26T09:30:00+00:00"
+    assert item["tags"] == ["new", "dunkerque", "boamp"]
+    assert json.loads(assemble_json(meta, []))["items"] == []
+
+
+def test_same_tender_elsewhere_is_linked() -> None:
+    also = [
+        {
+            "source": "ted",
+            "url": "https://ted.europa.eu/fr/notice/-/detail/700001-2026",
+            "ref": "700001-2026",
+        },
+        {"source": "evil", "url": "javascript:alert(1)", "ref": "x"},
+    ]
+    entry = render_entry(
+        key="k",
+        kind="new",
+        created_at=WHEN,
+        changes=[],
+        snapshot=SNAP,
+        site=None,
+        source="boamp",
+        also=also,
+    )
+    assert (
+        '<p>Aussi publié sur : <a href="https://ted.europa.eu/fr/notice/-/detail/700001-2026">'
+        "ted 700001-2026</a></p>"
+    ) in entry.html
+    assert "javascript" not in entry.html
+    assert "Aussi publié sur : ted 700001-2026 https://ted.europa.eu/" in entry.text

@@ -12,7 +12,8 @@ from sqlalchemy import func, select
 from watcher.cli import friendly
 from watcher.db.models import Notice
 from watcher.db.session import session_scope
-from watcher.maintenance import export_procedure, rematch as rematch_all
+from watcher.maintenance import export_procedure
+from watcher.maintenance import rematch as rematch_all
 from watcher.pipeline import utcnow
 from watcher.runtime import Runtime
 

@@ -148,17 +148,18 @@ def build_scheduler(runtime: Runtime, sources: Sequence[Source]) -> BackgroundSc
 
 
 def _poll(source: Source, runtime: Runtime) -> None:
+    from watcher.notify import after_poll  # noqa: PLC0415
     from watcher.publish.feeds import write_feeds  # noqa: PLC0415
 
     ctx = runtime.context()
+    # Publishing and alerts count as part of the poll: a shutdown waits for them too (a little).
     with POLLS.running(source.name):
         result = run_source(source, ctx, fresh_for=fresh_for(source.config.schedule, ctx.clock()))
-    if result.ok and result.events:
-        with runtime.sessions() as session:
-            write_feeds(session, runtime.settings, runtime.settings.data_dir / "feeds")
-    from watcher.notify import after_poll  # noqa: PLC0415
-
-    after_poll(runtime, [result])  # logs; a mail failure leaves the alerts pending, never raises
+        if result.ok and result.events:
+            with runtime.sessions() as session:
+                write_feeds(session, runtime.settings, runtime.settings.data_dir / "feeds")
+        # Logs; a mail failure leaves the alerts pending, never raises.
+        after_poll(runtime, [result])
 
 
 def run_forever(runtime: Runtime, sources: Sequence[Source]) -> None:
@@ -184,7 +185,8 @@ def stop_scheduler(scheduler: BackgroundScheduler, grace: float = STOP_GRACE) ->
     left = POLLS.wait_idle(grace)
     if left:
         log.warning(
-            "stopping: abandoning the poll of %s (nothing of it is stored)", ", ".join(left)
+            "stopping: abandoning the poll of %s; its uncommitted work is rolled back",
+            ", ".join(left),
         )
     return not left
 

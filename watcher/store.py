@@ -19,10 +19,10 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import insert, inspect, select, text, update
 from sqlalchemy.orm import Session
 
-from watcher.db.models import Event, Notice, NoticeVersion, SourceState
+from watcher.db.models import Event, Notice, SourceState
 from watcher.diff import diff_snapshots, event_type
 from watcher.match import Matcher, MatchInput, Verdict
 from watcher.normalize import clean_text, content_hash, parse_datetime, snapshot
@@ -66,6 +66,8 @@ def changes_json(changes: Sequence[Any]) -> list[dict[str, Any]]:
 
 _EPOCH = dt.date(1970, 1, 1)
 _DAY = dt.timedelta(days=1)
+# New notices in one poll after which PostgreSQL's statistics of the table are refreshed.
+ANALYZE_AFTER = 1000
 # Other portals' notices compared with one notice for similarity, at most (nearest ids first).
 SIMILAR_CANDIDATES = 50
 
@@ -79,26 +81,42 @@ def record_digest(record: NoticeRecord | RawRecord) -> str:
 
 @dataclass
 class _Page:
-    """What one page may link to, read in one query each, plus the notices the page adds."""
+    """One page being written: what it may link to (read in one query each), the notices it
+    makes, and its rows, written together at the end of the page."""
 
     by_native: dict[str, list[Notice]] = field(default_factory=dict)
     by_procedure: dict[str, list[Notice]] = field(default_factory=dict)
+    made: list[Notice] = field(default_factory=list)  # new notices, not in the session
+    order: dict[int, int] = field(default_factory=dict)  # id(new notice) → order made
+    parents: dict[int, Notice] = field(default_factory=dict)  # id(notice) → root not written yet
+    versions: list[tuple[Notice, dict[str, Any]]] = field(default_factory=list)
+    events: list[tuple[Notice, dict[str, Any]]] = field(default_factory=list)
 
     def add(self, notice: Notice) -> None:
         self.by_native.setdefault(notice.native_id, []).append(notice)
         if notice.procedure_id:
             self.by_procedure.setdefault(notice.procedure_id, []).append(notice)
 
+    def earliest(self, notices: Iterable[Notice]) -> Notice | None:
+        """The first notice by (first seen, id); notices not written yet come last, in the order
+        they were made (they get their ids in that order)."""
+        big = 1 << 62
+        return min(
+            notices,
+            key=lambda n: (n.first_seen_at, big + self.order[id(n)] if n.id is None else n.id),
+            default=None,
+        )
 
-def _earliest(notices: Iterable[Notice], order: dict[int, int]) -> Notice | None:
-    """The first notice by (first seen, id); notices not written yet come last, in the order
-    they were made (they get their ids in that order)."""
-    big = 1 << 62
-    return min(
-        notices,
-        key=lambda n: (n.first_seen_at, n.id if n.id is not None else big + order.get(id(n), 0)),
-        default=None,
-    )
+
+_TABLES = Notice.metadata.tables
+_NOTICE_COLUMNS = tuple(column.key for column in _TABLES["notices"].columns if column.key != "id")
+
+
+def _notice_row(notice: Notice) -> dict[str, Any]:
+    """A new notice's row, without the attributes never set: the database makes them NULL, as
+    the ORM would (a JSON column given None would hold JSON `null` instead)."""
+    values = inspect(notice).dict
+    return {key: values[key] for key in _NOTICE_COLUMNS if key in values}
 
 
 @dataclass
@@ -115,14 +133,12 @@ class PollStore:
     parse_raw: Callable[[RawRecord], NoticeRecord | None] | None = None
     _seen: dict[str, str] = field(default_factory=dict)
     _page: _Page = field(default_factory=_Page)
-    _made: dict[int, int] = field(default_factory=dict)  # id(new notice) → order made
-    _parents: dict[int, Notice] = field(default_factory=dict)  # id(notice) → root not written yet
-    _deferred: list[tuple[Notice, Notice]] = field(default_factory=list)
-    _told: list[tuple[Notice, str, list[dict[str, Any]]]] = field(default_factory=list)
     _similar_index: list[tuple[dt.datetime, int]] | None = None
+    _made_count: int = 0
+    _analyzed: bool = False
 
     def add_page(self, page: RawPage, records: Sequence[NoticeRecord | RawRecord]) -> None:
-        """Store the records of one page, then flush and let go of them (memory stays flat)."""
+        """Store the records of one page, then write and let go of them (memory stays flat)."""
         fresh: list[tuple[NoticeRecord | RawRecord, str]] = []
         # Oldest first, so that an original notice is stored before its corrigenda and awards.
         ordered = sorted(records, key=lambda r: (r.published or _EPOCH, r.native_id))
@@ -166,24 +182,65 @@ class PollStore:
 
     def _write(self, page: RawPage, changed: list[tuple[NoticeRecord, str, int | None]]) -> None:
         ids = [notice_id for _, _, notice_id in changed if notice_id is not None]
-        current = {n.id: n for n in self.session.scalars(select(Notice).where(Notice.id.in_(ids)))}
+        query = select(Notice).where(Notice.id.in_(ids))
+        current = {n.id: n for n in self.session.scalars(query)} if ids else {}
         self._page = self._links([record for record, _, _ in changed])
         with self.session.no_autoflush:
             for record, digest, notice_id in changed:
                 notice = current.get(notice_id) if notice_id is not None else None
                 self._store(notice, record, digest, page)
-        self.session.flush()
-        if self._deferred:
-            for notice, root in self._deferred:
-                notice.parent_id = root.id
-            self.session.flush()
-        self._deferred.clear()
-        self._parents.clear()
-        self._made.clear()
-        self._told.clear()
+        self._flush(self._page)
+        self._made_count += len(self._page.made)
+        if self._made_count >= ANALYZE_AFTER and not self._analyzed:
+            self._analyze()
         self._page = _Page()
         self.session.expunge_all()
         self.session.add(self.source)
+
+    def _flush(self, batch: _Page) -> None:
+        """Write a page: its new notices in one statement, the changed ones through the session,
+        then versions and events in one statement each. Plain Core statements: the ORM's bulk
+        insert leaves out None values, which splits a page into many small statements."""
+        groups: dict[frozenset[str], list[dict[str, Any]]] = {}
+        for notice in batch.made:
+            row = _notice_row(notice)
+            groups.setdefault(frozenset(row), []).append(row)
+        # Ids come back in any order (asking for the rows' order costs a statement per row on
+        # SQLite); a page's new notices have distinct native ids.
+        table = _TABLES["notices"]
+        statement = insert(table).returning(table.c.id, table.c.native_id)
+        made_ids: dict[str, int] = {}
+        for rows in groups.values():  # one statement for the rows of the same columns
+            made_ids.update((native, i) for i, native in self.session.execute(statement, rows))
+        for notice in batch.made:
+            notice.id = made_ids[notice.native_id]
+        new = {id(n) for n in batch.made}
+        late = [
+            {"id": n.id, "parent_id": batch.parents[id(n)].id}
+            for n in batch.made
+            if id(n) in batch.parents
+        ]
+        if late:
+            self.session.execute(update(Notice), late)
+        for notice, _ in batch.versions:
+            if id(notice) in batch.parents and id(notice) not in new:
+                notice.parent_id = batch.parents[id(notice)].id
+        self.session.flush()
+        if batch.versions:
+            rows = [{**row, "notice_id": n.id} for n, row in batch.versions]
+            self.session.execute(insert(_TABLES["notice_versions"]), rows)
+        if batch.events:
+            rows = [{**row, "notice_id": n.id} for n, row in batch.events]
+            self.session.execute(insert(_TABLES["events"]), rows)
+
+    def _analyze(self) -> None:
+        """Refresh PostgreSQL's statistics of `notices` once a poll has added many: a table
+        that was small when last analysed makes the planner read every notice of the source
+        instead of the index for each page's lookups (the cost grows with the poll). Counts
+        this transaction's own rows; skipped if another session is analysing it."""
+        self._analyzed = True
+        if self.session.get_bind().dialect.name == "postgresql":
+            self.session.execute(text("ANALYZE (SKIP_LOCKED) notices"))
 
     def _links(self, records: list[NoticeRecord]) -> _Page:
         """The notices the page's records may belong to: by reference and by procedure id."""
@@ -210,6 +267,7 @@ class PollStore:
         verdict = self.matcher.match(match_input(snap))
         is_new = notice is None
         if notice is None:
+            # Made here, written with the page's other new notices (see `_flush`).
             notice = Notice(
                 source_id=self.source.id,
                 native_id=record.native_id,
@@ -217,7 +275,8 @@ class PollStore:
                 announced=False,
                 first_seen_at=self.now,
             )
-            self._made[id(notice)] = len(self._made)
+            self._page.order[id(notice)] = len(self._page.made)
+            self._page.made.append(notice)
             old_snap = None
             self.result.new += 1
         else:
@@ -229,18 +288,15 @@ class PollStore:
         self._page.add(notice)
         if notice.relevant:
             self.result.relevant += 1
-        self.session.add(notice)
-        self.session.add(
-            NoticeVersion(
-                notice=notice,
-                version=notice.version,
-                content_hash=digest,
-                raw=record.raw,
-                snapshot=snap,
-                fetched_at=page.fetched_at or self.now,
-                fetch_url=page.url,
-            )
-        )
+        version = {
+            "version": notice.version,
+            "content_hash": digest,
+            "raw": record.raw,
+            "snapshot": snap,
+            "fetched_at": page.fetched_at or self.now,
+            "fetch_url": page.url,
+        }
+        self._page.versions.append((notice, version))
         if not notice.relevant:
             return
         if root is not None and is_new:
@@ -258,8 +314,8 @@ class PollStore:
 
     def _parent(self, notice: Notice) -> Notice | None:
         """The root `notice` was linked to (in this page, or stored)."""
-        if id(notice) in self._parents:
-            return self._parents[id(notice)]
+        if id(notice) in self._page.parents:
+            return self._page.parents[id(notice)]
         if notice.parent_id is not None:
             return self.session.get(Notice, notice.parent_id)
         return None
@@ -274,17 +330,14 @@ class PollStore:
         method, confidence = "reference", 1.0
         if record.related_ids:
             refs = set(record.related_ids)
-            found = _earliest(
-                (n for ref in refs for n in self._page.by_native.get(ref, ())), self._made
+            found = self._page.earliest(
+                n for ref in refs for n in self._page.by_native.get(ref, ())
             )
         if found is None and record.procedure_id:
-            found = _earliest(
-                (
-                    n
-                    for n in self._page.by_procedure.get(record.procedure_id, ())
-                    if n.procedure_id == record.procedure_id and n.native_id != record.native_id
-                ),
-                self._made,
+            found = self._page.earliest(
+                n
+                for n in self._page.by_procedure.get(record.procedure_id, ())
+                if n.procedure_id == record.procedure_id and n.native_id != record.native_id
             )
             method = "procedure_id"
         if found is None and snap.get("deadline") and record.notice_type == "notice":
@@ -296,8 +349,7 @@ class PollStore:
         if found is notice or (found.id is not None and found.id == notice.id):
             return None
         if found.id is None:
-            self._parents[id(notice)] = found  # linked once both are written (end of the page)
-            self._deferred.append((notice, found))
+            self._page.parents[id(notice)] = found  # linked once written (`_flush`)
         else:
             notice.parent_id = found.id
         notice.link_method = method
@@ -413,25 +465,23 @@ class PollStore:
                 "source": self.source.name,
                 "notice_type": origin.notice_type,
             }
-        self.session.add(
-            Event(
-                key=event_key(self.source.name, author.native_id, author.version, kind),
-                notice=notice,
-                type=kind,
-                created_at=self.now,
-                version=author.version,
-                changes=data,
-                site=notice.site or author.site,
-                detail=detail,
-            )
-        )
+        row = {
+            "key": event_key(self.source.name, author.native_id, author.version, kind),
+            "type": kind,
+            "created_at": self.now,
+            "version": author.version,
+            "changes": data,
+            "site": notice.site or author.site,
+            "detail": detail,
+        }
+        self._page.events.append((notice, row))
         self.result.events += 1
-        self._told.append((notice, kind, data))
 
     def _already_told(self, notice: Notice, kind: str, changes: list[dict[str, Any]]) -> bool:
         """Whether `notice` has an event of this kind with these changes (stored, or told earlier
         in this page)."""
-        if any(n is notice and k == kind and c == changes for n, k, c in self._told):
+        told = self._page.events
+        if any(n is notice and r["type"] == kind and r["changes"] == changes for n, r in told):
             return True
         if notice.id is None:
             return False

@@ -293,3 +293,24 @@ def test_accept_language(header: str, lang: str | None) -> None:
     from watcher.web.i18n import accept_language  # noqa: PLC0415
 
     assert accept_language(header) == lang
+
+
+def test_raw_markup_evidence_is_served_as_text(client: TestClient, polled: Runtime) -> None:
+    from watcher.db.models import NoticeVersion  # noqa: PLC0415
+
+    target = notice_id(polled, LESQUIN)
+    markup = "<html><body><script>alert(1)</script>Avis n° 26-1</body></html>"
+    with polled.sessions() as session:
+        session.execute(
+            update(NoticeVersion)
+            .where(NoticeVersion.notice_id == target, NoticeVersion.version == 1)
+            .values(raw=markup)
+        )
+        session.commit()
+    raw = client.get(f"/notices/{target}/versions/1/raw")
+    assert raw.status_code == 200
+    assert raw.headers["content-type"] == "text/plain; charset=utf-8"
+    assert raw.text == markup
+    assert raw.headers["x-content-sha256"] == hashlib.sha256(markup.encode()).hexdigest()
+    assert raw.headers["content-security-policy"].startswith("sandbox")
+    assert raw.headers["content-disposition"] == 'inline; filename="boamp-26-117950-v1.txt"'

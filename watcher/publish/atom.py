@@ -12,6 +12,7 @@ import datetime as dt
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -45,10 +46,14 @@ class FeedMeta:
     next_archive: str | None = None
 
 
+@lru_cache(maxsize=16)
+def _host(base_url: str) -> str:
+    return urlsplit(base_url).hostname or "localhost"
+
+
 def tag_uri(base_url: str, key: str) -> str:
     """A stable `tag:` URI (RFC 4151) for an event key, under the site's host name."""
-    host = urlsplit(base_url).hostname or "localhost"
-    return f"tag:{host},2026:{key}"
+    return f"tag:{_host(base_url)},2026:{key}"
 
 
 def _text(value: str) -> str:

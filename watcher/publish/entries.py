@@ -7,6 +7,7 @@ everywhere: "Date limite modifiée : Construction du CRA de Dunkerque".
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
 from dataclasses import dataclass
 from html import escape
 from typing import Any
@@ -49,6 +50,7 @@ LABELS = {
         "link": "Voir l'avis sur le portail",
         "changes": "Ce qui a changé",
         "related": "Avis lié",
+        "also": "Aussi publié sur",
     },
     "en": {
         "buyer": "Buyer",
@@ -60,6 +62,7 @@ LABELS = {
         "link": "See the notice on the portal",
         "changes": "What changed",
         "related": "Related notice",
+        "also": "Also published on",
     },
 }
 
@@ -105,11 +108,13 @@ def render_entry(
     source: str,
     lang: str = "fr",
     detail: dict[str, Any] | None = None,
+    also: Sequence[Any] | None = None,
 ) -> Entry:
     """Render one event of one notice; pure, so it is tested without a database.
 
     `detail` names the other notice that made the event (a corrigendum, an award): its reference,
-    source and link are shown. Only http(s) links are kept: a portal's `javascript:` stays out.
+    source and link are shown. `also` lists the same tender on other portals (`{"source", "url",
+    "ref"}`), each linked. Only http(s) links are kept: a portal's `javascript:` stays out.
     """
     labels = LABELS[lang]
     name = snapshot.get("title") or "?"
@@ -118,6 +123,11 @@ def render_entry(
     if snapshot.get("buyer"):
         facts.append((labels["buyer"], snapshot["buyer"]))
     deadline = format_deadline(parse_datetime(snapshot.get("deadline")), with_time=True)
+    # An event made by another notice (a corrigendum) moves the deadline of a version that still
+    # holds the old one: the fact shows the new deadline, as the change line does.
+    moved = [str(c["new"]) for c in changes if c.get("field") == "deadline" and c.get("new")]
+    if moved and moved[-1] not in (deadline or ""):
+        deadline = moved[-1]
     if deadline:
         facts.append((labels["deadline"], deadline))
     notice_type = snapshot.get("notice_type")
@@ -143,6 +153,13 @@ def render_entry(
         html_parts.append(
             f'<p><a href="{escape(link, quote=True)}">{escape(labels["link"])}</a></p>'
         )
+    others = _elsewhere(also)
+    if others:
+        anchors = ", ".join(
+            f'<a href="{escape(url, quote=True)}">{escape(name)}</a>' for name, url in others
+        )
+        html_parts.append(f"<p>{escape(labels['also'])} : {anchors}</p>")
+        fact_lines.append(f"{labels['also']} : " + ", ".join(f"{n} {u}" for n, u in others))
     text = "\n".join([*lines, *fact_lines, *([link] if link else [])])
     categories = tuple(x for x in (kind, site, source) if x)
     return Entry(
@@ -170,6 +187,17 @@ def _label(change: dict[str, Any], lang: str) -> str:
 def _web_link(value: Any) -> str | None:
     text = str(value).strip() if value else ""
     return text if text.lower().startswith(("https://", "http://")) else None
+
+
+def _elsewhere(also: Sequence[Any] | None) -> list[tuple[str, str]]:
+    """(`ted 700001-2026`, link) for each other portal's notice of the same tender."""
+    found = []
+    for item in also or []:
+        url = _web_link(item.get("url")) if isinstance(item, dict) else None
+        if url:
+            name = " ".join(str(item[k]) for k in ("source", "ref") if item.get(k))
+            found.append((name or url, url))
+    return found
 
 
 def _related(detail: dict[str, Any] | None) -> str | None:

@@ -1,15 +1,17 @@
 """Writing every feed at once: `watcher feed build`, `watcher run --once` and the scheduler.
 
-`write_feeds()` streams the events once, oldest first, and hands each to every feed it belongs to
-(all, its site, its source, its type). A feed keeps at most one page in memory: a page that fills up
-while newer events exist becomes an RFC 5005 archive page, and what is left at the end is the
-subscription document. An event is rendered (per language) only when a page that carries it has to
-be written, and only once for all of them.
+`write_feeds()` works in two passes over the events, oldest first:
+
+1. It places every event in the pages of the feeds it belongs to (all, its site, its source, its
+   type) from a light stream of ids. A page that fills up while newer events exist becomes an
+   RFC 5005 archive page; what is left of a feed at the end is its subscription document.
+2. It reads and renders (once per language) only the events of the pages that must be written, a
+   batch at a time, and writes each page as soon as its last event is rendered.
 
 Archive pages never change once full, and most subscription documents do not change between two
 polls, so a build records a fingerprint of each page (its events, its links, the code that renders
 it) in `.feeds-manifest` (JSON) and skips the pages whose fingerprint and files are unchanged: after
-the first build, a build renders only what changed.
+the first build, a build reads and renders only what changed.
 """
 
 from __future__ import annotations
@@ -41,24 +43,17 @@ from watcher.publish.catalog import (
     FeedSpec,
     archive_pages,
 )
-from watcher.publish.pages import (
-    Rendered,
-    all_feed,
-    build_calendar_document,
-    event_entry,
-    render,
-    render_document,
-)
+from watcher.publish.pages import Rendered, build_calendar_document, render, render_document
 from watcher.publish.reading import (
-    EventRow,
+    BATCH,
+    EventRef,
+    event_rows,
     feed_counts,
     source_names,
-    stream_events,
+    stream_refs,
     top_event_id,
 )
 from watcher.settings import Settings
-
-__all__ = ["all_feed", "event_entry", "write_feeds"]
 
 MANIFEST = ".feeds-manifest"
 _MANAGED = ("sites", "sources", "events", "archive", "en")
@@ -84,41 +79,23 @@ def _code_fingerprint() -> str:
 
 @dataclass
 class _Pager:
-    """One feed during a build: how far the stream is into it and the page being filled."""
+    """One feed during the first pass: how far the stream is into it and the page being filled."""
 
     spec: FeedSpec
     archives: int
     seen: int = 0
-    rows: list[EventRow] = field(default_factory=list)
+    refs: list[tuple[int, EventRef]] = field(default_factory=list)  # (place in the stream, event)
 
 
-class _Renderer:
-    """Renders an event once per language for all the pages that carry it, and forgets it when the
-    last of them is done."""
+@dataclass
+class _Page:
+    """A page that must be written: its feed, number (None: subscription document) and events."""
 
-    def __init__(self, base_url: str) -> None:
-        self.base_url = base_url
-        self._waiting: dict[int, int] = {}
-        self._done: dict[int, dict[str, Rendered]] = {}
-
-    def hold(self, row: EventRow, pages: int) -> None:
-        self._waiting[row.id] = pages
-
-    def get(self, row: EventRow) -> dict[str, Rendered]:
-        rendered = self._done.get(row.id)
-        if rendered is None:
-            rendered = {lang: render(row, lang, self.base_url) for lang in LANGS}
-            self._done[row.id] = rendered
-        return rendered
-
-    def release(self, rows: Iterable[EventRow]) -> None:
-        for row in rows:
-            left = self._waiting[row.id] - 1
-            if left:
-                self._waiting[row.id] = left
-            else:
-                del self._waiting[row.id]
-                self._done.pop(row.id, None)
+    spec: FeedSpec
+    archives: int
+    page: int | None
+    ids: list[int]
+    left: int
 
 
 class _Writer:
@@ -166,44 +143,76 @@ class _Build:
     """The state of one `write_feeds()` run."""
 
     base_url: str
-    page_size: int
     writer: _Writer
-    renderer: _Renderer
     manifest: dict[str, str]
     fingerprints: dict[str, str] = field(default_factory=dict)
+    pages: list[_Page] = field(default_factory=list)
+    # event id → (its place in the stream, the pages to write that carry it)
+    wanted: dict[int, tuple[int, list[_Page]]] = field(default_factory=dict)
 
-    def flush(self, pager: _Pager, page: int | None) -> None:
-        """Write a page of a feed in every language and format (unless its fingerprint says the
-        files already hold it), then let go of its events."""
-        rows, pager.rows = pager.rows, []
-        refs = [DocRef(pager.spec, lang, fmt, page) for lang in LANGS for fmt in FORMATS]
+    def place(self, pager: _Pager, page: int | None) -> None:
+        """First pass: a page of a feed is complete; keep it if its files are up to date, else
+        remember to write it."""
+        refs, pager.refs = pager.refs, []
         if page is None:
             name, links = pager.spec.path, f"archives={pager.archives}"
         else:
             # An archive page links to the next one once it exists: that, not the number of
             # archives, is what its bytes depend on.
             name, links = f"archive/{pager.spec.path}/{page}", f"next={page < pager.archives}"
-        events = ",".join(f"{row.id}:{row.source}" for row in rows)
+        events = ",".join(f"{ref.id}:{ref.source}:{ref.also}" for _, ref in refs)
         seed = f"{_code_fingerprint()} {self.base_url} {links} {events}"
         fingerprint = hashlib.sha256(seed.encode()).hexdigest()
         self.fingerprints[name] = fingerprint
-        if self.manifest.get(name) == fingerprint and all(self.writer.keep(r.path) for r in refs):
-            self.renderer.release(rows)
+        refs_of = [DocRef(pager.spec, lang, fmt, page) for lang in LANGS for fmt in FORMATS]
+        if self.manifest.get(name) == fingerprint and all(
+            self.writer.keep(ref.path) for ref in refs_of
+        ):
             return
-        rendered = [self.renderer.get(row) for row in reversed(rows)]
-        for ref in refs:
-            items = [r[ref.lang] for r in rendered]
-            document = render_document(ref, self.base_url, pager.archives, items)
-            self.writer.write(ref.path, document.body)
-        self.renderer.release(rows)
+        todo = _Page(pager.spec, pager.archives, page, [ref.id for _, ref in refs], len(refs))
+        self.pages.append(todo)
+        for position, ref in refs:
+            self.wanted.setdefault(ref.id, (position, []))[1].append(todo)
+
+    def write(self, todo: _Page, rendered: dict[int, dict[str, Rendered]]) -> None:
+        """Write one page in every language and format."""
+        newest_first = [rendered[i] for i in reversed(todo.ids) if i in rendered]
+        for lang in LANGS:
+            items = [r[lang] for r in newest_first]
+            for fmt in FORMATS:
+                ref = DocRef(todo.spec, lang, fmt, todo.page)
+                document = render_document(ref, self.base_url, todo.archives, items)
+                self.writer.write(ref.path, document.body)
+
+    def render_and_write(self, session: Session, batch: int = BATCH) -> None:
+        """Second pass: read, render and write what the first pass found out of date."""
+        for todo in self.pages:
+            if not todo.ids:
+                self.write(todo, {})
+        order = sorted(self.wanted, key=lambda event_id: self.wanted[event_id][0])
+        rendered: dict[int, dict[str, Rendered]] = {}
+        for start in range(0, len(order), batch):
+            chunk = order[start : start + batch]
+            rows = {row.id: row for row in event_rows(session, chunk)}
+            for event_id in chunk:
+                row = rows.get(event_id)  # None: deleted since the first pass
+                if row is not None:
+                    rendered[event_id] = {lang: render(row, lang, self.base_url) for lang in LANGS}
+                for todo in self.wanted[event_id][1]:
+                    todo.left -= 1
+                    if todo.left == 0:
+                        self.write(todo, rendered)
+                        for done in todo.ids:  # forget what no page still needs
+                            if all(p.left == 0 for p in self.wanted[done][1]):
+                                rendered.pop(done, None)
 
 
-def _specs(row: EventRow) -> list[FeedSpec]:
-    specs = [ALL, FeedSpec("source", row.source)]
-    if row.type in EVENT_TYPES:
-        specs.append(FeedSpec("type", row.type))
-    if row.site:
-        specs.append(FeedSpec("site", row.site))
+def _specs(ref: EventRef) -> list[FeedSpec]:
+    specs = [ALL, FeedSpec("source", ref.source)]
+    if ref.type in EVENT_TYPES:
+        specs.append(FeedSpec("type", ref.type))
+    if ref.site:
+        specs.append(FeedSpec("site", ref.site))
     return specs
 
 
@@ -245,22 +254,22 @@ def write_feeds(
     }
     build = _Build(
         base_url=settings.base_url,
-        page_size=page_size,
         writer=_Writer(out),
-        renderer=_Renderer(settings.base_url),
         manifest=_read_manifest(out / MANIFEST),
     )
-    for row in stream_events(session, upto):
-        targets = [pagers[spec] for spec in _specs(row) if spec in pagers]
-        build.renderer.hold(row, len(targets))
-        for pager in targets:
-            pager.rows.append(row)
+    for position, ref in enumerate(stream_refs(session, upto)):
+        for spec in _specs(ref):
+            pager = pagers.get(spec)
+            if pager is None:
+                continue
+            pager.refs.append((position, ref))
             pager.seen += 1
             page, rest = divmod(pager.seen, page_size)
             if rest == 0 and page <= pager.archives:
-                build.flush(pager, page)
+                build.place(pager, page)
     for pager in pagers.values():
-        build.flush(pager, None)
+        build.place(pager, None)
+    build.render_and_write(session)
     build.writer.write(CALENDAR, build_calendar_document(session, settings.base_url, now).body)
     build.writer.prune()
     manifest = json.dumps(build.fingerprints, indent=0, sort_keys=True).encode()

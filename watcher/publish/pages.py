@@ -14,12 +14,17 @@ from sqlalchemy.orm import Session
 
 from watcher.publish import catalog
 from watcher.publish.atom import FeedMeta, assemble, entry_xml
-from watcher.publish.catalog import ALL, PAGE_SIZE, DocRef, archive_pages
+from watcher.publish.catalog import PAGE_SIZE, DocRef, archive_pages
 from watcher.publish.entries import Entry, render_entry
 from watcher.publish.ical import build_calendar
 from watcher.publish.jsonfeed import JsonFeedMeta, assemble_json, item_json
-from watcher.publish.reading import EventRow, count_feed, feed_slice, open_deadlines
-from watcher.settings import Settings
+from watcher.publish.reading import (
+    EventRow,
+    count_feed,
+    feed_slice,
+    last_closed_deadline,
+    open_deadlines,
+)
 
 MEDIA_TYPES = {
     "atom": "application/atom+xml; charset=utf-8",
@@ -58,6 +63,7 @@ def event_entry(row: EventRow, lang: str = "fr") -> Entry:
         source=row.source,
         lang=lang,
         detail=row.detail,
+        also=row.also,
     )
 
 
@@ -133,11 +139,7 @@ def build_document(
 def build_calendar_document(session: Session, base_url: str, now: dt.datetime) -> Document:
     """`deadlines.ics`: the open deadlines at `now`."""
     items = list(open_deadlines(session, now))
-    updated = max((i.last_modified for i in items), default=None)
+    changes = [i.last_modified for i in items]
+    closed = last_closed_deadline(session, now)
+    updated = max([*changes, *([closed] if closed else [])], default=None)
     return Document(build_calendar(items, base_url), updated, MEDIA_TYPES["ics"])
-
-
-def all_feed(session: Session, settings: Settings, lang: str = "fr") -> bytes:
-    """`all.atom`'s subscription document: the newest events of every relevant notice."""
-    document = build_document(session, settings.base_url, DocRef(ALL, lang))
-    return document.body if document else b""

@@ -12,7 +12,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import ColumnElement, Select, and_, case, func, or_, select
 from sqlalchemy.orm import Session
@@ -41,6 +41,7 @@ class EventRow:
     site: str | None
     source: str
     detail: dict[str, Any] | None
+    also: list[Any] | None
     snapshot: dict[str, Any]
 
 
@@ -91,6 +92,7 @@ def _details(ids: Select[Any]) -> Select[Any]:
             Event.site,
             SourceState.name,
             Event.detail,
+            Notice.also,
             *(_snapshot_key(key) for key in SNAPSHOT_KEYS),
         )
         .select_from(page)
@@ -118,7 +120,7 @@ def _filter(query: Select[Any], spec: FeedSpec) -> Select[Any]:
 
 
 def _row(values: Sequence[Any]) -> EventRow:
-    event_id, key, kind, created_at, changes, site, source, detail, *snap = values
+    event_id, key, kind, created_at, changes, site, source, detail, also, *snap = values
     return EventRow(
         id=event_id,
         key=key,
@@ -128,6 +130,7 @@ def _row(values: Sequence[Any]) -> EventRow:
         site=site,
         source=source,
         detail=detail,
+        also=also,
         snapshot=dict(zip(SNAPSHOT_KEYS, snap, strict=True)),
     )
 
@@ -157,23 +160,45 @@ def feed_counts(session: Session, upto_id: int) -> dict[FeedSpec, int]:
     return counts
 
 
-def stream_events(session: Session, upto_id: int, batch: int = BATCH) -> Iterator[EventRow]:
+class EventRef(NamedTuple):
+    """Where an event goes, without what it says: enough to place it in its feeds' pages."""
+
+    id: int
+    type: str
+    site: str | None
+    source: str
+    also: int  # how many other portals publish the same tender (the entry lists them)
+
+
+def stream_refs(session: Session, upto_id: int, batch: int = BATCH) -> Iterator[EventRef]:
     """Every event up to `upto_id`, oldest first, in batches read along the `(created_at, id)`
     index (keyset pagination: each batch starts after the last row of the previous one)."""
-    ids = _ids().where(Event.id <= upto_id).order_by(Event.created_at, Event.id).limit(batch)
-    after: tuple[dt.datetime, int] | None = None
+    query = (
+        _ids()
+        .add_columns(Event.type, Event.site, SourceState.name, Notice.also)
+        .where(Event.id <= upto_id)
+        .order_by(Event.created_at, Event.id)
+        .limit(batch)
+    )
+    page = query
     while True:
-        page = ids
-        if after is not None:
-            when, last = after
-            page = ids.where(
-                or_(Event.created_at > when, and_(Event.created_at == when, Event.id > last))
-            )
-        rows = [_row(values) for values in session.execute(_details(page))]
-        yield from rows
-        if len(rows) < batch:
+        refs = [
+            EventRef(event_id, kind, site, source, len(also or []))
+            for event_id, kind, site, source, also in session.execute(page)
+        ]
+        yield from refs
+        if len(refs) < batch:
             return
-        after = (rows[-1].created_at, rows[-1].id)
+        last = refs[-1].id
+        when = session.execute(select(Event.created_at).where(Event.id == last)).scalar_one()
+        page = query.where(
+            or_(Event.created_at > when, and_(Event.created_at == when, Event.id > last))
+        )
+
+
+def event_rows(session: Session, ids: Sequence[int]) -> list[EventRow]:
+    """The events `ids` with what rendering them needs, oldest first, in one query."""
+    return [_row(r) for r in session.execute(_details(select(Event.id).where(Event.id.in_(ids))))]
 
 
 def count_feed(session: Session, spec: FeedSpec) -> int:
@@ -212,14 +237,17 @@ def source_names(session: Session) -> list[str]:
 
 # Notices whose deadline no longer invites tenders, even if it lies in the future.
 _CLOSED_TYPES = ("award", "cancellation")
+_CLOSING_EVENTS = frozenset({"awarded", "cancelled"})
 
 
 def open_deadlines(session: Session, now: dt.datetime, batch: int = 500) -> Iterator[Deadline]:
-    """Every relevant notice whose deadline is after `now`, soonest first, with its moves.
+    """Every open procedure whose deadline is after `now`, soonest first, with its moves.
 
-    A move is an event whose changes include the deadline; its count is the calendar SEQUENCE and
-    its time LAST-MODIFIED (the first event's time when it never moved). Histories are read for a
-    batch of notices in one query.
+    A procedure is its first notice (`parent_id` unset; corrigenda, awards and the same tender on
+    other portals move the first notice's deadline instead of adding their own); it is open until
+    awarded or cancelled. A move is an event whose changes include the deadline: their count is the
+    calendar SEQUENCE and the last one's time LAST-MODIFIED (the first event's time when it never
+    moved). Histories are read for a batch of notices in one query.
     """
     query = (
         select(
@@ -238,6 +266,7 @@ def open_deadlines(session: Session, now: dt.datetime, batch: int = 500) -> Iter
             RELEVANT,
             Notice.deadline > now,
             Notice.notice_type.not_in(_CLOSED_TYPES),
+            Notice.parent_id.is_(None),
         )
         .order_by(Notice.deadline, Notice.id)
     )
@@ -245,14 +274,19 @@ def open_deadlines(session: Session, now: dt.datetime, batch: int = 500) -> Iter
     for start in range(0, len(rows), batch):
         chunk = rows[start : start + batch]
         history: dict[int, list[tuple[dt.datetime, list[dict[str, Any]]]]] = {}
+        closed: set[int] = set()
         events = (
-            select(Event.notice_id, Event.created_at, Event.changes)
+            select(Event.notice_id, Event.created_at, Event.changes, Event.type)
             .where(Event.notice_id.in_([r[0] for r in chunk]))
             .order_by(Event.created_at, Event.id)
         )
-        for notice_id, created, changes in session.execute(events):
+        for notice_id, created, changes, kind in session.execute(events):
             history.setdefault(notice_id, []).append((created, changes or []))
+            if kind in _CLOSING_EVENTS:
+                closed.add(notice_id)
         for notice_id, source, native_id, title, buyer, url, deadline, site, first_seen in chunk:
+            if notice_id in closed:
+                continue
             past = history.get(notice_id, [])
             moves = [(when, c) for when, changes in past for c in changes if _is_deadline(c)]
             if moves:
@@ -275,3 +309,12 @@ def open_deadlines(session: Session, now: dt.datetime, batch: int = 500) -> Iter
 
 def _is_deadline(change: Any) -> bool:
     return isinstance(change, dict) and change.get("field") == "deadline"
+
+
+def last_closed_deadline(session: Session, now: dt.datetime) -> dt.datetime | None:
+    """When the calendar last lost an event because its deadline passed."""
+    query = select(func.max(Notice.deadline)).where(
+        Notice.relevant.is_(True), Notice.deadline <= now
+    )
+    moment: dt.datetime | None = session.scalar(query)
+    return moment

@@ -40,6 +40,7 @@ import logging
 import re
 import unicodedata
 from collections.abc import Iterator
+from functools import lru_cache
 from typing import Any, ClassVar
 
 from pydantic import Field, field_validator
@@ -78,6 +79,7 @@ DEFAULT_QUERY: tuple[str, ...] = (
 )
 _IDWEB = re.compile(r"(?<![\w-])\d{2}-\d{3,7}(?![\w-])")
 _DEPARTMENT = re.compile(r"^(?:\d{2}|97[1-8]|2[AB])$")
+_SEPARATORS = re.compile(r"[\s_'’-]+")
 # A well-formed page starts like this; reading it spares decoding the page twice (issue 9).
 _HEAD = re.compile(rb'^\s*\{\s*"total_count"\s*:\s*(\d+)\s*,\s*"results"\s*:\s*\[')
 
@@ -354,11 +356,15 @@ def _department(value: Any) -> str | None:
 def _fold(value: Any) -> str:
     """Upper case, no accents, no separators: `Avis de préinformation` → `AVISDEPREINFORMATION`."""
     found = " ".join(t for t in (text(v) for v in as_list(value)) if t)
-    if not found:
-        return ""
+    return _fold_text(found) if found else ""
+
+
+@lru_cache(maxsize=512)
+def _fold_text(found: str) -> str:
+    # A few dozen labels make up every record's `nature`, `etat`...: cached.
     if not found.isascii():
         found = unicodedata.normalize("NFKD", found).encode("ascii", "ignore").decode()
-    return re.sub(r"[\s_'’-]+", "", found.upper())
+    return _SEPARATORS.sub("", found.upper())
 
 
 def notice_type(record: dict[str, Any], hint: str | None = None) -> NoticeType:

@@ -64,6 +64,10 @@ def text(value: Any) -> str | None:
 
     Accepts a string, a number, an XML-converted node `{"#text": …}`, or a list (eForms
     multilingual fields), of which the French item is preferred."""
+    if value is None:
+        return None
+    if type(value) is str:  # the common case first (a poll reads hundreds of thousands)
+        return _clean(value)
     if isinstance(value, list):
         french = (i for i in value if isinstance(i, dict) and i.get("@languageID") == "FRA")
         value = next(french, value[0] if value else None)
@@ -75,6 +79,10 @@ def text(value: Any) -> str | None:
         return str(value) if math.isfinite(value) else None
     if not isinstance(value, str):
         return None
+    return _clean(value)
+
+
+def _clean(value: str) -> str | None:
     if "&" in value:
         # BOAMP escapes twice at times: "&amp;quot;" stands for a quote.
         value = html.unescape(html.unescape(value))

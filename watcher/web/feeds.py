@@ -24,14 +24,15 @@ from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from watcher.db.models import Event, Notice
+from watcher.db.models import Event, NoticeVersion
 from watcher.errors import WatcherError
-from watcher.publish.catalog import CALENDAR, LANGS, parse_path
+from watcher.publish.catalog import CALENDAR, LANGS, PAGE_SIZE, parse_path
 from watcher.publish.pages import Document, build_calendar_document, build_document
 from watcher.publish.reading import known_feed
 from watcher.runtime import Runtime
 
 CACHE_SIZE = 512
+FRESH, ARCHIVED = 60, 86400  # Cache-Control max-age, seconds
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,11 +96,17 @@ def _not_modified_since(header: str | None, modified: str | None) -> bool:
 
 
 def conditional(
-    request: Request, body: bytes, etag: str, modified: str | None, media: str
+    request: Request,
+    body: bytes,
+    etag: str,
+    modified: str | None,
+    media: str,
+    *,
+    max_age: int = 60,
 ) -> Response:
     """200 with validators, or 304 when the client already has this version (`If-None-Match`
     wins over `If-Modified-Since`, RFC 9110 §13.2.2)."""
-    headers = {"ETag": etag, "Cache-Control": "public, max-age=60"}
+    headers = {"ETag": etag, "Cache-Control": f"public, max-age={max_age}"}
     if modified:
         headers["Last-Modified"] = modified
     inm = request.headers.get("if-none-match")
@@ -113,14 +120,15 @@ def conditional(
 
 
 def feeds_state(session: Session) -> tuple[int, int, int]:
-    """(events, highest event id, relevant notices): changes whenever a feed would change."""
+    """(events, highest event id, highest notice version id): changes whenever a feed would (a
+    notice that stops being relevant does so in a new version)."""
     events, top = session.execute(select(func.count(Event.id), func.max(Event.id))).one()
-    relevant = session.scalar(select(func.count(Notice.id)).where(Notice.relevant.is_(True)))
-    return int(events or 0), int(top or 0), int(relevant or 0)
+    version = session.scalar(select(func.max(NoticeVersion.id)))
+    return int(events or 0), int(top or 0), int(version or 0)
 
 
-def routes(runtime: Runtime) -> list[BaseRoute]:
-    """The `/feeds/` routes over `runtime`'s database."""
+def routes(runtime: Runtime, *, page_size: int = PAGE_SIZE) -> list[BaseRoute]:
+    """The `/feeds/` routes over `runtime`'s database (`page_size` as in `write_feeds`)."""
     cache = FeedCache()
     gazetteer: list[frozenset[str]] = []
 
@@ -132,7 +140,7 @@ def routes(runtime: Runtime) -> list[BaseRoute]:
                 gazetteer.append(frozenset())  # the rules do not load: sites with events only
         return gazetteer[0]
 
-    def load(path: str, lang: str | None) -> Cached | None:
+    def load(path: str, lang: str | None) -> tuple[Cached, int] | None:
         base_url = runtime.settings.base_url
         with runtime.sessions() as session:
             state: tuple[Any, ...] = feeds_state(session)
@@ -140,20 +148,28 @@ def routes(runtime: Runtime) -> list[BaseRoute]:
                 now = dt.datetime.now(dt.UTC)
                 # Deadlines also leave the calendar as time passes: rebuilt at most each minute.
                 state = (*state, now.replace(second=0, microsecond=0))
-                return cache.get(
+                found = cache.get(
                     CALENDAR, state, lambda: build_calendar_document(session, base_url, now)
                 )
+                return (found, FRESH) if found else None
             ref = parse_path(path, lang)
             if ref is None or not known_feed(session, ref.spec, site_slugs()):
                 return None
-            return cache.get(ref.path, state, lambda: build_document(session, base_url, ref))
+            found = cache.get(
+                ref.path, state, lambda: build_document(session, base_url, ref, page_size)
+            )
+            # An archive page's entries never change: caches may keep it for a day.
+            return (found, FRESH if ref.page is None else ARCHIVED) if found else None
 
     async def feed(request: Request) -> Response:
         wanted = request.query_params.get("lang")
         lang = wanted if wanted in LANGS else None
-        found = await run_in_threadpool(load, request.path_params["path"], lang)
-        if found is None:
+        loaded = await run_in_threadpool(load, request.path_params["path"], lang)
+        if loaded is None:
             return PlainTextResponse("no such feed\n", status_code=404)
-        return conditional(request, found.body, found.etag, found.modified, found.media_type)
+        doc, max_age = loaded
+        return conditional(
+            request, doc.body, doc.etag, doc.modified, doc.media_type, max_age=max_age
+        )
 
     return [Route("/feeds/{path:path}", feed, methods=["GET"])]
