@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import subprocess
 import sys
 import tempfile
@@ -117,6 +118,12 @@ class LoopbackServer:
         class _Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
 
+            def setup(self) -> None:
+                super().setup()
+                # No Nagle: a keep-alive client would otherwise wait for a delayed ACK (40 ms)
+                # between a response's headers and its body.
+                self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
             def do_GET(self) -> None:
                 parts = urlsplit(self.path)
                 outer.requests += 1
@@ -124,8 +131,9 @@ class LoopbackServer:
                 self.send_response(status)
                 self.send_header("Content-Type", kind)
                 self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
+                self._headers_buffer.append(b"\r\n")  # headers and body in one write
+                self.wfile.write(b"".join(self._headers_buffer) + body)
+                self._headers_buffer = []
 
             def log_message(self, *_args: object) -> None:
                 pass

@@ -103,8 +103,8 @@ def run(once: bool, source_name: str | None) -> None:
     With --once: poll each enabled source (or --source NAME) now and exit 0 when all succeeded,
     1 when any failed. Without it: run the scheduler until stopped (no web server; see `serve`).
     """
+    from watcher.cycle import after_polls  # noqa: PLC0415
     from watcher.pipeline import run_sources  # noqa: PLC0415
-    from watcher.publish.feeds import write_feeds  # noqa: PLC0415
 
     runtime = Runtime.from_env()
     sources = runtime.config.build(only=source_name)
@@ -116,15 +116,8 @@ def run(once: bool, source_name: str | None) -> None:
     results = run_sources(sources, runtime.context())
     for result in results:
         click.echo(result.summary(), err=not result.ok)
-    _sync_documents_if_enabled(runtime)
-    _remind_deadlines(runtime)
-    with runtime.sessions() as session:
-        written = write_feeds(session, runtime.settings, runtime.settings.data_dir / "feeds")
-    click.echo(f"feeds written: {', '.join(str(p) for p in written)}")
-    from watcher.notify import after_poll  # noqa: PLC0415 - alerts wait, never fail the run
-
-    if alerts := after_poll(runtime, results):
-        click.echo(alerts)
+    for line in after_polls(runtime, results):
+        click.echo(line)
     failed = [r.source for r in results if not r.ok]
     if failed:
         click.echo(f"error: {len(failed)} source(s) failed: {', '.join(failed)}", err=True)
@@ -140,14 +133,16 @@ def feed() -> None:
 @click.option("--out", type=click.Path(path_type=Path), required=True, help="Folder to write.")
 @friendly
 def feed_build(out: Path) -> None:
-    """Write the Atom feeds (all.atom, …) into the folder OUT."""
+    """Write every feed (all, per site, source and event type; Atom, JSON Feed, iCalendar) into
+    the folder OUT."""
     from watcher.publish.feeds import write_feeds  # noqa: PLC0415
 
     runtime = Runtime.from_env()
     with runtime.sessions() as session:
-        written = write_feeds(session, runtime.settings, out)
-    for path in written:
-        click.echo(str(path))
+        written = write_feeds(session, runtime.settings, out, sites=runtime.matcher.site_slugs)
+    click.echo(
+        f"{len(written)} file(s) written or updated in {out} (all.atom, sites/, sources/, …)"
+    )
 
 
 @main.command("serve")
@@ -202,16 +197,6 @@ def _register_service() -> None:
 _register_service()
 
 
-def _sync_documents_if_enabled(runtime: Runtime) -> None:
-    """After a poll, download the notices' documents when `WATCHER_DOCUMENTS=1` (off by default:
-    DCEs are heavy)."""
-    from watcher.documents import load_documents_settings, sync_documents  # noqa: PLC0415
-
-    settings = load_documents_settings()
-    if settings.enabled:
-        click.echo(sync_documents(runtime, settings=settings).summary())
-
-
 def _register_documents() -> None:
     from watcher.cli_documents import documents  # noqa: PLC0415
 
@@ -219,18 +204,6 @@ def _register_documents() -> None:
 
 
 _register_documents()
-
-
-def _remind_deadlines(runtime: Runtime) -> None:
-    """`deadline_soon` events for open procedures closing within WATCHER_DEADLINE_SOON_DAYS."""
-    from watcher.db.session import session_scope  # noqa: PLC0415
-    from watcher.maintenance import remind_deadlines  # noqa: PLC0415
-    from watcher.pipeline import utcnow  # noqa: PLC0415
-
-    with session_scope(runtime.sessions) as session:
-        made = remind_deadlines(session, utcnow(), runtime.settings.deadline_soon_days)
-    if made:
-        click.echo(f"{made} deadline reminder(s)")
 
 
 def _register_maintenance() -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import random
+import threading
 import time
 from collections.abc import Callable
 from email.utils import parsedate_to_datetime
@@ -78,17 +79,21 @@ class Fetcher:
         self.sleep = sleep
         self.requests = 0
         self._last: float | None = None
+        self._turn = threading.Lock()
 
     def _wait_turn(self) -> None:
-        if self.min_interval and self._last is not None:
-            delay = self._last + self.min_interval - time.monotonic()
-            if delay > 0:
-                self.sleep(delay)
-        self._last = time.monotonic()
+        # Locked: a source that fetches from several threads (`html` with `concurrency`) still
+        # starts at most one request per `min_interval`.
+        with self._turn:
+            if self.min_interval and self._last is not None:
+                delay = self._last + self.min_interval - time.monotonic()
+                if delay > 0:
+                    self.sleep(delay)
+            self._last = time.monotonic()
+            self.requests += 1
 
     def _once(self, method: str, url: str, **kwargs: Any) -> httpx.Response:
         self._wait_turn()
-        self.requests += 1
         try:
             with self.client.stream(method, url, **kwargs) as response:
                 chunks: list[bytes] = []

@@ -137,6 +137,7 @@ def _poll(
             for page in source.fetch(fetcher, window):
                 result.pages += 1
                 store.add_page(page, _records(source, page))
+            store.finish()
             state = session.get_one(SourceState, state_id)
             if not backfill:
                 result.flagged = _flag(state.last_count, result.fetched)

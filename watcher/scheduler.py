@@ -148,18 +148,15 @@ def build_scheduler(runtime: Runtime, sources: Sequence[Source]) -> BackgroundSc
 
 
 def _poll(source: Source, runtime: Runtime) -> None:
-    from watcher.notify import after_poll  # noqa: PLC0415
-    from watcher.publish.feeds import write_feeds  # noqa: PLC0415
+    from watcher.cycle import after_polls  # noqa: PLC0415
 
     ctx = runtime.context()
     # Publishing and alerts count as part of the poll: a shutdown waits for them too (a little).
     with POLLS.running(source.name):
         result = run_source(source, ctx, fresh_for=fresh_for(source.config.schedule, ctx.clock()))
-        if result.ok and result.events:
-            with runtime.sessions() as session:
-                write_feeds(session, runtime.settings, runtime.settings.data_dir / "feeds")
-        # Logs; a mail failure leaves the alerts pending, never raises.
-        after_poll(runtime, [result])
+        # Documents, reminders, feeds, alerts: each failure is logged and retried next time.
+        for line in after_polls(runtime, [result]):
+            log.info(line)
 
 
 def run_forever(runtime: Runtime, sources: Sequence[Source]) -> None:

@@ -15,7 +15,9 @@ from __future__ import annotations
 import datetime as dt
 import re
 import unicodedata
+from collections import deque
 from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any, cast
@@ -311,6 +313,7 @@ def crawl(
     max_pages: int,
     detail: bool = False,
     seen: set[str] | None = None,
+    concurrency: int = 1,
 ) -> Iterator[RawPage]:
     """Fetch list pages from `start` until `follow` gives no next page, a page comes back twice,
     or `max_pages` are read; with `detail`, fetch each item's detail page right after its list.
@@ -321,6 +324,8 @@ def crawl(
     A detail page that fails for good (404, 410) becomes an empty detail page with
     `meta["error"]`, so the item still comes out from its list fields; a passing fault that
     outlived its retries (429, 5xx) ends the poll, as it should when a portal asks us to slow down.
+    With `concurrency` above 1, up to that many detail pages are fetched at once (the fetcher
+    still spaces the requests' starts by its `min_interval`) and come out in list order.
     """
     seen = set() if seen is None else seen
     visited: set[tuple[str, str, tuple[tuple[str, str], ...]]] = set()
@@ -337,12 +342,35 @@ def crawl(
         plan = follow(page, number)
         yield page
         if detail:
+            wanted: list[tuple[str, dict[str, Any]]] = []
             for url, item in plan.details:
-                if url in seen:
-                    continue
-                seen.add(url)
-                yield _detail(fetcher, url, item)
+                if url not in seen:
+                    seen.add(url)
+                    wanted.append((url, item))
+            if concurrency > 1 and len(wanted) > 1:
+                yield from _details_at_once(fetcher, wanted, concurrency)
+            else:
+                yield from (_detail(fetcher, url, item) for url, item in wanted)
         request = plan.next
+
+
+def _details_at_once(
+    fetcher: Fetcher, wanted: list[tuple[str, dict[str, Any]]], concurrency: int
+) -> Iterator[RawPage]:
+    """The detail pages of `wanted`, in order, fetched by `concurrency` threads; at most twice
+    that many pages wait in memory. A failure ends the crawl once its turn comes."""
+    with ThreadPoolExecutor(concurrency, thread_name_prefix="crawl") as pool:
+        pending: deque[Future[RawPage]] = deque()
+        try:
+            for url, item in wanted:
+                pending.append(pool.submit(_detail, fetcher, url, item))
+                if len(pending) >= 2 * concurrency:
+                    yield pending.popleft().result()
+            while pending:
+                yield pending.popleft().result()
+        finally:
+            for future in pending:
+                future.cancel()
 
 
 def _page(fetcher: Fetcher, request: Request, meta: dict[str, Any]) -> RawPage:

@@ -66,6 +66,8 @@ def changes_json(changes: Sequence[Any]) -> list[dict[str, Any]]:
 
 _EPOCH = dt.date(1970, 1, 1)
 _DAY = dt.timedelta(days=1)
+# Records written together (one API page; a hundred one-notice detail pages).
+BATCH = 100
 # New notices in one poll after which PostgreSQL's statistics of the table are refreshed.
 ANALYZE_AFTER = 1000
 # Other portals' notices compared with one notice for similarity, at most (nearest ids first).
@@ -132,36 +134,48 @@ class PollStore:
     # over raw records.
     parse_raw: Callable[[RawRecord], NoticeRecord | None] | None = None
     _seen: dict[str, str] = field(default_factory=dict)
+    _pending: list[tuple[RawPage, NoticeRecord | RawRecord, str]] = field(default_factory=list)
+    _waiting: set[str] = field(default_factory=set)  # native ids in `_pending`
     _page: _Page = field(default_factory=_Page)
     _similar_index: list[tuple[dt.datetime, int]] | None = None
     _made_count: int = 0
     _analyzed: bool = False
 
     def add_page(self, page: RawPage, records: Sequence[NoticeRecord | RawRecord]) -> None:
-        """Store the records of one page, then write and let go of them (memory stays flat)."""
-        fresh: list[tuple[NoticeRecord | RawRecord, str]] = []
+        """Take the records of one page; they are written in batches of about `BATCH` records
+        (a page of an API, or a hundred one-notice detail pages), then let go of."""
         # Oldest first, so that an original notice is stored before its corrigenda and awards.
-        ordered = sorted(records, key=lambda r: (r.published or _EPOCH, r.native_id))
-        for record in ordered:
+        for record in sorted(records, key=lambda r: (r.published or _EPOCH, r.native_id)):
             digest = record_digest(record)
             if self._seen.get(record.native_id) == digest:
                 continue  # the same record twice in one poll (overlapping windows or pages)
+            if record.native_id in self._waiting:
+                self._write_waiting()  # a newer version of a waiting record: that one first
             self._seen[record.native_id] = digest
-            fresh.append((record, digest))
-        self.result.fetched += len(fresh)
-        if not fresh:
-            return
+            self._pending.append((page, record, digest))
+            self._waiting.add(record.native_id)
+            self.result.fetched += 1
+        if len(self._pending) >= BATCH:
+            self._write_waiting()
+
+    def finish(self) -> None:
+        """Write what is still waiting: call once after the last page."""
+        if self._pending:
+            self._write_waiting()
+
+    def _write_waiting(self) -> None:
+        fresh, self._pending, self._waiting = self._pending, [], set()
         known = {
             native_id: (notice_id, digest, relevant)
             for notice_id, native_id, digest, relevant in self.session.execute(
                 select(Notice.id, Notice.native_id, Notice.content_hash, Notice.relevant).where(
                     Notice.source_id == self.source.id,
-                    Notice.native_id.in_({r.native_id for r, _ in fresh}),
+                    Notice.native_id.in_({r.native_id for _, r, _ in fresh}),
                 )
             )
         }
-        changed: list[tuple[NoticeRecord, str, int | None]] = []
-        for item, digest in fresh:
+        changed: list[tuple[RawPage, NoticeRecord, str, int | None]] = []
+        for page, item, digest in fresh:
             notice_id, stored, relevant = known.get(item.native_id, (None, None, False))
             if stored == digest:
                 self.result.unchanged += 1
@@ -169,9 +183,9 @@ class PollStore:
                 continue
             parsed = self._parsed(item)
             if parsed is not None:
-                changed.append((parsed, digest, notice_id))
+                changed.append((page, parsed, digest, notice_id))
         if changed:
-            self._write(page, changed)
+            self._write(changed)
 
     def _parsed(self, item: NoticeRecord | RawRecord) -> NoticeRecord | None:
         if isinstance(item, NoticeRecord):
@@ -180,13 +194,13 @@ class PollStore:
             raise TypeError("PollStore got raw records without a parse_raw")
         return self.parse_raw(item)
 
-    def _write(self, page: RawPage, changed: list[tuple[NoticeRecord, str, int | None]]) -> None:
-        ids = [notice_id for _, _, notice_id in changed if notice_id is not None]
+    def _write(self, changed: list[tuple[RawPage, NoticeRecord, str, int | None]]) -> None:
+        ids = [notice_id for _, _, _, notice_id in changed if notice_id is not None]
         query = select(Notice).where(Notice.id.in_(ids))
         current = {n.id: n for n in self.session.scalars(query)} if ids else {}
-        self._page = self._links([record for record, _, _ in changed])
+        self._page = self._links([record for _, record, _, _ in changed])
         with self.session.no_autoflush:
-            for record, digest, notice_id in changed:
+            for page, record, digest, notice_id in changed:
                 notice = current.get(notice_id) if notice_id is not None else None
                 self._store(notice, record, digest, page)
         self._flush(self._page)

@@ -238,7 +238,8 @@ def write_feeds(
 
     Feeds exist for all events, every event type, every source that has polled, every site with
     events and every slug in `sites` (the gazetteer), even when empty. `now` (default: the current
-    time) decides which deadlines are still open.
+    time) decides which deadlines are still open. Memory holds one page per feed and the ids of
+    the events to render, never the events themselves beyond a batch.
     """
     now = now or dt.datetime.now(dt.UTC)
     upto = top_event_id(session)
