@@ -2,7 +2,7 @@
 against urlwatch on the same pages in the same run.
 
 The site is a buyer's tender list (`/avis/`, 500 items) and one detail page per tender. The
-`html` source reads the list and every detail page (501 requests), with `concurrency: 4` and
+`html` source reads the list and every detail page (501 requests), with `concurrency: 1` and
 `min_interval: 0` (a loopback site asks for no politeness); urlwatch watches the 500 detail
 pages (its jobs file lists them). Both run as the command a user would run (`watcher run
 --once`, `urlwatch`), from a fresh state, then again after 5% of the pages changed. Each round is
@@ -12,6 +12,7 @@ urlwatch is installed by the benchmark into `benchmarks/.venv-urlwatch` (pip).
 
 from __future__ import annotations
 
+import re
 import shutil
 import statistics
 import subprocess
@@ -100,7 +101,7 @@ SOURCES = """sources:
   - name: prefecture
     kind: html
     min_interval: 0
-    concurrency: 4
+    concurrency: 1
     list_urls: ["{url}/avis/"]
     item: li.avis
     fields:
@@ -177,6 +178,14 @@ def _rounds(site: Site, base_url: str, tmp: Path) -> dict[str, tuple[Measured, M
     return {"first run": first, "5% changed": again}
 
 
+def _poll_seconds(measured: Measured) -> float:
+    """The poll's own duration, from the summary line `watcher run` prints (`…, 0.8s`)."""
+    found = re.search(r"notices fetched .*, ([\d.]+)s", measured.stdout)
+    if not found:
+        raise RuntimeError(f"no poll summary in: {measured.stdout[-500:]}")
+    return float(found.group(1))
+
+
 def run(*, quick: bool = False) -> list[Row]:
     """Both tools, `reps` times each round; the median seconds and peak memory."""
     reps = 1 if quick else 3
@@ -188,6 +197,14 @@ def run(*, quick: bool = False) -> list[Row]:
                 results.setdefault(name, []).append(pair)
     rows = []
     for name, pairs in results.items():
+        polls = [_poll_seconds(p[1]) for p in pairs]
+        rows.append(
+            Row(
+                "html",
+                f"html kind, {PAGES} pages, {name}: the poll alone (no start-up, no feeds)",
+                seconds(statistics.median(polls)),
+            )
+        )
         theirs_s = statistics.median(p[0].seconds for p in pairs)
         ours_s = statistics.median(p[1].seconds for p in pairs)
         theirs_m = statistics.median(p[0].peak_mib for p in pairs)

@@ -144,3 +144,46 @@ def test_empty_answer_is_flagged_never_announced(
     handler.always = None
     [result] = run_sources(runtime.config.build(), runtime.context())
     assert result.ok and result.flagged is None
+
+
+@pytest.mark.parametrize(
+    ("failures", "rest_minutes"),
+    [(0, None), (2, None), (3, 15), (4, 30), (5, 60), (9, 960), (10, 1440), (500, 1440)],
+)
+def test_breaker_rest_doubles_up_to_a_day(failures: int, rest_minutes: int | None) -> None:
+    import datetime as dt  # noqa: PLC0415
+
+    from watcher.breaker import rest_after  # noqa: PLC0415
+
+    rest = rest_after(failures)
+    assert (rest.total_seconds() / 60 if rest else None) == rest_minutes
+    assert rest is None or rest <= dt.timedelta(days=1)
+
+
+def test_a_failing_source_rests_then_recovers_by_itself(
+    portal: tuple[FaultyPortal, LoopbackServer], make_runtime: Callable[..., Runtime]
+) -> None:
+    import datetime as dt  # noqa: PLC0415
+
+    from watcher.pipeline import run_source  # noqa: PLC0415
+
+    handler, server = portal
+    runtime = make_runtime(sources_yaml(server.url), http_retries=0)
+    [source] = runtime.config.build()
+    clock = [dt.datetime(2026, 11, 26, 12, tzinfo=dt.UTC)]
+    ctx = runtime.context()
+    ctx.clock = lambda: clock[0]
+    handler.always = json_error(503)
+    for _ in range(3):
+        assert not run_source(source, ctx, breaker=True).ok
+    asked = len(server.requests)
+    rested = run_source(source, ctx, breaker=True)  # the breaker is open: the portal is spared
+    assert rested.skipped and "resting until 2026-11-26 12:15" in rested.skipped
+    assert len(server.requests) == asked
+    assert run_source(source, ctx, breaker=False).ok is False  # --force still tries
+    handler.always = None  # the portal is back
+    clock[0] += dt.timedelta(minutes=31)
+    recovered = run_source(source, ctx, breaker=True)
+    assert recovered.ok and recovered.new > 0
+    with runtime.sessions() as session:
+        assert session.scalars(select(SourceState.consecutive_failures)).one() == 0

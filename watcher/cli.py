@@ -96,15 +96,16 @@ def db_upgrade() -> None:
 @main.command("run")
 @click.option("--once", is_flag=True, help="Poll every due source once, publish, and exit.")
 @click.option("--source", "source_name", help="Only this source (by name).")
+@click.option("--force", is_flag=True, help="Poll even a source that rests after failures.")
 @friendly
-def run(once: bool, source_name: str | None) -> None:
+def run(once: bool, source_name: str | None, force: bool) -> None:
     """Poll the sources, store what changed and publish the feeds.
 
     With --once: poll each enabled source (or --source NAME) now and exit 0 when all succeeded,
     1 when any failed. Without it: run the scheduler until stopped (no web server; see `serve`).
     """
     from watcher.cycle import after_polls  # noqa: PLC0415
-    from watcher.pipeline import run_sources  # noqa: PLC0415
+    from watcher.pipeline import run_source  # noqa: PLC0415
 
     runtime = Runtime.from_env()
     sources = runtime.config.build(only=source_name)
@@ -113,12 +114,13 @@ def run(once: bool, source_name: str | None) -> None:
 
         run_forever(runtime, sources)
         return
-    results = run_sources(sources, runtime.context())
+    ctx = runtime.context()
+    results = [run_source(source, ctx, breaker=not force) for source in sources]
     for result in results:
         click.echo(result.summary(), err=not result.ok)
     for line in after_polls(runtime, results):
         click.echo(line)
-    failed = [r.source for r in results if not r.ok]
+    failed = [r.source for r in results if not r.ok or (r.skipped and "resting" in r.skipped)]
     if failed:
         click.echo(f"error: {len(failed)} source(s) failed: {', '.join(failed)}", err=True)
         sys.exit(1)

@@ -18,6 +18,7 @@ import httpx
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session, sessionmaker
 
+from watcher.breaker import breaker_open
 from watcher.db.models import PollRun, SourceState
 from watcher.db.session import session_scope
 from watcher.errors import WatcherError
@@ -80,6 +81,7 @@ def run_source(
     since: dt.datetime | None = None,
     until: dt.datetime | None = None,
     fresh_for: dt.timedelta | None = None,
+    breaker: bool = False,
 ) -> RunResult:
     """Poll one source; never raises for a portal or parse failure (it is recorded instead).
 
@@ -88,6 +90,8 @@ def run_source(
     polls), a source that any instance polled less than `fresh_for` ago is skipped as well, so
     several instances over one database ask a portal no more often than one. With `until`, only
     the window `since`..`until` is fetched (a backfill) and the poll state is left as it was.
+    With `breaker` (scheduled polls and `run --once`), a source that failed several times in a row
+    rests for a while (`watcher.breaker`) instead of being asked again at every turn.
     """
     with source_lock(_engine(ctx), source.name) as held:
         if not held:
@@ -99,6 +103,12 @@ def run_source(
                 )
             if polled is not None and ctx.clock() - polled < fresh_for:
                 return _skip(source, f"polled at {polled:%Y-%m-%d %H:%M:%S} UTC already")
+        if breaker:
+            with ctx.sessions() as session:
+                state = session.scalar(select(SourceState).where(SourceState.name == source.name))
+                resting = breaker_open(state, ctx.clock()) if state else None
+            if resting is not None:
+                return _skip(source, resting)
         return _poll(source, ctx, since=since, until=until)
 
 

@@ -153,7 +153,9 @@ def _poll(source: Source, runtime: Runtime) -> None:
     ctx = runtime.context()
     # Publishing and alerts count as part of the poll: a shutdown waits for them too (a little).
     with POLLS.running(source.name):
-        result = run_source(source, ctx, fresh_for=fresh_for(source.config.schedule, ctx.clock()))
+        result = run_source(
+            source, ctx, fresh_for=fresh_for(source.config.schedule, ctx.clock()), breaker=True
+        )
         # Documents, reminders, feeds, alerts: each failure is logged and retried next time.
         for line in after_polls(runtime, [result]):
             log.info(line)

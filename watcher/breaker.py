@@ -1,0 +1,44 @@
+"""The circuit breaker: a source that keeps failing rests, then recovers by itself.
+
+After `THRESHOLD` consecutive failures a source is not asked again until a rest has passed: 15
+minutes, doubling with each further failure, at most a day. The first poll after the rest is a
+normal poll: a success closes the breaker (the failure count goes back to zero), another failure
+doubles the rest. Pure: the time is passed in.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Protocol
+
+THRESHOLD = 3
+FIRST_REST = dt.timedelta(minutes=15)
+LONGEST_REST = dt.timedelta(days=1)
+
+
+class _State(Protocol):
+    consecutive_failures: int
+    last_error_at: dt.datetime | None
+
+
+def rest_after(failures: int) -> dt.timedelta | None:
+    """How long a source rests after `failures` failures in a row (None below the threshold)."""
+    if failures < THRESHOLD:
+        return None
+    doublings = min(failures - THRESHOLD, 10)  # 15 min × 2¹⁰ is already past a day
+    rest: dt.timedelta = FIRST_REST * (1 << doublings)
+    return min(rest, LONGEST_REST)
+
+
+def breaker_open(state: _State, now: dt.datetime) -> str | None:
+    """Why the source rests now, or None when it may be polled."""
+    rest = rest_after(state.consecutive_failures)
+    if rest is None or state.last_error_at is None:
+        return None
+    until = state.last_error_at + rest
+    if now >= until:
+        return None
+    return (
+        f"failed {state.consecutive_failures} times in a row; resting until "
+        f"{until:%Y-%m-%d %H:%M} UTC (use --force to try now)"
+    )
