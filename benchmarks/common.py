@@ -19,6 +19,7 @@ import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -128,12 +129,11 @@ class LoopbackServer:
                 parts = urlsplit(self.path)
                 outer.requests += 1
                 status, body, kind = handler(parts.path, parse_qs(parts.query))
-                self.send_response(status)
-                self.send_header("Content-Type", kind)
-                self.send_header("Content-Length", str(len(body)))
-                self._headers_buffer.append(b"\r\n")  # headers and body in one write
-                self.wfile.write(b"".join(self._headers_buffer) + body)
-                self._headers_buffer = []
+                head = (
+                    f"HTTP/1.1 {status} {HTTPStatus(status).phrase}\r\n"
+                    f"Content-Type: {kind}\r\nContent-Length: {len(body)}\r\n\r\n"
+                )
+                self.wfile.write(head.encode() + body)  # headers and body in one write
 
             def log_message(self, *_args: object) -> None:
                 pass

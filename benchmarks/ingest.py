@@ -80,7 +80,7 @@ def poll(database_url: str, workdir: str, base_url: str, profile: str | None = N
     elapsed, cpu = time.perf_counter() - started, time.process_time() - cpu
     if profiler is not None:
         profiler.stop()
-        Path(profile or "").write_text(profiler.output_text(unicode=True, show_all=bool(__import__("os").environ.get("PROF_ALL"))))
+        Path(profile or "").write_text(profiler.output_text(unicode=True))
     if not result.ok:
         raise SystemExit(f"poll failed: {result.error}")
     report(

@@ -2,7 +2,7 @@
 against urlwatch on the same pages in the same run.
 
 The site is a buyer's tender list (`/avis/`, 500 items) and one detail page per tender. The
-`html` source reads the list and every detail page (501 requests), with `concurrency: 1` and
+`html` source reads the list and every detail page (501 requests), with `concurrency: 4` and
 `min_interval: 0` (a loopback site asks for no politeness); urlwatch watches the 500 detail
 pages (its jobs file lists them). Both run as the command a user would run (`watcher run
 --once`, `urlwatch`), from a fresh state, then again after 5% of the pages changed. Each round is
@@ -101,7 +101,7 @@ SOURCES = """sources:
   - name: prefecture
     kind: html
     min_interval: 0
-    concurrency: 1
+    concurrency: 4
     list_urls: ["{url}/avis/"]
     item: li.avis
     fields:

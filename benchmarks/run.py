@@ -1,6 +1,6 @@
 """Run the benchmarks and print one table: `.venv/bin/python benchmarks/run.py`.
 
-Four parts, each compared in the same run with a floor or a peer (see `benchmarks/README.md`):
+Four parts, each compared in the same run with a floor or a peer (README.md, "Benchmarks"):
 `ingest` (BOAMP API pages into SQLite and PostgreSQL), `html` (the `html` kind against urlwatch),
 `scale` (feeds and pages over 100,000 notices), `serve` (`/feeds/all.atom` under load).
 `--only PART` runs one part, `--quick` runs every part on smaller inputs (a smoke test: its ratios
@@ -14,11 +14,12 @@ import os
 import platform
 import sys
 import time
+import traceback
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks.common import Row, table  # noqa: E402 - after the path is set
+from benchmarks.common import Row, table
 
 PARTS = ("ingest", "html", "scale", "serve")
 
@@ -35,12 +36,17 @@ def main(argv: list[str] | None = None) -> int:
         if args.only and part != args.only:
             continue
         print(f"running {part}…", file=sys.stderr, flush=True)
-        rows += _part(part).run(quick=args.quick)
+        try:
+            rows += _part(part).run(quick=args.quick)
+        except Exception as exc:  # noqa: BLE001 - one broken part still leaves the others' rows
+            traceback.print_exc()
+            rows.append(Row(part, f"FAILED: {type(exc).__name__}: {str(exc)[:80]}", "—", met=False))
     load = os.getloadavg()
     print(
         f"\n{platform.node()}: {os.cpu_count()} cores, Python {platform.python_version()}, "
         f"load average {load[0]:.1f} / {load[1]:.1f} / {load[2]:.1f}, "
-        f"{time.perf_counter() - started:.0f} s" + (" (--quick: not the targets' sizes)" if args.quick else "")
+        f"{time.perf_counter() - started:.0f} s"
+        + (" (--quick: not the targets' sizes)" if args.quick else "")
     )
     print(table(rows))
     missed = [r for r in rows if r.met is False]
