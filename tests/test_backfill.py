@@ -15,7 +15,7 @@ from tests.loopback import LoopbackServer, Reply, Request
 from tests.test_pipeline import BoampPortal, sources_yaml
 from watcher.cli import main
 from watcher.cli_backfill import month_windows
-from watcher.db.models import BackfillProgress, Notice, SourceState
+from watcher.db.models import BackfillProgress, Event, Notice, SourceState
 from watcher.runtime import Runtime
 
 UTC = dt.UTC
@@ -113,7 +113,8 @@ def test_backfill_walks_month_by_month_and_resumes(
     first = CliRunner().invoke(main, ["backfill", "--since", since.isoformat(), "--no-progress"])
     assert first.exit_code == 1, first.output
     assert "Traceback" not in first.output
-    assert f"boamp {since}..{second_month}: 3 notices, 2 relevant, 2 events" in first.output
+    # History is stored silently: no events, no alerts for years of old notices.
+    assert f"boamp {since}..{second_month}: 3 notices, 2 relevant, 0 events" in first.output
     assert f"error: boamp: window {second_month}.." in first.output
     assert "run the same command again to resume" in first.output
     assert window_starts(server) == [(since - overlap).isoformat(), handler.broken]
@@ -126,6 +127,7 @@ def test_backfill_walks_month_by_month_and_resumes(
         assert state.last_success_at is None and state.last_polled_at is None
         assert state.consecutive_failures == 0
         assert len(session.scalars(select(Notice)).all()) == 3
+        assert session.scalars(select(Event)).all() == []
 
     handler.broken = None
     server.requests.clear()
@@ -177,3 +179,13 @@ def test_backfill_refuses_bad_arguments(
     assert result.exit_code != 0
     assert message in result.output
     assert "Traceback" not in result.output
+
+
+def test_backfill_announce_makes_events(env: tuple[Runtime, FlakyPortal, LoopbackServer]) -> None:
+    runtime, _handler, _server = env
+    result = CliRunner().invoke(
+        main, ["backfill", "--since", months_ago(1).isoformat(), "--no-progress", "--announce"]
+    )
+    assert result.exit_code == 0, result.output
+    with runtime.sessions() as session:
+        assert session.scalars(select(Event)).all()

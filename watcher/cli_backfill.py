@@ -1,8 +1,10 @@
 """`watcher backfill --since DATE`: walk a portal's history month by month, with a progress bar.
 
 Each month is one ordinary poll limited to that window (`run_source(since=…, until=…)`): the same
-storage, matching and events as a scheduled poll, but the source's own poll state (last success,
-failure count) is left alone. After each month the progress is committed to the database
+storage and matching as a scheduled poll, but the source's own poll state (last success, failure
+count) is left alone, and nothing is announced unless `--announce` is given: years of history would
+otherwise flood the feeds and every subscriber's mailbox. Backfilled notices are on the web site,
+in the API and in exports; later changes to them are announced as usual. After each month the progress is committed to the database
 (`backfill_progress`), so an interrupted backfill resumes with the first month it did not finish:
 run the same command again.
 """
@@ -60,7 +62,12 @@ class Outcome:
 
 
 def backfill_source(
-    source: Source, ctx: Context, since: dt.date, *, show_bar: bool | None = None
+    source: Source,
+    ctx: Context,
+    since: dt.date,
+    *,
+    show_bar: bool | None = None,
+    announce: bool = False,
 ) -> Outcome:
     """Walk `source` from `since` (or from where an earlier run stopped) to now.
 
@@ -93,7 +100,7 @@ def backfill_source(
         disable=None if show_bar is None else not show_bar,
     ) as progress_bar:
         for window in windows:
-            result = _run_window(source, ctx, window)
+            result = _run_window(source, ctx, window, announce)
             if not result.ok or result.skipped:
                 outcome.error = (
                     f"{source.name}: window {_span(window)}: {result.error or result.skipped}; "
@@ -117,9 +124,11 @@ def backfill_source(
     return outcome
 
 
-def _run_window(source: Source, ctx: Context, window: tuple[dt.datetime, dt.datetime]) -> RunResult:
+def _run_window(
+    source: Source, ctx: Context, window: tuple[dt.datetime, dt.datetime], announce: bool
+) -> RunResult:
     for _ in range(BUSY_TRIES):
-        result = run_source(source, ctx, since=window[0], until=window[1])
+        result = run_source(source, ctx, since=window[0], until=window[1], announce=announce)
         if not result.skipped:
             return result
         ctx.sleep(BUSY_WAIT)
@@ -156,7 +165,14 @@ def _span(window: tuple[dt.datetime, dt.datetime]) -> str:
     default=None,
     help="Show a progress bar (default: when stderr is a terminal; otherwise a line per month).",
 )
-def backfill(since: dt.datetime, source_name: str | None, progress: bool | None) -> None:
+@click.option(
+    "--announce",
+    is_flag=True,
+    help="Announce the relevant notices found (feeds, alerts); default: store them silently.",
+)
+def backfill(
+    since: dt.datetime, source_name: str | None, progress: bool | None, announce: bool
+) -> None:
     """Fetch a portal's history month by month since DATE; run it again to resume.
 
     Kinds without history (lists of what is open today) are left out.
@@ -174,7 +190,9 @@ def backfill(since: dt.datetime, source_name: str | None, progress: bool | None)
             if source.kind in WINDOWLESS:
                 click.echo(f"{source.name}: skipped (kind {source.kind!r} has no history)")
                 continue
-            outcome = backfill_source(source, ctx, since.date(), show_bar=progress)
+            outcome = backfill_source(
+                source, ctx, since.date(), show_bar=progress, announce=announce
+            )
             if outcome.error:
                 click.echo(f"error: {outcome.error}", err=True)
                 failed = True

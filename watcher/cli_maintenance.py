@@ -39,8 +39,12 @@ def rematch() -> None:
 
 
 @click.command("export")
-@click.option("--notice", "ident", required=True, help="Notice number, or source:id (boamp:26-118204).")
-@click.option("--out", type=click.Path(path_type=Path), help="File to write (default: standard output).")
+@click.option(
+    "--notice", "ident", required=True, help="Notice number, or source:id (boamp:26-118204)."
+)
+@click.option(
+    "--out", type=click.Path(path_type=Path), help="File to write (default: standard output)."
+)
 @friendly
 def export(ident: str, out: Path | None) -> None:
     """Write a procedure's whole history (versions, raw payloads, sha256, events) as JSON."""
@@ -53,4 +57,6 @@ def export(ident: str, out: Path | None) -> None:
         return
     out.write_text(text + "\n", encoding="utf-8")
     count = sum(len(n["versions"]) for n in data["notices"])
-    click.echo(f"{out}: {len(data['notices'])} notices, {count} versions, {len(data['events'])} events")
+    click.echo(
+        f"{out}: {len(data['notices'])} notices, {count} versions, {len(data['events'])} events"
+    )

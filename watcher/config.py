@@ -18,6 +18,7 @@ from pydantic import ValidationError
 from watcher.errors import ConfigError
 from watcher.sources import SOURCES, get_source
 from watcher.sources.base import Source, SourceConfig
+from watcher.yamlio import load_yaml
 
 TOP_LEVEL_KEYS = {"sources", "rules", "sites"}
 
@@ -135,7 +136,7 @@ def load_config(path: Path) -> Config:
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(f"{path}: cannot be read: {exc}") from None
     try:
-        data = yaml.safe_load(text)
+        data = load_yaml(text)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""

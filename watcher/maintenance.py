@@ -148,7 +148,9 @@ def find_notice(session: Session, ident: str) -> Notice:
     else:
         found = session.scalar(query.where(Notice.native_id == ident))
     if found is None:
-        raise WatcherError(f"no notice {ident!r} (give its number or source:id, e.g. boamp:26-118204)")
+        raise WatcherError(
+            f"no notice {ident!r} (give its number or source:id, e.g. boamp:26-118204)"
+        )
     return found
 
 

@@ -49,7 +49,7 @@ def safe_url(value: Any) -> str | None:
     if not isinstance(value, str):
         return None
     url = value.strip()
-    if not _SAFE_URL.match(url) or any(c in url for c in "\"<>\x00\n\r\t "):
+    if not _SAFE_URL.match(url) or any(c in url for c in '"<>\x00\n\r\t '):
         return None
     return url
 

@@ -82,6 +82,7 @@ def run_source(
     until: dt.datetime | None = None,
     fresh_for: dt.timedelta | None = None,
     breaker: bool = False,
+    announce: bool = True,
 ) -> RunResult:
     """Poll one source; never raises for a portal or parse failure (it is recorded instead).
 
@@ -90,6 +91,7 @@ def run_source(
     polls), a source that any instance polled less than `fresh_for` ago is skipped as well, so
     several instances over one database ask a portal no more often than one. With `until`, only
     the window `since`..`until` is fetched (a backfill) and the poll state is left as it was.
+    With `announce=False` (a backfill) notices are stored without events.
     With `breaker` (scheduled polls and `run --once`), a source that failed several times in a row
     rests for a while (`watcher.breaker`) instead of being asked again at every turn.
     """
@@ -109,7 +111,7 @@ def run_source(
                 resting = breaker_open(state, ctx.clock()) if state else None
             if resting is not None:
                 return _skip(source, resting)
-        return _poll(source, ctx, since=since, until=until)
+        return _poll(source, ctx, since=since, until=until, announce=announce)
 
 
 def _engine(ctx: Context) -> Engine:
@@ -124,7 +126,12 @@ def _skip(source: Source, why: str) -> RunResult:
 
 
 def _poll(
-    source: Source, ctx: Context, *, since: dt.datetime | None, until: dt.datetime | None
+    source: Source,
+    ctx: Context,
+    *,
+    since: dt.datetime | None,
+    until: dt.datetime | None,
+    announce: bool = True,
 ) -> RunResult:
     started = ctx.clock()
     clock_start = time.monotonic()
@@ -141,7 +148,7 @@ def _poll(
         ):
             fetcher = make_fetcher(source, ctx, client)
             state = session.get_one(SourceState, state_id)
-            store = PollStore(session, state, ctx.matcher, started, result)
+            store = PollStore(session, state, ctx.matcher, started, result, announce=announce)
             if isinstance(source, RawRecordSource):
                 store.parse_raw = source.parse_raw
             for page in source.fetch(fetcher, window):

@@ -133,6 +133,9 @@ class PollStore:
     # How a source turns a `RawRecord` into its notice (`Source.parse_raw`), for sources that hand
     # over raw records.
     parse_raw: Callable[[RawRecord], NoticeRecord | None] | None = None
+    # False for a backfill: history is stored (versions, verdicts, procedure links) but nothing is
+    # announced, so feeds and subscribers are not flooded with years of old notices.
+    announce: bool = True
     _seen: dict[str, str] = field(default_factory=dict)
     _pending: list[tuple[RawPage, NoticeRecord | RawRecord, str]] = field(default_factory=list)
     _waiting: set[str] = field(default_factory=set)  # native ids in `_pending`
@@ -312,6 +315,9 @@ class PollStore:
         }
         self._page.versions.append((notice, version))
         if not notice.relevant:
+            return
+        if not self.announce:
+            notice.announced = True
             return
         if root is not None and is_new:
             self._linked(root, notice, snap)

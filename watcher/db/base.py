@@ -45,7 +45,11 @@ class Base(DeclarativeBase):
     """Base of every model; constraint names follow `NAMING_CONVENTION` for stable migrations."""
 
     metadata = MetaData(naming_convention=NAMING_CONVENTION)
-    type_annotation_map: ClassVar[dict[Any, Any]] = {dt.datetime: TZDateTime(), dict[str, Any]: JSON(), list[Any]: JSON()}
+    type_annotation_map: ClassVar[dict[Any, Any]] = {
+        dt.datetime: TZDateTime(),
+        dict[str, Any]: JSON(),
+        list[Any]: JSON(),
+    }
 
 
 intpk = Annotated[int, mapped_column(primary_key=True)]

@@ -23,6 +23,7 @@ from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescap
 from markupsafe import Markup
 
 from watcher.publish.entries import TITLE_PREFIX, Entry, render_entry
+from watcher.yamlio import load_yaml
 
 if TYPE_CHECKING:
     from watcher.db.models import Event, Subscriber
@@ -95,7 +96,7 @@ def _site_labels() -> dict[str, str]:
     """Short names of the gazetteer's sites ("CRA de Dunkerque"); empty when it cannot be read."""
     try:
         path = resources.files("watcher") / "rules" / "sites.yaml"
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        data = load_yaml(path.read_text(encoding="utf-8"))
         sites = data.get("sites") or {}
         return {
             str(slug): re.split(r" \(|[;,]", str(entry["label"]), maxsplit=1)[0].strip()

@@ -14,7 +14,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-import yaml
+from watcher.yamlio import load_yaml
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,7 +37,7 @@ def _text(value: Any) -> str | None:
 
 
 def _read(text: str) -> dict[str, dict[str, Any]]:
-    data = yaml.safe_load(text) or {}
+    data = load_yaml(text) or {}
     sites = data.get("sites") if isinstance(data, dict) else None
     if not isinstance(sites, dict):
         return {}
