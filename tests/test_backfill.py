@@ -11,6 +11,7 @@ import pytest
 from click.testing import CliRunner
 from sqlalchemy import select
 
+from tests.helpers import runtime_env
 from tests.loopback import LoopbackServer, Reply, Request
 from tests.test_pipeline import BoampPortal, sources_yaml
 from watcher.cli import main
@@ -83,13 +84,7 @@ def env(
     handler = FlakyPortal()
     with LoopbackServer(handler) as server:
         runtime = make_runtime(sources_yaml(server.url), http_retries=0)
-        for key, value in {
-            "WATCHER_SOURCES": str(runtime.settings.sources),
-            "WATCHER_DATA_DIR": str(runtime.settings.data_dir),
-            "WATCHER_DATABASE_URL": runtime.settings.db_url,
-            "WATCHER_HTTP_BACKOFF": "0",
-            "WATCHER_HTTP_RETRIES": "0",
-        }.items():
+        for key, value in runtime_env(runtime, WATCHER_HTTP_RETRIES="0").items():
             monkeypatch.setenv(key, value)
         yield runtime, handler, server
 

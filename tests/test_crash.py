@@ -4,7 +4,6 @@ a clean run: a poll is one transaction, and events have stable identities."""
 from __future__ import annotations
 
 import copy
-import os
 import signal
 import subprocess
 import sys
@@ -14,6 +13,7 @@ from pathlib import Path
 
 from sqlalchemy import func, select
 
+from tests.helpers import runtime_env
 from tests.loopback import LoopbackServer, Reply, Request
 from tests.test_pipeline import BoampPortal, feed_entries
 from watcher.db.models import Event, Notice, NoticeVersion
@@ -43,12 +43,7 @@ class SlowPortal(BoampPortal):
 
 
 def run_once(runtime: Runtime, sources: Path) -> subprocess.Popen[bytes]:
-    env = {
-        **os.environ,
-        "WATCHER_SOURCES": str(sources),
-        "WATCHER_DATA_DIR": str(runtime.settings.data_dir),
-        "WATCHER_DATABASE_URL": runtime.settings.db_url,
-    }
+    env = runtime_env(runtime, inherit=True, WATCHER_SOURCES=str(sources))
     return subprocess.Popen(
         [sys.executable, "-m", "watcher", "run", "--once"],
         env=env,
@@ -89,7 +84,9 @@ def test_kill_9_mid_poll_then_restart_equals_clean_run(
         after_crash = state(runtime)
 
         clean_dir = tmp_path / "clean"
-        clean = make_runtime(yaml, data_dir=clean_dir, database_url=f"sqlite:///{clean_dir}/w.sqlite3")
+        clean = make_runtime(
+            yaml, data_dir=clean_dir, database_url=f"sqlite:///{clean_dir}/w.sqlite3"
+        )
         clean_run = run_once(clean, sources)
         clean_run.communicate(timeout=60)
         assert clean_run.returncode == 0

@@ -17,6 +17,7 @@ import pytest
 from click.testing import CliRunner
 from sqlalchemy import func, select
 
+from tests.helpers import runtime_env
 from tests.loopback import LoopbackServer, Reply, Request
 from watcher.cli import main
 from watcher.db.models import Document, DocumentVersion, Event, Notice, SourceState
@@ -370,13 +371,8 @@ def test_cli_sync_search_and_run_once(
 
 
 def _cli_checks(runtime: Runtime, monkeypatch: pytest.MonkeyPatch) -> None:
-    for key, value in {
-        "WATCHER_SOURCES": str(runtime.settings.sources),
-        "WATCHER_DATA_DIR": str(runtime.settings.data_dir),
-        "WATCHER_DATABASE_URL": runtime.settings.db_url,
-        "WATCHER_DOCUMENTS_MIN_INTERVAL": "0",
-        "WATCHER_HTTP_RETRIES": "0",
-    }.items():
+    env = runtime_env(runtime, WATCHER_DOCUMENTS_MIN_INTERVAL="0", WATCHER_HTTP_RETRIES="0")
+    for key, value in env.items():
         monkeypatch.setenv(key, value)
     result = CliRunner().invoke(main, ["run", "--once"])
     assert result.exit_code == 0, result.output

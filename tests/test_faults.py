@@ -14,6 +14,7 @@ import pytest
 from click.testing import CliRunner
 from sqlalchemy import select
 
+from tests.helpers import runtime_env
 from tests.loopback import LoopbackServer, Reply, Request
 from tests.test_pipeline import BoampPortal, feed_entries, sources_yaml
 from watcher.cli import main
@@ -53,14 +54,7 @@ def ids(runtime: Runtime) -> list[str]:
 
 
 def cli_run(runtime: Runtime) -> Any:
-    env = {
-        "WATCHER_SOURCES": str(runtime.settings.sources),
-        "WATCHER_DATA_DIR": str(runtime.settings.data_dir),
-        "WATCHER_DATABASE_URL": runtime.settings.db_url,
-        "WATCHER_HTTP_BACKOFF": "0",
-        "WATCHER_HTTP_RETRIES": "2",
-        "WATCHER_HTTP_TIMEOUT": "1",
-    }
+    env = runtime_env(runtime, WATCHER_HTTP_RETRIES="2", WATCHER_HTTP_TIMEOUT="1")
     return CliRunner(env=env).invoke(main, ["run", "--once"])
 
 

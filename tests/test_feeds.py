@@ -20,6 +20,7 @@ from starlette.applications import Starlette
 from starlette.testclient import TestClient
 
 from tests.atom_schema import ATOM, atom_problems
+from tests.helpers import runtime_env
 from tests.loopback import LoopbackServer
 from tests.test_pipeline import FIXTURES, BoampPortal, sources_yaml
 from tests.test_timeline import corrigendum
@@ -406,13 +407,7 @@ def test_served_feeds_answer_304_and_speak_english(world: World) -> None:
 
 
 def test_cli_feed_build(world: World, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    settings = world.runtime.settings
-    for key, value in {
-        "WATCHER_SOURCES": str(settings.sources),
-        "WATCHER_DATA_DIR": str(settings.data_dir),
-        "WATCHER_DATABASE_URL": settings.db_url,
-        "WATCHER_BASE_URL": settings.base_url,
-    }.items():
+    for key, value in runtime_env(world.runtime).items():
         monkeypatch.setenv(key, value)
     out = tmp_path / "cli"
     result = CliRunner().invoke(main, ["feed", "build", "--out", str(out)])

@@ -17,15 +17,40 @@ from watcher.sources import SOURCES
 
 json_values = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=20),
-    lambda children: st.lists(children, max_size=4)
-    | st.dictionaries(st.text(max_size=12), children, max_size=5),
+    lambda children: (
+        st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=12), children, max_size=5)
+    ),
     max_leaves=25,
 )
 # Keys the portals really use, so that the fuzzer reaches past the first lookup.
 KEYS = st.sampled_from(
-    ["results", "total_count", "notices", "releases", "marches", "marche", "idweb", "objet",
-     "donnees", "publication-number", "notice-title", "tender", "id", "ocid", "title", "tag",
-     "links", "next", "objet", "acheteur", "titulaires", "montant", "codeCPV", "buyer", "awards"]
+    [
+        "results",
+        "total_count",
+        "notices",
+        "releases",
+        "marches",
+        "marche",
+        "idweb",
+        "objet",
+        "donnees",
+        "publication-number",
+        "notice-title",
+        "tender",
+        "id",
+        "ocid",
+        "title",
+        "tag",
+        "links",
+        "next",
+        "objet",
+        "acheteur",
+        "titulaires",
+        "montant",
+        "codeCPV",
+        "buyer",
+        "awards",
+    ]
 )
 portal_json = st.recursive(
     st.none() | st.text(max_size=20) | st.integers() | st.booleans(),
@@ -34,10 +59,23 @@ portal_json = st.recursive(
 )
 markup = st.lists(
     st.sampled_from(
-        ["<html>", "<body>", "<div class='item_consultation'>", "<li class='avis' data-ref='1'>",
-         "<h2 class='titre'><a href='/x'>", "</a></h2>", "<rss><channel><item><title>",
-         "</title></item></channel></rss>", "<feed xmlns='http://www.w3.org/2005/Atom'><entry>",
-         "</entry></feed>", "&amp;", "&#0;", "<!DOCTYPE x [<!ENTITY a 'b'>]>", "é", "\x00"]
+        [
+            "<html>",
+            "<body>",
+            "<div class='item_consultation'>",
+            "<li class='avis' data-ref='1'>",
+            "<h2 class='titre'><a href='/x'>",
+            "</a></h2>",
+            "<rss><channel><item><title>",
+            "</title></item></channel></rss>",
+            "<feed xmlns='http://www.w3.org/2005/Atom'><entry>",
+            "</entry></feed>",
+            "&amp;",
+            "&#0;",
+            "<!DOCTYPE x [<!ENTITY a 'b'>]>",
+            "é",
+            "\x00",
+        ]
     )
     | st.text(max_size=15),
     max_size=25,

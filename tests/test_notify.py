@@ -15,6 +15,7 @@ from click.testing import CliRunner, Result
 from sqlalchemy import select
 from starlette.testclient import TestClient
 
+from tests.helpers import runtime_env
 from tests.loopback import LoopbackServer, Reply, Request
 from tests.mailbox import Mailbox
 from tests.test_pipeline import BoampPortal, sources_yaml
@@ -61,16 +62,12 @@ def runtime(
 
 def use_env(rt: Runtime, mailbox: Mailbox, monkeypatch: pytest.MonkeyPatch) -> None:
     """Export the runtime's settings and the loopback mail server to the CLI."""
-    for key, value in {
-        "WATCHER_SOURCES": str(rt.settings.sources),
-        "WATCHER_DATA_DIR": str(rt.settings.data_dir),
-        "WATCHER_DATABASE_URL": rt.settings.db_url,
-        "WATCHER_BASE_URL": rt.settings.base_url,
-        "WATCHER_HTTP_BACKOFF": "0",
-        "WATCHER_HTTP_RETRIES": "0",
-        "WATCHER_SMTP_URL": mailbox.url,
-        "WATCHER_MAIL_FROM": "Veille rétention <alerts@watcher.example>",
-    }.items():
+    for key, value in runtime_env(
+        rt,
+        WATCHER_HTTP_RETRIES="0",
+        WATCHER_SMTP_URL=mailbox.url,
+        WATCHER_MAIL_FROM="Veille rétention <alerts@watcher.example>",
+    ).items():
         monkeypatch.setenv(key, value)
 
 

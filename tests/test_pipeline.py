@@ -14,6 +14,7 @@ from click.testing import CliRunner
 from lxml import etree
 from sqlalchemy import func, select
 
+from tests.helpers import runtime_env
 from tests.loopback import LoopbackServer, Reply, Request
 from watcher.cli import main
 from watcher.db.models import Event, Notice, NoticeVersion, PollRun, SourceState
@@ -135,14 +136,7 @@ def test_cli_run_once_failing_source_does_not_stop_the_others(
     _, server = portal
     extra = f"  - name: broken\n    kind: boamp\n    base_url: http://127.0.0.1:{_dead_port()}\n"
     runtime = make_runtime(sources_yaml(server.url, extra))
-    for key, value in {
-        "WATCHER_SOURCES": str(runtime.settings.sources),
-        "WATCHER_DATA_DIR": str(runtime.settings.data_dir),
-        "WATCHER_DATABASE_URL": runtime.settings.db_url,
-        "WATCHER_BASE_URL": runtime.settings.base_url,
-        "WATCHER_HTTP_BACKOFF": "0",
-        "WATCHER_HTTP_RETRIES": "0",
-    }.items():
+    for key, value in runtime_env(runtime, WATCHER_HTTP_RETRIES="0").items():
         monkeypatch.setenv(key, value)
     result = CliRunner().invoke(main, ["run", "--once"])
     assert result.exit_code == 1, result.output

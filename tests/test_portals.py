@@ -13,6 +13,7 @@ from typing import Any
 from click.testing import CliRunner
 from lxml import etree
 
+from tests.helpers import runtime_env
 from tests.loopback import LoopbackServer, Reply, Request
 from tests.test_pipeline import BoampPortal
 from watcher.cli import main
@@ -70,12 +71,7 @@ def test_three_portals_one_feed(make_runtime: Callable[..., Runtime], monkeypatc
             f"  - {{name: ted, kind: ted, base_url: '{ted.url}', min_interval: 0}}\n"
             f"  - {{name: fts, kind: find_a_tender, base_url: '{fts.url}'}}\n"
         )
-        for key, value in {
-            "WATCHER_SOURCES": str(runtime.settings.sources),
-            "WATCHER_DATA_DIR": str(runtime.settings.data_dir),
-            "WATCHER_DATABASE_URL": runtime.settings.db_url,
-            "WATCHER_HTTP_BACKOFF": "0",
-        }.items():
+        for key, value in runtime_env(runtime).items():
             monkeypatch.setenv(key, value)
         result = CliRunner().invoke(main, ["run", "--once"])
     assert result.exit_code == 0, result.output
@@ -91,9 +87,15 @@ def test_three_portals_one_feed(make_runtime: Callable[..., Runtime], monkeypatc
     for noise in ("bassin", "Bewachung", "Assurances", "Office removals"):
         assert noise not in text, noise
     # each entry links to the notice on its own portal
-    hosts = {"boamp": "www.boamp.fr", "ted": "ted.europa.eu", "fts": "www.find-tender.service.gov.uk"}
+    hosts = {
+        "boamp": "www.boamp.fr",
+        "ted": "ted.europa.eu",
+        "fts": "www.find-tender.service.gov.uk",
+    }
     for entry in entries:
-        source = next(c.get("term") for c in entry.findall(f"{ATOM}category") if c.get("term") in hosts)
+        source = next(
+            c.get("term") for c in entry.findall(f"{ATOM}category") if c.get("term") in hosts
+        )
         href = entry.find(f"{ATOM}link[@rel='alternate']").get("href")
         assert hosts[source] in href, (source, href)
     # the Dunkerque tender is on BOAMP and TED: one event, both links

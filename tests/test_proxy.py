@@ -42,5 +42,7 @@ def test_proxy_must_be_http_or_socks(tmp_path: Path) -> None:
     path.write_text("sources:\n  - {name: b, kind: boamp, proxy: 'ftp://x:1'}\n", encoding="utf-8")
     with pytest.raises(ConfigError, match="proxy: must be an http://, https://, socks5://"):
         load_config(path)
-    path.write_text("sources:\n  - {name: b, kind: boamp, proxy: 'socks5h://127.0.0.1:9050'}\n", "utf-8")
+    path.write_text(
+        "sources:\n  - {name: b, kind: boamp, proxy: 'socks5h://127.0.0.1:9050'}\n", "utf-8"
+    )
     assert load_config(path).sources[0].proxy == "socks5h://127.0.0.1:9050"

@@ -26,7 +26,12 @@ HELPERS = {"__init__", "base", "boamp_donnees", "ocds"}
 # For each kind: the least config it needs, a recorded page, and that page's URL and type.
 PARSE: dict[str, tuple[dict[str, Any], str, str, str]] = {
     "boamp": ({}, "poll_page.json", "https://boamp.example/records", "application/json"),
-    "ted": ({}, "search_page1.json", "https://api.ted.europa.eu/v3/notices/search", "application/json"),
+    "ted": (
+        {},
+        "search_page1.json",
+        "https://api.ted.europa.eu/v3/notices/search",
+        "application/json",
+    ),
     "find_a_tender": ({}, "packages_page1.json", "https://fts.example/p", "application/json"),
     "contracts_finder": ({}, "search_page1.json", "https://cf.example/s", "application/json"),
     "place": (
@@ -45,7 +50,12 @@ PARSE: dict[str, tuple[dict[str, Any], str, str, str]] = {
         "https://prefecture.example/list.html",
         "text/html",
     ),
-    "feed": ({"url": "https://feed.example/rss.xml"}, "rss.xml", "https://feed.example/rss.xml", "text/xml"),
+    "feed": (
+        {"url": "https://feed.example/rss.xml"},
+        "rss.xml",
+        "https://feed.example/rss.xml",
+        "text/xml",
+    ),
     "decp": (
         {"urls": ["/r/1"]},
         "cra_2019format_reconstructed.json",

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import signal
 import socket
 import subprocess
@@ -13,6 +12,7 @@ from collections.abc import Callable
 import httpx
 from starlette.testclient import TestClient
 
+from tests.helpers import runtime_env
 from tests.loopback import LoopbackServer
 from tests.test_pipeline import BoampPortal, sources_yaml
 from watcher.pipeline import run_sources
@@ -50,13 +50,7 @@ def test_serve_polls_at_start_and_stops_on_sigterm(make_runtime: Callable[..., R
     with LoopbackServer(BoampPortal()) as server:
         runtime = make_runtime(sources_yaml(server.url))
         port = _free_port()
-        env = {
-            **os.environ,
-            "WATCHER_SOURCES": str(runtime.settings.sources),
-            "WATCHER_DATA_DIR": str(runtime.settings.data_dir),
-            "WATCHER_DATABASE_URL": runtime.settings.db_url,
-            "WATCHER_HTTP_BACKOFF": "0",
-        }
+        env = runtime_env(runtime, inherit=True)
         proc = subprocess.Popen(
             [sys.executable, "-m", "watcher", "serve", "--port", str(port)],
             env=env,

@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
+from tests.helpers import runtime_env
 from tests.loopback import LoopbackServer
 from tests.test_pipeline import BoampPortal, feed_entries, sources_yaml
 from watcher.db.models import Event, Notice
@@ -43,8 +44,14 @@ def corrigendum(base: dict[str, Any]) -> dict[str, Any]:
 
 
 def award(base: dict[str, Any]) -> dict[str, Any]:
-    donnees = {"MAPA": {"attribution": {"avisInitial": {"idWeb": "26-118204"},
-                                        "montant": {"valeur": "36500000"}}}}
+    donnees = {
+        "MAPA": {
+            "attribution": {
+                "avisInitial": {"idWeb": "26-118204"},
+                "montant": {"valeur": "36500000"},
+            }
+        }
+    }
     return linked_record(
         base,
         "26-130001",
@@ -115,8 +122,16 @@ SNAP = {
 @pytest.mark.parametrize(
     ("linked", "same_source", "expected"),
     [
-        ({"notice_type": "corrigendum", "deadline": "2027-01-25T12:00:00+00:00"}, True, "deadline_moved"),
-        ({"notice_type": "corrigendum", "deadline": "2027-01-04T12:00:00+00:00"}, True, "corrigendum"),
+        (
+            {"notice_type": "corrigendum", "deadline": "2027-01-25T12:00:00+00:00"},
+            True,
+            "deadline_moved",
+        ),
+        (
+            {"notice_type": "corrigendum", "deadline": "2027-01-04T12:00:00+00:00"},
+            True,
+            "corrigendum",
+        ),
         ({"notice_type": "award", "winners": ["SPIE"], "value": 1.0}, True, "awarded"),
         ({"notice_type": "award", "title": "Procédure déclarée sans suite"}, True, "cancelled"),
         ({"notice_type": "award", "description": "Lot 2 infructueux"}, True, "cancelled"),
@@ -124,15 +139,24 @@ SNAP = {
         ({"notice_type": "notice", "deadline": "2027-01-04T12:00:00+00:00"}, False, None),
     ],
 )
-def test_linked_event_table(linked: dict[str, Any], same_source: bool, expected: str | None) -> None:
+def test_linked_event_table(
+    linked: dict[str, Any], same_source: bool, expected: str | None
+) -> None:
     outcome = linked_event(SNAP, {**SNAP, **linked}, same_source=same_source)
     assert (outcome[0] if outcome else None) == expected
 
 
 def test_similarity_links_the_same_tender_only() -> None:
-    ted = {**SNAP, "title": "France – Travaux de construction de prisons – Construction du CRA de Dunkerque"}
+    ted = {
+        **SNAP,
+        "title": "France – Travaux de construction de prisons – Construction du CRA de Dunkerque",
+    }
     assert similarity(SNAP, ted) >= 0.85
-    other = {**SNAP, "title": "Construction d'un commissariat à Dunkerque", "deadline": "2027-02-01T12:00:00+00:00"}
+    other = {
+        **SNAP,
+        "title": "Construction d'un commissariat à Dunkerque",
+        "deadline": "2027-02-01T12:00:00+00:00",
+    }
     assert similarity(SNAP, other) < 0.85
 
 
@@ -169,13 +193,11 @@ def test_deadline_reminder_export_and_rematch(make_runtime: Callable[..., Runtim
         report = rematch(session, runtime.matcher, now)
     assert report.checked == 4 and report.events == 0  # same rules: nothing new
 
-    env = {
-        "WATCHER_SOURCES": str(runtime.settings.sources),
-        "WATCHER_DATABASE_URL": runtime.settings.db_url,
-        "WATCHER_DATA_DIR": str(runtime.settings.data_dir),
-    }
+    env = runtime_env(runtime)
     out = runtime.settings.data_dir / "export.json"
-    result = CliRunner(env=env).invoke(main, ["export", "--notice", "boamp:26-118204", "--out", str(out)])
+    result = CliRunner(env=env).invoke(
+        main, ["export", "--notice", "boamp:26-118204", "--out", str(out)]
+    )
     assert result.exit_code == 0, result.output
     assert json.loads(out.read_text("utf-8"))["events"]
     result = CliRunner(env=env).invoke(main, ["export", "--notice", "nope:1"])

@@ -19,6 +19,7 @@ from selenium.webdriver.common.by import By
 from selenium.webdriver.support import expected_conditions
 from selenium.webdriver.support.wait import WebDriverWait
 
+from tests.helpers import runtime_env
 from tests.web.test_service import _free_port
 from watcher.runtime import Runtime
 
@@ -46,12 +47,7 @@ pytestmark = pytest.mark.skipif(
 def site(polled: Runtime) -> Iterator[str]:
     """`watcher serve --no-scheduler` over the polled database, on a free loopback port."""
     port = _free_port()
-    env = {
-        **os.environ,
-        "WATCHER_SOURCES": str(polled.settings.sources),
-        "WATCHER_DATA_DIR": str(polled.settings.data_dir),
-        "WATCHER_DATABASE_URL": polled.settings.db_url,
-    }
+    env = runtime_env(polled, inherit=True)
     proc = subprocess.Popen(
         [sys.executable, "-m", "watcher", "serve", "--no-scheduler", "--port", str(port)],
         env=env,

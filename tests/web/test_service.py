@@ -5,7 +5,6 @@ within 15 seconds), even in the middle of a poll that hangs."""
 from __future__ import annotations
 
 import json
-import os
 import signal
 import socket
 import subprocess
@@ -19,6 +18,7 @@ from pathlib import Path
 import httpx
 from sqlalchemy import func, select
 
+from tests.helpers import runtime_env
 from tests.loopback import LoopbackServer, Reply, Request
 from tests.test_pipeline import BoampPortal, sources_yaml
 from watcher.db.models import Notice, SourceState
@@ -34,14 +34,7 @@ def _free_port() -> int:
 @contextmanager
 def serving(runtime: Runtime, **env: str) -> Iterator[tuple[subprocess.Popen[bytes], str]]:
     port = _free_port()
-    variables = {
-        **os.environ,
-        "WATCHER_SOURCES": str(runtime.settings.sources),
-        "WATCHER_DATA_DIR": str(runtime.settings.data_dir),
-        "WATCHER_DATABASE_URL": runtime.settings.db_url,
-        "WATCHER_HTTP_BACKOFF": "0",
-        **env,
-    }
+    variables = runtime_env(runtime, inherit=True, **env)
     proc = subprocess.Popen(
         [sys.executable, "-m", "watcher", "serve", "--port", str(port)],
         env=variables,
