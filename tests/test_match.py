@@ -166,6 +166,16 @@ def test_match_is_thread_safe(matcher: Matcher) -> None:
         assert list(pool.map(matcher.match, inputs)) == sequential
 
 
+def test_a_text_seen_before_gives_the_same_verdict() -> None:
+    """The matcher remembers the words and hits of recent texts (buyers, re-published notices):
+    a notice matched again, or after others that share its texts, reads exactly as the first time."""
+    inputs = [input_from_dict(r) for r in DEV_ROWS]
+    first = [Matcher.load().match(i) for i in inputs]
+    shared = Matcher.load()
+    assert [shared.match(i) for i in inputs] == first
+    assert [shared.match(i) for i in reversed(inputs)] == first[::-1]
+
+
 def test_input_from_a_parsed_notice_includes_lots(matcher: Matcher) -> None:
     notice = NoticeRecord(
         native_id="x",

@@ -31,6 +31,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import lru_cache
 from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -47,6 +48,7 @@ _TEXT_FIELDS = ("title", "description", "buyer", "place")
 _FOLLOW_GAP = 3  # words allowed between `CRA` and the site name: "CRA de la ville de Nice"
 _SITE_AFTER = 6  # a site name this close after a strong signal is what the notice is about
 _SITE_BEFORE = 2  # "Heathrow IRC", "Yarl's Wood Immigration Removal Centre"
+_FIND_CACHE = 512  # texts whose words and hits are kept (a few MB even for long descriptions)
 
 __all__ = ["ConfigError", "MatchInput", "Matcher", "Verdict", "input_from_dict", "match_jsonl_line"]
 
@@ -124,6 +126,10 @@ class Matcher:
 
     def __init__(self, rules: CompiledRules) -> None:
         self._rules = rules
+        # Buyers, places and the texts of re-published notices (corrigenda, awards) come back
+        # again and again: a text's words and phrase hits are found once. `_Found` is never
+        # changed after `_scan`, so a cached one is safe to share between threads.
+        self._find = lru_cache(maxsize=_FIND_CACHE)(self._scan)
 
     @classmethod
     def load(cls, extra_rules: Sequence[Path] = (), extra_sites: Sequence[Path] = ()) -> Matcher:
@@ -162,6 +168,7 @@ class Matcher:
             kept = [
                 hit
                 for kind in ("signal", "buyer", "against")
+                if valid  # most fields of most notices have no evidence at all
                 for hit in keep_longest(h for h in valid if _kind(h) == kind)
             ]
             for hit in kept:
@@ -194,7 +201,7 @@ class Matcher:
             site = self._site(fields, strong, score, reasons)
         return Verdict(relevant, site, round(total, 3), tuple(dict.fromkeys(reasons)))
 
-    def _find(self, name: str, text: str | None) -> _Found | None:
+    def _scan(self, name: str, text: str | None) -> _Found | None:
         if not text:
             return None
         tokens = tokenize(text)

@@ -19,7 +19,6 @@ import nh3
 from watcher.records import NoticeRecord
 
 PARIS = ZoneInfo("Europe/Paris")
-_SPACES = re.compile(r"\s+")
 _SAFE_URL = re.compile(r"^https?://[^/\s]+", re.IGNORECASE)
 # Characters that are not allowed in XML 1.0 (feeds would be invalid): C0 controls except \t\n\r,
 # surrogates, U+FFFE and U+FFFF.
@@ -40,7 +39,9 @@ def clean_text(value: Any) -> str | None:
     if value is None:
         return None
     text = strip_markup(_XML_ILLEGAL.sub("", unicodedata.normalize("NFC", str(value))))
-    text = _SPACES.sub(" ", _XML_ILLEGAL.sub("", text)).strip()
+    # `str.split()` cuts at the characters `\s` matches (both use `str.isspace`): the same as
+    # collapsing runs with a regular expression and stripping, at half the cost.
+    text = " ".join(_XML_ILLEGAL.sub("", text).split())
     return text or None
 
 

@@ -54,8 +54,10 @@ def word_key(word: str) -> str:
 
 
 @lru_cache(maxsize=100_000)
-def _fold_and_key(word: str) -> tuple[str, str]:
-    return fold(word), word_key(word)
+def _word_info(word: str) -> tuple[str, str, bool, bool]:
+    """(folded, key, is a word of letters, is written in capitals): what `tokenize` needs."""
+    alpha = word.isalpha()
+    return fold(word), word_key(word), alpha, alpha and word.isupper()
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,15 +80,15 @@ def tokenize(text: str) -> Tokens:
     keys: list[str] = []
     letters = upper = 0
     for raw in _WORD.findall(text):
-        folded, key = _fold_and_key(raw)
+        folded, key, alpha, capitals = _word_info(raw)
         if not folded:
             continue
         words.append(raw)
         folds.append(folded)
         keys.append(key)
-        if raw.isalpha():
+        if alpha:
             letters += 1
-            upper += raw.isupper()
+            upper += capitals
     return Tokens(tuple(words), tuple(folds), tuple(keys), letters > 2 and upper * 4 >= letters * 3)
 
 
@@ -154,13 +156,17 @@ class TermIndex(Generic[P]):
         n = len(keys)
         one, two, prefix = self._one, self._two, self._prefix
         for i in range(n):
-            candidates = one.get(keys[i], [])
-            if i + 1 < n:
-                candidates = candidates + two.get((keys[i], keys[i + 1]), [])
-            for phrase, payload in candidates:
-                end = i + len(phrase.keys)
-                if end <= n and _same(tokens, i, phrase):
-                    hits.append(Hit(i, end, payload))
+            # Most words start no phrase: look them up without building a candidate list.
+            key = keys[i]
+            single = one.get(key)
+            pair = two.get((key, keys[i + 1])) if i + 1 < n else None
+            for candidates in (single, pair):
+                if not candidates:
+                    continue
+                for phrase, payload in candidates:
+                    end = i + len(phrase.keys)
+                    if end <= n and _same(tokens, i, phrase):
+                        hits.append(Hit(i, end, payload))
             if prefix:
                 for phrase, payload in prefix.get(folds[i][:_PREFIX_BUCKET], ()):
                     if folds[i].startswith(phrase.keys[0]) and _case_ok(tokens, i, phrase):

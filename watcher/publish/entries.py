@@ -9,6 +9,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 from html import escape
 from typing import Any
 
@@ -122,7 +123,7 @@ def render_entry(
     facts: list[tuple[str, str]] = []
     if snapshot.get("buyer"):
         facts.append((labels["buyer"], snapshot["buyer"]))
-    deadline = format_deadline(parse_datetime(snapshot.get("deadline")), with_time=True)
+    deadline = _deadline_text(snapshot.get("deadline"))
     # An event made by another notice (a corrigendum) moves the deadline of a version that still
     # holds the old one: the fact shows the new deadline, as the change line does.
     moved = [str(c["new"]) for c in changes if c.get("field") == "deadline" and c.get("new")]
@@ -174,6 +175,18 @@ def render_entry(
         source=source,
         categories=categories,
     )
+
+
+def _deadline_text(value: Any) -> str | None:
+    """A snapshot's deadline as a reader sees it (`04/01/2027 12:00`, Paris time)."""
+    if isinstance(value, str):
+        return _deadline_of(value)  # every event is rendered in each language: parse it once
+    return format_deadline(parse_datetime(value), with_time=True)
+
+
+@lru_cache(maxsize=4096)
+def _deadline_of(value: str) -> str | None:
+    return format_deadline(parse_datetime(value), with_time=True)
 
 
 def _label(change: dict[str, Any], lang: str) -> str:

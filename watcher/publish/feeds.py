@@ -106,6 +106,7 @@ class _Writer:
         self.out = out
         self.kept: set[Path] = set()
         self.changed: list[Path] = []
+        self._folders: set[Path] = set()  # made (or found) by this build: one mkdir per folder
 
     def write(self, relative: str, body: bytes, *, report: bool = True) -> None:
         target = self.out / relative
@@ -114,7 +115,9 @@ class _Writer:
             if target.stat().st_size == len(body) and target.read_bytes() == body:
                 return
         except FileNotFoundError:
-            target.parent.mkdir(parents=True, exist_ok=True)
+            if target.parent not in self._folders:
+                target.parent.mkdir(parents=True, exist_ok=True)
+                self._folders.add(target.parent)
         tmp = target.with_name(f".{target.name}.{os.getpid()}.{threading.get_ident()}.tmp")
         tmp.write_bytes(body)
         tmp.replace(target)

@@ -16,6 +16,9 @@ from watcher.publish.atom import tag_uri
 from watcher.publish.entries import Entry
 
 VERSION = "https://jsonfeed.org/version/1.1"
+# `json.dumps(..., ensure_ascii=False)` builds a new encoder on every call; one shared encoder with
+# the same options writes the same bytes at a fraction of the cost (an item per event and language).
+_ITEM_ENCODER = json.JSONEncoder(ensure_ascii=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,7 +45,7 @@ def item_json(item: Entry, base_url: str) -> bytes:
     }
     if item.link:
         data["url"] = item.link
-    return json.dumps(data, ensure_ascii=False).encode("utf-8")
+    return _ITEM_ENCODER.encode(data).encode("utf-8")
 
 
 def assemble_json(meta: JsonFeedMeta, items: Iterable[bytes]) -> bytes:
