@@ -88,9 +88,13 @@ def test_serve_on_an_empty_database_polls_and_shows_the_notices(
             assert wait_for(shows_notices, 60), "the home page never showed the polled notices"
             health = get(f"{base}/healthz")
             assert health is not None and health.json() == {"status": "ok", "database": "ok"}
-            metrics = get(f"{base}/metrics")
-            assert metrics is not None
-            assert 'watcher_polls_total{outcome="ok",source="boamp"} 1.0' in metrics.text
+            def counts_the_poll() -> bool:
+                metrics = get(f"{base}/metrics")
+                wanted = 'watcher_polls_total{outcome="ok",source="boamp"} 1.0'
+                return metrics is not None and wanted in metrics.text
+
+            # (a loaded machine may answer the page a moment before the metrics' own read)
+            assert wait_for(counts_the_poll, 10), get(f"{base}/metrics")
             sources = get(f"{base}/sources")
             assert sources is not None and sources.status_code == 200
             assert 'class="status status-ok"' in sources.text
