@@ -11,6 +11,9 @@ from pathlib import Path
 import pytest
 from sqlalchemy import create_engine, text
 
+from tests.helpers import BoampPortal
+from tests.loopback import LoopbackServer
+from tests.mailbox import Mailbox
 from watcher.db.session import normalize_url
 
 FIXTURES = Path(__file__).parent / "fixtures"
@@ -69,3 +72,20 @@ def make_runtime(tmp_path: Path, database_url: str) -> Iterator[object]:
     for runtime in made:
         if "engine" in runtime.__dict__:
             runtime.engine.dispose()
+
+
+@pytest.fixture
+def portal() -> Iterator[tuple[BoampPortal, LoopbackServer]]:
+    """A loopback server speaking the BOAMP API from `tests/fixtures/boamp/poll_page.json`."""
+    handler = BoampPortal()
+    with LoopbackServer(handler) as server:
+        yield handler, server
+
+
+@pytest.fixture
+def mailbox() -> Iterator[Mailbox]:
+    """A real SMTP server (aiosmtpd) on loopback that keeps what it receives."""
+    box = Mailbox()
+    box.start()
+    yield box
+    box.stop()

@@ -33,21 +33,6 @@ BOB = "bob@example.net"  # follows everything
 
 
 @pytest.fixture
-def portal() -> Iterator[tuple[BoampPortal, LoopbackServer]]:
-    handler = BoampPortal()
-    with LoopbackServer(handler) as server:
-        yield handler, server
-
-
-@pytest.fixture
-def mailbox() -> Iterator[Mailbox]:
-    box = Mailbox()
-    box.start()
-    yield box
-    box.stop()
-
-
-@pytest.fixture
 def runtime(
     portal: tuple[BoampPortal, LoopbackServer],
     make_runtime: Callable[..., Runtime],

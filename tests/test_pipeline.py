@@ -3,55 +3,23 @@ notice and version, and the feed shows the relevant ones — new once, then only
 
 from __future__ import annotations
 
-import json
 import socket
-from collections.abc import Callable, Iterator
-from pathlib import Path
-from typing import Any
+from collections.abc import Callable
 
 import pytest
 from click.testing import CliRunner
 from lxml import etree
 from sqlalchemy import func, select
 
-from tests.helpers import runtime_env
-from tests.loopback import LoopbackServer, Reply, Request
+from tests.helpers import BOAMP_FIXTURES, BoampPortal, runtime_env
+from tests.loopback import LoopbackServer
 from watcher.cli import main
 from watcher.db.models import Event, Notice, NoticeVersion, PollRun, SourceState
 from watcher.pipeline import run_sources
 from watcher.runtime import Runtime
 
 ATOM = "{http://www.w3.org/2005/Atom}"
-FIXTURES = Path(__file__).parent / "fixtures" / "boamp"
-
-
-class BoampPortal:
-    """Serves `results` of a fixture page through the Explore v2.1 API with offset paging."""
-
-    path = "/api/explore/v2.1/catalog/datasets/boamp/records"
-
-    def __init__(self, page: str = "poll_page.json") -> None:
-        self.load(page)
-
-    def load(self, page: str) -> None:
-        self.records: list[dict[str, Any]] = json.loads((FIXTURES / page).read_text("utf-8"))[
-            "results"
-        ]
-
-    def __call__(self, request: Request) -> Reply:
-        if request.path != self.path:
-            return Reply(404, b'{"error": "not found"}')
-        offset = int(request.param("offset", "0") or 0)
-        limit = int(request.param("limit", "10") or 10)
-        body = {"total_count": len(self.records), "results": self.records[offset : offset + limit]}
-        return Reply(200, json.dumps(body).encode())
-
-
-@pytest.fixture
-def portal() -> Iterator[tuple[BoampPortal, LoopbackServer]]:
-    handler = BoampPortal()
-    with LoopbackServer(handler) as server:
-        yield handler, server
+FIXTURES = BOAMP_FIXTURES
 
 
 def sources_yaml(url: str, extra: str = "") -> str:

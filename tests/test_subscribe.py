@@ -26,21 +26,6 @@ CONFIRM = re.compile(r"https://watcher\.example(/subscribe/confirm\?token=[\w-]+
 
 
 @pytest.fixture
-def portal() -> Iterator[tuple[BoampPortal, LoopbackServer]]:
-    handler = BoampPortal()
-    with LoopbackServer(handler) as server:
-        yield handler, server
-
-
-@pytest.fixture
-def mailbox() -> Iterator[Mailbox]:
-    box = Mailbox()
-    box.start()
-    yield box
-    box.stop()
-
-
-@pytest.fixture
 def runtime(
     portal: tuple[BoampPortal, LoopbackServer],
     make_runtime: Callable[..., Runtime],

@@ -88,6 +88,7 @@ def test_serve_on_an_empty_database_polls_and_shows_the_notices(
             assert wait_for(shows_notices, 60), "the home page never showed the polled notices"
             health = get(f"{base}/healthz")
             assert health is not None and health.json() == {"status": "ok", "database": "ok"}
+
             def counts_the_poll() -> bool:
                 metrics = get(f"{base}/metrics")
                 wanted = 'watcher_polls_total{outcome="ok",source="boamp"} 1.0'
