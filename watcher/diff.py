@@ -7,7 +7,6 @@
 
 from __future__ import annotations
 
-import datetime as dt
 from typing import Any
 
 from watcher.normalize import format_deadline, format_money, parse_datetime
@@ -130,8 +129,3 @@ def event_type(is_new: bool, changes: list[FieldChange], notice_type: str | None
     if "winners" in fields:
         return "awarded"
     return "changed"
-
-
-def deadline_of(snap: dict[str, Any]) -> dt.datetime | None:
-    """The deadline of a snapshot as an aware datetime."""
-    return parse_datetime(snap.get("deadline"))

@@ -1,1 +1,1 @@
-"""Storage: typed models, engines and sessions, queries."""
+"""Storage: typed models, engines and sessions."""

@@ -1,1 +1,1 @@
-"""The web site: feeds, pages, health. Reads through `db/queries.py`; never talks to a portal."""
+"""The web site: feeds, pages, health. Reads through `web/listing.py` and `publish/reading.py`; never talks to a portal."""
