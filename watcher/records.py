@@ -127,6 +127,8 @@ class RunResult:
     unchanged: int = 0
     relevant: int = 0
     events: int = 0
+    # Stored procedures found to be one when a later notice linked them (`store.PollStore._merge`).
+    merged: int = 0
     pages: int = 0
     seconds: float = 0.0
     error: str | None = None

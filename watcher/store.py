@@ -15,22 +15,32 @@ from __future__ import annotations
 
 import bisect
 import datetime as dt
+import logging
+import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import insert, inspect, select, text, update
+from sqlalchemy import insert, inspect, or_, select, text, update
 from sqlalchemy.orm import Session
 
 from watcher.db.models import Event, Notice, SourceState
 from watcher.diff import diff_snapshots, event_type
+from watcher.linking import (
+    SIMILARITY_BUDGET,
+    SIMILARITY_THRESHOLD,
+    buyer_matches,
+    identifiers_conflict,
+    similar_kinds,
+)
 from watcher.match import Matcher, MatchInput, Verdict
 from watcher.normalize import clean_text, content_hash, parse_datetime, snapshot
+from watcher.phases import phase_of, related_procedures, stage
 from watcher.records import FieldChange, NoticeRecord, RawPage, RawRecord, RunResult
-from watcher.timeline import linked_event, similarity
+from watcher.timeline import PROCEDURE_FIELDS, linked_event, procedure_facts, similarity
 
-# Below this, two notices of different portals are not linked (never merged silently).
-SIMILARITY_THRESHOLD = 0.85
+log = logging.getLogger("watcher.store")
+__all__ = ["SIMILARITY_THRESHOLD", "PollStore"]
 
 
 def match_input(snap: dict[str, Any]) -> MatchInput:
@@ -141,6 +151,7 @@ class PollStore:
     _waiting: set[str] = field(default_factory=set)  # native ids in `_pending`
     _page: _Page = field(default_factory=_Page)
     _similar_index: list[tuple[dt.datetime, int]] | None = None
+    _similar_seconds: float = 0.0
     _made_count: int = 0
     _analyzed: bool = False
 
@@ -269,13 +280,19 @@ class PollStore:
             )
             for notice in self.session.scalars(query):
                 links.by_native.setdefault(notice.native_id, []).append(notice)
-        procedures = {record.procedure_id for record in records if record.procedure_id}
+        procedures = {pid for record in records for pid in self._procedure_ids(record)}
         if procedures:
             for notice in self.session.scalars(
                 select(Notice).where(Notice.procedure_id.in_(procedures))
             ):
                 links.by_procedure.setdefault(notice.procedure_id or "", []).append(notice)
         return links
+
+    def _procedure_ids(self, record: NoticeRecord) -> list[str]:
+        """The procedure identifiers a record carries: its own, and those it names (OCDS
+        `relatedProcesses`)."""
+        ids = [record.procedure_id] if record.procedure_id else []
+        return ids + [p for p in related_procedures(self.source.kind, record.raw) if p not in ids]
 
     def _store(
         self, notice: Notice | None, record: NoticeRecord, digest: str, page: RawPage
@@ -300,6 +317,7 @@ class PollStore:
             old_snap = notice.snapshot
             notice.version += 1
             self.result.changed += 1
+        notice.phase = phase_of(self.source.kind, record.notice_type, snap, record.raw)
         root = self._root(notice, record, snap)
         self._apply(notice, record, snap, digest, verdict, root)
         self._page.add(notice)
@@ -324,12 +342,14 @@ class PollStore:
             notice.announced = True
             return
         if not notice.announced:
-            self._event(notice, "new", [])
+            self._event(notice, "planned" if notice.phase == "planning" else "new", [])
             notice.announced = True
             return
         changes = diff_snapshots(old_snap, snap)
         if changes:
             kind = event_type(False, changes, record.notice_type)
+            if notice.phase == "contractAmendment" and kind in {"changed", "awarded"}:
+                kind = "contract_modified"
             self._event(root or notice, kind, changes, origin=notice if root else None)
 
     def _parent(self, notice: Notice) -> Notice | None:
@@ -341,32 +361,43 @@ class PollStore:
         return None
 
     def _root(self, notice: Notice, record: NoticeRecord, snap: dict[str, Any]) -> Notice | None:
-        """The first notice of the procedure `record` belongs to, if another one is known."""
+        """The first notice of the procedure `record` belongs to, if another one is known.
+
+        Identifiers first (references to earlier notices, procedure identifiers): when they reach
+        two stored procedures, those are one and are merged (`_merge`). Similarity only for a
+        contract notice that no identifier links (`watcher.linking`).
+        """
         if notice.parent_id is not None:
             return self.session.get(Notice, notice.parent_id)
         if notice.id is not None and notice.announced:
             return None  # already a procedure of its own
-        found: Notice | None = None
-        method, confidence = "reference", 1.0
-        if record.related_ids:
-            refs = set(record.related_ids)
-            found = self._page.earliest(
-                n for ref in refs for n in self._page.by_native.get(ref, ())
-            )
-        if found is None and record.procedure_id:
-            found = self._page.earliest(
-                n
-                for n in self._page.by_procedure.get(record.procedure_id, ())
-                if n.procedure_id == record.procedure_id and n.native_id != record.native_id
-            )
-            method = "procedure_id"
-        if found is None and snap.get("deadline") and record.notice_type == "notice":
+        by_ref = [
+            n
+            for ref in dict.fromkeys(record.related_ids)
+            for n in self._page.by_native.get(ref, ())
+        ]
+        pids = self._procedure_ids(record)
+        by_procedure = [
+            n
+            for pid in pids
+            for n in self._page.by_procedure.get(pid, ())
+            if n is not notice and n.procedure_id == pid
+        ]
+        method, confidence = ("reference" if by_ref else "procedure_id"), 1.0
+        roots: list[Notice] = []
+        for candidate in [*by_ref, *by_procedure]:
+            top = self._parent(candidate) or candidate
+            if top is not notice and (top.id is None or top.id != notice.id) and top not in roots:
+                roots.append(top)
+        found = self._page.earliest(roots)
+        if found is not None:
+            for other in roots:
+                if other is not found:
+                    self._merge(found, other)
+        elif snap.get("deadline") and notice.phase == "tender":
             found, confidence = self._similar(snap)
             method = "similarity"
         if found is None:
-            return None
-        found = self._parent(found) or found
-        if found is notice or (found.id is not None and found.id == notice.id):
             return None
         if found.id is None:
             self._page.parents[id(notice)] = found  # linked once written (`_flush`)
@@ -374,23 +405,120 @@ class PollStore:
             notice.parent_id = found.id
         notice.link_method = method
         notice.link_confidence = confidence
+        if method == "similarity":
+            log.info(
+                "%s %s linked by similarity (%.2f) to notice %s",
+                self.source.name,
+                record.native_id,
+                confidence,
+                found.native_id,
+            )
         return found
 
+    def _merge(self, keep: Notice, gone: Notice) -> None:
+        """`gone`'s procedure is `keep`'s: its notices join `keep` (their versions and events stay
+        theirs: nothing is lost, and nothing is announced again)."""
+        log.info("procedures %s and %s are one: merged", keep.native_id, gone.native_id)
+        self.result.merged += 1
+        if gone.id is None or keep.id is None:
+            self._page.parents[id(gone)] = keep
+        else:
+            gone.parent_id = keep.id
+        gone.link_method, gone.link_confidence = "merged", 1.0
+        for key, parent in list(self._page.parents.items()):
+            if parent is gone:
+                self._page.parents[key] = keep
+        if gone.id is not None and keep.id is not None:
+            self.session.execute(
+                update(Notice).where(Notice.parent_id == gone.id).values(parent_id=keep.id),
+                execution_options={"synchronize_session": False},
+            )
+            loaded = [n for group in self._page.by_procedure.values() for n in group]
+            loaded += [n for group in self._page.by_native.values() for n in group]
+            for member in loaded:
+                if member.parent_id == gone.id and member is not gone:
+                    member.parent_id = keep.id
+        links = [*(keep.also or []), *(gone.also or [])]
+        if gone.url and (gone.source_id != keep.source_id or gone.phase == "tender"):
+            links.append(self._link_of(gone))
+        keep.also = _unique_links(links)
+        gone.also = None
+        state = dict(self._state(gone))
+        state.update({k: v for k, v in self._state(keep).items() if v})
+        keep.procedure_state = state
+        if keep.deadline is None and gone.deadline is not None:
+            keep.deadline = gone.deadline
+        if gone.relevant and not keep.relevant:
+            keep.relevant, keep.site = True, keep.site or gone.site
+        if self._similar_index is not None:
+            self._similar_index = [e for e in self._similar_index if e[1] != gone.id]
+
+    def _link_of(self, notice: Notice, source: str | None = None) -> dict[str, Any]:
+        """How the feeds and pages link another notice of a procedure."""
+        if source is None:
+            same = notice.source_id == self.source.id
+            source = self.source.name if same else notice.source.name
+        link: dict[str, Any] = {
+            "source": source,
+            "url": notice.url,
+            "ref": notice.native_id,
+            "phase": notice.phase,
+        }
+        if notice.link_method == "similarity":
+            link["confidence"] = notice.link_confidence
+        return link
+
+    def _state(self, root: Notice) -> dict[str, Any]:
+        """The procedure's current facts: what its last notices told, else its first notice's."""
+        if root.procedure_state:
+            return dict(root.procedure_state)
+        facts = procedure_facts(root.snapshot or {})
+        facts["deadline"] = root.deadline.isoformat() if root.deadline else None
+        return facts
+
     def _similar(self, snap: dict[str, Any]) -> tuple[Notice | None, float]:
-        """A relevant notice of another portal with the same deadline day, buyer and title."""
+        """A relevant contract notice of a portal that can carry the same tender, with the same
+        deadline day, the same buyer, a close title and no other procedure identifier."""
+        kinds = similar_kinds(self.source.kind)
         deadline = parse_datetime(snap["deadline"])
-        if deadline is None:
+        if deadline is None or not kinds or self._similar_seconds > SIMILARITY_BUDGET:
             return None, 0.0
-        index = self._similar_deadlines()
+        started = time.monotonic()
+        try:
+            return self._most_similar(snap, deadline, kinds)
+        finally:
+            self._similar_seconds += time.monotonic() - started
+            if self._similar_seconds > SIMILARITY_BUDGET:
+                log.warning(
+                    "%s: similarity linking stopped for this poll after %.1f s",
+                    self.source.name,
+                    self._similar_seconds,
+                )
+
+    def _most_similar(
+        self, snap: dict[str, Any], deadline: dt.datetime, kinds: frozenset[str]
+    ) -> tuple[Notice | None, float]:
+        index = self._similar_deadlines(kinds)
         low = bisect.bisect_left(index, (deadline - _DAY, -1))
         high = bisect.bisect_right(index, (deadline + _DAY, 1 << 62))
         if low == high:
             return None, 0.0
         ids = sorted(notice_id for _, notice_id in index[low:high])[:SIMILAR_CANDIDATES]
+        taken = set(
+            self.session.scalars(
+                select(Notice.parent_id).where(
+                    Notice.parent_id.in_(ids), Notice.source_id == self.source.id
+                )
+            )
+        )
         candidates = [
             c
             for c in self.session.scalars(select(Notice).where(Notice.id.in_(ids)))
-            if c.deadline is not None and abs(c.deadline - deadline) <= _DAY
+            if c.deadline is not None
+            and abs(c.deadline - deadline) <= _DAY
+            and c.id not in taken  # already has a notice of this portal: another tender
+            and buyer_matches(c.buyer, snap.get("buyer"))
+            and not identifiers_conflict(c.snapshot or {}, snap)
         ]
         scored = [(similarity(c.snapshot, snap), c) for c in candidates]
         best = max(scored, key=lambda pair: pair[0], default=(0.0, None))
@@ -398,13 +526,16 @@ class PollStore:
             return None, 0.0
         return best[1], best[0]
 
-    def _similar_deadlines(self) -> list[tuple[dt.datetime, int]]:
-        """(deadline, id) of the relevant root notices of other sources, sorted: read once a poll
-        (this poll changes no other source's notices but for a deadline, see `_linked`)."""
+    def _similar_deadlines(self, kinds: frozenset[str]) -> list[tuple[dt.datetime, int]]:
+        """(deadline, id) of the relevant root notices of the sources of `kinds`, sorted: read
+        once a poll (this poll changes no other source's notices but for a deadline, see
+        `_linked`)."""
         if self._similar_index is None:
             rows = self.session.execute(
                 select(Notice.deadline, Notice.id)
+                .join(SourceState, SourceState.id == Notice.source_id)
                 .where(Notice.source_id != self.source.id)
+                .where(SourceState.kind.in_(sorted(kinds)))
                 .where(Notice.parent_id.is_(None))
                 .where(Notice.relevant.is_(True))
                 .where(Notice.deadline.is_not(None))
@@ -413,25 +544,76 @@ class PollStore:
         return self._similar_index
 
     def _linked(self, root: Notice, notice: Notice, snap: dict[str, Any]) -> None:
-        """A new notice of a known procedure: tell what it changes about the procedure."""
-        procedure = dict(root.snapshot)
-        procedure["deadline"] = root.deadline.isoformat() if root.deadline else None
+        """A new notice of a known procedure: tell what its phase changes about the procedure.
+
+        A contract notice after a prior information notice is the call for tenders
+        (`tender_published`, with its facts); the same phase from another portal is no news (its
+        link joins the procedure's); a corrigendum tells the fields it changes; an award its
+        winners and amounts; a contract modification its new amount.
+        """
+        procedure = self._state(root)
         same_source = root.source_id == notice.source_id
-        if not same_source and notice.url:
-            link = {"source": self.source.name, "url": notice.url, "ref": notice.native_id}
-            root.also = [*(root.also or []), link]
+        phase = notice.phase or "tender"
+        if notice.url and (not same_source or phase == "tender"):
+            root.also = _unique_links([*(root.also or []), self._link_of(notice, self.source.name)])
+        told = self._told(root)
+        if phase == "tender" and "tender" not in told:
+            facts = procedure_facts(snap)
+            self._event(root, "tender_published", [], origin=notice, facts=facts)
+            root.procedure_state = {**procedure, **{k: v for k, v in facts.items() if v}}
+            if notice.deadline is not None:
+                self._move_deadline(root, notice, same_source)
+            return
+        if not same_source and stage(phase) in told and phase != "tenderAmendment":
+            return  # the same news from another portal: its link is kept, nothing is told again
         outcome = linked_event(procedure, snap, same_source=same_source)
         if outcome is None:
             return
         kind, changes = outcome
+        if not changes and not same_source and kind in {"corrigendum", "changed"}:
+            return  # another portal's corrigendum of what the procedure already tells
+        if phase == "contractAmendment" and kind in {"awarded", "changed"}:
+            kind = "contract_modified"
+        if kind == "cancelled" and "cancellation" in told and not same_source:
+            return
+        changed = {c.field for c in changes}
+        root.procedure_state = {
+            **procedure,
+            **{k: snap.get(k) for k in PROCEDURE_FIELDS if k in changed and snap.get(k)},
+        }
         if kind in {"deadline_moved", "corrigendum"} and notice.deadline is not None:
-            if not same_source and root.relevant and root.parent_id is None:
-                # Keep the deadline index true to the other portal's notice.
-                index = [e for e in self._similar_deadlines() if e[1] != root.id]
-                bisect.insort(index, (notice.deadline, root.id))
-                self._similar_index = index
-            root.deadline = notice.deadline  # the procedure's current deadline
+            self._move_deadline(root, notice, same_source)
         self._event(root, kind, changes, origin=notice)
+
+    def _move_deadline(self, root: Notice, notice: Notice, same_source: bool) -> None:
+        """The procedure's deadline is now `notice`'s."""
+        assert notice.deadline is not None
+        if not same_source and root.relevant and root.parent_id is None:
+            # Keep the deadline index true to the other portal's notice.
+            index = [e for e in self._similar_index or [] if e[1] != root.id]
+            bisect.insort(index, (notice.deadline, root.id))
+            self._similar_index = index if self._similar_index is not None else None
+        root.deadline = notice.deadline  # the procedure's current deadline
+        if root.procedure_state is not None:
+            root.procedure_state = {**root.procedure_state, "deadline": notice.deadline.isoformat()}
+
+    def _told(self, root: Notice) -> set[str]:
+        """The steps of its story a procedure has told already (`phases.stage`): `planning`,
+        `tender`, `award`, `contract`, `cancellation`, from the events of all its notices."""
+        told: set[str] = set()
+        members = {id(root)}
+        for notice, row in self._page.events:
+            if notice is root or self._page.parents.get(id(notice)) is root:
+                members.add(id(notice))
+                told.add(_event_stage(row["type"], notice.phase))
+        if root.id is not None:
+            rows = self.session.execute(
+                select(Event.type, Notice.phase)
+                .join(Notice, Notice.id == Event.notice_id)
+                .where(or_(Notice.id == root.id, Notice.parent_id == root.id))
+            )
+            told.update(_event_stage(kind, phase) for kind, phase in rows)
+        return told
 
     def _apply(
         self,
@@ -471,20 +653,25 @@ class PollStore:
         changes: list[FieldChange],
         *,
         origin: Notice | None = None,
+        facts: dict[str, Any] | None = None,
     ) -> None:
-        """Record an event on `notice` (made by `origin`, another notice of its procedure)."""
+        """Record an event on `notice` (made by `origin`, another notice of its procedure, whose
+        `facts` the event tells: a call for tenders' deadline, lots, value and documents)."""
         author = origin or notice
         data = changes_json(changes)
         if origin is not None and self._already_told(notice, kind, data):
             return  # the same news from another portal: subscribers hear it once
-        detail = None
+        detail: dict[str, Any] | None = None
         if origin is not None:
             detail = {
                 "ref": origin.native_id,
                 "url": origin.url,
                 "source": self.source.name,
                 "notice_type": origin.notice_type,
+                "phase": origin.phase,
             }
+            if facts is not None:
+                detail["facts"] = facts
         row = {
             "key": event_key(self.source.name, author.native_id, author.version, kind),
             "type": kind,
@@ -509,3 +696,30 @@ class PollStore:
             select(Event.changes).where(Event.notice_id == notice.id, Event.type == kind)
         ).all()
         return any(p == changes for p in previous)
+
+
+def _unique_links(links: list[Any]) -> list[Any]:
+    """Links of a procedure's other notices, once each (by portal and reference), sorted, so
+    that the order the portals were polled in changes nothing."""
+    found: dict[tuple[str, str], Any] = {}
+    for link in links:
+        if isinstance(link, dict):
+            found.setdefault((str(link.get("source")), str(link.get("ref"))), link)
+    return [found[key] for key in sorted(found)]
+
+
+def _event_stage(kind: str, phase: str | None) -> str:
+    """The step of the story an event told."""
+    if kind == "tender_published":
+        return "tender"
+    if kind == "planned":
+        return "planning"
+    if kind == "awarded":
+        return "award"
+    if kind == "cancelled":
+        return "cancellation"
+    if kind == "contract_modified":
+        return "contract"
+    if kind == "new":
+        return stage(phase or "tender")
+    return "other"

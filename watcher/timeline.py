@@ -14,11 +14,15 @@ from difflib import SequenceMatcher
 from typing import Any
 
 from watcher.diff import diff_snapshots
+from watcher.linking import capped
 from watcher.records import FieldChange
 
 # What a linked notice may change about its procedure; other fields of a corrigendum or an award
 # notice (its own title "Rectificatif …", its own publication date) are not news about the procedure.
 PROCEDURE_FIELDS = ("deadline", "value", "winners", "place", "documents", "lots")
+# What a call for tenders tells (`procedure_facts`): the facts of the event "call for tenders
+# published", and the procedure's facts a corrigendum is then compared with.
+TENDER_FACTS = ("title", "deadline", "value", "currency", "lots", "documents", "place", "winners")
 _UNSUCCESSFUL = re.compile(
     r"\b(sans suite|infructueu(x|se)|declare[es]? infructueu|unsuccessful)\b"
 )
@@ -27,6 +31,11 @@ _UNSUCCESSFUL = re.compile(
 def _plain(text: str | None) -> str:
     folded = unicodedata.normalize("NFKD", (text or "").lower())
     return "".join(c for c in folded if not unicodedata.combining(c))
+
+
+def procedure_facts(snap: dict[str, Any]) -> dict[str, Any]:
+    """The facts of a procedure a notice tells (its title, deadline, value, lots, documents...)."""
+    return {key: snap.get(key) for key in TENDER_FACTS}
 
 
 def linked_event(
@@ -80,12 +89,13 @@ def similarity(a: dict[str, Any], b: dict[str, Any]) -> float:
     """How sure we are that two notices of different portals are the same tender (0 to 1).
 
     Used only when no reference links them: buyer and title similarity, and the same deadline day.
+    At most `linking.MAX_TEXT` characters of a title or a buyer are compared.
     """
-    title = max(
-        SequenceMatcher(None, _plain(a.get("title")), _plain(b.get("title"))).ratio(),
-        _containment(a.get("title"), b.get("title")),
-    )
-    buyer = SequenceMatcher(None, _plain(a.get("buyer")), _plain(b.get("buyer"))).ratio()
+    ta, tb = _plain(capped(a.get("title"))), _plain(capped(b.get("title")))
+    title = max(SequenceMatcher(None, ta, tb).ratio(), _containment(ta, tb))
+    buyer = SequenceMatcher(
+        None, _plain(capped(a.get("buyer"))), _plain(capped(b.get("buyer")))
+    ).ratio()
     same_deadline = 0.0
     da, db = a.get("deadline"), b.get("deadline")
     if da and db:

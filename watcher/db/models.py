@@ -76,6 +76,13 @@ class Notice(Base):
     # On a procedure's first notice: the same tender on other portals, [{"source", "url", "ref"}],
     # so that one event carries every link.
     also: Mapped[list[Any] | None] = mapped_column(JSON)
+    # The notice's phase in its procedure, an OCDS release tag (`watcher.phases`): planning,
+    # tender, tenderAmendment, award, contract, contractAmendment, tenderCancellation...
+    phase: Mapped[str | None] = mapped_column(String(32))
+    # On a procedure's first notice: the procedure's facts as last told (deadline, value, winners,
+    # lots, documents...), which a later notice is compared with; None until another notice is
+    # linked (the first notice's own snapshot is the procedure's facts).
+    procedure_state: Mapped[dict[str, Any] | None] = mapped_column(JSON)
 
     source: Mapped[SourceState] = relationship()
 

@@ -86,7 +86,10 @@ def _matching_events(sub: Subscriber) -> Any:
     if sub.sources:
         query = query.where(SourceState.name.in_(sub.sources))
     if sub.events:
-        query = query.where(Event.type.in_(sub.events))
+        # "new" was every first announcement before phases: it still brings the call for tenders
+        # that follows a prior information notice.
+        kinds = [*sub.events, *(["tender_published"] if "new" in sub.events else [])]
+        query = query.where(Event.type.in_(kinds))
     return query.order_by(Event.id)
 
 

@@ -24,10 +24,13 @@ from watcher.errors import ConfigError
 
 EVENT_TYPES = (
     "new",
+    "planned",
+    "tender_published",
     "changed",
     "deadline_moved",
     "corrigendum",
     "awarded",
+    "contract_modified",
     "cancelled",
     "documents_changed",
     "deadline_soon",

@@ -23,10 +23,13 @@ from watcher.publish.entries import TITLE_PREFIX
 
 EVENT_TYPES: tuple[str, ...] = (
     "new",
+    "planned",
+    "tender_published",
     "changed",
     "deadline_moved",
     "corrigendum",
     "awarded",
+    "contract_modified",
     "cancelled",
     "documents_changed",
     "deadline_soon",

@@ -15,25 +15,31 @@ from typing import Any
 
 from watcher.diff import FIELD_LABELS, NOTICE_TYPE_LABELS
 from watcher.diff import label as field_label
-from watcher.normalize import format_deadline, parse_datetime
+from watcher.normalize import format_deadline, format_money, parse_datetime
 
 TITLE_PREFIX = {
     "fr": {
         "new": "Nouveau marché",
+        "planned": "Avis de préinformation",
+        "tender_published": "Appel d'offres publié",
         "changed": "Avis modifié",
         "deadline_moved": "Date limite modifiée",
         "corrigendum": "Rectificatif",
         "awarded": "Marché attribué",
+        "contract_modified": "Marché modifié",
         "cancelled": "Procédure annulée",
         "documents_changed": "Documents modifiés",
         "deadline_soon": "Date limite proche",
     },
     "en": {
         "new": "New tender",
+        "planned": "Prior information",
+        "tender_published": "Call for tenders published",
         "changed": "Notice changed",
         "deadline_moved": "Deadline moved",
         "corrigendum": "Corrigendum",
         "awarded": "Contract awarded",
+        "contract_modified": "Contract modified",
         "cancelled": "Procedure cancelled",
         "documents_changed": "Documents changed",
         "deadline_soon": "Deadline soon",
@@ -52,6 +58,10 @@ LABELS = {
         "changes": "Ce qui a changé",
         "related": "Avis lié",
         "also": "Aussi publié sur",
+        "lots": "Lots",
+        "value": "Montant estimé",
+        "documents": "Documents",
+        "similarity": "similarité",
     },
     "en": {
         "buyer": "Buyer",
@@ -64,6 +74,10 @@ LABELS = {
         "changes": "What changed",
         "related": "Related notice",
         "also": "Also published on",
+        "lots": "Lots",
+        "value": "Estimated value",
+        "documents": "Documents",
+        "similarity": "similarity",
     },
 }
 
@@ -118,6 +132,10 @@ def render_entry(
     "ref"}`), each linked. Only http(s) links are kept: a portal's `javascript:` stays out.
     """
     labels = LABELS[lang]
+    facts_of = detail.get("facts") if isinstance(detail, dict) else None
+    if isinstance(facts_of, dict):
+        # The call for tenders: its own deadline, value, lots and documents.
+        snapshot = {**snapshot, "deadline": facts_of.get("deadline") or snapshot.get("deadline")}
     name = snapshot.get("title") or "?"
     title = f"{TITLE_PREFIX[lang].get(kind, kind)} : {name}"
     facts: list[tuple[str, str]] = []
@@ -132,6 +150,16 @@ def render_entry(
     if deadline:
         facts.append((labels["deadline"], deadline))
     notice_type = snapshot.get("notice_type")
+    if isinstance(detail, dict) and detail.get("notice_type"):
+        notice_type = detail["notice_type"]  # the notice that made the event
+    if isinstance(facts_of, dict):
+        if facts_of.get("value") is not None:
+            money = format_money(facts_of["value"], facts_of.get("currency"))
+            facts.append((labels["value"], money or str(facts_of["value"])))
+        if facts_of.get("lots"):
+            facts.append((labels["lots"], str(len(facts_of["lots"]))))
+        if facts_of.get("documents"):
+            facts.append((labels["documents"], str(len(facts_of["documents"]))))
     if notice_type:
         facts.append((labels["type"], NOTICE_TYPE_LABELS[lang].get(notice_type, notice_type)))
     if snapshot.get("winners"):
@@ -140,6 +168,9 @@ def render_entry(
         facts.append((labels["site"], site))
     facts.append((labels["source"], source))
     related = _related(detail)
+    others_refs = {str(i.get("ref")) for i in also or [] if isinstance(i, dict)}
+    if related and isinstance(detail, dict) and str(detail.get("ref")) in others_refs:
+        related = None  # listed with the other portals below
     if related:
         facts.append((labels["related"], related))
     lines = [f"{_label(c, lang)} : {c.get('old') or '—'} → {c.get('new') or '—'}" for c in changes]
@@ -154,7 +185,7 @@ def render_entry(
         html_parts.append(
             f'<p><a href="{escape(link, quote=True)}">{escape(labels["link"])}</a></p>'
         )
-    others = _elsewhere(also)
+    others = _elsewhere(also, labels["similarity"])
     if others:
         anchors = ", ".join(
             f'<a href="{escape(url, quote=True)}">{escape(name)}</a>' for name, url in others
@@ -202,13 +233,16 @@ def _web_link(value: Any) -> str | None:
     return text if text.lower().startswith(("https://", "http://")) else None
 
 
-def _elsewhere(also: Sequence[Any] | None) -> list[tuple[str, str]]:
-    """(`ted 700001-2026`, link) for each other portal's notice of the same tender."""
+def _elsewhere(also: Sequence[Any] | None, similar: str = "similarity") -> list[tuple[str, str]]:
+    """(`ted 700001-2026`, link) for each other portal's notice of the same tender; one linked by
+    similarity says so, with its confidence (`ted 700001-2026 (similarity 0.93)`)."""
     found = []
     for item in also or []:
         url = _web_link(item.get("url")) if isinstance(item, dict) else None
         if url:
             name = " ".join(str(item[k]) for k in ("source", "ref") if item.get(k))
+            if isinstance(item.get("confidence"), int | float):
+                name += f" ({similar} {item['confidence']:.2f})"
             found.append((name or url, url))
     return found
 
