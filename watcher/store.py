@@ -554,7 +554,7 @@ class PollStore:
         procedure = self._state(root)
         same_source = root.source_id == notice.source_id
         phase = notice.phase or "tender"
-        if notice.url and (not same_source or phase == "tender"):
+        if notice.url and phase == "tender":
             root.also = _unique_links([*(root.also or []), self._link_of(notice, self.source.name)])
         told = self._told(root)
         if phase == "tender" and "tender" not in told:
@@ -564,14 +564,18 @@ class PollStore:
             if notice.deadline is not None:
                 self._move_deadline(root, notice, same_source)
             return
+        if phase in {"planning", "tender"}:
+            # A prior information notice of a known procedure, or the call for tenders again
+            # (on another portal, or republished): its link is kept, nothing is told again.
+            return
         if not same_source and stage(phase) in told and phase != "tenderAmendment":
             return  # the same news from another portal: its link is kept, nothing is told again
         outcome = linked_event(procedure, snap, same_source=same_source)
         if outcome is None:
             return
         kind, changes = outcome
-        if not changes and not same_source and kind in {"corrigendum", "changed"}:
-            return  # another portal's corrigendum of what the procedure already tells
+        if not changes and (stage(phase) in told or not same_source) and kind != "cancelled":
+            return  # what the procedure already tells (the same award or corrigendum, again)
         if phase == "contractAmendment" and kind in {"awarded", "changed"}:
             kind = "contract_modified"
         if kind == "cancelled" and "cancellation" in told and not same_source:

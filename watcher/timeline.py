@@ -20,6 +20,7 @@ from watcher.records import FieldChange
 # What a linked notice may change about its procedure; other fields of a corrigendum or an award
 # notice (its own title "Rectificatif …", its own publication date) are not news about the procedure.
 PROCEDURE_FIELDS = ("deadline", "value", "winners", "place", "documents", "lots")
+AWARD_FIELDS = ("value", "winners")
 # What a call for tenders tells (`procedure_facts`): the facts of the event "call for tenders
 # published", and the procedure's facts a corrigendum is then compared with.
 TENDER_FACTS = ("title", "deadline", "value", "currency", "lots", "documents", "place", "winners")
@@ -51,9 +52,10 @@ def linked_event(
     """
     kind = linked.get("notice_type")
     text = _plain(f"{linked.get('title')} {linked.get('description')}")
-    relevant_fields = {
-        key: value for key, value in linked.items() if key in PROCEDURE_FIELDS and value
-    }
+    # An award's news is who won and for how much (its place or lots as another portal words
+    # them are not); a corrigendum may change any of the procedure's facts.
+    fields = AWARD_FIELDS if kind == "award" else PROCEDURE_FIELDS
+    relevant_fields = {key: value for key, value in linked.items() if key in fields and value}
     changes = diff_snapshots(
         {key: procedure.get(key) for key in relevant_fields}
         | {"currency": procedure.get("currency")},

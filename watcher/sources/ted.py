@@ -25,6 +25,11 @@ Caveats
       lists only names seen in real answers.
     - Reuse is allowed under Commission Decision 2011/833/EU, with attribution.
 
+Phases (`watcher.phases`)
+    `pin-*` → planning; `cn-*`, `subco`, `qu-sy` → tender; `corr*` → tenderAmendment; `can-modif` →
+    contractAmendment; `can-*`, `veat` → award. `procedure-identifier` links a notice to BOAMP's
+    `contractfolderid` (the same eForms ContractFolderID).
+
 Config keys
     - `base_url`: scheme and host of the API (default `https://api.ted.europa.eu`).
     - `query`: the expert query; default, a net on detention vocabulary (French and English).
@@ -84,7 +89,7 @@ FIELDS: tuple[str, ...] = (
     "deadline-receipt-tender-date-lot", "deadline-receipt-tender-time-lot",
     "deadline-receipt-request-date-lot", "estimated-value-lot", "estimated-value-proc",
     "total-value", "tender-value", "tender-value-cur", "winner-name", "winner-identifier",
-    "document-url-lot", "official-language", "links",
+    "document-url-lot", "official-language", "links", "procedure-identifier",
 )  # fmt: skip
 
 _PREFERRED = ("fra", "eng")
@@ -210,8 +215,8 @@ def notice_record(notice: dict[str, Any]) -> NoticeRecord | None:
         description="\n\n".join(_unique(description)) or None,
         documents=_unique([html.unescape(u) for u in _strings(notice.get("document-url-lot"))]),
         lots=lots,
-        # `procedure-identifier` is mentioned by a consumer but unverified (INFERRED): not asked
-        # for by default, read when a configured `fields` brings it.
+        # `procedure-identifier` (BT-04, the eForms ContractFolderID that BOAMP calls
+        # `contractfolderid`) links the notice to the same procedure on BOAMP.
         procedure_id=_text(notice.get("procedure-identifier")),
         language=_ISO_639_1.get(language, language) if language else None,
         raw=json.dumps(notice, sort_keys=True, ensure_ascii=False, separators=(",", ":")),
