@@ -39,16 +39,28 @@ def rematch() -> None:
 
 
 @click.command("export")
+@click.option("--notice", "ident", help="Notice number, or source:id (boamp:26-118204).")
 @click.option(
-    "--notice", "ident", required=True, help="Notice number, or source:id (boamp:26-118204)."
+    "--ocds",
+    is_flag=True,
+    help="Write OCDS instead: a record package of every relevant procedure (or of --notice's).",
 )
 @click.option(
     "--out", type=click.Path(path_type=Path), help="File to write (default: standard output)."
 )
 @friendly
-def export(ident: str, out: Path | None) -> None:
-    """Write a procedure's whole history (versions, raw payloads, sha256, events) as JSON."""
+def export(ident: str | None, ocds: bool, out: Path | None) -> None:
+    """Write a procedure's whole history (versions, raw payloads, sha256, events) as JSON.
+
+    With --ocds, the procedures as an OCDS 1.1 record package: every relevant procedure, or the
+    procedure of --notice; each record with its releases, compiled and versioned releases.
+    """
     runtime = Runtime.from_env()
+    if ocds:
+        _export_ocds(runtime, ident, out)
+        return
+    if ident is None:
+        raise click.UsageError("give --notice ID (or --ocds for every procedure as OCDS)")
     with runtime.sessions() as session:
         data = export_procedure(session, ident, utcnow())
     text = json.dumps(data, ensure_ascii=False, indent=2)
@@ -60,3 +72,25 @@ def export(ident: str, out: Path | None) -> None:
     click.echo(
         f"{out}: {len(data['notices'])} notices, {count} versions, {len(data['events'])} events"
     )
+
+
+def _export_ocds(runtime: Runtime, ident: str | None, out: Path | None) -> None:
+    from watcher.ocds_export import package, procedure_of, roots  # noqa: PLC0415
+
+    settings = runtime.settings
+    with runtime.sessions() as session:
+        procedures = [procedure_of(session, ident)] if ident else roots(session)
+        data = package(
+            session,
+            procedures,
+            utcnow(),
+            prefix=settings.ocid_prefix,
+            uri=f"{settings.base_url}/",
+        )
+    text = json.dumps(data, ensure_ascii=False, indent=2)
+    if out is None:
+        click.echo(text)
+        return
+    out.write_text(text + "\n", encoding="utf-8")
+    releases = sum(len(r["releases"]) for r in data["records"])
+    click.echo(f"{out}: {len(data['records'])} procedures, {releases} releases (OCDS 1.1)")

@@ -37,6 +37,8 @@ class Settings(BaseSettings):
     http_retries: int = 3
     http_backoff: float = 1.0
     deadline_soon_days: int = 7
+    # The prefix of the ocids of `watcher export --ocds` and `/api/procedures/{id}.ocds.json`.
+    ocid_prefix: str = "ocds-watcher"
     user_agent: str = f"detention-watcher/{__version__} (+https://github.com/detention-watcher)"
 
     @field_validator("base_url")
