@@ -75,7 +75,12 @@ def test_bad_parameters_are_400_with_a_reason(client: TestClient, query: str) ->
 def test_openapi_document_is_valid_and_matches_the_answers(client: TestClient) -> None:
     doc = client.get("/api/openapi.json").json()
     validate(doc)
-    assert set(doc["paths"]) == {"/api/notices", "/api/notices/{notice_id}", "/api/events"}
+    assert set(doc["paths"]) == {
+        "/api/notices",
+        "/api/notices/{notice_id}",
+        "/api/events",
+        "/api/procedures/{notice_id}.ocds.json",
+    }
     assert doc["servers"] == [{"url": "https://watcher.example"}]
     schemas = doc["components"]["schemas"]
     notice = client.get("/api/notices").json()["items"][0]
@@ -91,9 +96,24 @@ def test_openapi_document_is_valid_and_matches_the_answers(client: TestClient) -
     )
     for path, item in doc["paths"].items():
         for parameter in item["get"]["parameters"]:
-            if parameter["in"] == "query" and path != "/api/notices/{notice_id}":
+            if parameter["in"] == "query" and "{notice_id}" not in path:
                 value = (
                     parameter["schema"].get("default")
                     or (parameter["schema"].get("enum") or ["x"])[0]
                 )
                 assert client.get(f"{path}?{parameter['name']}={value}").status_code == 200
+
+
+def test_a_procedure_as_ocds(client: TestClient) -> None:
+    from watcher.ocds_export import release_errors  # noqa: PLC0415
+
+    notice = client.get("/api/notices").json()["items"][0]
+    response = client.get(f"/api/procedures/{notice['id']}.ocds.json")
+    assert response.status_code == 200
+    [record] = response.json()["records"]
+    assert record["ocid"].startswith("ocds-watcher-boamp-")
+    assert release_errors(record["releases"]) == []
+    assert record["compiledRelease"]["tag"] == ["compiled"]
+    assert client.get("/api/procedures/999999.ocds.json").status_code == 404
+    page = client.get(notice["html"]).text
+    assert f"/api/procedures/{notice['id']}.ocds.json" in page

@@ -1,4 +1,5 @@
-"""The JSON API: `/api/notices`, `/api/notices/<id>`, `/api/events`, described by the OpenAPI 3.1
+"""The JSON API: `/api/notices`, `/api/notices/<id>`, `/api/events`,
+`/api/procedures/<id>.ocds.json` (the procedure of notice <id> as OCDS), described by the OpenAPI 3.1
 document at `/api/openapi.json`. Same filters as the home page, paginated with `page`/`per_page`;
 each list answers `{"items": […], "page", "per_page", "total", "next"}`."""
 
@@ -161,6 +162,29 @@ def routes(runtime: Runtime) -> list[BaseRoute]:
             page = list_events(session, filters, paging)
             return _listing(request, page, [event_json(e) for e in page.items])
 
+    def procedure_ocds(request: Request) -> Response:
+        """`/api/procedures/<id>.ocds.json`: the procedure of notice <id> as an OCDS record
+        package (its releases, compiled and versioned releases; `watcher.ocds_export`)."""
+        from watcher.ocds_export import package  # noqa: PLC0415
+
+        notice_id = int(request.path_params["notice_id"])
+        settings = runtime.settings
+        with runtime.sessions() as session:
+            in_range = 0 < notice_id < 1 << 31
+            found = session.get(Notice, notice_id) if in_range else None
+            if found is None:
+                return JSONResponse({"error": "no such notice"}, status_code=404, headers=HEADERS)
+            root = session.get(Notice, found.parent_id) if found.parent_id else found
+            assert root is not None
+            body = package(
+                session,
+                [root],
+                dt.datetime.now(dt.UTC),
+                prefix=settings.ocid_prefix,
+                uri=f"{settings.base_url}/api/procedures/{notice_id}.ocds.json",
+            )
+        return JSONResponse(body, headers=HEADERS)
+
     def openapi(_request: Request) -> Response:
         return JSONResponse(openapi_document(runtime.settings.base_url), headers=HEADERS)
 
@@ -168,5 +192,8 @@ def routes(runtime: Runtime) -> list[BaseRoute]:
         Route("/api/notices", notices, name="api_notices"),
         Route("/api/notices/{notice_id:int}", notice, name="api_notice"),
         Route("/api/events", events, name="api_events"),
+        Route(
+            "/api/procedures/{notice_id:int}.ocds.json", procedure_ocds, name="api_procedure_ocds"
+        ),
         Route("/api/openapi.json", openapi, name="api_openapi"),
     ]

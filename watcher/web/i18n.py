@@ -10,6 +10,7 @@ from __future__ import annotations
 from starlette.requests import Request
 
 from watcher.diff import NOTICE_TYPE_LABELS, label
+from watcher.phases import label as phase_label
 from watcher.publish.entries import TITLE_PREFIX
 
 LANGS = ("fr", "en")
@@ -80,6 +81,15 @@ MESSAGES: dict[str, dict[str, str]] = {
         "fetched_from": "depuis",
         "other_notice": "Avis lié",
         "changes": "Ce qui a changé",
+        "phases": "Les étapes de la procédure",
+        "phase": "Étape",
+        "linked_by": "lié par {method}",
+        "link_reference": "référence à un avis antérieur",
+        "link_procedure_id": "identifiant de procédure",
+        "link_similarity": "similarité ({confidence})",
+        "link_merged": "fusion de deux procédures",
+        "first_notice": "premier avis de la procédure",
+        "ocds": "Données ouvertes OCDS de la procédure (JSON)",
         "sites_title": "Sites de rétention",
         "sites_intro": (
             "Les sites que le filtre sait reconnaître, avec le nombre d'avis pertinents qui les "
@@ -191,6 +201,15 @@ MESSAGES: dict[str, dict[str, str]] = {
         "fetched_from": "from",
         "other_notice": "Linked notice",
         "changes": "What changed",
+        "phases": "The procedure's phases",
+        "phase": "Phase",
+        "linked_by": "linked by {method}",
+        "link_reference": "reference to an earlier notice",
+        "link_procedure_id": "procedure identifier",
+        "link_similarity": "similarity ({confidence})",
+        "link_merged": "merge of two procedures",
+        "first_notice": "first notice of the procedure",
+        "ocds": "The procedure as OCDS open data (JSON)",
         "sites_title": "Detention sites",
         "sites_intro": (
             "The sites the filter recognises, with the number of relevant notices about each. "
@@ -294,6 +313,22 @@ class Translator:
     def event(self, kind: str) -> str:
         """`deadline_moved` → `Date limite modifiée`."""
         return TITLE_PREFIX[self.lang].get(kind, kind)
+
+    def phase(self, phase: str | None) -> str:
+        """`tenderAmendment` → `Rectificatif`."""
+        return phase_label(phase, self.lang)
+
+    def link(self, method: str | None, confidence: float | None) -> str:
+        """How a notice was linked to its procedure, in words."""
+        if not method:
+            return self("first_notice")
+        key = f"link_{method}"
+        if key not in self._messages:
+            return method
+        words = (
+            self(key, confidence=f"{confidence or 0:.2f}") if method == "similarity" else self(key)
+        )
+        return self("linked_by", method=words)
 
     def notice_type(self, kind: str | None) -> str:
         """`award` → `Avis d'attribution`."""

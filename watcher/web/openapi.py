@@ -174,6 +174,42 @@ def openapi_document(base_url: str) -> dict[str, Any]:
                     },
                 }
             },
+            "/api/procedures/{notice_id}.ocds.json": {
+                "get": {
+                    "operationId": "getProcedureOcds",
+                    "summary": (
+                        "The procedure of a notice as an OCDS 1.1 record package: one release "
+                        "per notice version (tag = phase), a compiled and a versioned release."
+                    ),
+                    "parameters": [
+                        {
+                            "name": "notice_id",
+                            "in": "path",
+                            "required": True,
+                            "description": "The id of any notice of the procedure.",
+                            "schema": {"type": "integer"},
+                        }
+                    ],
+                    "responses": {
+                        "200": {
+                            "description": "An OCDS record package with one record.",
+                            "content": {
+                                "application/json": {
+                                    "schema": {"$ref": "#/components/schemas/OcdsRecordPackage"}
+                                }
+                            },
+                        },
+                        "404": {
+                            "description": "No such notice.",
+                            "content": {
+                                "application/json": {
+                                    "schema": {"$ref": "#/components/schemas/Error"}
+                                }
+                            },
+                        },
+                    },
+                }
+            },
             "/api/events": {
                 "get": {
                     "operationId": "listEvents",
@@ -193,6 +229,32 @@ def openapi_document(base_url: str) -> dict[str, Any]:
         "components": {
             "schemas": {
                 "Notice": {"type": "object", "properties": notice_props},
+                "OcdsRecordPackage": {
+                    "type": "object",
+                    "description": (
+                        "An OCDS 1.1 record package (https://standard.open-contracting.org/1.1/"
+                        "en/schema/record_package/); each release validates against the OCDS "
+                        "release schema."
+                    ),
+                    "properties": {
+                        "uri": {"type": "string"},
+                        "version": {"type": "string"},
+                        "publishedDate": {"type": "string", "format": "date-time"},
+                        "publisher": {"type": "object"},
+                        "records": {
+                            "type": "array",
+                            "items": {
+                                "type": "object",
+                                "properties": {
+                                    "ocid": {"type": "string"},
+                                    "releases": {"type": "array", "items": {"type": "object"}},
+                                    "compiledRelease": {"type": "object"},
+                                    "versionedRelease": {"type": "object"},
+                                },
+                            },
+                        },
+                    },
+                },
                 "NoticeDetail": {
                     "type": "object",
                     "properties": notice_props

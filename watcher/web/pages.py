@@ -27,6 +27,7 @@ from starlette.staticfiles import StaticFiles
 from watcher.db.models import Notice, NoticeVersion, SourceState
 from watcher.errors import ConfigError
 from watcher.normalize import PARIS
+from watcher.phases import ORDER as PHASE_ORDER
 from watcher.runtime import Runtime
 from watcher.web.gazetteer import Site, load_sites
 from watcher.web.i18n import Translator, explicit_lang, negotiate
@@ -80,6 +81,19 @@ def local(moment: Any, with_time: bool = True) -> str:
         moment = moment.astimezone(PARIS)
         return str(moment.strftime("%d/%m/%Y %H:%M" if with_time else "%d/%m/%Y"))
     return str(moment.strftime("%d/%m/%Y"))
+
+
+def procedure_phases(members: list[Notice]) -> list[Notice]:
+    """A procedure's notices in the order of their phases (prior information, call for tenders,
+    corrigenda, award, contract...), then of when they were first seen."""
+    return sorted(
+        members,
+        key=lambda n: (
+            PHASE_ORDER.get(n.phase or "tender", 99),
+            n.first_seen_at,
+            n.id,
+        ),
+    )
 
 
 def environment() -> Environment:
@@ -216,12 +230,15 @@ class Pages:
             notice = session.get(Notice, notice_id, options=[joinedload(Notice.source)])
             if notice is None:
                 return self.error(request, 404)
-            items = timeline(session, procedure_notices(session, notice))
+            members = procedure_notices(session, notice)
+            items = timeline(session, members)
             return self.render(
                 request,
                 "notice.html",
                 active="",
                 notice=notice,
+                phases=procedure_phases(members),
+                ocds_url=f"/api/procedures/{notice.id}.ocds.json",
                 score=f"{notice.score:.1f}",
                 description=(notice.snapshot or {}).get("description"),
                 timeline=items,
