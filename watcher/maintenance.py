@@ -74,11 +74,12 @@ def rematch(
             notice.score = verdict.score
             notice.reasons = list(verdict.reasons)
             if relevant and not notice.announced and notice.parent_id is None:
+                kind = "planned" if notice.phase == "planning" else "new"
                 session.add(
                     Event(
-                        key=event_key(notice.source.name, notice.native_id, notice.version, "new"),
+                        key=event_key(notice.source.name, notice.native_id, notice.version, kind),
                         notice=notice,
-                        type="new",
+                        type=kind,
                         created_at=now,
                         version=notice.version,
                         changes=[],

@@ -30,6 +30,12 @@ Config keys
     detention keywords and site names below; an empty list fetches every notice of the window);
     `departments`, a list of département codes (`"59"`, `"2A"`, `"976"`) to restrict to;
     `page_size`, records per request (1 to 100, default 100).
+
+Phases (`watcher.phases`)
+    `PREINFORMATION` → planning; `APPEL_OFFRE` → tender; `RECTIFICATIF` / `MODIFICATION` →
+    tenderAmendment; `ATTRIBUTION` / `RESULTAT` → award; `ANNULATION`, or "sans suite" /
+    "infructueux" → tenderCancellation. Linked by `annonce_lie`, `annonces_anterieures` and
+    `contractfolderid` (= TED `procedure-identifier`).
 """
 
 from __future__ import annotations

@@ -24,6 +24,10 @@ Config keys
     - `stages`: the stages asked for (default `[tender, award, planning]`; also `implementation`).
     - `limit`: releases per page, 1 to 100 (default 100).
     - `max_pages`: a safety bound on pages per poll (default 50).
+
+Phases (`watcher.phases`)
+    the release's own `tag` (planning, tender, award...); `tender.status`
+    cancelled / unsuccessful → tenderCancellation. Linked by `ocid` and `relatedProcesses`.
 """
 
 from __future__ import annotations

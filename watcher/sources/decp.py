@@ -28,6 +28,10 @@ Config keys
       prefix.
     - `cpv_prefixes`: starts of CPV codes, e.g. `5532` (catering), `79713` (guarding).
     - `keywords`: whole words or phrases of the contract's object.
+
+Phases (`watcher.phases`)
+    a record is a contract; a record with `modifications` (avenants) is a
+    contractAmendment (event `contract_modified`).
 """
 
 from __future__ import annotations

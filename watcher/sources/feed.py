@@ -19,6 +19,10 @@ Caveats
 
 Config keys
     - `url`: absolute http(s) URL of the feed.
+
+Phases (`watcher.phases`)
+    an entry is a tender, unless its notice type says otherwise. Never linked to
+    another portal's notice by similarity.
 """
 
 from __future__ import annotations

@@ -34,6 +34,10 @@ Config keys
       site that welcomes it: requests still start at most one per `min_interval`, so with the
       default interval it changes little; with `min_interval: 0` (your own server, a loopback
       mirror) it is what makes hundreds of detail pages quick.
+
+Phases (`watcher.phases`)
+    an item is a tender, unless its notice type says otherwise. Never linked to
+    another portal's notice by similarity (nothing says it is the same tender).
 """
 
 from __future__ import annotations

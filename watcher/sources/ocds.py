@@ -7,6 +7,9 @@ and how a release becomes a link to the portal's own notice page.
 
 One release is one notice (`native_id` = release `id`); the releases of one procedure share an
 `ocid`, which becomes `procedure_id`, and a page's releases come out grouped by `ocid`.
+
+Phases (`watcher.phases`)
+    the release's own `tag`, else its notice type (`watcher.phases`).
 """
 
 from __future__ import annotations

@@ -34,6 +34,10 @@ Config keys
     - `detail`: also read each consultation page for CPV, lots, documents and the full buyer
       name (default false).
     - `max_pages`: pages per search (default 20).
+
+Phases (`watcher.phases`)
+    a consultation is a tender (its reference is the procedure id), unless its notice
+    type says prior information, corrigendum, award or cancellation.
 """
 
 from __future__ import annotations
