@@ -181,6 +181,8 @@ def render_entry(
         html_parts.append(f"<p><strong>{escape(labels['changes'])}</strong></p><ul>{items}</ul>")
     html_parts.append("<ul>" + "".join(f"<li>{escape(line)}</li>" for line in fact_lines) + "</ul>")
     link = _web_link(snapshot.get("url"))
+    if isinstance(facts_of, dict) and isinstance(detail, dict):
+        link = _web_link(detail.get("url")) or link  # the call for tenders itself
     if link:
         html_parts.append(
             f'<p><a href="{escape(link, quote=True)}">{escape(labels["link"])}</a></p>'
