@@ -134,6 +134,70 @@ def test_a_later_notice_reveals_two_procedures_are_one(
         assert {"26-120500"} <= refs
 
 
+def test_a_merge_keeps_the_call_for_tenders_told_once(
+    make_runtime: Callable[..., Runtime],
+) -> None:
+    """The PIN first (its own folder id), then TED's contract notice (a procedure of its own,
+    announced), then BOAMP's contract notice naming both: merged into the PIN's procedure, and the
+    call for tenders, told already by TED's notice, is not told again."""
+    runtime = make_runtime("sources: []\n")
+    pin = parse_record(_boamp("1", 0))
+    ted_cn = notice_record(_ted("2", 0))
+    cn = parse_record(_boamp("2", 0))
+    assert pin and ted_cn and cn
+    pin = dataclasses.replace(pin, procedure_id="another-folder-id-of-the-pin")
+    assert _poll(runtime, "boamp", "boamp", [pin]).events == 1
+    assert _poll(runtime, "ted", "ted", [ted_cn], NOW + dt.timedelta(hours=1)).events == 1
+    result = _poll(runtime, "boamp", "boamp", [cn], NOW + dt.timedelta(hours=2))
+    assert result.merged == 1 and result.events == 0
+    with runtime.sessions() as session:
+        notices = {n.native_id: n for n in session.scalars(select(Notice))}
+        root = notices["26-90001"]
+        assert notices["712345-2026"].parent_id == root.id
+        assert notices["712345-2026"].link_method == "merged"
+        assert notices["26-120500"].parent_id == root.id
+        assert root.deadline == ted_cn.deadline  # the procedure's deadline is the tender's
+        assert sorted(session.scalars(select(Event.type))) == ["new", "planned"]
+
+
+def test_ocds_related_processes_link_procedures(make_runtime: Callable[..., Runtime]) -> None:
+    """A Find a Tender release naming an earlier procedure in `relatedProcesses` joins it."""
+    runtime = make_runtime("sources: []\n")
+    first = {"ocid": "ocds-h6vhtk-0aaaaa", "id": "1", "tag": ["tender"]}
+    second = {
+        "ocid": "ocds-h6vhtk-0bbbbb",
+        "id": "2",
+        "tag": ["award"],
+        "relatedProcesses": [{"identifier": "ocds-h6vhtk-0aaaaa", "scheme": "ocid"}],
+    }
+    records = [
+        NoticeRecord(
+            native_id="041000-2026",
+            title="Escorting services for immigration removal centres",
+            buyer="Home Office",
+            procedure_id=first["ocid"],
+            raw=json.dumps(first),
+        ),
+        NoticeRecord(
+            native_id="052000-2026",
+            title="Award: escorting services for immigration removal centres",
+            buyer="Home Office",
+            notice_type="award",
+            winners=("Exemplar Secure Transport Ltd",),
+            procedure_id=second["ocid"],
+            raw=json.dumps(second),
+            published=dt.date(2026, 6, 1),
+        ),
+    ]
+    _poll(runtime, "fts", "find_a_tender", records[:1])
+    _poll(runtime, "fts", "find_a_tender", records[1:], NOW + dt.timedelta(days=1))
+    with runtime.sessions() as session:
+        notices = {n.native_id: n for n in session.scalars(select(Notice))}
+    assert notices["052000-2026"].parent_id == notices["041000-2026"].id
+    assert notices["052000-2026"].link_method == "procedure_id"
+    assert notices["052000-2026"].phase == "award"
+
+
 def _hostile(idweb: str) -> dict[str, Any]:
     record = _boamp("2", 0)
     record.update(idweb=idweb, id=idweb.replace("-", "_"), contractfolderid=None)

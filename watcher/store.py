@@ -152,6 +152,8 @@ class PollStore:
     _page: _Page = field(default_factory=_Page)
     _similar_index: list[tuple[dt.datetime, int]] | None = None
     _similar_seconds: float = 0.0
+    # id(kept root) → database ids of the roots merged into it in this poll (not flushed yet).
+    _merged: dict[int, set[int]] = field(default_factory=dict)
     _made_count: int = 0
     _analyzed: bool = False
 
@@ -420,6 +422,9 @@ class PollStore:
         theirs: nothing is lost, and nothing is announced again)."""
         log.info("procedures %s and %s are one: merged", keep.native_id, gone.native_id)
         self.result.merged += 1
+        if gone.id is not None:
+            joined = self._merged.setdefault(id(keep), set())
+            joined |= {gone.id, *self._merged.pop(id(gone), set())}
         if gone.id is None or keep.id is None:
             self._page.parents[id(gone)] = keep
         else:
@@ -605,16 +610,15 @@ class PollStore:
         """The steps of its story a procedure has told already (`phases.stage`): `planning`,
         `tender`, `award`, `contract`, `cancellation`, from the events of all its notices."""
         told: set[str] = set()
-        members = {id(root)}
         for notice, row in self._page.events:
             if notice is root or self._page.parents.get(id(notice)) is root:
-                members.add(id(notice))
                 told.add(_event_stage(row["type"], notice.phase))
-        if root.id is not None:
+        ids = {*([root.id] if root.id is not None else []), *self._merged.get(id(root), set())}
+        if ids:
             rows = self.session.execute(
                 select(Event.type, Notice.phase)
                 .join(Notice, Notice.id == Event.notice_id)
-                .where(or_(Notice.id == root.id, Notice.parent_id == root.id))
+                .where(or_(Notice.id.in_(ids), Notice.parent_id.in_(ids)))
             )
             told.update(_event_stage(kind, phase) for kind, phase in rows)
         return told
