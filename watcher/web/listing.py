@@ -216,10 +216,15 @@ def timeline(session: Session, notices: Sequence[Notice]) -> list[TimelineItem]:
         .order_by(NoticeVersion.notice_id, NoticeVersion.version)
     ).all()
     events: dict[tuple[int, int], list[Event]] = {}
+    # An event made by another notice of the procedure (a corrigendum, an award) is shown with
+    # the version of that notice.
+    by_ref = {(n.source.name, n.native_id): n.id for n in notices}
     for event in session.scalars(
         select(Event).where(Event.notice_id.in_(ids)).order_by(Event.created_at, Event.id)
     ):
-        events.setdefault((event.notice_id, event.version), []).append(event)
+        detail = event.detail if isinstance(event.detail, dict) else {}
+        made_by = by_ref.get((str(detail.get("source")), str(detail.get("ref"))), event.notice_id)
+        events.setdefault((made_by, event.version), []).append(event)
     items: list[TimelineItem] = []
     previous: dict[int, dict[str, Any]] = {}
     for version in versions:
