@@ -37,6 +37,7 @@ FIELD_LABELS: dict[str, tuple[str, str]] = {
     "buyer": ("Acheteur", "Buyer"),
     "winners": ("Titulaires", "Winners"),
     "value": ("Montant", "Value"),
+    "end_date": ("Fin prévue du marché", "Contract end"),
     "place": ("Lieu d'exécution", "Place of performance"),
     "cpv": ("Codes CPV", "CPV codes"),
     "lots": ("Lots", "Lots"),

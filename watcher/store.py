@@ -24,7 +24,8 @@ from typing import Any
 from sqlalchemy import insert, inspect, or_, select, text, update
 from sqlalchemy.orm import Session
 
-from watcher.db.models import Event, Notice, SourceState
+from watcher.amendments import contract_changes
+from watcher.db.models import Event, Notice, NoticeVersion, SourceState
 from watcher.diff import diff_snapshots, event_type
 from watcher.linking import (
     SIMILARITY_BUDGET,
@@ -348,11 +349,26 @@ class PollStore:
             notice.announced = True
             return
         changes = diff_snapshots(old_snap, snap)
+        if notice.phase == "contractAmendment":
+            changes = self._amended(notice, record, changes)
         if changes:
             kind = event_type(False, changes, record.notice_type)
             if notice.phase == "contractAmendment" and kind in {"changed", "awarded"}:
                 kind = "contract_modified"
             self._event(root or notice, kind, changes, origin=notice if root else None)
+
+    def _amended(
+        self, notice: Notice, record: NoticeRecord, changes: list[FieldChange]
+    ) -> list[FieldChange]:
+        """A modified contract's changes: its new amount and end date first (`amendments`)."""
+        old_raw = self.session.scalar(
+            select(NoticeVersion.raw).where(
+                NoticeVersion.notice_id == notice.id, NoticeVersion.version == notice.version - 1
+            )
+        )
+        terms = contract_changes(old_raw or "", record.raw)
+        fields = {c.field for c in terms}
+        return [*terms, *(c for c in changes if c.field not in fields)]
 
     def _parent(self, notice: Notice) -> Notice | None:
         """The root `notice` was linked to (in this page, or stored)."""
