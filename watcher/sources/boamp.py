@@ -45,6 +45,7 @@ from typing import Any, ClassVar
 
 from pydantic import Field, field_validator
 
+from watcher import deadlines, places
 from watcher.errors import ParseError
 from watcher.http import Fetcher
 from watcher.records import NoticeRecord, NoticeType, PollWindow, RawPage, RawRecord
@@ -53,7 +54,6 @@ from watcher.sources.boamp_donnees import (
     PARIS,
     Donnees,
     first_text,
-    parse_datetime,
     read_donnees,
     text,
     unique,
@@ -282,6 +282,10 @@ def parse_record(record: Any, *, raw: str | None = None) -> NoticeRecord | None:
     related = idwebs(record.get("annonce_lie"), record.get("annonces_anterieures"))
     related.extend(idwebs(*extra.related_ids))
     url = text(record.get("url_avis"))
+    deadline, shown = extra.deadline, extra.deadline_text
+    if deadline is None:
+        shown = top_level_deadline(record.get("datelimitereponse"))
+        deadline = shown.utc if shown else None
     return NoticeRecord(
         native_id=idweb,
         title=first_text(record.get("objet"), extra.title) or f"Avis BOAMP {idweb}",
@@ -290,11 +294,12 @@ def parse_record(record: Any, *, raw: str | None = None) -> NoticeRecord | None:
         else NOTICE_URL.format(idweb=idweb),
         buyer=first_text(record.get("nomacheteur"), extra.buyer),
         published=parse_date(record.get("dateparution")),
-        deadline=parse_datetime(record.get("datelimitereponse")) or extra.deadline,
+        deadline=deadline,
+        deadline_local=shown.local if shown else None,
+        deadline_zone=shown.zone if shown else None,
         cpv=tuple(extra.cpv),
         place=extra.place,
-        department=_department(record.get("code_departement"))
-        or _department(record.get("code_departement_prestation")),
+        departments=tuple(departments(record, extra)),
         notice_type=notice_type(record, extra.kind),
         value=value,
         currency=(currency or "EUR") if value is not None else None,
@@ -309,6 +314,32 @@ def parse_record(record: Any, *, raw: str | None = None) -> NoticeRecord | None:
         language="fr",
         raw=raw if raw is not None else record_raw(record),
     )
+
+
+def top_level_deadline(value: Any) -> deadlines.Deadline | None:
+    """The top-level `datelimitereponse`, read only when `donnees` has no deadline.
+
+    On FNSimple records it is Paris wall-clock time labelled UTC (`2026-02-16T12:00:00+00:00`
+    where `donnees` says `12:00:00.000+01:00`, SEEN in samples/real, issue 13): `+00:00` is read
+    as Paris time; another offset is taken as written (eForms records give `+01:00`)."""
+    found = text(value)
+    if not found:
+        return None
+    wall_clock = found.endswith(("+00:00", "Z"))
+    return deadlines.read(found, ignore_offset=wall_clock)
+
+
+def departments(record: dict[str, Any], extra: Donnees) -> list[str]:
+    """Where the work is: the départements of the places of works `donnees` names (the
+    notice's and each lot's), else `code_departement_prestation`, else every one of
+    `code_departement` (where the notice is advertised: the buyer's and its neighbours')."""
+    if extra.departments:
+        return extra.departments
+    for key in ("code_departement_prestation", "code_departement"):
+        found = places.unique(places.normalise(text(code)) for code in as_list(record.get(key)))
+        if found:
+            return found
+    return []
 
 
 def parse_date(value: Any) -> dt.date | None:
