@@ -65,6 +65,8 @@ class MatchInput:
     department: str | None = None
     lang: str | None = None
     notice_type: str | None = None
+    # Every département of the notice (its place list); `department` is the first.
+    departments: tuple[str, ...] = ()
 
     @classmethod
     def from_notice(cls, notice: NoticeRecord) -> MatchInput:
@@ -82,6 +84,7 @@ class MatchInput:
             department=notice.department,
             lang=notice.language,
             notice_type=notice.notice_type,
+            departments=notice.departments,
         )
 
 

@@ -120,6 +120,21 @@ def format_money(value: float | None, currency: str | None = "EUR") -> str | Non
     return f"{amount} {symbol}"
 
 
+def format_value(
+    value: float | None, currency: str | None = "EUR", tender_value: float | None = None
+) -> str | None:
+    """An amount as a reader may quote it. An award of 0 is what some portals write when they
+    publish no amount (Contracts Finder, issue 13): it is shown as given, said not to be an amount
+    paid, with the tender's value beside it."""
+    if value == 0 and tender_value:
+        tender = format_money(tender_value, currency)
+        return (
+            f"{format_money(0, currency)} (tel que publié, pas un montant payé ; "
+            f"valeur du marché : {tender})"
+        )
+    return format_money(value, currency)
+
+
 def content_hash(raw: str) -> str:
     """sha256 hex digest of a raw payload: the evidence hash and the change detector."""
     return hashlib.sha256(raw.encode("utf-8")).hexdigest()

@@ -51,6 +51,7 @@ def match_input(snap: dict[str, Any]) -> MatchInput:
         department=snap.get("department"),
         lang=snap.get("language"),
         notice_type=snap.get("notice_type"),
+        departments=tuple(snap.get("departments") or ()),
     )
 
 
@@ -431,6 +432,7 @@ class PollStore:
                 bisect.insort(index, (notice.deadline, root.id))
                 self._similar_index = index
             root.deadline = notice.deadline  # the procedure's current deadline
+            root.deadline_local, root.deadline_zone = notice.deadline_local, notice.deadline_zone
         self._event(root, kind, changes, origin=notice)
 
     def _apply(
@@ -449,6 +451,9 @@ class PollStore:
         notice.deadline = parse_datetime(snap["deadline"])
         notice.notice_type = record.notice_type
         notice.department = record.department
+        notice.departments = list(record.departments) or None
+        notice.deadline_local = record.deadline_local if notice.deadline else None
+        notice.deadline_zone = record.deadline_zone if notice.deadline else None
         notice.procedure_id = record.procedure_id
         notice.snapshot = snap
         notice.content_hash = digest

@@ -46,7 +46,10 @@ class EventRow:
 
 
 # Snapshot keys read as text or numbers (no JSON decoding per row); any other key is read as JSON.
-_TEXT_KEYS = frozenset({"title", "buyer", "url", "deadline", "notice_type", "currency"})
+_TEXT_KEYS = frozenset(
+    {"title", "buyer", "url", "deadline", "notice_type", "currency", "deadline_local"}
+    | {"deadline_zone"}
+)
 _NUMBER_KEYS = frozenset({"value"})
 
 
