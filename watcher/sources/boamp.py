@@ -242,6 +242,10 @@ def _records_of(data: Any, url: str) -> list[Any]:
     if isinstance(data, list):
         return data
     if isinstance(data, dict):
+        if isinstance(data.get("gestion"), dict) and isinstance(data.get("donnees"), dict):
+            return [legacy_record(data)]
+        if "idweb" in data:  # one record on its own (`select=*` of one notice)
+            return [data]
         if isinstance(data.get("results"), list):
             return list(data["results"])
         if isinstance(data.get("records"), list):
@@ -253,6 +257,25 @@ def _records_of(data: Any, url: str) -> list[Any]:
             ]
     keys = ", ".join(sorted(map(str, data)))[:80] if isinstance(data, dict) else type(data).__name__
     raise ParseError(f"{url}: expected a page of BOAMP records with 'results', got {keys}")
+
+
+def legacy_record(data: dict[str, Any]) -> dict[str, Any]:
+    """One notice of the retired DILA API (`api.dila.fr/opendata/api-boamp/annonces/v230/…`:
+    `gestion` and `donnees` as objects, dates in epoch milliseconds, SEEN in samples/real) as
+    the flat record the Explore API gives, so that it is read the same way."""
+    index = dig(data, "gestion", "indexation")
+    published = dig(index, "datepublication")
+    day = None
+    if isinstance(published, int | float) and not isinstance(published, bool):
+        day = dt.datetime.fromtimestamp(published / 1000, dt.UTC).astimezone(PARIS).date()
+    return {
+        "idweb": text(dig(data, "gestion", "reference", "idweb")),
+        "objet": text(dig(index, "resumeobjet")),
+        "dateparution": day.isoformat() if day else None,
+        "code_departement": dig(index, "deppublication"),
+        "code_departement_prestation": dig(index, "depprestation"),
+        "donnees": data.get("donnees"),
+    }
 
 
 def record_raw(record: dict[str, Any]) -> str:

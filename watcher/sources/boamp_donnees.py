@@ -532,7 +532,10 @@ def _v230(root: dict[str, Any], out: Donnees) -> None:
     for key in ("RECEPT_OFFRES", "RECEPT_CANDIDAT"):
         out.deadline = parse_datetime(_v(delays, key))
         if out.deadline is not None:
-            out.deadline_text = portal_deadline(_v(delays, key))
+            # Epoch milliseconds (the retired DILA API) are an instant: shown in Paris time.
+            out.deadline_text = portal_deadline(_v(delays, key)) or deadlines.from_instant(
+                out.deadline
+            )
             break
 
 
