@@ -186,3 +186,40 @@ def test_a_poll_whose_notices_lose_their_deadlines_alerts_the_maintainers(
         [alert] = session.scalars(select(MaintainerAlert)).all()
     assert (alert.source, alert.kind, alert.closed_at) == ("boamp", "audit", None)
     assert "no CPV: 100%" in alert.reason
+
+
+def test_stored_notices_keep_every_departement_and_the_portals_deadline(
+    make_runtime: Callable[..., Runtime],
+) -> None:
+    """A poll of the real FNSimple records: the lists are stored, filtered on, and shown."""
+    from tests.helpers import BoampPortal  # noqa: PLC0415
+    from watcher.db.models import Notice  # noqa: PLC0415
+    from watcher.web.api import notice_json  # noqa: PLC0415
+    from watcher.web.listing import Filters, Paging, list_notices  # noqa: PLC0415
+    from watcher.web.pages import deadline_text  # noqa: PLC0415
+
+    boamp = BoampPortal()
+    capture = json.loads(load("boamp_v21_fnsimple_2026-01-21_5records.json"))
+    boamp.records = capture["data"]["results"]
+    with LoopbackServer(boamp) as server:
+        runtime = make_runtime(
+            f"sources:\n  - name: boamp\n    kind: boamp\n    base_url: {server.url}\n"
+        )
+        ctx = runtime.context()
+        ctx.clock = lambda: NOW
+        [result] = run_sources(runtime.config.build(), ctx)
+        assert result.ok, result.error
+    with runtime.sessions() as session:
+        notices = {n.native_id: n for n in session.scalars(select(Notice))}
+        urssaf = notices["26-7308"]
+        assert urssaf.departments == ["76", "14", "27", "50", "61"]
+        assert urssaf.department == "76"  # the first, for code that reads one
+        assert (urssaf.deadline_local, urssaf.deadline_zone) == ("2026-02-27T12:00", "Europe/Paris")
+        assert deadline_text(urssaf) == "27/02/2026 12:00"
+        assert notice_json(urssaf)["departments"] == ["76", "14", "27", "50", "61"]
+        assert notice_json(urssaf)["deadline_shown"] == "27/02/2026 12:00"
+        found = list_notices(session, Filters(department="27"), Paging(), relevant=None)
+        assert [n.native_id for n in found.items] == ["26-7308"]  # Eure: not its first
+        gendarmerie = list_notices(session, Filters(department="52"), Paging(), relevant=None)
+        assert [n.native_id for n in gendarmerie.items] == ["26-7113"]
+        assert list_notices(session, Filters(department="2"), Paging(), relevant=None).total == 0

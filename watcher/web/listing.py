@@ -49,15 +49,13 @@ class Filters:
         kind = get("type")
         if kind is not None and kind not in EVENT_TYPES:
             raise BadRequest(f"type: unknown event type {kind!r}; known: {', '.join(EVENT_TYPES)}")
-        department = get("department")
-        if department is not None and normalise(department) is None:
-            raise BadRequest(f"department: {department!r} is not a département code like 59 or 2A")
+        department = get("department")  # `6` reads as `06`; a code of no département matches none
         return cls(
             site=get("site"),
             source=get("source"),
             type=kind,
             q=get("q"),
-            department=normalise(department),
+            department=(normalise(department) or department) if department else None,
         )
 
     def params(self) -> dict[str, str]:

@@ -31,6 +31,11 @@ FILTER_PARAMS = [
         "Words that must all appear in the title, buyer or description (case-insensitive).",
         {"type": "string", "maxLength": 200},
     ),
+    _param(
+        "department",
+        "A département code (`57`, `2A`, `974`): notices whose place list names it, first or not.",
+        {"type": "string"},
+    ),
     _param("page", "Page number, from 1.", {"type": "integer", "minimum": 1, "default": 1}),
     _param(
         "per_page",
