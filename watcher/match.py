@@ -370,6 +370,11 @@ def input_from_dict(obj: Any) -> MatchInput:
         department=_opt_text(obj, "department"),
         lang=_opt_text(obj, "lang"),
         notice_type=_opt_text(obj, "notice_type"),
+        departments=tuple(
+            f"{d:02d}" if isinstance(d, int) else str(d)
+            for d in obj.get("departments") or []
+            if isinstance(d, str | int) and not isinstance(d, bool)
+        ),
     )
 
 

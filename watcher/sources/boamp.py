@@ -21,6 +21,10 @@ Caveats
       cannot be searched server-side: the matcher decides relevance client-side.
     - `search()` is a fuzzy full-text search; the short token "CRA" is too noisy for it and is left
       to the matcher, which reads it with word boundaries.
+    - The deadline is read from `donnees`; the top-level `datelimitereponse` of FNSimple records is
+      Paris wall-clock time labelled `+00:00` and is only a fallback, read as Paris time. The
+      départements are those of the places of works (`lieuExecution`, the lots'), not the first of
+      `code_departement`, which lists where the notice is advertised (issue 13).
     - Also reads the bare list of `/exports/json` and v1 pages (`records[].fields`), whose
       `code_departement` and `annonce_lie` are strings where v2.1 gives lists.
 

@@ -18,6 +18,10 @@ Caveats
       SIRET numbers only, so a buyer filter there needs a SIRET prefix.
     - Filters apply while parsing: every configured filter must match, any of its values will do.
     - U+FFFD (`�`, accents broken in the source) is kept as it is; filters still match across it.
+    - A contract repeated in a file (the same buyer and `id`) is one notice whose evidence holds
+      every distinct record, the latest giving the fields; a record without `id` is kept under its
+      content hash. Place codes are read into valid départements (postal, INSEE, `078`), 7-digit
+      CPV codes left-padded, markup stripped (issue 13).
     - The notice's link is the JSON resource: a contract has no page of its own. Its
       `procedure_id` is the contract `id`, the reference that links an award to its notice.
 

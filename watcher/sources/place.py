@@ -21,6 +21,8 @@ Caveats
     - Polite: two seconds between requests unless `min_interval` says otherwise.
     - The buyer-scoped search (`&AllCons&orgAcronyme=`) is INFERRED; BOAMP data shows
       `&id=1&orgAcronyme=`.
+    - The buyer is the entité publique and the entité d'achat together; the départements are every
+      one of the place list, read whole from the `lieuxExecutionSuite` the page keeps in a comment.
     - The consultation page is read in its legacy layout (summary block `…_reference`,
       `…_intitule`, …); a field not found there keeps the value of the results row, and a
       consultation page that is gone (404) leaves the notice as the results row gave it.
