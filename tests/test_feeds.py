@@ -439,7 +439,8 @@ def test_calendar_and_site_feed_follow_a_corrigendum(
     dunkerque = [e for e in found.values() if "Dunkerque" in str(e["summary"])]
     assert [str(e["uid"]) for e in dunkerque] == ["boamp/26-118204@watcher.example"]
     [event] = dunkerque
-    assert event["dtstart"].dt == dt.datetime(2027, 1, 25, 12, 0, tzinfo=dt.UTC)
+    # BOAMP's top-level `12:00:00+00:00` is Paris wall-clock time: 11:00 UTC (issue 13).
+    assert event["dtstart"].dt == dt.datetime(2027, 1, 25, 11, 0, tzinfo=dt.UTC)
     assert int(event["sequence"]) == 1
     assert "04/01/2027 → 25/01/2027" in str(event["description"])
     [newest, first] = entries(tmp_path / "sites" / "dunkerque.atom")

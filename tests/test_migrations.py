@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import inspect
@@ -22,5 +24,48 @@ def test_upgrade_empty_database_then_no_drift(database_url: str) -> None:
                 conn, opts={"compare_type": True, "compare_server_default": True}
             )
             assert compare_metadata(context, Base.metadata) == []
+    finally:
+        engine.dispose()
+
+
+def test_departments_migration_keeps_every_stored_departement(database_url: str) -> None:
+    """0007 (issue 13): the one-value `department` of stored notices becomes their list."""
+    from alembic import command  # noqa: PLC0415
+    from sqlalchemy import text  # noqa: PLC0415
+
+    from watcher.db.session import alembic_config  # noqa: PLC0415
+
+    engine = make_engine(database_url)
+    try:
+        cfg = alembic_config(engine.url.render_as_string(hide_password=False))
+        with engine.begin() as conn:
+            cfg.attributes["connection"] = conn
+            command.upgrade(cfg, "0005")
+        now = "2026-12-01 08:00:00+00:00"
+        with engine.begin() as conn:
+            conn.execute(
+                text(
+                    "INSERT INTO sources (id, name, kind, consecutive_failures, created_at)"
+                    " VALUES (1, 's', 'boamp', 0, :now)"
+                ),
+                {"now": now},
+            )
+            for nid, dept in ((1, "57"), (2, None)):
+                conn.execute(
+                    text(
+                        "INSERT INTO notices (id, source_id, native_id, title, notice_type,"
+                        " department, snapshot, content_hash, version, relevant, score, reasons,"
+                        " announced, first_seen_at, last_seen_at) VALUES (:id, 1, :nat, 't',"
+                        " 'notice', :dept, '{}', 'h', 1, false, 0, '[]', false, :now, :now)"
+                    ),
+                    {"id": nid, "nat": f"n{nid}", "dept": dept, "now": now},
+                )
+        assert upgrade(engine) is True
+        with engine.connect() as conn:
+            rows = conn.execute(
+                text("SELECT id, department, departments FROM notices ORDER BY id")
+            ).all()
+        found = [(i, d, json.loads(x) if isinstance(x, str) else x) for i, d, x in rows]
+        assert found == [(1, "57", ["57"]), (2, None, None)]
     finally:
         engine.dispose()

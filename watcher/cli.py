@@ -216,3 +216,12 @@ def _register_maintenance() -> None:
 
 
 _register_maintenance()
+
+
+def _register_audit() -> None:
+    from watcher.cli_audit import audit_command  # noqa: PLC0415
+
+    main.add_command(audit_command)
+
+
+_register_audit()

@@ -1,5 +1,6 @@
 """What follows a round of polls, the same for `watcher run --once` and for the scheduler:
-documents (when enabled), deadline reminders, feeds, then alerts.
+documents (when enabled), deadline reminders, feeds, the audit of what the polls wrote (a share of
+incomplete notices that jumps opens a maintainers' alert), then alerts.
 
 Nothing here makes a poll fail: a problem is logged and reported, and what could not be done (an
 alert, a feed) is done at the next round.
@@ -51,6 +52,9 @@ def after_polls(runtime: Runtime, results: Sequence[RunResult]) -> list[str]:
         or not (runtime.settings.data_dir / "feeds").exists()
     ):
         lines.append(publish_feeds(runtime))
+    from watcher.cli_audit import audit_after_polls  # noqa: PLC0415 - issue 13
+
+    lines.extend(audit_after_polls(runtime, results, utcnow()))  # before the maintainers' alerts
     from watcher.notify import after_poll  # noqa: PLC0415 - alerts wait, never fail the run
 
     if alerts := after_poll(runtime, results):

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from watcher.normalize import format_deadline, format_money, parse_datetime
+from watcher.deadlines import shown
+from watcher.normalize import format_deadline, format_value, parse_datetime
 from watcher.records import FieldChange
 
 NOTICE_TYPE_LABELS = {
@@ -54,11 +55,25 @@ def label(field: str, lang: str = "fr") -> str:
     return en if lang == "en" else fr
 
 
-def _deadline_text(old: Any, new: Any) -> tuple[str | None, str | None]:
+def _deadline_side(snap: dict[str, Any], value: Any, *, with_time: bool) -> str | None:
+    """One side of a deadline change as the portal wrote it (a date alone stays a date)."""
+    local = snap.get("deadline_local")
+    if local and value == snap.get("deadline"):
+        return shown(str(local), snap.get("deadline_zone"), with_time=with_time)
+    return format_deadline(parse_datetime(value), with_time=with_time)
+
+
+def _deadline_text(
+    old: Any, new: Any, snap_old: dict[str, Any], snap_new: dict[str, Any]
+) -> tuple[str | None, str | None]:
     a, b = parse_datetime(old), parse_datetime(new)
     # Show the time only when the date alone would not show the change.
-    same_day = a is not None and b is not None and format_deadline(a) == format_deadline(b)
-    return format_deadline(a, with_time=same_day), format_deadline(b, with_time=same_day)
+    days = [_deadline_side(s, v, with_time=False) for s, v in ((snap_old, old), (snap_new, new))]
+    same_day = a is not None and b is not None and days[0] == days[1]
+    return (
+        _deadline_side(snap_old, old, with_time=same_day),
+        _deadline_side(snap_new, new, with_time=same_day),
+    )
 
 
 def _short(text: str | None) -> str | None:
@@ -71,14 +86,14 @@ def _render(
     field: str, old: Any, new: Any, snap_old: dict[str, Any], snap_new: dict[str, Any]
 ) -> tuple[str | None, str | None]:
     if field == "deadline":
-        return _deadline_text(old, new)
+        return _deadline_text(old, new, snap_old, snap_new)
     if field == "notice_type":
         names = NOTICE_TYPE_LABELS["fr"]
         return names.get(old, old), names.get(new, new)
     if field == "value":
         return (
-            format_money(old, snap_old.get("currency")),
-            format_money(new, snap_new.get("currency")),
+            format_value(old, snap_old.get("currency"), snap_old.get("tender_value")),
+            format_value(new, snap_new.get("currency"), snap_new.get("tender_value")),
         )
     if field in {"winners", "cpv"}:
         return (", ".join(old) or None), (", ".join(new) or None)

@@ -65,6 +65,8 @@ class MatchInput:
     department: str | None = None
     lang: str | None = None
     notice_type: str | None = None
+    # Every département of the notice (its place list); `department` is the first.
+    departments: tuple[str, ...] = ()
 
     @classmethod
     def from_notice(cls, notice: NoticeRecord) -> MatchInput:
@@ -82,6 +84,7 @@ class MatchInput:
             department=notice.department,
             lang=notice.language,
             notice_type=notice.notice_type,
+            departments=notice.departments,
         )
 
 
@@ -367,6 +370,11 @@ def input_from_dict(obj: Any) -> MatchInput:
         department=_opt_text(obj, "department"),
         lang=_opt_text(obj, "lang"),
         notice_type=_opt_text(obj, "notice_type"),
+        departments=tuple(
+            f"{d:02d}" if isinstance(d, int) else str(d)
+            for d in obj.get("departments") or []
+            if isinstance(d, str | int) and not isinstance(d, bool)
+        ),
     )
 
 

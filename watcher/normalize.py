@@ -19,6 +19,7 @@ import nh3
 from watcher.records import NoticeRecord
 
 PARIS = ZoneInfo("Europe/Paris")
+_BREAKS = re.compile(r"<\s*/?\s*(?:br|p|div|li|tr|td|h\d)\b[^>]*>", re.IGNORECASE)
 _SAFE_URL = re.compile(r"^https?://[^/\s]+", re.IGNORECASE)
 # Characters that are not allowed in XML 1.0 (feeds would be invalid): C0 controls except \t\n\r,
 # surrogates, U+FFFE and U+FFFF.
@@ -27,9 +28,11 @@ _XML_ILLEGAL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]
 
 def strip_markup(text: str) -> str:
     """Plain text from scraped text that may carry markup: tags dropped, `<script>` and `<style>`
-    dropped with their content (nh3, the Rust HTML sanitizer), entities decoded."""
+    dropped with their content (nh3, the Rust HTML sanitizer), entities decoded, markup or not
+    (`St Bede&apos;s` → `St Bede's`, issue 13)."""
     if "<" not in text:
-        return text
+        return html.unescape(text) if "&" in text else text
+    text = _BREAKS.sub(" ", text)  # "Travaux<br />de voirie": a line break is a space
     return html.unescape(nh3.clean(text, tags=set(), attributes={}, strip_comments=True))
 
 
@@ -117,6 +120,21 @@ def format_money(value: float | None, currency: str | None = "EUR") -> str | Non
     return f"{amount} {symbol}"
 
 
+def format_value(
+    value: float | None, currency: str | None = "EUR", tender_value: float | None = None
+) -> str | None:
+    """An amount as a reader may quote it. An award of 0 is what some portals write when they
+    publish no amount (Contracts Finder, issue 13): it is shown as given, said not to be an amount
+    paid, with the tender's value beside it."""
+    if value == 0 and tender_value:
+        tender = format_money(tender_value, currency)
+        return (
+            f"{format_money(0, currency)} (tel que publié, pas un montant payé ; "
+            f"valeur du marché : {tender})"
+        )
+    return format_money(value, currency)
+
+
 def content_hash(raw: str) -> str:
     """sha256 hex digest of a raw payload: the evidence hash and the change detector."""
     return hashlib.sha256(raw.encode("utf-8")).hexdigest()
@@ -134,6 +152,11 @@ def snapshot(record: NoticeRecord) -> dict[str, Any]:
         "cpv": sorted({c[:8] for c in record.cpv if c}),
         "place": clean_text(record.place),
         "department": record.department,
+        "departments": list(record.departments),
+        "deadline_local": record.deadline_local,
+        "deadline_zone": record.deadline_zone,
+        "tender_value": record.tender_value,
+        "flags": list(record.flags),
         "value": record.value,
         "currency": record.currency,
         "winners": sorted({w for w in (clean_text(x) for x in record.winners) if w}),

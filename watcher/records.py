@@ -65,6 +65,7 @@ class NoticeRecord:
     deadline: dt.datetime | None = None
     cpv: tuple[str, ...] = ()
     place: str | None = None
+    # The first of `departments` (the one older code reads); both are kept in step.
     department: str | None = None
     notice_type: NoticeType = "notice"
     value: float | None = None
@@ -77,6 +78,29 @@ class NoticeRecord:
     related_ids: tuple[str, ...] = ()
     language: str | None = None
     raw: str = ""
+    # Every département the notice concerns (`("67", "68", "57")`), in the portal's order.
+    departments: tuple[str, ...] = ()
+    # The deadline as the portal means it: its wall-clock time (`2026-02-16T12:00`), or its date
+    # alone (`2026-07-13`) when the portal gives no time, and the time zone it is written in
+    # (`Europe/Paris`, `Europe/London`, `UTC+02:00`). `deadline` stays the exact UTC instant
+    # used for ordering (a date alone: the start of that day in that zone).
+    deadline_local: str | None = None
+    deadline_zone: str | None = None
+    # The tender's (estimated) value when `value` is an award's: an award of 0 is kept as the
+    # portal gives it, and shown beside the tender value, never as an amount paid.
+    tender_value: float | None = None
+    # What the parser doubted (an ambiguous place code, ...), shown and counted by `watcher audit`.
+    flags: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        # One list and its first item: callers may give either (older code gives `department`).
+        if self.departments and self.department != self.departments[0]:
+            if self.department and self.department not in self.departments:
+                object.__setattr__(self, "departments", (self.department, *self.departments))
+            else:
+                object.__setattr__(self, "department", self.departments[0])
+        elif self.department and not self.departments:
+            object.__setattr__(self, "departments", (self.department,))
 
 
 @dataclass(frozen=True, slots=True)

@@ -62,6 +62,7 @@ def match_input(snap: dict[str, Any]) -> MatchInput:
         department=snap.get("department"),
         lang=snap.get("language"),
         notice_type=snap.get("notice_type"),
+        departments=tuple(snap.get("departments") or ()),
     )
 
 
@@ -619,6 +620,7 @@ class PollStore:
             bisect.insort(index, (notice.deadline, root.id))
             self._similar_index = index if self._similar_index is not None else None
         root.deadline = notice.deadline  # the procedure's current deadline
+        root.deadline_local, root.deadline_zone = notice.deadline_local, notice.deadline_zone
         if root.procedure_state is not None:
             root.procedure_state = {**root.procedure_state, "deadline": notice.deadline.isoformat()}
 
@@ -655,6 +657,9 @@ class PollStore:
         notice.deadline = parse_datetime(snap["deadline"])
         notice.notice_type = record.notice_type
         notice.department = record.department
+        notice.departments = list(record.departments) or None
+        notice.deadline_local = record.deadline_local if notice.deadline else None
+        notice.deadline_zone = record.deadline_zone if notice.deadline else None
         notice.procedure_id = record.procedure_id
         notice.snapshot = snap
         notice.content_hash = digest

@@ -156,6 +156,9 @@ def test_date_format_and_attribute_selectors():
         title="Gardiennage du CRA",
         url="https://port.example/a1",
         deadline=dt.datetime(2026, 5, 4, 21, 59, tzinfo=dt.UTC),
+        # A date without a time stays a date for readers (issue 12, point 3).
+        deadline_local="2026-05-04",
+        deadline_zone="Europe/Paris",
         raw=notice.raw,
     )
 

@@ -76,7 +76,9 @@ CASES = [
         {
             "title": "AOO Prestations d'assurance Risques Statutaires pour les 4 Etablissements "
             "du GHT de l'Artois",
-            "buyer": "ESMS / 62 CH / 62 CH SM - CH BETHUNE - service marchés",
+            # entité publique — entité d'achat (issue 13)
+            "buyer": "Etablissements de Santé et Médico-sociaux — "
+            "ESMS / 62 CH / 62 CH SM - CH BETHUNE - service marchés",
             "procedure_id": "2020-141",
             "deadline": dt.datetime(2020, 9, 16, 10, 0, tzinfo=UTC),
             "cpv": ("66512000",),
@@ -112,7 +114,7 @@ CASES = [
         1,
         "g7h:2412345",
         {
-            "buyer": "SGAMI NORD / Bureau zonal des achats",
+            "buyer": "Ministère de l'Intérieur — SGAMI NORD / Bureau zonal des achats",
             "cpv": ("55321000", "55520000"),
             "deadline": dt.datetime(2026, 4, 14, 10, 0, tzinfo=UTC),
             "documents": (
@@ -230,7 +232,7 @@ def test_detail_mode_reads_consultation_pages_once_and_keeps_row_values():
     assert len(notices) == 3 == len(by_id)  # one notice per consultation, not one per page
     cra = by_id["g7h:2412345"]
     assert cra.cpv == ("55321000", "55520000")
-    assert cra.buyer == "SGAMI NORD / Bureau zonal des achats"
+    assert cra.buyer == "Ministère de l'Intérieur — SGAMI NORD / Bureau zonal des achats"
     assert cra.published == dt.date(2026, 3, 3)  # from the results row
     assert len(cra.documents) == 2
     # A consultation page that is gone (404) still gives the notice from its results row.

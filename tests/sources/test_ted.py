@@ -345,3 +345,47 @@ def test_parse_never_raises_on_damaged_notices(data: st.DataObject) -> None:
     page = RawPage(url=MIRROR, content=json.dumps({"notices": [notice]}).encode())
     records = list(_source().parse(page))
     assert all(isinstance(r, NoticeRecord) and r.native_id for r in records)
+
+
+@pytest.mark.parametrize(
+    ("fields", "shown"),
+    [
+        ({"deadline-receipt-tender-date-lot": ["2026-07-13+02:00"]}, "13/07/2026"),
+        (
+            {
+                "deadline-receipt-tender-date-lot": ["2026-07-13+02:00"],
+                "deadline-receipt-tender-time-lot": ["12:00:00+02:00"],
+            },
+            "13/07/2026 12:00",
+        ),
+        (
+            {
+                "deadline-receipt-tender-date-lot": ["2026-07-13Z"],
+                "deadline-receipt-tender-time-lot": ["10:00:00Z"],
+            },
+            "13/07/2026 10:00 (UTC)",
+        ),
+    ],
+    ids=["date-only", "paris-time", "utc"],
+)
+def test_deadline_is_shown_as_ted_gives_it(fields: dict[str, Any], shown: str) -> None:
+    """A date alone is a date, not 00:00; a time keeps its zone (issues 12 and 13)."""
+    from watcher.deadlines import shown_for  # noqa: PLC0415
+
+    notice = notice_record({"publication-number": "1-2026", "notice-title": {"fra": "x"}, **fields})
+    assert notice is not None
+    assert shown_for(notice.deadline, notice.deadline_local, notice.deadline_zone) == shown
+
+
+def test_every_departement_of_the_place_of_performance() -> None:
+    notice = notice_record(
+        {
+            "publication-number": "2-2026",
+            "notice-title": {"fra": "x"},
+            "place-of-performance-country-lot": ["FRA", "FRA"],
+            "place-of-performance-post-code-lot": ["67100", "57000"],
+            "buyer-post-code": ["75008"],
+        }
+    )
+    assert notice is not None
+    assert (notice.departments, notice.department) == (("67", "57"), "67")

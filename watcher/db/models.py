@@ -54,7 +54,13 @@ class Notice(Base):
     published: Mapped[dt.date | None]
     deadline: Mapped[dt.datetime | None] = mapped_column(TZDateTime(), index=True)
     notice_type: Mapped[str] = mapped_column(String(32))
+    # The first of `departments`, for code that reads one (issue 13: a notice may name several).
     department: Mapped[str | None] = mapped_column(String(8))
+    departments: Mapped[list[Any] | None] = mapped_column(JSON)
+    # The deadline as the portal wrote it (`2026-02-16T12:00`, or `2026-07-13`: a date alone)
+    # and its zone (`Europe/Paris`); `deadline` is the exact instant, for ordering.
+    deadline_local: Mapped[str | None] = mapped_column(String(16))
+    deadline_zone: Mapped[str | None] = mapped_column(String(40))
     procedure_id: Mapped[str | None] = mapped_column(String(200), index=True)
     snapshot: Mapped[dict[str, Any]] = mapped_column(JSON)
     content_hash: Mapped[str] = mapped_column(String(64))

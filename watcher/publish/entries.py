@@ -13,6 +13,7 @@ from functools import lru_cache
 from html import escape
 from typing import Any
 
+from watcher.deadlines import shown
 from watcher.diff import FIELD_LABELS, NOTICE_TYPE_LABELS
 from watcher.diff import label as field_label
 from watcher.normalize import format_deadline, format_money, parse_datetime
@@ -93,6 +94,8 @@ SNAPSHOT_KEYS: tuple[str, ...] = (
     "winners",
     "value",
     "currency",
+    "deadline_local",
+    "deadline_zone",
 )
 
 
@@ -141,7 +144,11 @@ def render_entry(
     facts: list[tuple[str, str]] = []
     if snapshot.get("buyer"):
         facts.append((labels["buyer"], snapshot["buyer"]))
-    deadline = _deadline_text(snapshot.get("deadline"))
+    deadline = (
+        shown(str(snapshot["deadline_local"]), snapshot.get("deadline_zone"))
+        if snapshot.get("deadline_local")
+        else _deadline_text(snapshot.get("deadline"))
+    )
     # An event made by another notice (a corrigendum) moves the deadline of a version that still
     # holds the old one: the fact shows the new deadline, as the change line does.
     moved = [str(c["new"]) for c in changes if c.get("field") == "deadline" and c.get("new")]

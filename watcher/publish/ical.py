@@ -15,6 +15,7 @@ from urllib.parse import urlsplit
 
 import icalendar
 
+from watcher.deadlines import PARIS_ZONE, shown
 from watcher.normalize import format_deadline
 
 CALENDAR_NAME = "Dates limites — marchés de la rétention et de l'expulsion"
@@ -35,6 +36,9 @@ class Deadline:
     moves: int
     last_modified: dt.datetime
     previous: str | None = None
+    # What the portal wrote (issue 12, point 3): a date alone, or a wall-clock time and its zone.
+    local: str | None = None
+    zone: str | None = None
 
 
 def uid(item: Deadline, base_url: str) -> str:
@@ -43,13 +47,26 @@ def uid(item: Deadline, base_url: str) -> str:
     return f"{item.source}/{item.native_id}@{host}"
 
 
+def _shown(item: Deadline) -> str:
+    """`16/02/2026 12:00 (heure de Paris)`, `13/07/2026` (a date alone), or another zone's time."""
+    text = shown(item.local, item.zone) or ""
+    if item.zone in (None, PARIS_ZONE) and "T" in (item.local or ""):
+        text += " (heure de Paris)"
+    return text
+
+
 def _description(item: Deadline) -> str:
     lines = []
     if item.buyer:
         lines.append(f"Acheteur : {item.buyer}")
-    lines.append(f"Date limite : {format_deadline(item.deadline, with_time=True)} (heure de Paris)")
+    if item.local:
+        lines.append(f"Date limite : {_shown(item)}")
+    else:
+        when = format_deadline(item.deadline, with_time=True)
+        lines.append(f"Date limite : {when} (heure de Paris)")
     if item.previous:
-        lines.append(f"Date limite modifiée : {item.previous} → {format_deadline(item.deadline)}")
+        new = shown(item.local, item.zone, with_time=False) or format_deadline(item.deadline)
+        lines.append(f"Date limite modifiée : {item.previous} → {new}")
     if item.site:
         lines.append(f"Site : {item.site}")
     lines.append(f"Source : {item.source} ({item.native_id})")

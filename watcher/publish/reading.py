@@ -46,7 +46,10 @@ class EventRow:
 
 
 # Snapshot keys read as text or numbers (no JSON decoding per row); any other key is read as JSON.
-_TEXT_KEYS = frozenset({"title", "buyer", "url", "deadline", "notice_type", "currency"})
+_TEXT_KEYS = frozenset(
+    {"title", "buyer", "url", "deadline", "notice_type", "currency", "deadline_local"}
+    | {"deadline_zone"}
+)
 _NUMBER_KEYS = frozenset({"value"})
 
 
@@ -260,6 +263,8 @@ def open_deadlines(session: Session, now: dt.datetime, batch: int = 500) -> Iter
             Notice.deadline,
             Notice.site,
             Notice.first_seen_at,
+            Notice.deadline_local,
+            Notice.deadline_zone,
         )
         .join(SourceState, SourceState.id == Notice.source_id)
         .where(
@@ -284,7 +289,8 @@ def open_deadlines(session: Session, now: dt.datetime, batch: int = 500) -> Iter
             history.setdefault(notice_id, []).append((created, changes or []))
             if kind in _CLOSING_EVENTS:
                 closed.add(notice_id)
-        for notice_id, source, native_id, title, buyer, url, deadline, site, first_seen in chunk:
+        for row in chunk:
+            notice_id, source, native_id, title, buyer, url, deadline, site, first_seen = row[:9]
             if notice_id in closed:
                 continue
             past = history.get(notice_id, [])
@@ -304,6 +310,8 @@ def open_deadlines(session: Session, now: dt.datetime, batch: int = 500) -> Iter
                 moves=len(moves),
                 last_modified=modified,
                 previous=previous,
+                local=row.deadline_local,
+                zone=row.deadline_zone,
             )
 
 

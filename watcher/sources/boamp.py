@@ -21,6 +21,10 @@ Caveats
       cannot be searched server-side: the matcher decides relevance client-side.
     - `search()` is a fuzzy full-text search; the short token "CRA" is too noisy for it and is left
       to the matcher, which reads it with word boundaries.
+    - The deadline is read from `donnees`; the top-level `datelimitereponse` of FNSimple records is
+      Paris wall-clock time labelled `+00:00` and is only a fallback, read as Paris time. The
+      départements are those of the places of works (`lieuExecution`, the lots'), not the first of
+      `code_departement`, which lists where the notice is advertised (issue 13).
     - Also reads the bare list of `/exports/json` and v1 pages (`records[].fields`), whose
       `code_departement` and `annonce_lie` are strings where v2.1 gives lists.
 
@@ -51,6 +55,7 @@ from typing import Any, ClassVar
 
 from pydantic import Field, field_validator
 
+from watcher import deadlines, places
 from watcher.errors import ParseError
 from watcher.http import Fetcher
 from watcher.records import NoticeRecord, NoticeType, PollWindow, RawPage, RawRecord
@@ -59,7 +64,6 @@ from watcher.sources.boamp_donnees import (
     PARIS,
     Donnees,
     first_text,
-    parse_datetime,
     read_donnees,
     text,
     unique,
@@ -248,6 +252,10 @@ def _records_of(data: Any, url: str) -> list[Any]:
     if isinstance(data, list):
         return data
     if isinstance(data, dict):
+        if isinstance(data.get("gestion"), dict) and isinstance(data.get("donnees"), dict):
+            return [legacy_record(data)]
+        if "idweb" in data:  # one record on its own (`select=*` of one notice)
+            return [data]
         if isinstance(data.get("results"), list):
             return list(data["results"])
         if isinstance(data.get("records"), list):
@@ -259,6 +267,25 @@ def _records_of(data: Any, url: str) -> list[Any]:
             ]
     keys = ", ".join(sorted(map(str, data)))[:80] if isinstance(data, dict) else type(data).__name__
     raise ParseError(f"{url}: expected a page of BOAMP records with 'results', got {keys}")
+
+
+def legacy_record(data: dict[str, Any]) -> dict[str, Any]:
+    """One notice of the retired DILA API (`api.dila.fr/opendata/api-boamp/annonces/v230/…`:
+    `gestion` and `donnees` as objects, dates in epoch milliseconds, SEEN in samples/real) as
+    the flat record the Explore API gives, so that it is read the same way."""
+    index = dig(data, "gestion", "indexation")
+    published = dig(index, "datepublication")
+    day = None
+    if isinstance(published, int | float) and not isinstance(published, bool):
+        day = dt.datetime.fromtimestamp(published / 1000, dt.UTC).astimezone(PARIS).date()
+    return {
+        "idweb": text(dig(data, "gestion", "reference", "idweb")),
+        "objet": text(dig(index, "resumeobjet")),
+        "dateparution": day.isoformat() if day else None,
+        "code_departement": dig(index, "deppublication"),
+        "code_departement_prestation": dig(index, "depprestation"),
+        "donnees": data.get("donnees"),
+    }
 
 
 def record_raw(record: dict[str, Any]) -> str:
@@ -288,6 +315,10 @@ def parse_record(record: Any, *, raw: str | None = None) -> NoticeRecord | None:
     related = idwebs(record.get("annonce_lie"), record.get("annonces_anterieures"))
     related.extend(idwebs(*extra.related_ids))
     url = text(record.get("url_avis"))
+    deadline, shown = extra.deadline, extra.deadline_text
+    if deadline is None:
+        shown = top_level_deadline(record.get("datelimitereponse"))
+        deadline = shown.utc if shown else None
     return NoticeRecord(
         native_id=idweb,
         title=first_text(record.get("objet"), extra.title) or f"Avis BOAMP {idweb}",
@@ -296,11 +327,12 @@ def parse_record(record: Any, *, raw: str | None = None) -> NoticeRecord | None:
         else NOTICE_URL.format(idweb=idweb),
         buyer=first_text(record.get("nomacheteur"), extra.buyer),
         published=parse_date(record.get("dateparution")),
-        deadline=parse_datetime(record.get("datelimitereponse")) or extra.deadline,
+        deadline=deadline,
+        deadline_local=shown.local if shown else None,
+        deadline_zone=shown.zone if shown else None,
         cpv=tuple(extra.cpv),
         place=extra.place,
-        department=_department(record.get("code_departement"))
-        or _department(record.get("code_departement_prestation")),
+        departments=tuple(departments(record, extra)),
         notice_type=notice_type(record, extra.kind),
         value=value,
         currency=(currency or "EUR") if value is not None else None,
@@ -315,6 +347,32 @@ def parse_record(record: Any, *, raw: str | None = None) -> NoticeRecord | None:
         language="fr",
         raw=raw if raw is not None else record_raw(record),
     )
+
+
+def top_level_deadline(value: Any) -> deadlines.Deadline | None:
+    """The top-level `datelimitereponse`, read only when `donnees` has no deadline.
+
+    On FNSimple records it is Paris wall-clock time labelled UTC (`2026-02-16T12:00:00+00:00`
+    where `donnees` says `12:00:00.000+01:00`, SEEN in samples/real, issue 13): `+00:00` is read
+    as Paris time; another offset is taken as written (eForms records give `+01:00`)."""
+    found = text(value)
+    if not found:
+        return None
+    wall_clock = found.endswith(("+00:00", "Z"))
+    return deadlines.read(found, ignore_offset=wall_clock)
+
+
+def departments(record: dict[str, Any], extra: Donnees) -> list[str]:
+    """Where the work is: the départements of the places of works `donnees` names (the
+    notice's and each lot's), else `code_departement_prestation`, else every one of
+    `code_departement` (where the notice is advertised: the buyer's and its neighbours')."""
+    if extra.departments:
+        return extra.departments
+    for key in ("code_departement_prestation", "code_departement"):
+        found = places.unique(places.normalise(text(code)) for code in as_list(record.get(key)))
+        if found:
+            return found
+    return []
 
 
 def parse_date(value: Any) -> dt.date | None:

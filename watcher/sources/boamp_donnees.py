@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from watcher import deadlines, places
 from watcher.records import Lot
 from watcher.sources.base import as_list, dig
 
@@ -36,6 +37,12 @@ _DOC_KEYS = frozenset({"urlprofilacheteur", "urlprofilach", "urldocconsul", "url
 # Keys under which a national award names its winner (INFERRED from consumer code).
 _WINNER_KEYS = frozenset({"PersonneMorale", "nomTitulaire", "denominationSociale", "denomination"})
 _EFORMS_KINDS = {"ContractAwardNotice": "award", "PriorInformationNotice": "prior_information"}
+# "1- Prestations…", "Lot 2 : Finition", "Lot n°3 - Toiture": a lot's number written before its
+# title in the one `description` FNSimple lots have (SEEN in samples/real, issue 13).
+_LOT_HEAD = re.compile(
+    r"^\s*(?:lot\s*(?:n\s*[°o.]?\s*)?)?(\d{1,3})\s*(?:[-–:.)_]|\s-)\s*(\S.*)$",
+    re.IGNORECASE | re.DOTALL,
+)
 
 
 @dataclass(slots=True)
@@ -48,9 +55,15 @@ class Donnees:
     buyer: str | None = None
     description: str | None = None
     deadline: dt.datetime | None = None
+    # What the notice wrote of the deadline (`deadlines.Deadline`): its date or wall-clock time.
+    deadline_text: deadlines.Deadline | None = None
     value: float | None = None
     currency: str | None = None
     place: str | None = None
+    # Every place of works the notice names (the notice's, then each lot's), and their
+    # départements: where the work is, not where the notice is advertised.
+    places: list[str] = field(default_factory=list)
+    departments: list[str] = field(default_factory=list)
     procedure_id: str | None = None
     cpv: list[str] = field(default_factory=list)
     winners: list[str] = field(default_factory=list)
@@ -172,6 +185,22 @@ def parse_datetime(value: Any, time: Any = None) -> dt.datetime | None:
         return None
 
 
+def portal_deadline(value: Any, time: Any = None) -> deadlines.Deadline | None:
+    """What a notice wrote of a deadline, for display: `2026-02-16T12:00` in Paris time, or a
+    date alone; an eForms date and time (`2025-12-15+01:00`, `12:00:00+01:00`) are joined."""
+    found = text(value)
+    if not found:
+        return None
+    date_match = _DATE_TZ.match(found)
+    time_match = _TIME_TZ.match(text(time) or "")
+    if date_match and time_match:
+        zone = time_match.group(2) or date_match.group(2) or ""
+        found = f"{date_match.group(1)}T{time_match.group(1)}{zone}"
+    elif date_match:
+        found = date_match.group(1)  # a date alone: the offset of a date says nothing to a reader
+    return deadlines.read(found)
+
+
 def _url(value: Any) -> str | None:
     found = text(value)
     if found and found.lower().startswith(("http://", "https://")) and " " not in found:
@@ -216,6 +245,8 @@ def read_donnees(value: Any) -> Donnees:
         inner = next((v for v in value.values() if isinstance(v, dict)), None)
         _national(inner, out)
     out.cpv = unique(out.cpv)
+    out.places = unique(out.places)
+    out.departments = places.unique(code for place in out.places for code in places.in_text(place))
     out.winners = unique(out.winners)
     out.documents = unique(out.documents)
     out.related_ids = unique(out.related_ids)
@@ -259,14 +290,15 @@ def _eforms(node: Any, out: Donnees) -> None:
     city, postal = text(dig(address, "cbc:CityName")), text(dig(address, "cbc:PostalZone"))
     nuts = text(dig(address, "cbc:CountrySubentityCode"))
     out.place = f"{city} ({postal})" if city and postal else city or nuts
+    out.places.append(out.place or "")
     lot_winners, lot_values, total = _eforms_results(ext, orgs)
     if total[0] is not None:
         out.value, out.currency = total[0], total[1] or out.currency
     for lot in as_list(root.get("cac:ProcurementProjectLot")):
         out.lots.append(_eforms_lot(lot, lot_winners, lot_values, out))
     out.winners.extend(name for names in lot_winners.values() for name in names)
-    deadlines = [lot.deadline for lot in out.lots if lot.deadline]
-    out.deadline = max(deadlines) if deadlines else None
+    lot_deadlines = [lot.deadline for lot in out.lots if lot.deadline]
+    out.deadline = max(lot_deadlines) if lot_deadlines else None
     if out.value is None:
         values = [lot.value for lot in out.lots if lot.value is not None]
         out.value = sum(values) if values else None
@@ -361,6 +393,15 @@ def _eforms_lot(
     cpv = _eforms_cpvs(project)
     out.cpv.extend(cpv)
     period = dig(lot, "cac:TenderingProcess", "cac:TenderSubmissionDeadlinePeriod")
+    deadline = parse_datetime(dig(period, "cbc:EndDate"), dig(period, "cbc:EndTime"))
+    if deadline is not None and (
+        out.deadline_text is None or deadline >= (out.deadline or deadline)
+    ):
+        out.deadline = deadline
+        out.deadline_text = portal_deadline(dig(period, "cbc:EndDate"), dig(period, "cbc:EndTime"))
+    address = dig(project, "cac:RealizedLocation", "cac:Address")
+    city, postal = text(dig(address, "cbc:CityName")), text(dig(address, "cbc:PostalZone"))
+    out.places.append(f"{city} ({postal})" if city and postal else postal or "")
     estimated, _ = amount(
         dig(project, "cac:RequestedTenderTotal", "cbc:EstimatedOverallContractAmount")
     )
@@ -369,7 +410,7 @@ def _eforms_lot(
         title=text(dig(project, "cbc:Name")),
         description=text(dig(project, "cbc:Description")),
         cpv=tuple(cpv),
-        deadline=parse_datetime(dig(period, "cbc:EndDate"), dig(period, "cbc:EndTime")),
+        deadline=deadline,
         value=values.get(lot_id or "", estimated),
         winners=tuple(winners.get(lot_id or "", ())),
     )
@@ -390,9 +431,14 @@ def _national(root: Any, out: Donnees) -> None:
     parts = [dig(nature, "description"), dig(initial, "description", "objet")]
     parts.append(dig(initial, "caracteristiques", "principales"))
     out.description = " ".join(unique(text(part) for part in parts)) or None
-    out.deadline = parse_datetime(dig(initial, "delais", "receptionOffres")) or parse_datetime(
-        dig(initial, "procedure", "dateReceptionOffres")
-    )
+    for received in (
+        dig(initial, "delais", "receptionOffres"),
+        dig(initial, "procedure", "dateReceptionOffres"),
+    ):
+        out.deadline = parse_datetime(received)
+        if out.deadline is not None:
+            out.deadline_text = portal_deadline(received)
+            break
     estimate = dig(nature, "valeurEstimee")
     out.value, out.currency = amount(dig(estimate, "valeur"))
     if out.value is None:
@@ -401,6 +447,7 @@ def _national(root: Any, out: Donnees) -> None:
     out.place = first_text(
         dig(place, "libelle"), place, dig(initial, "description", "lieuPrincipal")
     )
+    out.places.append(out.place or "")
     for key, value in _walk(root):
         if key == "classPrincipale" or (key == "codeCPV" and not isinstance(value, dict | list)):
             out.cpv.append(cpv_code(value) or "")
@@ -409,6 +456,7 @@ def _national(root: Any, out: Donnees) -> None:
     lots = dig(initial, "lots")
     for lot in as_list(dig(lots, "lot") if isinstance(lots, dict) else lots):
         out.lots.append(_national_lot(lot))
+        out.places.append(first_text(dig(lot, "lieuExecutionLivraison"), dig(lot, "lieu")) or "")
     for section in ("attribution", "rectificatif", "annulation"):
         out.related_ids.append(text(dig(root, section, "avisInitial", "idWeb")) or "")
     _national_award(dig(root, "attribution"), out)
@@ -420,10 +468,23 @@ def _national(root: Any, out: Donnees) -> None:
 def _national_lot(lot: Any) -> Lot:
     codes = [cpv_code(v) for k, v in _walk(dig(lot, "codeCPV")) if k == "classPrincipale"]
     value, _ = amount(dig(lot, "valeurEstimee", "valeur"))
+    if value is None:  # FNSimple lots: `estimationValeur` (SEEN in samples/real, issue 13)
+        value, _ = amount(dig(lot, "estimationValeur", "valeur"))
+    number = first_text(dig(lot, "numero"), dig(lot, "num"), dig(lot, "numLot"))
+    title = first_text(dig(lot, "intitule"), dig(lot, "titre"), dig(lot, "libelle"))
+    description = dig(lot, "description")
+    if title is None and isinstance(description, str) and description.strip():
+        # FNSimple lots have one `description`: "1- Prestations…", "Lot 2 : Finition", or a title
+        # on its first line and details after it.
+        head = _LOT_HEAD.match(description.strip())
+        first_line = description.strip().splitlines()[0]
+        if head and (number is None or number == head.group(1)):
+            number, first_line = head.group(1), head.group(2).splitlines()[0]
+        title = text(first_line)
     return Lot(
-        number=first_text(dig(lot, "numero"), dig(lot, "num"), dig(lot, "numLot")),
-        title=first_text(dig(lot, "intitule"), dig(lot, "titre"), dig(lot, "libelle")),
-        description=text(dig(lot, "description")),
+        number=number,
+        title=title,
+        description=text(description),
         cpv=tuple(unique(codes)),
         value=value,
     )
@@ -461,8 +522,21 @@ def _v230(root: dict[str, Any], out: Donnees) -> None:
         descriptions.append(text(_v(objet, "OBJET_COMPLET")))
         for cpv in as_list(_v(objet, "CPV")):
             out.cpv.extend(cpv_code(code) or "" for code in as_list(_v(cpv, "PRINCIPAL")))
+        # The place of works: `LIEU_EXEC_LIVR` (an address, a NUTS code), SEEN in samples/real.
+        where = _v(objet, "LIEU_EXEC_LIVR")
+        out.place = out.place or first_text(_v(where, "ADRESSE"), _v(where, "CODE_NUTS"))
+        out.places.append(text(_v(where, "ADRESSE")) or "")
     out.description = " ".join(unique(descriptions)) or None
-    out.deadline = parse_datetime(_v(_v(root, "CONDITION_DELAI"), "RECEPT_OFFRES"))
+    delays = _v(root, "CONDITION_DELAI")
+    # Offers, else applications (a restricted procedure or a concession: `RECEPT_CANDIDAT`).
+    for key in ("RECEPT_OFFRES", "RECEPT_CANDIDAT"):
+        out.deadline = parse_datetime(_v(delays, key))
+        if out.deadline is not None:
+            # Epoch milliseconds (the retired DILA API) are an instant: shown in Paris time.
+            out.deadline_text = portal_deadline(_v(delays, key)) or deadlines.from_instant(
+                out.deadline
+            )
+            break
 
 
 def _v(node: Any, key: str) -> Any:

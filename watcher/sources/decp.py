@@ -18,6 +18,10 @@ Caveats
       SIRET numbers only, so a buyer filter there needs a SIRET prefix.
     - Filters apply while parsing: every configured filter must match, any of its values will do.
     - U+FFFD (`�`, accents broken in the source) is kept as it is; filters still match across it.
+    - A contract repeated in a file (the same buyer and `id`) is one notice whose evidence holds
+      every distinct record, the latest giving the fields; a record without `id` is kept under its
+      content hash. Place codes are read into valid départements (postal, INSEE, `078`), 7-digit
+      CPV codes left-padded, markup stripped (issue 13).
     - The notice's link is the JSON resource: a contract has no page of its own. Its
       `procedure_id` is the contract `id`, the reference that links an award to its notice.
 
@@ -37,6 +41,7 @@ Phases (`watcher.phases`)
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import json
 import re
 import unicodedata
@@ -45,13 +50,16 @@ from typing import Any
 
 from pydantic import Field, field_validator
 
+from watcher import places
 from watcher.errors import ParseError
 from watcher.http import Fetcher
+from watcher.normalize import clean_text
 from watcher.records import NoticeRecord, PollWindow, RawPage
-from watcher.scrape import absolute_url, clean, department
+from watcher.scrape import absolute_url
 from watcher.sources.base import ApiSourceConfig, Source, as_list, first
 
-_CPV = re.compile(r"\d{8}")
+# 8 digits, or 7 when the leading zero was lost (`9310000` for 09310000, SEEN in samples/real).
+_CPV = re.compile(r"^\s*(\d{7,8})(?!\d)")
 _SIRET = re.compile(r"[\d ]+").fullmatch
 
 
@@ -121,11 +129,45 @@ class DecpSource(Source):
         names = [pattern(b, whole_words=False) for b in self.config.buyers if not _SIRET(b)]
         sirets = [b.replace(" ", "") for b in self.config.buyers if _SIRET(b)]
         keywords = [pattern(k, whole_words=True) for k in self.config.keywords]
-        for contract in contracts(page.content, url):
-            if _wanted(contract, names, sirets, self.config.cpv_prefixes, keywords):
-                record = _record(contract, url)
-                if record is not None:
-                    yield record
+        wanted = (
+            c
+            for c in contracts(page.content, url)
+            if _wanted(c, names, sirets, self.config.cpv_prefixes, keywords)
+        )
+        for versions in grouped(wanted):
+            record = _record(versions, url)
+            if record is not None:
+                yield record
+
+
+def clean(value: Any) -> str | None:
+    """Plain text of a DECP field: markup (`<br />`) stripped, entities decoded, spaces collapsed."""
+    return clean_text(value) if value not in (None, "") else None
+
+
+def contract_key(contract: dict[str, Any]) -> str:
+    """What identifies a contract in a file: its buyer and `id`; a record without `id` (the
+    2019 concessions, SEEN in samples/real) by its content, so that it is kept, never dropped."""
+    ident = clean(str(contract.get("id") or ""))
+    buyer = clean(str(_buyer(contract).get("id") or ""))
+    if not ident:
+        digest = hashlib.sha256(_raw(contract).encode("utf-8")).hexdigest()[:16]
+        ident = f"sans-id-{digest}"
+    return f"{buyer}:{ident}" if buyer else ident
+
+
+def grouped(items: Iterator[dict[str, Any]]) -> list[list[dict[str, Any]]]:
+    """The contracts of a file, each with every distinct record the file gives it, in file
+    order: a repeated id (188 of them in the AIFE 2019 file) is one contract published again,
+    identical copies once, differing ones as its versions, none lost (issue 13)."""
+    groups: dict[str, dict[str, dict[str, Any]]] = {}
+    for contract in items:
+        groups.setdefault(contract_key(contract), {}).setdefault(_raw(contract), contract)
+    return [list(versions.values()) for versions in groups.values()]
+
+
+def _raw(contract: dict[str, Any]) -> str:
+    return json.dumps(contract, ensure_ascii=False, sort_keys=True)
 
 
 def _wanted(
@@ -141,7 +183,7 @@ def _wanted(
         name, ident = fold(str(buyer.get("nom") or "")), str(buyer.get("id") or "")
         if not any(n.search(name) for n in names) and not any(map(ident.startswith, sirets)):
             return False
-    cpv = str(contract.get("codeCPV") or "")
+    cpv = cpv_code(contract.get("codeCPV")) or ""
     if cpv_prefixes and not any(map(cpv.startswith, cpv_prefixes)):
         return False
     objet = fold(str(contract.get("objet") or ""))
@@ -211,18 +253,28 @@ def _euros(value: float) -> str:
     return f"{value:,.2f}".replace(",", " ").replace(".", ",").removesuffix(",00") + " € HT"
 
 
-def _place(contract: dict[str, Any]) -> tuple[str | None, str | None]:
+def cpv_code(value: Any) -> str | None:
+    """The 8-digit CPV code of `codeCPV` (`79100000`, `79100000-5`), a 7-digit one left-padded
+    (`9310000` → `09310000`: its leading zero lost by a spreadsheet); None when there is none."""
+    match = _CPV.match(str(value or ""))
+    return match.group(1).zfill(8) if match else None
+
+
+def _place(contract: dict[str, Any]) -> tuple[str | None, places.Reading]:
+    """The place as the file names it, and its département: a postal code (`33000`), an INSEE
+    code or a département with a zero too many (`078`) read into a valid code, flagged when the
+    code and the name disagree (issue 13)."""
     where = first(contract.get("lieuExecution"))
     if not isinstance(where, dict):
-        return None, None
+        return None, places.Reading(None)
     code, kind = str(where.get("code") or "").strip(), str(where.get("typeCode") or "")
-    place = clean(str(where.get("nom") or "")) or clean(f"{kind} {code}")
-    found = department(place)
-    if found is None and code.isdigit() and "partement" in kind:
-        found = code
-    elif found is None and len(code) == 5 and "postal" in kind.lower():
-        found = code[:3] if code.startswith("97") else code[:2]
-    return place, found
+    name = clean(str(where.get("nom") or ""))
+    place = name
+    in_name = places.in_text(name)
+    reading = places.read_code(code, kind, name)
+    if reading.department is None and in_name:
+        reading = places.Reading(in_name[0])
+    return clean(place) or clean(f"{kind} {code}"), reading
 
 
 def _modifications(contract: dict[str, Any]) -> list[str]:
@@ -249,15 +301,42 @@ def _modifications(contract: dict[str, Any]) -> list[str]:
     return lines
 
 
-def _record(contract: dict[str, Any], url: str) -> NoticeRecord | None:
-    ident = clean(str(contract.get("id") or ""))
-    if not ident:
+def _version_line(contract: dict[str, Any]) -> str:
+    value = _amount(contract.get("montant", contract.get("valeurGlobale")))
+    parts = [
+        f"publiée le {contract['datePublicationDonnees']}"
+        if contract.get("datePublicationDonnees")
+        else None,
+        f"notifiée le {contract['dateNotification']}" if contract.get("dateNotification") else None,
+        f"montant {_euros(value)}" if value is not None else None,
+        ("titulaires " + ", ".join(_winners(contract))) if _winners(contract) else None,
+    ]
+    return "Autre version : " + (", ".join(p for p in parts if p) or "sans date")
+
+
+def _record(versions: list[dict[str, Any]], url: str) -> NoticeRecord | None:
+    """One contract from its records in the file: the latest published one gives the fields,
+    the others are listed as versions and kept in `raw` (a list then)."""
+    if not versions:
         return None
+    order = sorted(
+        range(len(versions)),
+        key=lambda i: (str(versions[i].get("datePublicationDonnees") or ""), i),
+    )
+    contract = versions[order[-1]]
+    key = contract_key(contract)
+    ident = clean(str(contract.get("id") or "")) or key.rsplit(":", 1)[-1]
     buyer = _buyer(contract)
     buyer_id = clean(str(buyer.get("id") or ""))
     value = _amount(contract.get("montant", contract.get("valeurGlobale")))
-    cpv = _CPV.match(str(contract.get("codeCPV") or "").strip())
-    place, dept = _place(contract)
+    # Every version's code, the latest first: a CPV corrected between versions is not lost.
+    codes = [cpv_code(contract.get("codeCPV"))]
+    codes += [cpv_code(versions[i].get("codeCPV")) for i in reversed(order[:-1])]
+    cpv = tuple(dict.fromkeys(c for c in codes if c))
+    place, reading = _place(contract)
+    flags = [reading.note] if reading.ambiguous and reading.note else []
+    if len(versions) > 1:
+        flags.append(f"{len(versions)} versions of contract {ident} in the file")
     facts = [
         ("Nature", contract.get("nature")),
         ("Procédure", contract.get("procedure")),
@@ -266,21 +345,24 @@ def _record(contract: dict[str, Any], url: str) -> NoticeRecord | None:
         ("Montant", _euros(value) if value is not None else None),
     ]
     lines = [f"{label} : {v}" for label, v in facts if v not in (None, "")]
+    lines += [_version_line(versions[i]) for i in order[:-1]]
+    title = clean(str(contract.get("objet") or "")) or clean(str(contract.get("nature") or ""))
     return NoticeRecord(
-        native_id=f"{buyer_id}:{ident}" if buyer_id else ident,
-        title=clean(str(contract.get("objet") or "")) or ident,
+        native_id=key,
+        title=title or ident,
         url=url,
         buyer=clean(str(buyer.get("nom") or "")) or buyer_id,
         published=_date(contract.get("datePublicationDonnees")),
-        cpv=(cpv.group(0),) if cpv else (),
+        cpv=cpv,
         place=place,
-        department=dept,
+        department=reading.department,
+        flags=tuple(flags),
         notice_type="award",
         value=value,
         currency="EUR" if value is not None else None,
         winners=_winners(contract),
         description="\n".join(lines + _modifications(contract)) or None,
-        procedure_id=ident,
+        procedure_id=clean(str(contract.get("id") or "")),
         language="fr",
-        raw=json.dumps(contract, ensure_ascii=False, sort_keys=True),
+        raw=_raw(contract) if len(versions) == 1 else json.dumps(versions, ensure_ascii=False),
     )

@@ -49,6 +49,7 @@ from typing import Any, ClassVar, Literal
 import lxml.html
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from watcher import deadlines, places
 from watcher.errors import ParseError
 from watcher.http import Fetcher
 from watcher.records import NoticeRecord, PollWindow, RawPage
@@ -58,7 +59,6 @@ from watcher.scrape import (
     absolute_url,
     check_selector,
     crawl,
-    department,
     parse_date,
     parse_datetime,
     parse_html,
@@ -204,15 +204,21 @@ class HtmlSource(Source):
         if not native_id or not item.get("title"):
             return None
         fmt = self.config.date_format
+        deadline = parse_datetime(item.get("deadline"), fmt, end_of_day=True)
+        # A date alone stays a date (shown without a time, issue 12); a time is Paris time.
+        date_only = deadline is not None and deadline != parse_datetime(item.get("deadline"), fmt)
+        shown = deadlines.from_instant(deadline, date_only=date_only) if deadline else None
         return NoticeRecord(
             native_id=native_id,
             title=item["title"],
             url=item.get("link") or url,
             buyer=item.get("buyer"),
             published=parse_date(item.get("published"), fmt),
-            deadline=parse_datetime(item.get("deadline"), fmt, end_of_day=True),
+            deadline=deadline,
+            deadline_local=shown.local if shown else None,
+            deadline_zone=shown.zone if shown else None,
             place=item.get("place"),
-            department=department(item.get("place")),
+            departments=tuple(places.in_text(item.get("place"))),
             description=item.get("description"),
             documents=tuple(item.get("documents") or ()),
             raw=json.dumps(item, ensure_ascii=False, sort_keys=True),

@@ -15,6 +15,7 @@ Phases (`watcher.phases`)
 from __future__ import annotations
 
 import datetime as dt
+import html
 import json
 import logging
 import re
@@ -25,6 +26,7 @@ from urllib.parse import urlencode, urlsplit
 
 from pydantic import Field
 
+from watcher import deadlines
 from watcher.errors import ParseError
 from watcher.http import Fetcher, decode_json
 from watcher.records import Lot, NoticeRecord, NoticeType, PollWindow, RawPage
@@ -140,21 +142,32 @@ def release_record(release: dict[str, Any], url: str | None) -> NoticeRecord | N
     kind = notice_type(release.get("tag"), _str(tender.get("status")))
     # An award shows what was awarded; anything else the tender's (estimated) value.
     value, currency = _total([_amount(a.get("value")) for a in awards])
+    tender_value, tender_currency = _amount(tender.get("value"))
     if kind != "award" or value is None:
-        value, currency = _amount(tender.get("value"))
+        value, currency = tender_value, tender_currency
+        tender_value = None
+    elif tender_currency not in (None, currency):
+        tender_value = None
     title = _str(tender.get("title")) or _str(release.get("title"))
+    end = _str(dig(tender, "tenderPeriod", "endDate"))
+    shown = _shown(end)
     return NoticeRecord(
         native_id=release_id,
         title=title or _first([_str(a.get("title")) for a in awards]) or release_id,
         url=url,
         buyer=_str(dig(release, "buyer", "name")) or _party_name(parties, "buyer"),
         published=_published(release.get("date")),
-        deadline=_datetime(dig(tender, "tenderPeriod", "endDate")),
+        deadline=_datetime(end),
+        deadline_local=shown.local if shown else None,
+        deadline_zone=shown.zone if shown else None,
         cpv=_cpv(tender),
         place=_place(tender, parties),
         notice_type=kind,
         value=value,
         currency=currency,
+        # An award's value as given (Contracts Finder gives 0 where it has none, SEEN in
+        # samples/real): the tender's value is kept beside it (issue 13).
+        tender_value=tender_value,
         winners=_winners(awards, parties),
         description=_str(tender.get("description")) or _str(release.get("description")),
         documents=_unique([_str(d.get("url")) for d in _dicts(tender.get("documents"))]),
@@ -198,7 +211,19 @@ def _str(value: Any) -> str | None:
     if isinstance(value, bool) or not isinstance(value, str | int | float):
         return None
     text = str(value).strip()
+    if "&" in text:
+        # Contracts Finder escapes some texts for HTML (`St Bede&apos;s`, SEEN in samples/real).
+        text = html.unescape(text).strip()
     return text or None
+
+
+def _shown(value: str | None) -> deadlines.Deadline | None:
+    """What the portal wrote of a deadline: UK times with their offset are London time; a
+    naive time is UTC, as `_datetime` reads it (INFERRED)."""
+    if value is None:
+        return None
+    has_offset = bool(re.search(r"(?:Z|[+-]\d{2}:?\d{2})$", value)) and "T" in value
+    return deadlines.read(value, "Europe/London" if has_offset else "UTC")
 
 
 def _dict(value: Any) -> dict[str, Any]:

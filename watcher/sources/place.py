@@ -21,6 +21,8 @@ Caveats
     - Polite: two seconds between requests unless `min_interval` says otherwise.
     - The buyer-scoped search (`&AllCons&orgAcronyme=`) is INFERRED; BOAMP data shows
       `&id=1&orgAcronyme=`.
+    - The buyer is the entité publique and the entité d'achat together; the départements are every
+      one of the place list, read whole from the `lieuxExecutionSuite` the page keeps in a comment.
     - The consultation page is read in its legacy layout (summary block `…_reference`,
       `…_intitule`, …); a field not found there keeps the value of the results row, and a
       consultation page that is gone (404) leaves the notice as the results row gave it.
@@ -51,6 +53,7 @@ from urllib.parse import parse_qs, quote, urlsplit
 import lxml.html
 from pydantic import Field
 
+from watcher import deadlines, places
 from watcher.errors import ParseError
 from watcher.http import Fetcher
 from watcher.records import NoticeRecord, PollWindow, RawPage
@@ -60,7 +63,6 @@ from watcher.scrape import (
     absolute_url,
     clean,
     crawl,
-    department,
     origin,
     parse_date,
     parse_datetime,
@@ -109,6 +111,10 @@ SUMMARY_FIELDS = {
 _DOCUMENT = re.compile(r"EntrepriseDownload|DemandeTelechargementDce|DownloadCompleteDce", re.I)
 _CONSULTATION = re.compile(r"/entreprise/consultation/(\d+)\?(?:.*&)?orgAcronyme=(\w+)")
 _CPV = re.compile(r"\b\d{8}\b")
+# The whole place list, which the page shows cut short and keeps whole in an HTML comment
+# (`<!--<div id="infosLeiExecution">…lieuxExecutionSuite">(67) Bas-Rhin, …</span>-->`, SEEN in
+# samples/real: the CRA tender of Geispolsheim and Metz lists 57 only there).
+_PLACE_SUITE = re.compile(r'lieuxExecutionSuite"[^>]*>([^<]+)<')
 
 
 class PlaceConfig(ApiSourceConfig):
@@ -228,7 +234,15 @@ def _row(row: lxml.html.HtmlElement, url: str) -> dict[str, Any]:
 
 def _summary(root: lxml.html.HtmlElement, url: str) -> dict[str, Any]:
     item: dict[str, Any] = {k: select_first(root, s) for k, s in SUMMARY_FIELDS.items()}
-    item["buyer"] = item["buyer"] or item.pop("organisme")
+    # The buyer is the public entity and its purchasing entity ("Ministère de l'Intérieur —
+    # MINT / SGAR / SGARE PFRA - Grand Est"): the second alone names no ministry (issue 13).
+    entity, purchaser = clean(item.pop("organisme")), clean(item["buyer"])
+    item["buyer"] = " — ".join(dict.fromkeys(p for p in (entity, purchaser) if p)) or None
+    for comment in root.xpath("//comment()"):
+        suite = _PLACE_SUITE.search(str(comment.text or ""))
+        if suite and clean(suite.group(1)):
+            item["place"] = clean(suite.group(1))
+            break
     deadline = parse_datetime(item["deadline"])
     item["deadline"] = deadline.isoformat() if deadline else None
     item["cpv"] = _CPV.findall(item["cpv"] or "")
@@ -256,6 +270,12 @@ def _merge(item: dict[str, Any], detail: dict[str, Any]) -> dict[str, Any]:
     )
     merged["documents"] = list(dict.fromkeys([*item.get("documents", []), *detail["documents"]]))
     return merged
+
+
+def _local(deadline: str | None) -> str | None:
+    """The deadline as the page prints it ("16/09/2020 12:00", Paris time), from its UTC form."""
+    when = parse_datetime(deadline) if deadline else None
+    return deadlines.from_instant(when).local if when else None
 
 
 def _records(items: list[dict[str, Any]], base: str) -> Iterator[NoticeRecord]:
@@ -288,9 +308,11 @@ def _record(item: dict[str, Any], base: str) -> NoticeRecord | None:
         buyer=clean(item.get("buyer")),
         published=parse_date(published) if published else None,
         deadline=parse_datetime(deadline) if deadline else None,
+        deadline_local=_local(deadline),
+        deadline_zone="Europe/Paris" if deadline else None,
         cpv=tuple(item.get("cpv") or ()),
         place=clean(item.get("place")),
-        department=department(item.get("place")),
+        departments=tuple(places.in_text(item.get("place"))),
         description="\n".join(line for line in lines if line) or None,
         documents=tuple(item.get("documents") or ()),
         procedure_id=item.get("reference"),

@@ -51,6 +51,9 @@ from typing import Any, ClassVar, Literal
 
 from pydantic import Field, field_validator
 
+from watcher import places
+from watcher.deadlines import Deadline
+from watcher.deadlines import read as read_deadline
 from watcher.errors import ParseError
 from watcher.http import RETRY_STATUSES, Fetcher, decode_json
 from watcher.records import Lot, NoticeRecord, NoticeType, PollWindow, RawPage
@@ -194,6 +197,9 @@ def notice_record(notice: dict[str, Any]) -> NoticeRecord | None:
         titles, language = _texts(notice.get("title-proc"))
     deadlines = _deadlines(notice)
     lots = _lots(notice, deadlines)
+    latest = max((d for d in deadlines if d is not None), default=None)
+    shown = _shown(notice, deadlines.index(latest)) if latest is not None else None
+    found = _departments(notice)
     description = _texts(notice.get("description-proc"))[0]
     if not any(lot.description for lot in lots):  # else the lots carry their own descriptions
         description += _texts(notice.get("description-lot"))[0]
@@ -204,10 +210,12 @@ def notice_record(notice: dict[str, Any]) -> NoticeRecord | None:
         url=NOTICE_URL.format(number),
         buyer=_text(notice.get("buyer-name")),
         published=_date(notice.get("publication-date")),
-        deadline=max((d for d in deadlines if d is not None), default=None),
+        deadline=latest,
+        deadline_local=shown.local if shown else None,
+        deadline_zone=shown.zone if shown else None,
         cpv=_unique(_strings(notice.get("classification-cpv"))),
         place=_text(notice.get("place-of-performance-city-lot")) or _text(notice.get("buyer-city")),
-        department=_department(notice),
+        departments=tuple(found),
         notice_type=_notice_type(_text(notice.get("notice-type")), _text(notice.get("form-type"))),
         value=value,
         currency=currency,
@@ -364,8 +372,29 @@ def _value(notice: dict[str, Any]) -> tuple[float | None, str | None]:
     return None, None
 
 
-def _department(notice: dict[str, Any]) -> str | None:
-    """A French département from a postcode of the place or the buyer, else from a NUTS code."""
+def _shown(notice: dict[str, Any], index: int) -> Deadline | None:
+    """What TED wrote of the deadline at `index`: a date alone stays a date (shown without a
+    time, not 00:00, issue 12), a time keeps the wall clock and offset the publisher gave."""
+    kind = "tender" if _strings(notice.get("deadline-receipt-tender-date-lot")) else "request"
+    dates = _strings(notice.get(f"deadline-receipt-{kind}-date-lot"))
+    times = _strings(notice.get(f"deadline-receipt-{kind}-time-lot"))
+    if len(times) != len(dates):
+        times = times[:1] * len(dates) if len(set(times)) == 1 else []
+    if index >= len(dates):
+        return None
+    match = _DATE.match(dates[index].strip())
+    if not match:
+        return None
+    if not times:
+        return read_deadline(match.group(1))
+    clock = times[index].strip()
+    offset = "" if re.search(r"(?:Z|[+-]\d{2}:?\d{2})$", clock) else (match.group(2) or "Z")
+    return read_deadline(f"{match.group(1)}T{clock}{offset}")
+
+
+def _departments(notice: dict[str, Any]) -> list[str]:
+    """Every French département of the place of performance (its postcodes, else its NUTS
+    codes), else the buyer's: all of them, not the first (issue 13)."""
     countries = {
         *_strings(notice.get("place-of-performance-country-lot")),
         *_strings(notice.get("buyer-country")),
@@ -373,17 +402,10 @@ def _department(notice: dict[str, Any]) -> str | None:
     nuts = [code for code in _strings(notice.get("place-of-performance")) if code.startswith("FR")]
     if "FRA" in countries or nuts:
         for key in ("place-of-performance-post-code-lot", "buyer-post-code"):
-            for postcode in _strings(notice.get(key)):
-                if re.fullmatch(r"\d{5}", postcode):
-                    if postcode.startswith("97"):
-                        return postcode[:3]
-                    if postcode.startswith("20"):
-                        return "2A" if postcode < "20200" else "2B"
-                    return postcode[:2]
-    for code in nuts:
-        if code in _NUTS_DEPARTMENT:
-            return _NUTS_DEPARTMENT[code]
-    return None
+            found = places.unique(places.of_postal(code) for code in _strings(notice.get(key)))
+            if found:
+                return found
+    return places.unique(_NUTS_DEPARTMENT.get(code) for code in nuts)
 
 
 def _notice_type(notice_type: str | None, form_type: str | None) -> NoticeType:

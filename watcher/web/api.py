@@ -16,6 +16,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from watcher.db.models import Event, Notice, NoticeVersion
+from watcher.deadlines import shown_for
 from watcher.runtime import Runtime
 from watcher.web.listing import (
     BadRequest,
@@ -45,8 +46,13 @@ def notice_json(notice: Notice) -> dict[str, Any]:
         "url": notice.url,
         "published": _time(notice.published),
         "deadline": _time(notice.deadline),
+        "deadline_shown": shown_for(notice.deadline, notice.deadline_local, notice.deadline_zone),
+        "deadline_date_only": "T" not in (notice.deadline_local or "T"),
         "notice_type": notice.notice_type,
         "department": notice.department,
+        "departments": list(
+            notice.departments or ([notice.department] if notice.department else [])
+        ),
         "procedure_id": notice.procedure_id,
         "relevant": notice.relevant,
         "site": notice.site,

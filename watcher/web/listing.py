@@ -8,11 +8,12 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
-from sqlalchemy import ColumnElement, Select, and_, case, func, or_, select
+from sqlalchemy import ColumnElement, Select, String, and_, case, cast, func, or_, select
 from sqlalchemy.orm import Session, contains_eager, defer, joinedload, selectinload
 
 from watcher.db.models import Event, Notice, NoticeVersion, PollRun, SourceState
 from watcher.diff import diff_snapshots
+from watcher.places import normalise
 from watcher.publish.entries import TITLE_PREFIX
 from watcher.records import FieldChange
 from watcher.sources.base import SourceConfig
@@ -34,6 +35,8 @@ class Filters:
     source: str | None = None
     type: str | None = None
     q: str | None = None
+    # A département code: notices whose place list names it, first or not (issue 13).
+    department: str | None = None
 
     @classmethod
     def from_params(cls, params: Mapping[str, str]) -> Filters:
@@ -46,11 +49,19 @@ class Filters:
         kind = get("type")
         if kind is not None and kind not in EVENT_TYPES:
             raise BadRequest(f"type: unknown event type {kind!r}; known: {', '.join(EVENT_TYPES)}")
-        return cls(site=get("site"), source=get("source"), type=kind, q=get("q"))
+        department = get("department")  # `6` reads as `06`; a code of no département matches none
+        return cls(
+            site=get("site"),
+            source=get("source"),
+            type=kind,
+            q=get("q"),
+            department=(normalise(department) or department) if department else None,
+        )
 
     def params(self) -> dict[str, str]:
         """The non-empty filters as query parameters."""
         pairs = {"site": self.site, "source": self.source, "type": self.type, "q": self.q}
+        pairs["department"] = self.department
         return {k: v for k, v in pairs.items() if v}
 
 
@@ -116,7 +127,18 @@ def search_clause(q: str) -> ColumnElement[bool]:
     return and_(*clauses)
 
 
+def department_clause(code: str) -> ColumnElement[bool]:
+    """Notices that concern département `code`: the first one, or any of their list (a JSON
+    list, searched as its text, the same on SQLite and PostgreSQL)."""
+    return or_(
+        Notice.department == code,
+        cast(Notice.departments, String).like(f'%"{code}"%'),
+    )
+
+
 def _filtered(query: Select[Any], filters: Filters, site_column: Any) -> Select[Any]:
+    if filters.department:
+        query = query.where(department_clause(filters.department))
     if filters.site:
         query = query.where(site_column == filters.site)
     if filters.source:
@@ -145,6 +167,8 @@ def list_events(session: Session, filters: Filters, paging: Paging) -> Page[Even
         notice = notice.join(Notice.source).where(SourceState.name == filters.source)
     if filters.q:
         notice = notice.where(search_clause(filters.q))
+    if filters.department:
+        notice = notice.where(department_clause(filters.department))
     query = (
         select(Event)
         .where(notice.exists())

@@ -31,6 +31,11 @@ FILTER_PARAMS = [
         "Words that must all appear in the title, buyer or description (case-insensitive).",
         {"type": "string", "maxLength": 200},
     ),
+    _param(
+        "department",
+        "A département code (`57`, `2A`, `974`): notices whose place list names it, first or not.",
+        {"type": "string"},
+    ),
     _param("page", "Page number, from 1.", {"type": "integer", "minimum": 1, "default": 1}),
     _param(
         "per_page",
@@ -84,7 +89,14 @@ def openapi_document(base_url: str) -> dict[str, Any]:
             "type": "string",
             "enum": ["notice", "corrigendum", "award", "prior_information", "cancellation"],
         },
-        "department": NULLABLE_STRING,
+        "deadline_shown": {
+            **NULLABLE_STRING,
+            "description": "The deadline as the portal shows it: `13/07/2026` (a date alone), "
+            "`16/02/2026 12:00` (Paris time), `13/06/2024 12:00 (Europe/London)`.",
+        },
+        "deadline_date_only": {"type": "boolean"},
+        "department": {**NULLABLE_STRING, "description": "The first of `departments`."},
+        "departments": {"type": "array", "items": {"type": "string"}},
         "procedure_id": NULLABLE_STRING,
         "relevant": {"type": "boolean"},
         "site": NULLABLE_STRING,

@@ -25,8 +25,9 @@ from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from watcher.db.models import Notice, NoticeVersion, SourceState
+from watcher.deadlines import shown_for
 from watcher.errors import ConfigError
-from watcher.normalize import PARIS
+from watcher.normalize import PARIS, format_value
 from watcher.phases import ORDER as PHASE_ORDER
 from watcher.runtime import Runtime
 from watcher.web.gazetteer import Site, load_sites
@@ -96,6 +97,25 @@ def procedure_phases(members: list[Notice]) -> list[Notice]:
     )
 
 
+def deadline_text(notice: Any) -> str:
+    """A notice's deadline as its portal shows it: `13/07/2026` for a date alone, `16/02/2026
+    12:00` in Paris time, `13/06/2024 12:00 (Europe/London)` (issue 12, point 3)."""
+    return (
+        shown_for(
+            getattr(notice, "deadline", None),
+            getattr(notice, "deadline_local", None),
+            getattr(notice, "deadline_zone", None),
+        )
+        or "—"
+    )
+
+
+def value_text(notice: Any) -> str | None:
+    """A notice's amount from its snapshot; an award of 0 with the tender's value beside it."""
+    snap = getattr(notice, "snapshot", None) or {}
+    return format_value(snap.get("value"), snap.get("currency"), snap.get("tender_value"))
+
+
 def environment() -> Environment:
     """The templates, autoescaped, failing loudly on a missing variable."""
     env = Environment(
@@ -106,7 +126,7 @@ def environment() -> Environment:
         lstrip_blocks=True,
     )
     env.filters["http_url"] = http_url
-    env.globals.update(iso=iso, local=local)
+    env.globals.update(iso=iso, local=local, deadline_text=deadline_text, value_text=value_text)
     return env
 
 
