@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session
 from watcher.companies import Overrides, load_overrides, resolve
 from watcher.company_extract import Award, awards
 from watcher.db.models import Company, CompanyContract, Notice, NoticeVersion, SourceState
+from watcher.runtime import Runtime
 
 log = logging.getLogger("watcher.companies")
 FILE_NAME = "companies.yaml"
@@ -126,3 +127,10 @@ def company_procedures(slugs: Sequence[str]) -> Select[tuple[int]]:
         .join(Company, Company.id == CompanyContract.company_id)
         .where(or_(Company.slug.in_(slugs), Company.parent.in_(slugs)))
     )
+
+
+def known_companies(runtime: Runtime, slugs: Sequence[str]) -> bool:
+    """Whether every slug names a stored company (a subscription form's check)."""
+    with runtime.sessions() as session:
+        found = set(session.scalars(select(Company.slug).where(Company.slug.in_(slugs))))
+    return found == set(slugs)

@@ -1,6 +1,7 @@
 """The web site: server-rendered pages (Jinja2, no JavaScript) over the database, in French and
 English. `/` latest events or relevant notices with filters and search; `/notices/<id>` a
-procedure's timeline with diffs and the raw evidence; `/sites`, `/sites/<slug>`; `/sources`.
+procedure's timeline with diffs and the raw evidence; `/sites` (with a map), `/sites/<slug>` (with
+a timeline of its procedures); `/sources`. The companies pages live in `company_pages`.
 
 Everything scraped is autoescaped; links taken from portals are kept only when they are http(s).
 """
@@ -16,6 +17,7 @@ from typing import Any
 from urllib.parse import urlencode, urlsplit
 
 from jinja2 import Environment, PackageLoader, StrictUndefined
+from markupsafe import Markup
 from sqlalchemy import select
 from sqlalchemy.orm import joinedload
 from starlette.exceptions import HTTPException
@@ -28,8 +30,10 @@ from watcher.db.models import Notice, NoticeVersion, SourceState
 from watcher.errors import ConfigError
 from watcher.normalize import PARIS
 from watcher.runtime import Runtime
+from watcher.web.company_listing import site_counts_by_slug, site_timeline
 from watcher.web.gazetteer import Site, load_sites
 from watcher.web.i18n import Translator, explicit_lang, negotiate
+from watcher.web.pictures import site_map
 from watcher.web.listing import (
     EVENT_TYPES,
     BadRequest,
@@ -56,6 +60,7 @@ SECURITY_HEADERS = {
 NAV = (
     ("home", "/"),
     ("sites", "/sites"),
+    ("companies", "/companies"),
     ("sources", "/sources"),
     ("subscribe", "/subscribe"),
     ("feed", "/feeds/all.atom"),
@@ -263,6 +268,7 @@ class Pages:
         """`/sites`: the gazetteer with each site's count of relevant notices."""
         with self.runtime.sessions() as session:
             counts = site_counts(session)
+            procedures = site_counts_by_slug(session)
         known = dict(self.sites)
         for slug in counts:
             if slug and slug not in known:
@@ -274,6 +280,7 @@ class Pages:
             active="sites",
             rows=rows,
             unattributed=counts.get(None, SiteCount()).notices,
+            map_svg=Markup(site_map(list(self.sites.values()), procedures, negotiate(request))),  # noqa: S704
         )
 
     def site(self, request: Request) -> Response:
@@ -294,6 +301,7 @@ class Pages:
                 active="sites",
                 site=site or Site(slug=slug, label=slug),
                 page=page,
+                timeline_svg=Markup(site_timeline(session, slug, negotiate(request))),  # noqa: S704
                 page_link=self._page_link(request, f"/sites/{slug}", {}),
             )
 
