@@ -75,7 +75,13 @@ def test_bad_parameters_are_400_with_a_reason(client: TestClient, query: str) ->
 def test_openapi_document_is_valid_and_matches_the_answers(client: TestClient) -> None:
     doc = client.get("/api/openapi.json").json()
     validate(doc)
-    assert set(doc["paths"]) == {"/api/notices", "/api/notices/{notice_id}", "/api/events"}
+    assert set(doc["paths"]) == {
+        "/api/notices",
+        "/api/notices/{notice_id}",
+        "/api/events",
+        "/api/companies",
+        "/api/companies/{slug}",
+    }
     assert doc["servers"] == [{"url": "https://watcher.example"}]
     schemas = doc["components"]["schemas"]
     notice = client.get("/api/notices").json()["items"][0]

@@ -277,7 +277,7 @@ def routes(runtime: Runtime, pages: Pages) -> list[BaseRoute]:
         return JSONResponse({"items": [r.as_json() for r in rows], "total": len(rows)}, headers=HEADERS)
 
     def api_company(request: Request) -> Response:
-        lang = _lang(request)
+        lang = "fr" if request.query_params.get("lang") == "fr" else "en"
         with runtime.sessions() as session:
             found = find_company(session, str(request.path_params["slug"]))
             if found is None:
