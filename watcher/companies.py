@@ -175,9 +175,9 @@ def identifier(scheme: str | None, value: str | None) -> Identifier | None:
     if label in ("siren", "frsiren", "frrcs", "rcs"):
         return Identifier("siren", compact, fr_siren.is_valid(compact))
     if compact.startswith("FR") and fr_tva.is_valid(compact):
-        return Identifier("vat_fr", fr_tva.compact(compact), True)
+        return Identifier("vat_fr", "FR" + fr_tva.compact(compact), True)
     if compact.startswith("GB") and gb_vat.is_valid(compact):
-        return Identifier("vat_gb", gb_vat.compact(compact), True)
+        return Identifier("vat_gb", "GB" + gb_vat.compact(compact), True)
     if label in ("gbcoh", "companieshouse", "coh") or label.endswith("coh"):
         number = compact.removeprefix("GBCOH")
         number = number.zfill(8) if number.isdigit() else number
@@ -323,11 +323,12 @@ class _Union:
 
 
 def _display_name(mentions: Sequence[Mention]) -> str:
-    """The most frequent spelling, the longest on a tie (it keeps the legal form)."""
+    """The most frequent spelling; on a tie the plainest (shortest normalised name: no branch or
+    agency), then the longest (it keeps the legal form)."""
     counts: dict[str, int] = {}
     for m in mentions:
         counts[m.name] = counts.get(m.name, 0) + 1
-    return max(counts, key=lambda n: (counts[n], len(n), n))
+    return max(counts, key=lambda n: (counts[n], -len(normalise_name(n)), len(n), n))
 
 
 def resolve(mentions: Sequence[Mention], overrides: Overrides | None = None) -> list[Cluster]:
@@ -424,7 +425,7 @@ def _clusters(
     used: set[str] = set()
     for root, members in sorted(groups.items()):
         ms = [mentions[i] for i in members]
-        slug = forced_root.get(root) or slugify(_display_name(ms))
+        slug = forced_root.get(root) or slugify(normalise_name(_display_name(ms)))
         base, n = slug, 2
         while slug in used:
             slug, n = f"{base}-{n}", n + 1

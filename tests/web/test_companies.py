@@ -3,9 +3,9 @@
 
 from __future__ import annotations
 
+import csv
 from collections.abc import Callable, Iterator
 from io import StringIO
-import csv
 
 import pytest
 from lxml import etree
@@ -66,7 +66,10 @@ def test_companies_page_lists_the_winner_with_the_dunkerque_contract(client: Tes
     assert page.status_code == 200
     html = page.text
     assert "SPIE BATIGNOLLES NORD" in html
-    assert "36 500 000 € (valeur d&#39;attribution)" in html or "36 500 000 € (valeur d'attribution)" in html
+    assert (
+        "36 500 000 € (valeur d&#39;attribution)" in html
+        or "36 500 000 € (valeur d'attribution)" in html
+    )
     assert "CRA de Dunkerque" in html
     assert 'href="/companies/spie-batignolles-nord"' in html
     # The group counts its subsidiary's contract.

@@ -207,9 +207,7 @@ def procedure_lines(session: Session, roots: Sequence[Notice], most: int = 15) -
         steps = []
         awarded = False
         for n in notices:
-            steps.append(
-                Step(_day(n), phase_of(n.notice_type, after_award=awarded), n.native_id)
-            )
+            steps.append(Step(_day(n), phase_of(n.notice_type, after_award=awarded), n.native_id))
             awarded = awarded or n.notice_type == "award"
         lines.append(Line(root.title, f"/notices/{root.id}", tuple(steps)))
     return lines

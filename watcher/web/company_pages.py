@@ -221,16 +221,41 @@ def routes(runtime: Runtime, pages: Pages) -> list[BaseRoute]:
         out = io.StringIO()
         writer = csv.writer(out)
         writer.writerow(
-            ["slug", "name", "group", "contracts", "currency", "amount_kind", "total",
-             "shared_amounts_not_totalled", "without_amount", "sites", "first_award", "last_award"]
+            [
+                "slug",
+                "name",
+                "group",
+                "contracts",
+                "currency",
+                "amount_kind",
+                "total",
+                "shared_amounts_not_totalled",
+                "without_amount",
+                "sites",
+                "first_award",
+                "last_award",
+            ]
         )
         for row in rows:
-            totals = sorted(row.totals.items()) or [(("", ""), None)]
+            totals: list[tuple[tuple[str, str], float | None]] = [*sorted(row.totals.items())] or [
+                (("", ""), None)
+            ]
             for (currency, kind), value in totals:
                 writer.writerow(
-                    [row.slug, row.name, row.parent or "", row.contracts, currency, kind,
-                     "" if value is None else f"{value:.2f}", row.shared, row.unknown,
-                     " ".join(sorted(row.sites)), row.first or "", row.last or ""]
+                    [
+                        row.slug,
+                        row.name,
+                        row.parent or "",
+                        row.contracts,
+                        currency,
+                        kind,
+                        "" if value is None else f"{value:.2f}",
+                        row.shared,
+                        row.unknown,
+                        " ".join(sorted(row.sites)),
+                        row.first or "",
+                        row.last or "",
+                    ]
                 )
         del lang
         return Response(
@@ -274,7 +299,9 @@ def routes(runtime: Runtime, pages: Pages) -> list[BaseRoute]:
     def api_list(request: Request) -> Response:
         with runtime.sessions() as session:
             rows = company_rows(session)
-        return JSONResponse({"items": [r.as_json() for r in rows], "total": len(rows)}, headers=HEADERS)
+        return JSONResponse(
+            {"items": [r.as_json() for r in rows], "total": len(rows)}, headers=HEADERS
+        )
 
     def api_company(request: Request) -> Response:
         lang = "fr" if request.query_params.get("lang") == "fr" else "en"
@@ -300,13 +327,19 @@ def routes(runtime: Runtime, pages: Pages) -> list[BaseRoute]:
         slug, _, fmt = name.rpartition(".")
         if fmt not in ("atom", "json") or not slug:
             return Response("no such feed\n", status_code=404, media_type="text/plain")
-        lang = "en" if request.path_params.get("en") or request.query_params.get("lang") == "en" else "fr"
+        lang = (
+            "en"
+            if request.path_params.get("en") or request.query_params.get("lang") == "en"
+            else "fr"
+        )
         with runtime.sessions() as session:
             found = find_company(session, slug)
             if found is None:
                 return Response("no such feed\n", status_code=404, media_type="text/plain")
             body, _updated = company_feed(session, found, fmt, lang, runtime.settings.base_url)
-        return Response(body, media_type=MEDIA_TYPES[fmt], headers={"Cache-Control": "public, max-age=60"})
+        return Response(
+            body, media_type=MEDIA_TYPES[fmt], headers={"Cache-Control": "public, max-age=60"}
+        )
 
     def feed_en(request: Request) -> Response:
         request.path_params["en"] = "en"

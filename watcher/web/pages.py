@@ -33,7 +33,6 @@ from watcher.runtime import Runtime
 from watcher.web.company_listing import site_counts_by_slug, site_timeline
 from watcher.web.gazetteer import Site, load_sites
 from watcher.web.i18n import Translator, explicit_lang, negotiate
-from watcher.web.pictures import site_map
 from watcher.web.listing import (
     EVENT_TYPES,
     BadRequest,
@@ -47,6 +46,7 @@ from watcher.web.listing import (
     source_health,
     timeline,
 )
+from watcher.web.pictures import site_map
 
 # Pages hold no secrets and run no script: nothing but this site's own stylesheet.
 SECURITY_HEADERS = {

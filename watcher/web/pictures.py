@@ -130,7 +130,9 @@ def marker(status: str | None, x: float, y: float, size: float = 6.0) -> str:
     colour = _STATUS_COLOUR.get(status or "", "#333333")
     s = size
     if status == "existing":
-        return f'<circle cx="{x}" cy="{y}" r="{s}" fill="{colour}" stroke="#fff" stroke-width="1.2"/>'
+        return (
+            f'<circle cx="{x}" cy="{y}" r="{s}" fill="{colour}" stroke="#fff" stroke-width="1.2"/>'
+        )
     if status == "under_construction":
         pts = f"{x},{y - s * 1.2} {x + s * 1.1},{y + s * 0.8} {x - s * 1.1},{y + s * 0.8}"
         return f'<polygon points="{pts}" fill="{colour}" stroke="#fff" stroke-width="1.2"/>'
@@ -202,10 +204,10 @@ def site_map(
         parts.extend(_path(frame, ring) for ring in rings)
     parts.append(_legend(w))
     for site in sites:
-        frame = _frame_of(site)
-        if frame is None or site.lat is None or site.lon is None:
+        where = _frame_of(site)
+        if where is None or site.lat is None or site.lon is None:
             continue
-        x, y = frame.point(site.lon, site.lat)
+        x, y = where.point(site.lon, site.lat)
         count = counts.get(site.slug, 0)
         state = w.get(site.status or "unknown", w["unknown"])
         name = f"{site.label} — {state} — {w['procedures'].format(n=count)}"
@@ -224,8 +226,10 @@ def site_map(
 
 def _legend(w: Mapping[str, str]) -> str:
     x, y = 8, 14
-    parts = [f'<rect x="2" y="2" width="178" height="{len(STATUSES) * 20 + 8}" fill="#fff" '
-             f'stroke="#999" opacity="0.92"/>']
+    parts = [
+        f'<rect x="2" y="2" width="178" height="{len(STATUSES) * 20 + 8}" fill="#fff" '
+        f'stroke="#999" opacity="0.92"/>'
+    ]
     for i, status in enumerate(STATUSES):
         cy = y + i * 20
         parts.append(marker(status, x + 6, cy, 5.5))
@@ -321,9 +325,7 @@ def timeline(lines: Sequence[Line], lang: str, ident: str = "timeline") -> str:
     step = max(1, math.ceil(len(years) / 6))
     for year in years:
         x = x_of(dt.date(year, 1, 1))
-        parts.append(
-            f'<line x1="{x}" y1="{axis_y - 4}" x2="{x}" y2="{height - 4}" stroke="#ddd"/>'
-        )
+        parts.append(f'<line x1="{x}" y1="{axis_y - 4}" x2="{x}" y2="{height - 4}" stroke="#ddd"/>')
         if (year - first.year) % step == 0 and year < last.year:
             parts.append(
                 f'<text x="{x + 3}" y="{axis_y - 4}" font-size="12" fill="#444">{year}</text>'
