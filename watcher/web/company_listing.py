@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session, joinedload
 from watcher.db.models import Company, CompanyContract, Notice
 from watcher.normalize import format_money
 from watcher.phases import phase_of
-from watcher.web.pictures import Line, Step, timeline
+from watcher.web.pictures import Line, Step, timelines
 
 KIND_LABELS = {
     "fr": {
@@ -241,4 +241,5 @@ def site_counts_by_slug(session: Session) -> dict[str, int]:
 
 def site_timeline(session: Session, slug: str, lang: str) -> str:
     """The timeline SVG for `/sites/<slug>` ("" when the site has no procedure)."""
-    return timeline(procedure_lines(session, site_procedures(session, slug)), lang, "site-timeline")
+    lines = procedure_lines(session, site_procedures(session, slug))
+    return timelines(lines, lang, "site-timeline")

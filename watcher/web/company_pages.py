@@ -44,7 +44,7 @@ from watcher.web.company_listing import (
 )
 from watcher.web.i18n import negotiate
 from watcher.web.pages import Pages
-from watcher.web.pictures import site_map, timeline, words
+from watcher.web.pictures import site_map, timelines, words
 
 FEED_SIZE = 100
 HEADERS = {"Access-Control-Allow-Origin": "*", "Cache-Control": "public, max-age=60"}
@@ -273,7 +273,7 @@ def routes(runtime: Runtime, pages: Pages) -> list[BaseRoute]:
                 return pages.error(request, 404)
             contracts = contracts_of(session, found)
             roots = list({c.procedure_notice_id: c.procedure for c in contracts}.values())
-            picture = timeline(procedure_lines(session, roots), lang, "company-timeline")
+            picture = timelines(procedure_lines(session, roots), lang, "company-timeline")
             row = CompanyRow(found.slug, found.name, found.parent)
             for contract in contracts:
                 row.add(contract)

@@ -46,7 +46,7 @@ from watcher.web.listing import (
     source_health,
     timeline,
 )
-from watcher.web.pictures import site_map
+from watcher.web.pictures import site_pictures
 
 # Pages hold no secrets and run no script: nothing but this site's own stylesheet.
 SECURITY_HEADERS = {
@@ -274,13 +274,14 @@ class Pages:
             if slug and slug not in known:
                 known[slug] = Site(slug=slug, label=slug)
         rows = [SiteRow(site, counts.get(slug, SiteCount())) for slug, site in known.items()]
+        lang = negotiate(request)
         return self.render(
             request,
             "sites.html",
             active="sites",
             rows=rows,
             unattributed=counts.get(None, SiteCount()).notices,
-            map_svg=Markup(site_map(list(self.sites.values()), procedures, negotiate(request))),  # noqa: S704
+            map_svg=Markup(site_pictures(list(self.sites.values()), procedures, lang)),  # noqa: S704
         )
 
     def site(self, request: Request) -> Response:

@@ -160,25 +160,35 @@ def _frame_of(site: Site) -> Frame | None:
 
 
 def site_map(
-    sites: Sequence[Site], counts: Mapping[str, int], lang: str, link: str = "/sites/{slug}"
+    sites: Sequence[Site],
+    counts: Mapping[str, int],
+    lang: str,
+    link: str = "/sites/{slug}",
+    *,
+    narrow: bool = False,
 ) -> str:
     """The map: every site with a position, marked by status, with its number of procedures;
-    each mark links to the site's page. Sites without a position are listed in `<desc>`."""
+    each mark links to the site's page (`<a id="site-<slug>">`). `narrow` draws the same map for
+    a phone: bigger marks and words, the legend under the map, ids prefixed `n-`."""
     w = words(lang)
+    big = 1.7 if narrow else 1.0
+    pre = "n-" if narrow else ""
+    height = HEIGHT + (4 * 34 + 10 if narrow else 0)
     parts = [
-        f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {WIDTH} {HEIGHT}" '
-        f'class="picture map" role="group" aria-labelledby="map-title map-desc" '
+        f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {WIDTH} {height}" '
+        f'class="picture map" role="group" aria-labelledby="{pre}map-title {pre}map-desc" '
         f'font-family="sans-serif">',
-        f'<title id="map-title">{escape(w["map_title"])}</title>',
+        f'<title id="{pre}map-title">{escape(w["map_title"])}</title>',
     ]
     by_status: dict[str, int] = {}
     for site in sites:
         by_status[site.status or "unknown"] = by_status.get(site.status or "unknown", 0) + 1
     summary = ", ".join(f"{n} {w.get(k, k)}" for k, n in sorted(by_status.items()))
     parts.append(
-        f'<desc id="map-desc">{escape(w["map_desc"].format(n=len(sites), counts=summary))}</desc>'
+        f'<desc id="{pre}map-desc">'
+        f"{escape(w['map_desc'].format(n=len(sites), counts=summary))}</desc>"
     )
-    parts.append(f'<rect width="{WIDTH}" height="{HEIGHT}" fill="#f4f8fb"/>')
+    parts.append(f'<rect width="{WIDTH}" height="{height}" fill="#f4f8fb"/>')
     for ring in (outlines.IRELAND, outlines.GREAT_BRITAIN, outlines.FRANCE, outlines.CORSICA):
         parts.append(_path(MAIN, ring))
     # Where the Île-de-France box comes from.
@@ -197,12 +207,12 @@ def site_map(
             f'fill="#f4f8fb" stroke="#333" stroke-width="1"/>'
         )
         parts.append(
-            f'<text x="{frame.x + 4}" y="{frame.y + frame.h - 5}" font-size="12" fill="#222">'
-            f"{escape(label)}</text>"
+            f'<text x="{frame.x + 4}" y="{frame.y + frame.h - 5}" font-size="{12 * big:.0f}" '
+            f'fill="#222">{escape(label)}</text>'
         )
     for _name, frame, rings in INSETS:
         parts.extend(_path(frame, ring) for ring in rings)
-    parts.append(_legend(w))
+    parts.append(_legend(w, narrow))
     for site in sites:
         where = _frame_of(site)
         if where is None or site.lat is None or site.lon is None:
@@ -212,29 +222,34 @@ def site_map(
         state = w.get(site.status or "unknown", w["unknown"])
         name = f"{site.label} — {state} — {w['procedures'].format(n=count)}"
         href = link.format(slug=site.slug)
-        parts.append(f'<a href="{escape(href)}" id="site-{escape(site.slug)}">')
-        parts.append(f"<title>{escape(name)}</title>{marker(site.status, x, y)}")
+        parts.append(f'<a href="{escape(href)}" id="{pre}site-{escape(site.slug)}">')
+        parts.append(f"<title>{escape(name)}</title>{marker(site.status, x, y, 6 * big)}")
         if count:
             parts.append(
-                f'<text x="{x + 8}" y="{y + 5}" font-size="13" font-weight="bold" fill="#111" '
-                f'stroke="#fff" stroke-width="3" paint-order="stroke">{count}</text>'
+                f'<text x="{x + 8 * big}" y="{y + 5 * big}" font-size="{13 * big:.0f}" '
+                f'font-weight="bold" fill="#111" stroke="#fff" stroke-width="3" '
+                f'paint-order="stroke">{count}</text>'
             )
         parts.append("</a>")
     parts.append("</svg>")
     return "".join(parts)
 
 
-def _legend(w: Mapping[str, str]) -> str:
-    x, y = 8, 14
-    parts = [
-        f'<rect x="2" y="2" width="178" height="{len(STATUSES) * 20 + 8}" fill="#fff" '
-        f'stroke="#999" opacity="0.92"/>'
-    ]
-    for i, status in enumerate(STATUSES):
-        cy = y + i * 20
-        parts.append(marker(status, x + 6, cy, 5.5))
+def _legend(w: Mapping[str, str], narrow: bool = False) -> str:
+    """Status shapes in words: top left, or under the map (`narrow`, large)."""
+    x, y, gap, size, font = (8, 14, 20, 5.5, 13) if not narrow else (12, HEIGHT + 26, 34, 10, 24)
+    parts = []
+    if not narrow:
         parts.append(
-            f'<text x="{x + 18}" y="{cy + 4}" font-size="13" fill="#111">{escape(w[status])}</text>'
+            f'<rect x="2" y="2" width="178" height="{len(STATUSES) * gap + 8}" fill="#fff" '
+            f'stroke="#999" opacity="0.92"/>'
+        )
+    for i, status in enumerate(STATUSES):
+        cy = y + i * gap
+        parts.append(marker(status, x + size, cy, size))
+        parts.append(
+            f'<text x="{x + size * 2 + 10}" y="{cy + font * 0.35:.0f}" font-size="{font}" '
+            f'fill="#111">{escape(w[status])}</text>'
         )
     return "".join(parts)
 
@@ -286,35 +301,40 @@ def _short(text: str, most: int = 60) -> str:
     return text if len(text) <= most else text[: most - 1].rstrip() + "…"
 
 
-def timeline(lines: Sequence[Line], lang: str, ident: str = "timeline") -> str:
+def timeline(
+    lines: Sequence[Line], lang: str, ident: str = "timeline", *, narrow: bool = False
+) -> str:
     """The procedures' phases over time: one row per procedure (title above, notices on a line
-    from its first to its last notice), a year axis and a legend; "" when nothing is dated."""
+    from its first to its last notice), a year axis and a legend; "" when nothing is dated.
+    `narrow` draws it 360 units wide for a phone (words stay as large)."""
     w = words(lang)
+    width = 360 if narrow else WIDTH
+    columns = 2 if narrow else 3
     rows = [line for line in lines if line.steps]
     if not rows:
         return ""
     days = [s.day for line in rows for s in line.steps]
     start, end = min(days), max(days)
     first, last = dt.date(start.year, 1, 1), dt.date(end.year + 1, 1, 1)
-    left, right = 16, WIDTH - 16
+    left, right = 16, width - 16
     span = (last - first).days or 1
 
     def x_of(day: dt.date) -> float:
         return round(left + (day - first).days / span * (right - left), 1)
 
-    legend_h, row_h, axis_h = 46, 46, 26
+    legend_h, row_h, axis_h = (66 if narrow else 46), 46, 26
     height = legend_h + axis_h + row_h * len(rows) + 8
     desc = w["timeline_desc"].format(n=len(rows), start=start.isoformat(), end=end.isoformat())
     parts = [
-        f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {WIDTH} {height}" '
+        f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {width} {height}" '
         f'class="picture timeline" role="group" aria-labelledby="{ident}-title {ident}-desc" '
         f'font-family="sans-serif">',
         f'<title id="{ident}-title">{escape(w["timeline_title"])}</title>',
         f'<desc id="{ident}-desc">{escape(desc)}</desc>',
-        f'<rect width="{WIDTH}" height="{height}" fill="#fff"/>',
+        f'<rect width="{width}" height="{height}" fill="#fff"/>',
     ]
     for i, phase in enumerate(("planning", "tender", "award", "modification", "cancelled")):
-        lx, ly = 10 + (i % 3) * 196, 12 + (i // 3) * 20
+        lx, ly = 10 + (i % columns) * (width - 20) // columns, 12 + (i // columns) * 20
         parts.append(phase_marker(phase, lx + 6, ly, 5))
         parts.append(
             f'<text x="{lx + 16}" y="{ly + 4}" font-size="13" fill="#111">{escape(w[phase])}</text>'
@@ -322,7 +342,7 @@ def timeline(lines: Sequence[Line], lang: str, ident: str = "timeline") -> str:
     axis_y = legend_h + 14
     parts.append(f'<line x1="{left}" y1="{axis_y}" x2="{right}" y2="{axis_y}" stroke="#999"/>')
     years = range(first.year, last.year + 1)
-    step = max(1, math.ceil(len(years) / 6))
+    step = max(1, math.ceil(len(years) / (3 if narrow else 6)))
     for year in years:
         x = x_of(dt.date(year, 1, 1))
         parts.append(f'<line x1="{x}" y1="{axis_y - 4}" x2="{x}" y2="{height - 4}" stroke="#ddd"/>')
@@ -338,7 +358,7 @@ def timeline(lines: Sequence[Line], lang: str, ident: str = "timeline") -> str:
         parts.append(f'<a href="{escape(line.href)}">')
         parts.append(
             f'<text x="{left}" y="{top + 12}" font-size="13" fill="#0b3d91">'
-            f"{escape(_short(line.title))}</text>"
+            f"{escape(_short(line.title, 44 if narrow else 80))}</text>"
         )
         parts.append(
             f'<line x1="{x0}" y1="{y}" x2="{x1}" y2="{y}" stroke="#666" stroke-width="2"/>'
@@ -352,3 +372,23 @@ def timeline(lines: Sequence[Line], lang: str, ident: str = "timeline") -> str:
         parts.append("</a>")
     parts.append("</svg>")
     return "".join(parts)
+
+
+def responsive(wide: str, narrow: str) -> str:
+    """Both drawings of a picture: the page's stylesheet shows the wide one on a wide screen and
+    the narrow one on a phone (CSS only, no script)."""
+    if not wide:
+        return ""
+    return f'<div class="pic-wide">{wide}</div><div class="pic-narrow">{narrow}</div>'
+
+
+def site_pictures(sites: Sequence[Site], counts: Mapping[str, int], lang: str) -> str:
+    """The map for `/sites`, wide and narrow."""
+    return responsive(site_map(sites, counts, lang), site_map(sites, counts, lang, narrow=True))
+
+
+def timelines(lines: Sequence[Line], lang: str, ident: str) -> str:
+    """A timeline, wide and narrow ("" when there is nothing to draw)."""
+    return responsive(
+        timeline(lines, lang, ident), timeline(lines, lang, f"n-{ident}", narrow=True)
+    )
