@@ -216,3 +216,12 @@ def _register_maintenance() -> None:
 
 
 _register_maintenance()
+
+
+def _register_companies() -> None:
+    from watcher.cli_companies import companies  # noqa: PLC0415
+
+    main.add_command(companies)
+
+
+_register_companies()

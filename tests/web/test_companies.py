@@ -9,6 +9,7 @@ from io import StringIO
 
 import pytest
 from lxml import etree
+from sqlalchemy import select
 from starlette.testclient import TestClient
 
 from tests.atom_schema import atom_problems
@@ -16,7 +17,11 @@ from tests.loopback import LoopbackServer
 from tests.test_pipeline import BoampPortal, sources_yaml
 from tests.test_timeline import award
 from watcher.cycle import after_polls
-from watcher.pipeline import run_sources
+from watcher.db.models import Delivery, Event, Notice
+from watcher.db.session import session_scope
+from watcher.notify import ledger
+from watcher.notify import subscribers as subs
+from watcher.pipeline import run_sources, utcnow
 from watcher.runtime import Runtime
 from watcher.web.gazetteer import load_sites
 from watcher.web.server import create_app
@@ -148,3 +153,37 @@ def test_sites_map_draws_every_site(client: TestClient) -> None:
     assert "<svg" in page and 'id="site-dunkerque"' in page
     site = client.get("/sites/dunkerque").text
     assert 'class="picture timeline"' in site
+
+
+def test_company_subscription_gets_only_its_procedures(
+    awarded: Runtime, client: TestClient
+) -> None:
+
+    rejected = client.post("/subscribe", data={"email": "a@example.org", "company": "nobody"})
+    assert rejected.status_code == 400
+    now = utcnow()
+    with session_scope(awarded.sessions) as session:
+        sub, _ = subs.add_confirmed(
+            session, "a@example.org", subs.Filters(companies=["spie-batignolles-nord"]), now
+        )
+        everyone, _ = subs.add_confirmed(session, "b@example.org", subs.Filters(), now)
+        sub.since_event_id = everyone.since_event_id = 0
+        assert "companies=spie-batignolles-nord" in subs.describe(sub)
+    with session_scope(awarded.sessions) as session:
+        ledger.enqueue(session, now)
+    with awarded.sessions() as session:
+
+        def titles(address: str) -> set[str]:
+            return set(
+                session.scalars(
+                    select(Notice.title)
+                    .join(Event, Event.notice_id == Notice.id)
+                    .join(Delivery, Delivery.event_id == Event.id)
+                    .join(Delivery.subscriber)
+                    .where(Delivery.subscriber.has(address=address))
+                )
+            )
+
+        mine, all_titles = titles("a@example.org"), titles("b@example.org")
+    assert mine and all("Dunkerque" in t for t in mine)
+    assert len(all_titles) > len(mine)
