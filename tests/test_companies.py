@@ -109,13 +109,14 @@ def test_names_alone_merge_variants_and_keep_the_evidence() -> None:
         (_m("SPIE BATIGNOLLES NORD"), _m("SPIE BATIGNOLLES SUD")),
         (_m("ONET SECURITE"), _m("ONET SERVICES")),
         (_m("GEPSA"), _m("GEPSA SUD")),
+        (_m("ISL INGENIERIE"), _m("ISM INGENIERIE")),  # seen in the 2019 DECP file
         # Same name, different legal entities: the identifiers say two.
         (
             _m("SPIE BATIGNOLLES NORD", ("SIRET", SIRET_NORD)),
             _m("SPIE BATIGNOLLES NORD SAS", ("SIRET", SIRET_OTHER)),
         ),
     ],
-    ids=["nord-sud", "onet", "gepsa", "different-siren"],
+    ids=["nord-sud", "onet", "gepsa", "isl-ism", "different-siren"],
 )
 def test_different_companies_with_similar_names_stay_two(a: Mention, b: Mention) -> None:
     assert len(resolve([a, b])) == 2
@@ -130,7 +131,7 @@ companies:
   spie:
     name: SPIE (groupe)
 distinct:
-  - ["ACME SECURITE", "ACME SECURITE NORD"]
+  - ["ACME PROTECTION", "ACME PROTECTIONS"]
 """
 
 
@@ -139,16 +140,17 @@ def test_overrides_merge_split_name_and_group() -> None:
     mentions = [
         _m("SPIE BATIGNOLLES NORD", ("SIRET", SIRET_NORD)),
         _m("SPIE Batignolles Nord Lille"),  # too far for names alone: merged by the file
-        _m("ACME SECURITE"),
-        _m("ACME SECURITE NORD"),  # near (ratio 93) but the file says two
+        _m("ACME PROTECTION"),
+        _m("ACME PROTECTIONS"),  # near enough to be one, but the file says two
     ]
     companies = {c.slug: c for c in resolve(mentions, overrides)}
     assert set(companies) == {
         "spie-batignolles-nord",
         "spie",
-        "acme-securite",
-        "acme-securite-nord",
+        "acme-protection",
+        "acme-protections",
     }
+    assert len(resolve(mentions[2:])) == 1  # without the file: one company
     nord = companies["spie-batignolles-nord"]
     assert nord.name == "SPIE batignolles nord" and nord.parent == "spie"
     assert len(nord.mentions) == 2 and "override" in {e.method for e in nord.evidence}

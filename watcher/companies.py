@@ -9,8 +9,9 @@ the same company:
 2. then identifiers: the same SIREN (from a SIRET, a SIREN or a French VAT number, each checked with
    `python-stdnum`) or the same UK Companies House number is one company (confidence 1.0);
 3. then names: the same normalised name ("SPIE Batignolles Nord SAS" = "SPIE BATIGNOLLES NORD"),
-   or names near enough (`rapidfuzz` ratio ≥ `NAME_THRESHOLD`) — never two companies whose
-   identifiers differ, nor a pair the override file lists under `distinct:`.
+   or names near enough (`rapidfuzz` ratio ≥ `NAME_THRESHOLD`, and only a long word spelt
+   differently: `words_agree`) — never two companies whose identifiers differ, nor a pair the
+   override file lists under `distinct:`.
 
 Each company keeps the evidence of every merge (which mentions, how, how sure), so a reader can
 check it. Identifiers that fail their checksum are kept and shown, but never used to merge.
@@ -90,7 +91,7 @@ def fold(text: str) -> str:
     `spie batignolles nord`."""
     decomposed = unicodedata.normalize("NFKD", text)
     bare = "".join(c for c in decomposed if not unicodedata.combining(c)).casefold()
-    bare = bare.replace("&", " et ").replace("'", " ")
+    bare = bare.replace("&", " et ").replace("'", " ").replace(".", "")
     return " ".join(re.findall(r"[a-z0-9]+", bare))
 
 
@@ -304,6 +305,21 @@ def load_overrides(text: str, where: str = "companies.yaml") -> Overrides:
     return overrides
 
 
+def words_agree(a: str, b: str) -> bool:
+    """Whether two near names differ only by spelling inside long words: same number of words,
+    short words (acronyms, "nord"/"sud") identical, long ones near. "ISL INGENIERIE" and
+    "ISM INGENIERIE" are two companies; "PEPETERIE LA VICTOIRE" is "PAPETERIES LA VICTOIRE"."""
+    wa, wb = a.split(), b.split()
+    if len(wa) != len(wb):
+        return False
+    for x, y in zip(wa, wb, strict=True):
+        if x == y:
+            continue
+        if min(len(x), len(y)) < 5 or fuzz.ratio(x, y) < 75:
+            return False
+    return True
+
+
 class _Union:
     def __init__(self, size: int) -> None:
         self.up = list(range(size))
@@ -323,12 +339,16 @@ class _Union:
 
 
 def _display_name(mentions: Sequence[Mention]) -> str:
-    """The most frequent spelling; on a tie the plainest (shortest normalised name: no branch or
-    agency), then the longest (it keeps the legal form)."""
+    """The most frequent spelling without a broken character (U+FFFD, from a portal's bad
+    encoding); on a tie the plainest (shortest normalised name: no branch or agency), then the
+    longest (it keeps the legal form)."""
     counts: dict[str, int] = {}
     for m in mentions:
         counts[m.name] = counts.get(m.name, 0) + 1
-    return max(counts, key=lambda n: (counts[n], -len(normalise_name(n)), len(n), n))
+    return max(
+        counts,
+        key=lambda n: ("\ufffd" not in n, counts[n], -len(normalise_name(n)), len(n), n),
+    )
 
 
 def resolve(mentions: Sequence[Mention], overrides: Overrides | None = None) -> list[Cluster]:
@@ -406,7 +426,11 @@ def resolve(mentions: Sequence[Mention], overrides: Overrides | None = None) -> 
             if frozenset((a, b)) in apart:
                 continue
             score = fuzz.ratio(a, b)
-            if score >= NAME_THRESHOLD and compatible(by_norm[a][0], by_norm[b][0]):
+            if (
+                score >= NAME_THRESHOLD
+                and words_agree(a, b)
+                and compatible(by_norm[a][0], by_norm[b][0])
+            ):
                 join(by_norm[a][0], by_norm[b][0], "similar_name", round(score / 100 * 0.9, 3))
     return _clusters(mentions, union, evidence, forced_root, overrides)
 
