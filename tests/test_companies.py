@@ -322,3 +322,26 @@ def test_boamp_with_siret_and_decp_variant_are_one_company_through_polls(
         assert "identifier" in {e["method"] for e in nord.evidence}
         other = [c for c in companies if by_siren[c.slug] == {SIRET_OTHER[:9]}]
         assert len(other) == 1 and other[0].id != nord.id
+
+
+def test_ocds_awards_give_each_supplier_its_own_amount() -> None:
+    release = {
+        "awards": [
+            {
+                "id": "1",
+                "value": {"amount": 400.0, "currency": "GBP"},
+                "suppliers": [{"name": "A Ltd"}],
+            },
+            {
+                "id": "2",
+                "value": {"amount": 600.0, "currency": "GBP"},
+                "suppliers": [{"name": "B Ltd"}],
+            },
+        ]
+    }
+    snap = {"winners": ["A Ltd", "B Ltd"], "value": 1000.0, "currency": "GBP"}
+    found = awards("contracts_finder", "award", snap, json.dumps(release), "1")
+    assert [(w.mention.name, w.amount, w.currency, w.shared) for w in found] == [
+        ("A Ltd", 400.0, "GBP", 1),
+        ("B Ltd", 600.0, "GBP", 1),
+    ]

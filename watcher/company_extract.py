@@ -14,8 +14,9 @@ identifiers are read from the stored payload (`NoticeVersion.raw`), per portal:
 
 Amount kinds: `award_value` (an award notice's value), `contract_value` (DECP: the contract's
 amount), `framework_maximum` (a framework agreement's ceiling), `estimate` (a value published
-before the award). A notice that names several winners and one total gives each winner the total
-with `shared` = the number of winners: it is shown as such and never added up.
+before the award). Per-lot values (a lot with one winner) and OCDS per-award values are each
+winner's own; a notice that names several winners and one total gives each winner the total with
+`shared` = the number of winners: it is shown as such and never added up.
 """
 
 from __future__ import annotations
@@ -176,7 +177,7 @@ def awards(
     amount = float(value) if isinstance(value, int | float) else None
     currency = snapshot.get("currency") or ("EUR" if amount is not None else None)
     amount_kind = _amount_kind(kind, notice_type, raw, snapshot)
-    lot_values = _lot_values(snapshot)
+    lot_values = _lot_values(snapshot) or _ocds_values(_json(raw))
     out: list[Award] = []
     for name in names:
         ids = by_norm.get(normalise_name(name)) or ted.get(name) or ()
@@ -187,21 +188,48 @@ def awards(
             ids = known[0][1]  # one winner, one party without a name: the same
         mention = Mention(name=name, identifiers=tuple(ids), ref=ref)
         if name in lot_values:
-            for lot, lot_amount in lot_values[name]:
-                out.append(Award(mention, lot_amount, currency, amount_kind, 1, lot))
+            for lot, lot_amount, lot_currency, shared in lot_values[name]:
+                cur = lot_currency or currency
+                out.append(Award(mention, lot_amount, cur, amount_kind, shared, lot))
             continue
         out.append(Award(mention, amount, currency, amount_kind, len(names)))
     return out
 
 
-def _lot_values(snapshot: dict[str, Any]) -> dict[str, list[tuple[str | None, float]]]:
+Share = tuple[str | None, float, str | None, int]  # (lot or award id, amount, currency, shared)
+
+
+def _ocds_values(data: Any) -> dict[str, list[Share]]:
+    """Winner name → its OCDS awards' values: each award has its own value and suppliers."""
+    found: dict[str, list[Share]] = {}
+    if not isinstance(data, dict) or not isinstance(data.get("awards"), list):
+        return found
+    for item in data["awards"]:
+        if not isinstance(item, dict):
+            continue
+        raw_value = item.get("value")
+        value: dict[str, Any] = raw_value if isinstance(raw_value, dict) else {}
+        amount = value.get("amount")
+        suppliers = [s for s in item.get("suppliers") or [] if isinstance(s, dict)]
+        if not isinstance(amount, int | float) or isinstance(amount, bool) or not suppliers:
+            continue
+        for supplier in suppliers:
+            name = str(supplier.get("name") or "").strip()
+            if name:
+                found.setdefault(name, []).append(
+                    (_text(item.get("id")), float(amount), value.get("currency"), len(suppliers))
+                )
+    return found
+
+
+def _lot_values(snapshot: dict[str, Any]) -> dict[str, list[Share]]:
     """Winner name → [(lot, value)] when the notice gives each lot one winner and a value."""
-    found: dict[str, list[tuple[str | None, float]]] = {}
+    found: dict[str, list[Share]] = {}
     for lot in snapshot.get("lots") or []:
         if not isinstance(lot, dict):
             continue
         winners = lot.get("winners") or []
         value = lot.get("value")
         if len(winners) == 1 and isinstance(value, int | float):
-            found.setdefault(str(winners[0]), []).append((lot.get("number"), float(value)))
+            found.setdefault(str(winners[0]), []).append((lot.get("number"), float(value), None, 1))
     return found
