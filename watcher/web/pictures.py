@@ -201,19 +201,25 @@ def site_map(
         f'<line x1="{bx}" y1="{ay}" x2="{IDF.x}" y2="{IDF.y + IDF.h}" stroke="#333" '
         f'stroke-width="0.6" stroke-dasharray="3 2"/>'
     )
-    for frame, label in [(IDF, w["idf"])] + [(f, n) for n, f, _r in INSETS]:
+    for frame in [IDF, *(f for _n, f, _r in INSETS)]:
         parts.append(
             f'<rect x="{frame.x}" y="{frame.y}" width="{frame.w}" height="{frame.h}" '
             f'fill="#f4f8fb" stroke="#333" stroke-width="1"/>'
         )
+    for _name, frame, rings in INSETS:
+        parts.extend(_path(frame, ring) for ring in rings)
+    for frame, label in [(IDF, w["idf"])] + [(f, n) for n, f, _r in INSETS]:
+        # On a light band along the box's foot, so that land never hides the name.
+        band = round(15 * big)
         parts.append(
+            f'<rect x="{frame.x + 1}" y="{frame.y + frame.h - band - 1}" width="{frame.w - 2}" '
+            f'height="{band}" fill="#ffffff" opacity="0.85"/>'
             f'<text x="{frame.x + 4}" y="{frame.y + frame.h - 5}" font-size="{12 * big:.0f}" '
             f'fill="#222">{escape(label)}</text>'
         )
-    for _name, frame, rings in INSETS:
-        parts.extend(_path(frame, ring) for ring in rings)
     parts.append(_legend(w, narrow))
-    for site in sites:
+    # Sites with procedures last, so that no other mark hides their number.
+    for site in sorted(sites, key=lambda s: counts.get(s.slug, 0)):
         where = _frame_of(site)
         if where is None or site.lat is None or site.lon is None:
             continue
