@@ -77,7 +77,11 @@ def upgrade() -> None:
             op.f(f"ix_company_contracts_{column}"), "company_contracts", [column], unique=False
         )
     with op.batch_alter_table("subscribers") as batch:
+        # Existing subscribers follow no company: "[]" for them, then no server default (as the
+        # model says; PostgreSQL cannot compare JSON defaults, so none is kept).
         batch.add_column(sa.Column("companies", sa.JSON(), server_default="[]", nullable=False))
+    with op.batch_alter_table("subscribers") as batch:
+        batch.alter_column("companies", server_default=None)
 
 
 def downgrade() -> None:

@@ -164,7 +164,7 @@ class Subscriber(Base):
     token: Mapped[str] = mapped_column(String(64), unique=True)
     sites: Mapped[list[Any]] = mapped_column(JSON, default=list)
     # Company slugs (`/companies`): events of the procedures these companies won.
-    companies: Mapped[list[Any]] = mapped_column(JSON, default=list, server_default="[]")
+    companies: Mapped[list[Any]] = mapped_column(JSON, default=list)
     sources: Mapped[list[Any]] = mapped_column(JSON, default=list)
     events: Mapped[list[Any]] = mapped_column(JSON, default=list)
     since_event_id: Mapped[int] = mapped_column(Integer, default=0)
