@@ -225,3 +225,10 @@ def _register_audit() -> None:
 
 
 _register_audit()
+def _register_companies() -> None:
+    from watcher.cli_companies import companies  # noqa: PLC0415
+
+    main.add_command(companies)
+
+
+_register_companies()

@@ -41,6 +41,12 @@ def subscribers() -> None:
 @click.option("--site", "sites", multiple=True, help="Only this site (slug); repeatable.")
 @click.option("--source", "sources", multiple=True, help="Only this source (name); repeatable.")
 @click.option(
+    "--company",
+    "companies",
+    multiple=True,
+    help="Only the procedures this company won (slug, see /companies); repeatable.",
+)
+@click.option(
     "--event",
     "events",
     multiple=True,
@@ -54,6 +60,7 @@ def add(
     address: str,
     sites: tuple[str, ...],
     sources: tuple[str, ...],
+    companies: tuple[str, ...],
     events: tuple[str, ...],
     lang: str,
     digest: str | None,
@@ -67,7 +74,9 @@ def add(
 
     runtime = Runtime.from_env()
     _check_known(runtime, sites, sources)
-    filters = subs.Filters(sites=sites, sources=sources, events=events, lang=lang, digest=digest)
+    filters = subs.Filters(
+        sites=sites, sources=sources, events=events, lang=lang, digest=digest, companies=companies
+    )
     with session_scope(runtime.sessions) as session:
         sub, created = subs.add_confirmed(session, address, filters, utcnow())
         line = subs.describe(sub)

@@ -1,6 +1,6 @@
 """What follows a round of polls, the same for `watcher run --once` and for the scheduler:
-documents (when enabled), deadline reminders, feeds, the audit of what the polls wrote (a share of
-incomplete notices that jumps opens a maintainers' alert), then alerts.
+documents (when enabled), companies, deadline reminders, feeds, the audit of what the polls wrote
+(a share of incomplete notices that jumps opens a maintainers' alert), then alerts.
 
 Nothing here makes a poll fail: a problem is logged and reported, and what could not be done (an
 alert, a feed) is done at the next round.
@@ -30,6 +30,29 @@ def publish_feeds(runtime: Runtime) -> str:
     return f"feeds: {len(written)} file(s) updated in {out}"
 
 
+def refresh(runtime: Runtime) -> str:
+    """Rebuild the companies from the award notices (`watcher.company_store`); a line."""
+    from watcher.company_store import overrides_path, read_overrides, refresh_companies  # noqa: PLC0415
+
+    try:
+        overrides = read_overrides(overrides_path(runtime.settings.sources))
+        with session_scope(runtime.sessions) as session:
+            count = refresh_companies(session, overrides, utcnow())
+    except Exception as exc:  # noqa: BLE001 - companies are rebuilt at the next round
+        log.error("companies: %s", exc)
+        return f"companies: not rebuilt this time ({exc})"
+    return f"companies: {count}"
+
+
+def _has_companies(runtime: Runtime) -> bool:
+    from sqlalchemy import select  # noqa: PLC0415
+
+    from watcher.db.models import Company  # noqa: PLC0415
+
+    with runtime.sessions() as session:
+        return session.scalar(select(Company.id).limit(1)) is not None
+
+
 def after_polls(runtime: Runtime, results: Sequence[RunResult]) -> list[str]:
     """Documents, reminders, feeds and alerts after `results`; lines for a person to read."""
     lines: list[str] = []
@@ -42,6 +65,8 @@ def after_polls(runtime: Runtime, results: Sequence[RunResult]) -> list[str]:
     except Exception as exc:  # noqa: BLE001 - documents are retried at the next round
         log.error("documents: %s", exc)
         lines.append(f"documents: not synced this time ({exc})")
+    if any(r.new or r.changed for r in results) or not _has_companies(runtime):
+        lines.append(refresh(runtime))
     with session_scope(runtime.sessions) as session:
         reminders = remind_deadlines(session, utcnow(), runtime.settings.deadline_soon_days)
     if reminders:

@@ -105,6 +105,10 @@ class SiteEntry(_Model):
     kind: Literal["cra", "za", "irc", "sthf", "other"] | None = None
     country: str | None = None
     department: str | list[str] | None = None
+    # For the map of `/sites` (watcher.web.svgmap); the matcher ignores them.
+    status: Literal["existing", "planned", "under_construction", "closed"] | None = None
+    lat: float | None = None
+    lon: float | None = None
     names: list[str] = []
     places: list[str] = []
     hints: list[str] = []

@@ -80,6 +80,8 @@ def test_openapi_document_is_valid_and_matches_the_answers(client: TestClient) -
         "/api/notices/{notice_id}",
         "/api/events",
         "/api/procedures/{notice_id}.ocds.json",
+        "/api/companies",
+        "/api/companies/{slug}",
     }
     assert doc["servers"] == [{"url": "https://watcher.example"}]
     schemas = doc["components"]["schemas"]

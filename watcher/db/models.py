@@ -176,6 +176,8 @@ class Subscriber(Base):
     # Proves control of the mailbox: the confirmation link and the unsubscribe link carry it.
     token: Mapped[str] = mapped_column(String(64), unique=True)
     sites: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    # Company slugs (`/companies`): events of the procedures these companies won.
+    companies: Mapped[list[Any]] = mapped_column(JSON, default=list)
     sources: Mapped[list[Any]] = mapped_column(JSON, default=list)
     events: Mapped[list[Any]] = mapped_column(JSON, default=list)
     since_event_id: Mapped[int] = mapped_column(Integer, default=0)
@@ -303,3 +305,55 @@ class DocumentVersion(Base):
     extract_error: Mapped[str | None] = mapped_column(Text)
 
     document: Mapped[Document] = relationship()
+
+
+class Company(Base):
+    """One company that won a contract, as `watcher.company_store` resolved it from the winners
+    of award notices (rebuilt after each round of polls; `companies.yaml` corrects it)."""
+
+    __tablename__ = "companies"
+
+    id: Mapped[intpk]
+    slug: Mapped[str] = mapped_column(String(100), unique=True)
+    name: Mapped[str] = mapped_column(Text)
+    # The group's slug (`parent:` in companies.yaml): its pages count this company's contracts.
+    parent: Mapped[str | None] = mapped_column(String(100), index=True)
+    # [{"scheme", "value", "valid"}] and every spelling seen.
+    identifiers: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    names: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    # Why its mentions are one company: [{"a", "b", "method", "confidence"}].
+    evidence: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    confidence: Mapped[float] = mapped_column(Float, default=1.0)
+    updated_at: Mapped[dt.datetime]
+
+
+class CompanyContract(Base):
+    """One contract (one award, or one lot of it) a company won, from one notice."""
+
+    __tablename__ = "company_contracts"
+
+    id: Mapped[intpk]
+    company_id: Mapped[int] = mapped_column(
+        ForeignKey("companies.id", ondelete="CASCADE"), index=True
+    )
+    # The award notice, and the first notice of its procedure (what `/notices/<id>` shows).
+    notice_id: Mapped[int] = mapped_column(ForeignKey("notices.id", ondelete="CASCADE"), index=True)
+    procedure_notice_id: Mapped[int] = mapped_column(
+        ForeignKey("notices.id", ondelete="CASCADE"), index=True
+    )
+    name: Mapped[str] = mapped_column(Text)  # the winner's name as the notice gives it
+    identifiers: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    lot: Mapped[str | None] = mapped_column(String(64))
+    amount: Mapped[float | None] = mapped_column(Float)
+    currency: Mapped[str | None] = mapped_column(String(3))
+    # award_value | contract_value | framework_maximum | estimate (watcher.company_extract).
+    amount_kind: Mapped[str] = mapped_column(String(32))
+    # How many winners the notice's one amount is for (1: this company's own amount).
+    shared: Mapped[int] = mapped_column(Integer, default=1)
+    awarded_on: Mapped[dt.date | None]
+    site: Mapped[str | None] = mapped_column(String(64), index=True)
+    relevant: Mapped[bool] = mapped_column(Boolean, default=False)
+
+    company: Mapped[Company] = relationship()
+    notice: Mapped[Notice] = relationship(foreign_keys=[notice_id])
+    procedure: Mapped[Notice] = relationship(foreign_keys=[procedure_notice_id])

@@ -33,6 +33,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
+from watcher.company_store import company_procedures
 from watcher.db.models import Delivery, Event, Notice, SourceState, Subscriber
 from watcher.db.session import session_scope
 
@@ -85,6 +86,8 @@ def _matching_events(sub: Subscriber) -> Any:
         query = query.where(Event.site.in_(sub.sites))
     if sub.sources:
         query = query.where(SourceState.name.in_(sub.sources))
+    if sub.companies:
+        query = query.where(Event.notice_id.in_(company_procedures(sub.companies)))
     if sub.events:
         # "new" was every first announcement before phases: it still brings the call for tenders
         # that follows a prior information notice.

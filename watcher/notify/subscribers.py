@@ -5,7 +5,7 @@ The list of people who follow detention contracts is sensitive. An address is st
 in logs, command output, pages, error messages and the delivery ledger.
 
 A subscriber is an e-mail address, or an Apprise URL (`tgram://…`, `matrix://…`, `ntfy://…`,
-`signal://…`) for a group's channel; both carry the same filters: sites, sources, event types.
+`signal://…`) for a group's channel; both carry the same filters: sites, sources, event types, companies.
 """
 
 from __future__ import annotations
@@ -96,6 +96,7 @@ class Filters:
     events: Sequence[str] = ()
     lang: str = "fr"
     digest: str | None = None
+    companies: Sequence[str] = ()
 
     def check(self) -> None:
         """`ConfigError` for an unknown event type, language or digest."""
@@ -122,6 +123,7 @@ def find(session: Session, address: str) -> Subscriber | None:
 def _apply(sub: Subscriber, filters: Filters) -> None:
     sub.sites = sorted(set(filters.sites))
     sub.sources = sorted(set(filters.sources))
+    sub.companies = sorted(set(filters.companies))
     sub.events = sorted(set(filters.events))
     sub.lang = filters.lang
     sub.digest = filters.digest
@@ -210,5 +212,6 @@ def describe(sub: Subscriber) -> str:
         f"#{sub.id} {mask(sub.address)} [{sub.channel}, {state}] "
         f"sites={listed(sub.sites, 'all')} sources={listed(sub.sources, 'all')} "
         f"events={listed(sub.events, 'all')} lang={sub.lang} "
-        f"{'daily digest' if sub.digest else 'immediate'}"
+        + (f"companies={','.join(sub.companies)} " if sub.companies else "")
+        + f"{'daily digest' if sub.digest else 'immediate'}"
     )

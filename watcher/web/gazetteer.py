@@ -1,4 +1,5 @@
-"""The site gazetteer as readers see it: slug, label, kind, country, département.
+"""The site gazetteer as readers see it: slug, label, kind, country, département, status and
+position (for the map).
 
 `watcher.match` compiles `watcher/rules/sites.yaml` (and the extra files `sources.yaml` names) for
 matching and exposes only the slugs, so the web site reads the same files here, read-only, for
@@ -26,6 +27,13 @@ class Site:
     kind: str | None = None
     country: str | None = None
     department: str | None = None
+    status: str | None = None  # existing | planned | under_construction | closed
+    lat: float | None = None
+    lon: float | None = None
+
+
+def _number(value: Any) -> float | None:
+    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
 
 
 def _text(value: Any) -> str | None:
@@ -52,7 +60,7 @@ def load_sites(extra: Sequence[Path] = ()) -> dict[str, Site]:
     for text in texts:
         for slug, entry in _read(text).items():
             target = merged.setdefault(slug, {})
-            for key in ("label", "kind", "country", "department"):
+            for key in ("label", "kind", "country", "department", "status", "lat", "lon"):
                 if entry.get(key) is not None:
                     target[key] = entry[key]
     sites = [
@@ -62,6 +70,9 @@ def load_sites(extra: Sequence[Path] = ()) -> dict[str, Site]:
             kind=_text(entry.get("kind")),
             country=_text(entry.get("country")),
             department=_text(entry.get("department")),
+            status=_text(entry.get("status")),
+            lat=_number(entry.get("lat")),
+            lon=_number(entry.get("lon")),
         )
         for slug, entry in merged.items()
     ]

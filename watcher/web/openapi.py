@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from watcher import __version__
+from watcher.web.company_openapi import add_company_api
 from watcher.web.listing import EVENT_TYPES
 
 PER_PAGE = 50
@@ -126,7 +127,7 @@ def openapi_document(base_url: str) -> dict[str, Any]:
             "new": NULLABLE_STRING,
         },
     }
-    return {
+    document: dict[str, Any] = {
         "openapi": "3.1.0",
         "info": {
             "title": "detention-watcher API",
@@ -298,3 +299,4 @@ def openapi_document(base_url: str) -> dict[str, Any]:
             }
         },
     }
+    return add_company_api(document)

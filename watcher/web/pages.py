@@ -1,6 +1,7 @@
 """The web site: server-rendered pages (Jinja2, no JavaScript) over the database, in French and
 English. `/` latest events or relevant notices with filters and search; `/notices/<id>` a
-procedure's timeline with diffs and the raw evidence; `/sites`, `/sites/<slug>`; `/sources`.
+procedure's timeline with diffs and the raw evidence; `/sites` (with a map), `/sites/<slug>` (with
+a timeline of its procedures); `/sources`. The companies pages live in `company_pages`.
 
 Everything scraped is autoescaped; links taken from portals are kept only when they are http(s).
 """
@@ -16,6 +17,7 @@ from typing import Any
 from urllib.parse import urlencode, urlsplit
 
 from jinja2 import Environment, PackageLoader, StrictUndefined
+from markupsafe import Markup
 from sqlalchemy import select
 from sqlalchemy.orm import joinedload
 from starlette.exceptions import HTTPException
@@ -30,6 +32,7 @@ from watcher.errors import ConfigError
 from watcher.normalize import PARIS, format_value
 from watcher.phases import ORDER as PHASE_ORDER
 from watcher.runtime import Runtime
+from watcher.web.company_listing import site_counts_by_slug, site_timeline
 from watcher.web.gazetteer import Site, load_sites
 from watcher.web.i18n import Translator, explicit_lang, negotiate
 from watcher.web.listing import (
@@ -45,6 +48,7 @@ from watcher.web.listing import (
     source_health,
     timeline,
 )
+from watcher.web.pictures import site_pictures
 
 # Pages hold no secrets and run no script: nothing but this site's own stylesheet.
 SECURITY_HEADERS = {
@@ -58,6 +62,7 @@ SECURITY_HEADERS = {
 NAV = (
     ("home", "/"),
     ("sites", "/sites"),
+    ("companies", "/companies"),
     ("sources", "/sources"),
     ("subscribe", "/subscribe"),
     ("feed", "/feeds/all.atom"),
@@ -300,17 +305,20 @@ class Pages:
         """`/sites`: the gazetteer with each site's count of relevant notices."""
         with self.runtime.sessions() as session:
             counts = site_counts(session)
+            procedures = site_counts_by_slug(session)
         known = dict(self.sites)
         for slug in counts:
             if slug and slug not in known:
                 known[slug] = Site(slug=slug, label=slug)
         rows = [SiteRow(site, counts.get(slug, SiteCount())) for slug, site in known.items()]
+        lang = negotiate(request)
         return self.render(
             request,
             "sites.html",
             active="sites",
             rows=rows,
             unattributed=counts.get(None, SiteCount()).notices,
+            map_svg=Markup(site_pictures(list(self.sites.values()), procedures, lang)),  # noqa: S704
         )
 
     def site(self, request: Request) -> Response:
@@ -331,6 +339,7 @@ class Pages:
                 active="sites",
                 site=site or Site(slug=slug, label=slug),
                 page=page,
+                timeline_svg=Markup(site_timeline(session, slug, negotiate(request))),  # noqa: S704
                 page_link=self._page_link(request, f"/sites/{slug}", {}),
             )
 

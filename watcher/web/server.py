@@ -19,6 +19,7 @@ from starlette.routing import Route
 
 from watcher.runtime import Runtime
 from watcher.web import api, feeds, metrics
+from watcher.web.company_pages import routes as company_routes
 from watcher.web.pages import Pages
 from watcher.web.subscribe import routes as subscribe_routes
 
@@ -41,6 +42,7 @@ def create_app(runtime: Runtime, *, lifespan: Any = None) -> Starlette:
 
     pages = Pages(runtime)
     routes = [
+        *company_routes(runtime, pages),  # before `/sites/{slug}` and `/feeds/{path}`
         *pages.routes(),
         *api.routes(runtime),
         *metrics.routes(runtime),

@@ -20,6 +20,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 from starlette.routing import BaseRoute, Route
 
+from watcher.company_store import known_companies
 from watcher.db.models import Subscriber
 from watcher.db.session import session_scope
 from watcher.errors import ConfigError, DeliveryError, WatcherError
@@ -203,6 +204,7 @@ def routes(runtime: Runtime) -> list[BaseRoute]:
         lang = _lang(request, form)
         email = str(form.get("email") or "").strip()
         sites = [str(v) for v in form.getlist("site")]
+        companies = [str(v) for v in form.getlist("company")]  # from a company's page
         events = [str(v) for v in form.getlist("event")]
         digest = "daily" if form.get("digest") == "daily" else None
         values = {"email": email, "sites": sites, "events": events, "digest": digest}
@@ -214,7 +216,11 @@ def routes(runtime: Runtime) -> list[BaseRoute]:
             return form_page(lang, error=TEXTS[lang]["bad_email"], values=values)
         if set(sites) - set(known_sites()) or set(events) - set(subs.EVENT_TYPES):
             return form_page(lang, error=TEXTS[lang]["bad_choice"], values=values)
-        filters = subs.Filters(sites=sites, events=events, lang=lang, digest=digest)
+        if companies and not await run_in_threadpool(known_companies, runtime, companies):
+            return form_page(lang, error=TEXTS[lang]["bad_choice"], values=values)
+        filters = subs.Filters(
+            sites=sites, events=events, lang=lang, digest=digest, companies=companies
+        )
         outcome = await run_in_threadpool(request_and_send, email, filters)
         if outcome == "sent_text":
             return _message(lang, "sent_title", "sent_text")
