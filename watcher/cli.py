@@ -225,6 +225,8 @@ def _register_audit() -> None:
 
 
 _register_audit()
+
+
 def _register_companies() -> None:
     from watcher.cli_companies import companies  # noqa: PLC0415
 

@@ -207,7 +207,11 @@ def procedure_lines(session: Session, roots: Sequence[Notice], most: int = 15) -
         steps = []
         awarded = False
         for n in notices:
-            steps.append(Step(_day(n), step_of(n.notice_type, phase=n.phase, after_award=awarded), n.native_id))
+            steps.append(
+                Step(
+                    _day(n), step_of(n.notice_type, phase=n.phase, after_award=awarded), n.native_id
+                )
+            )
             awarded = awarded or n.notice_type == "award"
         lines.append(Line(root.title, f"/notices/{root.id}", tuple(steps)))
     return lines
