@@ -16,6 +16,7 @@ from typing import Any
 from watcher.diff import FIELD_LABELS, NOTICE_TYPE_LABELS
 from watcher.diff import label as field_label
 from watcher.normalize import format_deadline, parse_datetime
+from watcher.sanitize import plain_line
 
 TITLE_PREFIX = {
     "fr": {
@@ -118,7 +119,8 @@ def render_entry(
     "ref"}`), each linked. Only http(s) links are kept: a portal's `javascript:` stays out.
     """
     labels = LABELS[lang]
-    name = snapshot.get("title") or "?"
+    # Stored before bidi controls were removed at the store (issue 18): neutralised here too.
+    name = plain_line(str(snapshot.get("title") or "")) or "?"
     title = f"{TITLE_PREFIX[lang].get(kind, kind)} : {name}"
     facts: list[tuple[str, str]] = []
     if snapshot.get("buyer"):
