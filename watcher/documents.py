@@ -133,6 +133,7 @@ class _Fetchers:
                 backoff=self.ctx.settings.http_backoff,
                 max_bytes=self.conf.max_bytes,
                 sleep=self.ctx.sleep,
+                deadline=self.ctx.settings.http_deadline,
             )
             self.by_host[host] = fetcher
         return fetcher.get(url, headers=headers)
