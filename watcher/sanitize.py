@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import dataclasses
 import re
+from functools import cache
 from typing import Any, TypeVar
 
 from watcher.records import Lot, NoticeRecord, RawRecord
@@ -69,22 +70,28 @@ def safe_filename(name: str, default: str = "document") -> str:
 
 def _clean_value(value: Any) -> Any:
     if isinstance(value, str):
-        return visible(value)
+        return value if _FIELD_BAD.search(value) is None else visible(value)
     if isinstance(value, tuple):
-        return tuple(_clean_value(v) for v in value)
+        cleaned = tuple(_clean_value(v) for v in value)
+        return value if all(a is b for a, b in zip(cleaned, value, strict=True)) else cleaned
     if isinstance(value, Lot):
         return _clean_fields(value)
     return value
 
 
+@cache
+def _names(kind: Any) -> tuple[str, ...]:
+    return tuple(f.name for f in dataclasses.fields(kind))
+
+
 def _clean_fields(item: T, keep: str = "") -> T:
     """A copy of a frozen dataclass with every text field cleaned (`keep` only made storable)."""
     changes: dict[str, Any] = {}
-    for f in dataclasses.fields(item):  # type: ignore[arg-type]
-        value = getattr(item, f.name)
-        new = storable(value) if f.name == keep and isinstance(value, str) else _clean_value(value)
-        if new is not value and new != value:
-            changes[f.name] = new
+    for name in _names(type(item)):
+        value = getattr(item, name)
+        new = storable(value) if name == keep and isinstance(value, str) else _clean_value(value)
+        if new is not value:
+            changes[name] = new
     return dataclasses.replace(item, **changes) if changes else item  # type: ignore[type-var]
 
 
