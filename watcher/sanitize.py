@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import dataclasses
 import re
-from functools import cache
 from typing import Any, TypeVar
 
 from watcher.records import Lot, NoticeRecord, RawRecord
@@ -79,15 +78,21 @@ def _clean_value(value: Any) -> Any:
     return value
 
 
-@cache
-def _names(kind: Any) -> tuple[str, ...]:
-    return tuple(f.name for f in dataclasses.fields(kind))
+_NAMES: dict[type[Any], tuple[str, ...]] = {}
+
+
+def _names(kind: type[Any]) -> tuple[str, ...]:
+    names = _NAMES.get(kind)
+    if names is None:
+        names = _NAMES[kind] = tuple(f.name for f in dataclasses.fields(kind))
+    return names
 
 
 def _clean_fields(item: T, keep: str = "") -> T:
     """A copy of a frozen dataclass with every text field cleaned (`keep` only made storable)."""
     changes: dict[str, Any] = {}
-    for name in _names(type(item)):
+    kind: type[Any] = type(item)
+    for name in _names(kind):
         value = getattr(item, name)
         new = storable(value) if name == keep and isinstance(value, str) else _clean_value(value)
         if new is not value:
