@@ -128,6 +128,20 @@ def test_a_sync_stops_when_its_time_is_up_and_the_rest_comes_next(
     assert all(d.status == "ok" for d in documents(runtime).values())
 
 
+def test_a_disguised_file_name_is_stored_plain(
+    costly: tuple[DocsPortal, str], runtime: Runtime
+) -> None:
+    """Issue 18, row 12, through a real download: `facture\u202egpj.exe` reads as what it is."""
+    handler, url = costly
+    disposition = "attachment; filename*=UTF-8''facture%E2%80%AEgpj.exe%E2%80%8B"
+    handler.files["/docs/f"] = (fixture("RC_v1.pdf"), {**PDF, "Content-Disposition": disposition})
+    set_notice(runtime, "26-1", [f"{url}/docs/f"])
+    assert sync(runtime).new_versions == 1
+    [doc] = documents(runtime).values()
+    assert doc.filename == "facturegpj.exe"
+    assert [v.filename for v in versions(runtime)] == ["facturegpj.exe"]
+
+
 @pytest.mark.parametrize("name", ["RC_v1.pdf", "avis.pdf", "DCE.zip"])
 def test_the_child_reads_what_the_process_reads(name: str) -> None:
     data = fixture(name)

@@ -176,7 +176,7 @@ def sync_documents(
             try:
                 with session_scope(ctx.sessions) as session:
                     plan = plan_notice(session, notice_id, now)
-                outcomes = [_fetch(doc, fetchers, conf) for doc in plan.fetch]
+                outcomes = [_fetch(doc, fetchers, conf, started) for doc in plan.fetch]
                 for outcome in outcomes:
                     if outcome.content is not None and outcome.sha256:
                         _store_blob(ctx.settings.data_dir, outcome.sha256, outcome.content)
@@ -189,8 +189,11 @@ def sync_documents(
     return report
 
 
-def _fetch(doc: DocState, fetchers: _Fetchers, conf: DocumentsSettings) -> Outcome:
-    """Download one document; every failure becomes an outcome, never an exception."""
+def _fetch(
+    doc: DocState, fetchers: _Fetchers, conf: DocumentsSettings, started: float = 0.0
+) -> Outcome:
+    """Download one document; every failure becomes an outcome, never an exception. Its text is
+    read within `extract_seconds`, and never past the sync's budget (sync `started` then)."""
     headers: dict[str, str] = {}
     if doc.sha256 and doc.etag:
         headers["If-None-Match"] = doc.etag
@@ -228,9 +231,18 @@ def _fetch(doc: DocState, fetchers: _Fetchers, conf: DocumentsSettings) -> Outco
         sha256=sha256,
         content_type=media_type(kind, response.headers.get("Content-Type")),
         filename=filename_for(doc.url, response.headers.get("Content-Disposition")),
-        extracted=extract_within(content, kind, conf.zip_limits(), conf.extract_seconds),
+        extracted=extract_within(content, kind, conf.zip_limits(), _budget(conf, started)),
         **validators,
     )
+
+
+def _budget(conf: DocumentsSettings, started: float) -> float:
+    """CPU seconds for one file's text: its own budget, at most what is left of the sync's (and
+    at least a second, so a file found just before the end is still read if it is easy)."""
+    if not conf.extract_seconds or not conf.sync_seconds or not started:
+        return conf.extract_seconds  # 0: no budget, read in this process
+    left = max(conf.sync_seconds - (time.monotonic() - started), 1.0)
+    return min(conf.extract_seconds, left)
 
 
 @dataclass(frozen=True, slots=True)
