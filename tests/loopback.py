@@ -33,6 +33,8 @@ class Reply:
     delay: float = 0.0  # seconds to wait before answering (timeouts)
     truncate: bool = False  # promise more bytes than are sent, then hang up
     reset: bool = False  # reset the connection instead of answering
+    drip: float = 0.0  # send the body one byte every `drip` seconds (a slow portal)
+    drip_headers: bool = False  # ... and the status line and headers too
 
 
 Handler = Callable[[Request], Reply]
@@ -76,6 +78,9 @@ class LoopbackServer:
                     )
                     self.close_connection = True
                     return
+                if reply.drip:
+                    self._drip(reply)
+                    return
                 self.send_response(reply.status)
                 for key, value in reply.headers.items():
                     self.send_header(key, value)
@@ -85,6 +90,24 @@ class LoopbackServer:
                 self.wfile.write(reply.body)
                 if reply.truncate:
                     self.close_connection = True
+
+            def _drip(self, reply: Reply) -> None:
+                head = f"HTTP/1.1 {reply.status} OK\r\n" + "".join(
+                    f"{k}: {v}\r\n" for k, v in reply.headers.items()
+                )
+                head += f"Content-Length: {len(reply.body)}\r\nConnection: close\r\n\r\n"
+                self.close_connection = True
+                slow = (head.encode() if reply.drip_headers else b"") + reply.body
+                if not reply.drip_headers:
+                    self.wfile.write(head.encode())
+                    self.wfile.flush()
+                for byte in slow:
+                    time.sleep(reply.drip)
+                    try:
+                        self.wfile.write(bytes([byte]))
+                        self.wfile.flush()
+                    except OSError:
+                        return  # the client gave up
 
             do_GET = _serve
             do_POST = _serve

@@ -3,6 +3,7 @@ on the same port, like a mail server going down and coming back."""
 
 from __future__ import annotations
 
+import asyncio
 import socket
 from email import message_from_bytes, policy
 from email.message import EmailMessage
@@ -16,6 +17,9 @@ class _Collect:
         self.box = box
 
     async def handle_DATA(self, _server: Any, _session: Any, envelope: Any) -> str:
+        if self.box.delay:  # a slow server: the client waits for its "250 OK"
+            self.box.data_started += 1
+            await asyncio.sleep(self.box.delay)
         message = message_from_bytes(envelope.content, policy=policy.default)
         assert isinstance(message, EmailMessage)
         self.box.received.append((list(envelope.rcpt_tos), message))
@@ -34,6 +38,8 @@ class Mailbox:
     def __init__(self) -> None:
         self.port = _free_port()
         self.received: list[tuple[list[str], EmailMessage]] = []
+        self.delay = 0.0  # seconds to wait before accepting a message's DATA
+        self.data_started = 0  # messages whose DATA the server started to wait on
         self._controller: Controller | None = None
 
     @property

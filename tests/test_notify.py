@@ -239,8 +239,10 @@ def test_a_crash_between_sending_and_sent_never_sends_twice(
     # Restarted soon after, and much later: the alert in doubt is never sent again.
     soon = deliver_pending(runtime, t0 + dt.timedelta(minutes=1), force=True)
     later = deliver_pending(runtime, t0 + dt.timedelta(hours=2), force=True)
-    assert (soon.sent, soon.interrupted, soon.waiting) == (0, 0, 1)
-    assert (later.sent, later.interrupted, later.waiting) == (0, 1, 0)
+    # In flight, not "will be retried" (issue 18): it is never sent again.
+    assert (soon.sent, soon.interrupted, soon.waiting, soon.in_flight) == (0, 0, 0, 1)
+    assert "will be retried" not in soon.summary()
+    assert (later.sent, later.interrupted, later.waiting, later.in_flight) == (0, 1, 0, 0)
     assert "1 interrupted by a crash and not re-sent" in later.summary()
     assert len(mailbox.received) == 1
     with runtime.sessions() as session:

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import click
+from sqlalchemy.exc import OperationalError
 
 from watcher import __version__
 from watcher.errors import ConfigError, WatcherError
@@ -35,6 +36,14 @@ def friendly(func: F) -> F:
         except KeyboardInterrupt:
             click.echo("interrupted", err=True)
             sys.exit(130)
+        except OperationalError as exc:  # the database is unreachable, locked or on a full disk
+            click.echo(f"error: database: {' '.join(str(exc.orig).split())}", err=True)
+            sys.exit(1)
+        except OSError as exc:  # a full disk, a folder without permission (issue 18)
+            from watcher.cycle import os_error_text  # noqa: PLC0415
+
+            click.echo(f"error: {os_error_text(exc)}", err=True)
+            sys.exit(1)
 
     return wrapper  # type: ignore[return-value]
 
@@ -118,11 +127,14 @@ def run(once: bool, source_name: str | None, force: bool) -> None:
     results = [run_source(source, ctx, breaker=not force) for source in sources]
     for result in results:
         click.echo(result.summary(), err=not result.ok)
+    problems = 0
     for line in after_polls(runtime, results):
-        click.echo(line)
+        problems += line.startswith("error: ")
+        click.echo(line, err=line.startswith("error: "))
     failed = [r.source for r in results if not r.ok or (r.skipped and "resting" in r.skipped)]
     if failed:
         click.echo(f"error: {len(failed)} source(s) failed: {', '.join(failed)}", err=True)
+    if failed or problems:
         sys.exit(1)
 
 

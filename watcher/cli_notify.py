@@ -146,14 +146,33 @@ def sites_cmd() -> None:
 
 
 @click.command("notify")
+@click.option(
+    "--interrupted",
+    "list_interrupted",
+    is_flag=True,
+    help="Only list the alerts a crash interrupted while sending (never re-sent).",
+)
 @friendly
-def notify() -> None:
+def notify(list_interrupted: bool) -> None:
     """Deliver the pending alerts now, ignoring the retry backoff; exit 0 even if mail is down.
 
     Prints what was sent and how many alerts still wait (they are retried by the next round).
+    Alerts are sent at most once: one a crash (`kill -9`) interrupted while sending is never sent
+    again, because it may have arrived; `--interrupted` lists them, to check by hand.
     """
-    from watcher.notify import deliver_pending  # noqa: PLC0415
+    from watcher.notify import deliver_pending, ledger  # noqa: PLC0415
 
     runtime = Runtime.from_env()
+    if list_interrupted:
+        with runtime.sessions() as session:
+            rows = ledger.interrupted(session)
+        for row in rows:
+            when = f"{row.claimed_at:%Y-%m-%d %H:%M} UTC" if row.claimed_at else "?"
+            click.echo(
+                f"#{row.delivery_id} {when} subscriber #{row.subscriber_id} "
+                f"{subs.mask(row.address)}: {row.event_key} — {row.notice_title}"
+            )
+        click.echo(f"{len(rows)} interrupted alert(s), not re-sent (at most once)", err=True)
+        return
     report = deliver_pending(runtime, force=True)
     click.echo(report.summary())

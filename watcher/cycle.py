@@ -20,6 +20,19 @@ from watcher.runtime import Runtime
 log = logging.getLogger("watcher.cycle")
 
 
+def os_error_text(exc: OSError) -> str:
+    """`No space left on device: /data/feeds/all.atom`: an OS error in one line."""
+    text = exc.strerror or str(exc) or type(exc).__name__
+    return f"{text}: {exc.filename}" if exc.filename else text
+
+
+def _feeds_outdated(runtime: Runtime) -> str | None:
+    from watcher.publish.feeds import feeds_outdated  # noqa: PLC0415 - feedgen is heavy
+
+    with runtime.sessions() as session:
+        return feeds_outdated(session, runtime.settings.data_dir / "feeds")
+
+
 def publish_feeds(runtime: Runtime) -> str:
     """Write every feed under `$WATCHER_DATA_DIR/feeds`; a line saying what changed."""
     from watcher.publish.feeds import write_feeds  # noqa: PLC0415 - feedgen is heavy
@@ -71,12 +84,16 @@ def after_polls(runtime: Runtime, results: Sequence[RunResult]) -> list[str]:
         reminders = remind_deadlines(session, utcnow(), runtime.settings.deadline_soon_days)
     if reminders:
         lines.append(f"{reminders} deadline reminder(s)")
-    if (
-        reminders
-        or any(r.events for r in results)
-        or not (runtime.settings.data_dir / "feeds").exists()
-    ):
-        lines.append(publish_feeds(runtime))
+    try:
+        # Feeds a failed build left missing or stale are rebuilt without waiting for an event.
+        if reminders or any(r.events for r in results) or _feeds_outdated(runtime):
+            lines.append(publish_feeds(runtime))
+    except OSError as exc:  # a full disk: the data is in the database, the feeds come next round
+        log.error("feeds: not written: %s", os_error_text(exc))
+        lines.append(
+            f"error: feeds not written ({os_error_text(exc)}); "
+            "they are rebuilt at the next run once there is room"
+        )
     from watcher.cli_audit import audit_after_polls  # noqa: PLC0415 - issue 13
 
     lines.extend(audit_after_polls(runtime, results, utcnow()))  # before the maintainers' alerts

@@ -34,15 +34,21 @@ class DocumentsReport:
     not_downloadable: int = 0
     failed: int = 0
     events: int = 0
+    left: int = (
+        0  # notices not visited: the sync ran out of time (`WATCHER_DOCUMENTS_SYNC_SECONDS`)
+    )
     errors: list[str] = field(default_factory=list)
 
     def summary(self) -> str:
         """One line for a person."""
-        return (
+        line = (
             f"documents: {self.notices} notices, {self.fetched} fetched, {self.new_versions} new "
             f"versions, {self.unchanged} unchanged, {self.not_downloadable} not downloadable, "
             f"{self.failed} failed, {self.events} events"
         )
+        if self.left:
+            line += f"; out of time, {self.left} notices left for the next sync"
+        return line
 
 
 @dataclass

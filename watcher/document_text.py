@@ -18,6 +18,8 @@ from urllib.parse import unquote, urlsplit
 
 from pypdf import PdfReader
 
+from watcher.sanitize import safe_filename, visible
+
 MB = 1024 * 1024
 # Real PDFs and office files deflate at most ~10:1; zeros or repeated bytes reach 1000:1. The
 # threshold is Apache POI's `ZipSecureFile` default (a 1 % minimum inflate ratio).
@@ -90,7 +92,8 @@ def filename_for(url: str, content_disposition: str | None = None) -> str:
     if not name:
         name = unquote(urlsplit(url).path.rstrip("/").rsplit("/", 1)[-1])
     name = re.split(r"[\\/]", name.strip())[-1].strip()
-    return (name or "document")[:255]
+    # No control, bidi override or zero-width character: `facture\u202egpj.exe` (issue 18).
+    return safe_filename(name)
 
 
 def clean(text: str) -> str:
@@ -165,7 +168,7 @@ class _ZipWalk:
             if self.count > self.limits.max_members:
                 raise ArchiveRefused(f"more than {self.limits.max_members} files")
             for info in infos:
-                name = prefix + _member_name(info)
+                name = prefix + visible(_member_name(info))
                 self.members.append(name)
                 lower = name.lower()
                 nested = lower.endswith(".zip") and depth + 1 < self.limits.max_depth

@@ -4,7 +4,9 @@
 consultation, a DCE that needs no account), fetches each link through a polite `Fetcher` (one per
 host, `WATCHER_DOCUMENTS_MIN_INTERVAL` seconds apart, answers capped at
 `WATCHER_DOCUMENTS_MAX_BYTES`), and keeps a new `DocumentVersion` only when the file's sha256
-changes. The bytes are stored on disk by sha256 under `$WATCHER_DATA_DIR/documents/`, the text of
+changes. Reading a file's text has a CPU budget (`WATCHER_DOCUMENTS_EXTRACT_SECONDS`, see
+`watcher.document_budget`) and a sync a time budget (`WATCHER_DOCUMENTS_SYNC_SECONDS`): the notices
+left over are the first ones of the next sync. The bytes are stored on disk by sha256 under `$WATCHER_DATA_DIR/documents/`, the text of
 PDFs and of ZIPs of PDFs goes into the database, where `search_documents()` finds it.
 
 Announcing: the first download of a notice's documents is the **baseline** and is never announced
@@ -25,6 +27,7 @@ import datetime as dt
 import hashlib
 import logging
 import os
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -37,6 +40,7 @@ from sqlalchemy.orm import Session
 
 from watcher.db.models import Document, DocumentVersion, Notice, SourceState
 from watcher.db.session import session_scope
+from watcher.document_budget import extract_within
 from watcher.document_store import (
     EVENT_TYPE,
     DocState,
@@ -46,7 +50,7 @@ from watcher.document_store import (
     plan_notice,
     record_outcomes,
 )
-from watcher.document_text import ZipLimits, extract, filename_for, media_type, sniff
+from watcher.document_text import ZipLimits, filename_for, media_type, sniff
 from watcher.errors import ConfigError, FetchError, TooLargeError
 from watcher.http import Fetcher, build_client
 from watcher.pipeline import Context
@@ -80,6 +84,9 @@ class DocumentsSettings(BaseSettings):
     limit: int = Field(default=200, gt=0, description="notices visited per sync")
     zip_max_members: int = Field(default=1000, gt=0)
     zip_max_bytes: int = Field(default=200 * MB, gt=0)
+    # CPU seconds to read one file's text (0: no budget), and seconds for one whole sync.
+    extract_seconds: float = Field(default=30.0, ge=0)
+    sync_seconds: float = Field(default=1800.0, ge=0)
 
     def zip_limits(self) -> ZipLimits:
         """The zip-bomb guard for archives."""
@@ -133,6 +140,7 @@ class _Fetchers:
                 backoff=self.ctx.settings.http_backoff,
                 max_bytes=self.conf.max_bytes,
                 sleep=self.ctx.sleep,
+                deadline=self.ctx.settings.http_deadline,
             )
             self.by_host[host] = fetcher
         return fetcher.get(url, headers=headers)
@@ -158,13 +166,17 @@ def sync_documents(
     report = DocumentsReport()
     with session_scope(ctx.sessions) as session:
         due = due_notices(session, limit or conf.limit)
+    started = time.monotonic()
     with build_client(ctx.settings, ctx.transport) as client:
         fetchers = _Fetchers(client, ctx, conf)
-        for notice_id in due:
+        for position, notice_id in enumerate(due):
+            if conf.sync_seconds and time.monotonic() - started >= conf.sync_seconds:
+                report.left = len(due) - position  # the first ones of the next sync
+                break
             try:
                 with session_scope(ctx.sessions) as session:
                     plan = plan_notice(session, notice_id, now)
-                outcomes = [_fetch(doc, fetchers, conf) for doc in plan.fetch]
+                outcomes = [_fetch(doc, fetchers, conf, started) for doc in plan.fetch]
                 for outcome in outcomes:
                     if outcome.content is not None and outcome.sha256:
                         _store_blob(ctx.settings.data_dir, outcome.sha256, outcome.content)
@@ -177,8 +189,11 @@ def sync_documents(
     return report
 
 
-def _fetch(doc: DocState, fetchers: _Fetchers, conf: DocumentsSettings) -> Outcome:
-    """Download one document; every failure becomes an outcome, never an exception."""
+def _fetch(
+    doc: DocState, fetchers: _Fetchers, conf: DocumentsSettings, started: float = 0.0
+) -> Outcome:
+    """Download one document; every failure becomes an outcome, never an exception. Its text is
+    read within `extract_seconds`, and never past the sync's budget (sync `started` then)."""
     headers: dict[str, str] = {}
     if doc.sha256 and doc.etag:
         headers["If-None-Match"] = doc.etag
@@ -216,9 +231,18 @@ def _fetch(doc: DocState, fetchers: _Fetchers, conf: DocumentsSettings) -> Outco
         sha256=sha256,
         content_type=media_type(kind, response.headers.get("Content-Type")),
         filename=filename_for(doc.url, response.headers.get("Content-Disposition")),
-        extracted=extract(content, kind, conf.zip_limits()),
+        extracted=extract_within(content, kind, conf.zip_limits(), _budget(conf, started)),
         **validators,
     )
+
+
+def _budget(conf: DocumentsSettings, started: float) -> float:
+    """CPU seconds for one file's text: its own budget, at most what is left of the sync's (and
+    at least a second, so a file found just before the end is still read if it is easy)."""
+    if not conf.extract_seconds or not conf.sync_seconds or not started:
+        return conf.extract_seconds  # 0: no budget, read in this process
+    left = max(conf.sync_seconds - (time.monotonic() - started), 1.0)
+    return min(conf.extract_seconds, left)
 
 
 @dataclass(frozen=True, slots=True)

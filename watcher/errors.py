@@ -4,7 +4,8 @@
     ├── ConfigError               sources.yaml, rules or environment settings are wrong
     ├── FetchError                a portal could not be read (HTTP error, too large, bad answer)
     │   ├── RetryableFetchError   a passing fault: 5xx, 429, timeout, reset; worth another try
-    │   └── TooLargeError         an answer larger than the size cap (not retried)
+    │   ├── TooLargeError         an answer larger than the size cap (not retried)
+    │   └── DeadlineError         a request or a poll took longer than its deadline (not retried)
     ├── ParseError                a portal answered, but not with what we can read
     ├── StorageError              the database is unreachable or locked
     └── DeliveryError             an alert could not be delivered (it stays pending)
@@ -45,6 +46,11 @@ class RetryableFetchError(FetchError):
 
 class TooLargeError(FetchError):
     """Raised by `http.py` when an answer is larger than the fetcher's `max_bytes` cap."""
+
+
+class DeadlineError(FetchError):
+    """Raised by `http.py` when a request or a poll outlasts its overall deadline
+    (`WATCHER_HTTP_DEADLINE`, `WATCHER_POLL_DEADLINE`, see `watcher.time_limits`); not retried."""
 
 
 class ParseError(WatcherError):

@@ -2,8 +2,9 @@
 
 `build_client()` sets the User-Agent, timeouts, redirects and proxy; `Fetcher` adds politeness (a
 minimum interval between requests to one source), retries with backoff and jitter on passing faults
-(5xx, timeouts, resets), honours `Retry-After` on 429, and caps the size of an answer. Tests pass an
-`httpx.MockTransport` or point `base_url` at a loopback server.
+(5xx, timeouts, resets), honours `Retry-After` on 429, and caps the size of an answer. Overall
+deadlines per request and per poll (`WATCHER_HTTP_DEADLINE`, `WATCHER_POLL_DEADLINE`) live in
+`watcher.time_limits`. Tests pass an `httpx.MockTransport` or point `base_url` at a loopback server.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import httpx
 
 from watcher.errors import FetchError, ParseError, RetryableFetchError, TooLargeError
 from watcher.settings import Settings
+from watcher.time_limits import DeadlineError, install, request_deadline, request_end
 
 MAX_BYTES = 50 * 1024 * 1024
 RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
@@ -32,13 +34,15 @@ def build_client(
     proxy: str | None = None,
 ) -> httpx.Client:
     """An `httpx.Client` with the watcher's User-Agent, timeouts and redirect policy."""
-    return httpx.Client(
+    client = httpx.Client(
         headers={"User-Agent": settings.user_agent, "Accept-Language": "fr, en;q=0.8"},
         timeout=httpx.Timeout(settings.http_timeout, connect=min(10.0, settings.http_timeout)),
         follow_redirects=True,
         transport=transport,
         proxy=proxy,
     )
+    install(client)  # socket waits end by the request's overall deadline
+    return client
 
 
 def _retry_after(response: httpx.Response) -> float | None:
@@ -69,6 +73,8 @@ class Fetcher:
         retry_statuses: frozenset[int] = RETRY_STATUSES,
         max_bytes: int = MAX_BYTES,
         sleep: Callable[[float], None] = time.sleep,
+        deadline: float | None = None,
+        poll_deadline: float | None = None,
     ) -> None:
         self.client = client
         self.min_interval = min_interval
@@ -77,6 +83,10 @@ class Fetcher:
         self.retry_statuses = retry_statuses
         self.max_bytes = max_bytes
         self.sleep = sleep
+        # Seconds one request may take in all, and the monotonic time the poll must end by.
+        self.deadline = deadline or None
+        self.poll_seconds = poll_deadline or None
+        self.poll_end = time.monotonic() + poll_deadline if poll_deadline else None
         self.requests = 0
         self._last: float | None = None
         self._turn = threading.Lock()
@@ -92,19 +102,37 @@ class Fetcher:
             self._last = time.monotonic()
             self.requests += 1
 
+    def _late(self, url: str, end: float) -> DeadlineError:
+        if self.poll_end is not None and end >= self.poll_end:
+            return DeadlineError(
+                f"{_short(url)}: poll stopped after {self.poll_seconds:g} s "
+                "(WATCHER_POLL_DEADLINE); nothing of it is stored"
+            )
+        return DeadlineError(
+            f"{_short(url)}: no complete answer within {self.deadline:g} s "
+            "(WATCHER_HTTP_DEADLINE); the portal is too slow"
+        )
+
     def _once(self, method: str, url: str, **kwargs: Any) -> httpx.Response:
         self._wait_turn()
+        end = request_end(time.monotonic(), self.deadline, self.poll_end)
+        if end is not None and time.monotonic() >= end:
+            raise self._late(url, end)
         try:
-            with self.client.stream(method, url, **kwargs) as response:
+            with request_deadline(end), self.client.stream(method, url, **kwargs) as response:
                 chunks: list[bytes] = []
                 size = 0
                 for chunk in response.iter_bytes():
                     size += len(chunk)
                     if size > self.max_bytes:
                         raise TooLargeError(f"{url}: answer larger than {self.max_bytes} bytes")
+                    if end is not None and time.monotonic() >= end:
+                        raise self._late(url, end)
                     chunks.append(chunk)
                 content = b"".join(chunks)
         except (httpx.TimeoutException, httpx.NetworkError, httpx.RemoteProtocolError) as exc:
+            if end is not None and time.monotonic() >= end:
+                raise self._late(url, end) from None
             raise RetryableFetchError(f"{_short(url)}: {type(exc).__name__}: {exc}") from None
         except httpx.HTTPError as exc:
             raise FetchError(f"{_short(url)}: {type(exc).__name__}: {exc}") from None
@@ -177,4 +205,5 @@ def settings_fetcher(settings: Settings, client: httpx.Client, min_interval: flo
         min_interval=min_interval,
         retries=settings.http_retries,
         backoff=settings.http_backoff,
+        deadline=settings.http_deadline,
     )

@@ -17,13 +17,15 @@ from zoneinfo import ZoneInfo
 import nh3
 
 from watcher.records import NoticeRecord
+from watcher.sanitize import INVISIBLE
 
 PARIS = ZoneInfo("Europe/Paris")
 _BREAKS = re.compile(r"<\s*/?\s*(?:br|p|div|li|tr|td|h\d)\b[^>]*>", re.IGNORECASE)
 _SAFE_URL = re.compile(r"^https?://[^/\s]+", re.IGNORECASE)
 # Characters that are not allowed in XML 1.0 (feeds would be invalid): C0 controls except \t\n\r,
-# surrogates, U+FFFE and U+FFFF.
-_XML_ILLEGAL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
+# surrogates, U+FFFE and U+FFFF; and bidirectional controls and zero-width characters, which make
+# a title read differently from what it says (`facture\u202egpj.exe`, issue 18).
+_XML_ILLEGAL = re.compile(f"[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff{INVISIBLE}]")
 
 
 def strip_markup(text: str) -> str:
@@ -37,8 +39,8 @@ def strip_markup(text: str) -> str:
 
 
 def clean_text(value: Any) -> str | None:
-    """Plain text: markup stripped, XML-illegal characters dropped, NFC, white space collapsed;
-    None for empty values."""
+    """Plain text: markup stripped, XML-illegal, bidi-control and zero-width characters dropped,
+    NFC, white space collapsed; None for empty values."""
     if value is None:
         return None
     text = strip_markup(_XML_ILLEGAL.sub("", unicodedata.normalize("NFC", str(value))))

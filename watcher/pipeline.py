@@ -71,6 +71,8 @@ def make_fetcher(source: Source, ctx: Context, client: httpx.Client) -> Fetcher:
         backoff=ctx.settings.http_backoff,
         retry_statuses=statuses,
         sleep=ctx.sleep,
+        deadline=ctx.settings.http_deadline,
+        poll_deadline=ctx.settings.poll_deadline,
     )
 
 

@@ -6,7 +6,9 @@
 | `WATCHER_DATA_DIR` | `./data` | where the default SQLite database and built feeds live |
 | `WATCHER_DATABASE_URL` | `sqlite:///<data dir>/watcher.sqlite3` | SQLAlchemy URL; `postgresql://user@host:port/db` works (psycopg 3) |
 | `WATCHER_BASE_URL` | `http://localhost:8080` | public URL of the site, used in feed links |
-| `WATCHER_HTTP_TIMEOUT` | `30` | seconds for one request to a portal |
+| `WATCHER_HTTP_TIMEOUT` | `30` | seconds of silence on the socket before a request to a portal fails |
+| `WATCHER_HTTP_DEADLINE` | `120` | seconds one request may take in all, headers and body (`0`: no limit) |
+| `WATCHER_POLL_DEADLINE` | `1800` | seconds one poll of one source may take in all (`0`: no limit) |
 | `WATCHER_HTTP_RETRIES` | `3` | extra tries after a passing fault (5xx, 429, timeout) |
 | `WATCHER_HTTP_BACKOFF` | `1.0` | first backoff delay in seconds (doubles each try) |
 | `WATCHER_DEADLINE_SOON_DAYS` | `7` | a "deadline soon" reminder this many days before a deadline |
@@ -17,7 +19,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import ValidationError, field_validator
+from pydantic import Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from watcher import __version__
@@ -34,6 +36,8 @@ class Settings(BaseSettings):
     database_url: str | None = None
     base_url: str = "http://localhost:8080"
     http_timeout: float = 30.0
+    http_deadline: float = Field(default=120.0, ge=0)
+    poll_deadline: float = Field(default=1800.0, ge=0)
     http_retries: int = 3
     http_backoff: float = 1.0
     deadline_soon_days: int = 7

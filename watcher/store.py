@@ -38,6 +38,7 @@ from watcher.match import Matcher, MatchInput, Verdict
 from watcher.normalize import clean_text, content_hash, parse_datetime, snapshot
 from watcher.phases import phase_of, related_procedures, stage
 from watcher.records import FieldChange, NoticeRecord, RawPage, RawRecord, RunResult
+from watcher.sanitize import clean_any, clean_record
 from watcher.timeline import PROCEDURE_FIELDS, linked_event, procedure_facts, similarity
 
 log = logging.getLogger("watcher.store")
@@ -162,6 +163,8 @@ class PollStore:
     def add_page(self, page: RawPage, records: Sequence[NoticeRecord | RawRecord]) -> None:
         """Take the records of one page; they are written in batches of about `BATCH` records
         (a page of an API, or a hundred one-notice detail pages), then let go of."""
+        # Lone surrogates, NUL bytes and bidi controls go before anything is hashed (issue 18).
+        records = [clean_any(record) for record in records]
         # Oldest first, so that an original notice is stored before its corrigenda and awards.
         for record in sorted(records, key=lambda r: (r.published or _EPOCH, r.native_id)):
             digest = record_digest(record)
@@ -210,7 +213,8 @@ class PollStore:
             return item
         if self.parse_raw is None:
             raise TypeError("PollStore got raw records without a parse_raw")
-        return self.parse_raw(item)
+        parsed = self.parse_raw(item)
+        return clean_record(parsed) if parsed is not None else None
 
     def _write(self, changed: list[tuple[RawPage, NoticeRecord, str, int | None]]) -> None:
         ids = [notice_id for _, _, _, notice_id in changed if notice_id is not None]

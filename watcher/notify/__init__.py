@@ -69,12 +69,20 @@ class DeliveryReport:
     interrupted: int = 0
     unconfigured: int = 0
     waiting: int = 0
+    in_flight: int = 0
     problems: list[str] = field(default_factory=list)
 
     @property
     def worth_saying(self) -> bool:
         """Whether anything happened or waits."""
-        return bool(self.sent or self.failed or self.interrupted or self.waiting or self.problems)
+        return bool(
+            self.sent
+            or self.failed
+            or self.interrupted
+            or self.waiting
+            or self.in_flight
+            or self.problems
+        )
 
     def summary(self) -> str:
         """`alerts: 2 sent (2 messages); 3 alerts wait and will be retried: mail server …`."""
@@ -82,10 +90,20 @@ class DeliveryReport:
         if self.failed:
             parts.append(f"{self.failed} failed for good")
         if self.interrupted:
-            parts.append(f"{self.interrupted} interrupted by a crash and not re-sent")
+            parts.append(
+                f"{self.interrupted} interrupted by a crash and not re-sent (at most once; "
+                "`watcher notify --interrupted` lists them)"
+            )
         line = ", ".join(parts)
         if self.waiting:
             line += f"; {self.waiting} alerts wait and will be retried"
+        if self.in_flight:
+            # Not "will be retried": a row in `sending` is never sent again (issue 18).
+            line += (
+                f"; {self.in_flight} alerts are being sent by another run, or were when it was "
+                f"stopped: those are not re-sent (at most once) and are marked interrupted after "
+                f"{int(ledger.STALE_AFTER.total_seconds() // 60)} min"
+            )
         if self.problems:
             line += ": " + "; ".join(self.problems)
         return line
@@ -143,6 +161,7 @@ def deliver_pending(
             report.problem("e-mail is not configured (set WATCHER_SMTP_URL)")
         with runtime.sessions() as session:
             report.waiting = ledger.waiting(session)
+            report.in_flight = ledger.in_flight(session)
     if report.interrupted:
         log.warning("%d alerts were interrupted by a crash and are not re-sent", report.interrupted)
     return report

@@ -11,12 +11,16 @@ the number of pollers or notifiers running. A row moves
 Each step is its own committed transaction: the row is marked `sending` *before* the message is
 handed to the server and `sent` right after.
 
-**At-most-once across a crash.** If the process dies between `sending` and `sent`, nobody knows
-whether the server took the message. Such a row, once older than `STALE_AFTER`, is marked `failed`
-("interrupted") and is *never* sent again: the issue asks that a crash never sends the same alert
-twice, so a rare lost alert (visible in the ledger and in `watcher notify`'s output) is preferred
-over a duplicate. Everything else is at-least-once with retries: a server that is down, slow or
-answers 4xx leaves the alert pending, retried with exponential backoff (1 min, 2, 4… capped at
+**At-most-once across a crash.** If the process dies between `sending` and `sent` (`kill -9`, a
+power cut), nobody knows whether the server took the message. Such a row, once older than
+`STALE_AFTER`, is marked `failed` ("interrupted") and is *never* sent again: the issue asks that a
+crash never sends the same alert twice, so a rare lost alert is preferred over a duplicate. Until
+then it is *in flight* (another notifier may still be sending it), and `watcher notify` says so
+rather than promising a retry (issue 18); `watcher notify --interrupted` lists the interrupted
+alerts, with their event and masked subscriber, for the maintainers to check by hand.
+
+Everything else is at-least-once with retries: a server that is down, slow or answers 4xx leaves
+the alert pending, retried with exponential backoff (1 min, 2, 4… capped at
 6 h) for as long as it takes; only a permanent 5xx refusal gives up.
 """
 
@@ -28,7 +32,7 @@ from dataclasses import dataclass
 from typing import Any, cast
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import CursorResult, exists, func, or_, select, update
+from sqlalchemy import CursorResult, exists, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
@@ -38,6 +42,7 @@ from watcher.db.models import Delivery, Event, Notice, SourceState, Subscriber
 from watcher.db.session import session_scope
 
 STALE_AFTER = dt.timedelta(minutes=15)
+INTERRUPTED = "interrupted while sending"  # how `last_error` of an interrupted alert starts
 BACKOFF_FIRST = dt.timedelta(minutes=1)
 BACKOFF_CAP = dt.timedelta(hours=6)
 # Daily digests go out with the first delivery round after this hour, Paris time.
@@ -146,8 +151,7 @@ def recover_interrupted(session: Session, now: dt.datetime) -> int:
         .where(Delivery.status == "sending", Delivery.claimed_at < now - STALE_AFTER)
         .values(
             status="failed",
-            last_error="interrupted while sending; not re-sent (at most once: it may or may "
-            "not have arrived)",
+            last_error=f"{INTERRUPTED}; not re-sent (at most once: it may or may not have arrived)",
         )
     )
     return max(cast(CursorResult[Any], result).rowcount, 0)
@@ -228,15 +232,44 @@ def mark_failed(sessions: sessionmaker[Session], ids: Sequence[int], error: str)
 
 
 def waiting(session: Session) -> int:
-    """Alerts still pending (or in flight) after a round."""
-    return int(
-        session.scalar(
-            select(func.count(Delivery.id)).where(
-                or_(Delivery.status == "pending", Delivery.status == "sending")
-            )
-        )
-        or 0
+    """Alerts still pending after a round: they will be tried again."""
+    query = select(func.count(Delivery.id)).where(Delivery.status == "pending")
+    return int(session.scalar(query) or 0)
+
+
+def in_flight(session: Session) -> int:
+    """Alerts in `sending`: being sent by another notifier, or left by one that was killed (they
+    are then marked interrupted after `STALE_AFTER`, never re-sent)."""
+    query = select(func.count(Delivery.id)).where(Delivery.status == "sending")
+    return int(session.scalar(query) or 0)
+
+
+@dataclass(frozen=True)
+class Interrupted:
+    """An alert a crash interrupted while it was being sent: it may or may not have arrived."""
+
+    delivery_id: int
+    event_key: str
+    notice_title: str
+    subscriber_id: int
+    address: str
+    claimed_at: dt.datetime | None
+
+
+def interrupted(session: Session) -> list[Interrupted]:
+    """Every alert marked interrupted, oldest first (for the maintainers to check by hand)."""
+    query = (
+        select(Delivery, Event.key, Notice.title, Subscriber.address)
+        .join(Event, Event.id == Delivery.event_id)
+        .join(Notice, Notice.id == Event.notice_id)
+        .join(Subscriber, Subscriber.id == Delivery.subscriber_id)
+        .where(Delivery.status == "failed", Delivery.last_error.startswith(INTERRUPTED))
+        .order_by(Delivery.claimed_at, Delivery.id)
     )
+    return [
+        Interrupted(row.id, key, title, row.subscriber_id, address, row.claimed_at)
+        for row, key, title, address in session.execute(query)
+    ]
 
 
 def status_counts(session: Session) -> dict[str, int]:

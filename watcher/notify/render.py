@@ -23,6 +23,7 @@ from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescap
 from markupsafe import Markup
 
 from watcher.publish.entries import TITLE_PREFIX, Entry, render_entry
+from watcher.sanitize import plain_line
 from watcher.yamlio import load_yaml
 
 if TYPE_CHECKING:
@@ -157,10 +158,10 @@ def alert_item(event: Event, lang: str, base_url: str) -> AlertItem:
 
 def alert_subject(item: AlertItem) -> str:
     """ "CRA de Dunkerque — Date limite modifiée : Construction du …": the site, what happened."""
-    title = item.entry.title
+    title = plain_line(item.entry.title)  # no bidi override may disguise it (issue 18)
     if len(title) > _SUBJECT_TITLE_MAX:
         title = title[: _SUBJECT_TITLE_MAX - 1].rstrip() + "…"
-    return f"{item.site or item.source} — {title}"
+    return f"{plain_line(item.site or item.source)} — {title}"
 
 
 def digest_subject(items: Sequence[AlertItem], lang: str) -> str:

@@ -17,6 +17,7 @@ from watcher.deadlines import shown
 from watcher.diff import FIELD_LABELS, NOTICE_TYPE_LABELS
 from watcher.diff import label as field_label
 from watcher.normalize import format_deadline, format_money, parse_datetime
+from watcher.sanitize import plain_line
 
 TITLE_PREFIX = {
     "fr": {
@@ -139,7 +140,8 @@ def render_entry(
     if isinstance(facts_of, dict):
         # The call for tenders: its own deadline, value, lots and documents.
         snapshot = {**snapshot, "deadline": facts_of.get("deadline") or snapshot.get("deadline")}
-    name = snapshot.get("title") or "?"
+    # Stored before bidi controls were removed at the store (issue 18): neutralised here too.
+    name = plain_line(str(snapshot.get("title") or "")) or "?"
     title = f"{TITLE_PREFIX[lang].get(kind, kind)} : {name}"
     facts: list[tuple[str, str]] = []
     if snapshot.get("buyer"):

@@ -56,6 +56,7 @@ from watcher.publish.reading import (
 from watcher.settings import Settings
 
 MANIFEST = ".feeds-manifest"
+_TOP = "~top_event_id"  # manifest entry: the newest event the last complete build holds
 _MANAGED = ("sites", "sources", "events", "archive", "en")
 # Modules whose code decides what a document looks like: a change to any of them rewrites archives.
 _RENDERING = (
@@ -219,6 +220,30 @@ def _specs(ref: EventRef) -> list[FeedSpec]:
     return specs
 
 
+def feeds_outdated(session: Session, out: Path) -> str | None:
+    """Why the feeds under `out` must be rebuilt even though nothing new happened, or None.
+
+    A build that failed (a full disk, issue 18) leaves files missing, or the manifest of the build
+    before it: the next round finds that out here and rebuilds, instead of waiting for an event.
+    """
+    manifest = _read_manifest(out / MANIFEST)
+    if not manifest:
+        return "never built"
+    if not (out / CALENDAR).is_file():
+        return f"{CALENDAR} missing"
+    for name in manifest:
+        if name.startswith("~"):
+            continue
+        for lang in LANGS:
+            for fmt in FORMATS:
+                path = f"{'en/' if lang == 'en' else ''}{name}.{fmt}"
+                if not (out / path).is_file():
+                    return f"{path} missing"
+    if manifest.get(_TOP) != str(top_event_id(session)):
+        return "older than the latest event"
+    return None
+
+
 def _read_manifest(path: Path) -> dict[str, str]:
     try:
         data = json.loads(path.read_text("utf-8"))
@@ -276,6 +301,7 @@ def write_feeds(
     build.render_and_write(session)
     build.writer.write(CALENDAR, build_calendar_document(session, settings.base_url, now).body)
     build.writer.prune()
+    build.fingerprints[_TOP] = str(upto)  # what `feeds_outdated` compares with the database
     manifest = json.dumps(build.fingerprints, indent=0, sort_keys=True).encode()
     build.writer.write(MANIFEST, manifest, report=False)
     return build.writer.changed

@@ -15,6 +15,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
+import watcher.web.ids  # noqa: F401 - registers the `{name:id}` URL convertor
 from watcher.db.models import Event, Notice, NoticeVersion
 from watcher.deadlines import shown_for
 from watcher.runtime import Runtime
@@ -196,7 +197,7 @@ def routes(runtime: Runtime) -> list[BaseRoute]:
 
     return [
         Route("/api/notices", notices, name="api_notices"),
-        Route("/api/notices/{notice_id:int}", notice, name="api_notice"),
+        Route("/api/notices/{notice_id:id}", notice, name="api_notice"),
         Route("/api/events", events, name="api_events"),
         Route(
             "/api/procedures/{notice_id:int}.ocds.json", procedure_ocds, name="api_procedure_ocds"

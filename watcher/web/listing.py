@@ -65,6 +65,17 @@ class Filters:
         return {k: v for k, v in pairs.items() if v}
 
 
+# A page past this is refused (400): its offset would overflow the databases' integers (issue 18).
+MAX_PAGE = 1_000_000
+
+
+def _digits(value: str | None) -> str | None:
+    """`value` when it is short enough to be a page number; a number too long reads as too big."""
+    if value is not None and len(value.strip()) > 12:
+        return str(MAX_PAGE + 1)
+    return value
+
+
 @dataclass(frozen=True, slots=True)
 class Paging:
     """Which slice of a list: 1-based page number and size."""
@@ -78,12 +89,15 @@ class Paging:
     ) -> Paging:
         """`page` and `per_page` from query parameters, within bounds."""
         try:
-            page = int(params.get("page") or 1)
-            per_page = int(params.get("per_page") or default)
+            # Thousands of digits would cost seconds to read (and `int` refuses them): too big.
+            page = int(_digits(params.get("page")) or 1)
+            per_page = int(_digits(params.get("per_page")) or default)
         except ValueError:
             raise BadRequest("page and per_page must be whole numbers") from None
-        if page < 1 or not 1 <= per_page <= most:
-            raise BadRequest(f"page must be ≥ 1 and per_page between 1 and {most}")
+        if not 1 <= page <= MAX_PAGE or not 1 <= per_page <= most:
+            raise BadRequest(
+                f"page must be between 1 and {MAX_PAGE} and per_page between 1 and {most}"
+            )
         return cls(page, per_page)
 
 

@@ -26,6 +26,7 @@ from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
+import watcher.web.ids  # noqa: F401 - registers the `{name:id}` URL convertor
 from watcher.db.models import Notice, NoticeVersion, SourceState
 from watcher.deadlines import shown_for
 from watcher.errors import ConfigError
@@ -365,8 +366,8 @@ class Pages:
         """The pages' routes and the stylesheet."""
         return [
             Route("/", self.home, name="home"),
-            Route("/notices/{notice_id:int}", self.notice, name="notice"),
-            Route("/notices/{notice_id:int}/versions/{version:int}/raw", self.raw, name="raw"),
+            Route("/notices/{notice_id:id}", self.notice, name="notice"),
+            Route("/notices/{notice_id:id}/versions/{version:id}/raw", self.raw, name="raw"),
             Route("/sites", self.site_list, name="sites"),
             Route("/sites/{slug}", self.site, name="site"),
             Route("/sources", self.sources, name="sources"),
