@@ -107,12 +107,12 @@ def test_a_contract_modification_is_announced_with_its_new_amount_and_end(
 ) -> None:
     runtime = make_runtime("sources: []\n")
     url = "https://www.data.gouv.fr/fr/datasets/r/decp.json"
-    first = decp_record(CONTRACT, url)
+    first = decp_record([CONTRACT], url)
     modified = copy.deepcopy(CONTRACT)
     modified["modifications"] = [
         {"objetModification": "Ajout de repas", "montant": 1310000, "dureeMois": 48}
     ]
-    second = decp_record(modified, url)
+    second = decp_record([modified], url)
     assert first and second
     now = dt.datetime(2026, 12, 1, tzinfo=dt.UTC)
     _poll(runtime, "decp", "decp", [first], now)
