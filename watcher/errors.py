@@ -4,7 +4,8 @@
     ├── ConfigError               sources.yaml, rules or environment settings are wrong
     ├── FetchError                a portal could not be read (HTTP error, too large, bad answer)
     │   ├── RetryableFetchError   a passing fault: 5xx, 429, timeout, reset; worth another try
-    │   └── TooLargeError         an answer larger than the size cap (not retried)
+    │   ├── TooLargeError         an answer larger than the size cap (not retried)
+    │   └── RefusedURLError       a URL named by a portal leads to a private address (netguard)
     ├── ParseError                a portal answered, but not with what we can read
     ├── StorageError              the database is unreachable or locked
     └── DeliveryError             an alert could not be delivered (it stays pending)
@@ -45,6 +46,15 @@ class RetryableFetchError(FetchError):
 
 class TooLargeError(FetchError):
     """Raised by `http.py` when an answer is larger than the fetcher's `max_bytes` cap."""
+
+
+class RefusedURLError(FetchError):
+    """Raised by `netguard.py` (through `http.py`'s hooks) when a URL a portal named is not http(s)
+    or leads to a loopback, private, link-local or other non-public address; never retried."""
+
+    def __init__(self, message: str, reason: str = "address") -> None:
+        super().__init__(message)
+        self.reason = reason
 
 
 class ParseError(WatcherError):
