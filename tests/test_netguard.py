@@ -89,7 +89,7 @@ def test_the_address_actually_connected_to_is_checked() -> None:
         guard = NetGuard(resolve=lambda _h, _p: ["185.24.185.10"])  # lies, like rebinding
         with build_client(Settings(), guard=guard) as client:
             fetcher = Fetcher(client, retries=0)
-            with pytest.raises(RefusedURLError, match="connected to 127.0.0.1"):
+            with pytest.raises(RefusedURLError, match=r"connected to 127\.0\.0\.1"):
                 fetcher.get(f"http://localhost:{port}/x")
         assert guard.refused == ["connected"]
 
