@@ -216,3 +216,13 @@ def _register_maintenance() -> None:
 
 
 _register_maintenance()
+
+
+def _register_backup() -> None:
+    from watcher.cli_backup import backup_command, restore_command  # noqa: PLC0415
+
+    main.add_command(backup_command)
+    main.add_command(restore_command)
+
+
+_register_backup()
