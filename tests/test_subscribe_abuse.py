@@ -284,3 +284,19 @@ def test_answer_time_does_not_tell_who_is_subscribed(
         thread.join(10)
         box.stop()
     assert len(box.received) == 6
+
+
+def test_limits_are_shared_by_instances_and_survive_restarts(
+    runtime: Runtime, make_runtime: Callable[..., Runtime], mailbox: Mailbox
+) -> None:
+    """Two instances over one database (or one instance, restarted) count together."""
+    other = make_runtime(
+        runtime.settings.sources.read_text("utf-8"), database_url=runtime.settings.db_url
+    )
+    codes: list[int] = []
+    for app in (create_app(runtime), create_app(other), create_app(runtime)):
+        with TestClient(app, client=("203.0.113.50", 1)) as tc:
+            for _ in range(4):
+                form = {"email": f"x{len(codes)}@example.org"}
+                codes.append(tc.post("/subscribe", data=form).status_code)
+    assert codes == [200] * 10 + [429] * 2
