@@ -120,7 +120,9 @@ def test_one_address_gets_one_confirmation_a_day_whatever_is_submitted(
     codes = []
     for n, event in enumerate(["new", "awarded", "cancelled", "new", "changed"]):
         with TestClient(app, client=(f"192.0.2.{n + 1}", 1)) as tc:
-            form = {"email": "Victim@Example.org", "event": event}
+            # Plus-tags reach the same inbox: they count as the same address.
+            email = "Victim@Example.org" if n < 3 else f"victim+{n}@example.org"
+            form = {"email": email, "event": event}
             codes.append(tc.post("/subscribe", data=form).status_code)
     assert codes == [200, 200, 200, 429, 429]  # three submissions a day for one address
     assert len(mailbox.to("victim@example.org")) == 1

@@ -7,7 +7,7 @@ without any setting; each can be changed by an environment variable:
 | variable | default | meaning |
 |---|---|---|
 | `WATCHER_SUBSCRIBE_PER_CLIENT` | `10` | form submissions per client address per hour (IPv6: per /64); more get a 429 page |
-| `WATCHER_SUBSCRIBE_PER_ADDRESS` | `3` | submissions naming one e-mail address per 24 h, from anywhere; more get a 429 page |
+| `WATCHER_SUBSCRIBE_PER_ADDRESS` | `3` | submissions naming one mailbox per 24 h, from anywhere (`a+x@` counts as `a@`); more get a 429 |
 | `WATCHER_SUBSCRIBE_MAILS_PER_HOUR` | `100` | confirmation e-mails per hour, whole site; the maintainers are told once when it is reached |
 | `WATCHER_SUBSCRIBE_TOKEN_HOURS` | `48` | a confirmation link works this long, and once |
 | `WATCHER_TRUSTED_PROXIES` | unset | reverse proxies (`127.0.0.1,10.0.0.0/8`) whose `X-Forwarded-For` is believed |

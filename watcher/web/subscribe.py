@@ -178,6 +178,13 @@ def _message(
     )
 
 
+def _mailbox(address: str) -> str:
+    """The mailbox an address reaches, for the per-address limit: `victim+1@…` and `victim+2@…`
+    land in the same inbox, so they share one limit."""
+    local, at, domain = address.lower().partition("@")
+    return local.split("+", 1)[0] + at + domain
+
+
 def routes(runtime: Runtime) -> list[BaseRoute]:
     """The subscription routes over `runtime`'s database and mail settings."""
 
@@ -221,7 +228,8 @@ def routes(runtime: Runtime) -> list[BaseRoute]:
             by_client = limits.hit(session, limits.key("subscribe:client", client), HOUR, now)
             if by_client > conf.subscribe_per_client:
                 return True
-            by_address = limits.hit(session, limits.key("subscribe:address", address), DAY, now)
+            mailbox = _mailbox(address)
+            by_address = limits.hit(session, limits.key("subscribe:address", mailbox), DAY, now)
             return by_address > conf.subscribe_per_address
 
     def request_and_send(address: str, filters: subs.Filters, conf: SubscribeSettings) -> str:
