@@ -75,6 +75,13 @@ def slow_portal() -> Iterator[LoopbackServer]:
         yield server
 
 
+def _wait_for(condition: Callable[[], bool], timeout: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.02)
+
+
 def boamp_yaml(url: str) -> str:
     return f"sources:\n  - {{name: boamp, kind: boamp, base_url: '{url}', page_size: 2, min_interval: 0}}\n"
 
@@ -88,12 +95,16 @@ def test_kill_9_of_a_poll_at_10_random_moments(
     rng = random.Random(SEED)
     runtime = make_runtime(boamp_yaml(slow_portal.url))
     runtime.engine  # noqa: B018 - migrated before the first kill
-    landed = 0
+    landed = mid_poll = 0
     for _ in range(KILLS):
+        asked = len(slow_portal.requests)
         victim = run_once(runtime, runtime.settings.sources)
-        time.sleep(rng.uniform(0.3, 4.0))
+        # A random moment of the poll itself (~3 s: 20 pages of 0.15 s), not of Python starting.
+        _wait_for(lambda a=asked, v=victim: len(slow_portal.requests) > a or v.poll() is not None)
+        time.sleep(rng.uniform(0.0, 2.8))
         if victim.poll() is None:
             landed += 1
+            mid_poll += len(slow_portal.requests) > asked  # pages fetched: inside the poll
         victim.send_signal(signal.SIGKILL)
         victim.communicate(timeout=30)
     final = run_once(runtime, runtime.settings.sources)
@@ -117,6 +128,7 @@ def test_kill_9_of_a_poll_at_10_random_moments(
         seed=SEED,
         kills=KILLS,
         landed_while_running=landed,
+        landed_mid_poll=mid_poll,
         notices=after[0],
         versions=after[1],
         events=after[2],
@@ -166,7 +178,7 @@ def test_kill_9_of_an_alert_run_at_10_random_moments(
     slow_portal: LoopbackServer, make_runtime: Callable[..., Runtime], figure: Callable[..., None]
 ) -> None:
     rng = random.Random(SEED + 1)
-    box = SlowMailbox(0.04)
+    box = SlowMailbox(0.1)
     box.start()
     try:
         runtime = make_runtime(boamp_yaml(slow_portal.url))
@@ -180,14 +192,18 @@ def test_kill_9_of_an_alert_run_at_10_random_moments(
             alerts = len(session.scalars(select(Delivery.id)).all())
         env = runtime_env(runtime, inherit=True, WATCHER_SMTP_URL=box.url)
         notify = [sys.executable, "-m", "watcher", "notify"]
-        landed = 0
+        landed = mid_send = 0
         for _ in range(KILLS):
+            received = len(box.received)
             victim = subprocess.Popen(
                 notify, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
             )
-            time.sleep(rng.uniform(1.0, 3.5))
+            # A random moment of the round itself: once its first mail is out.
+            _wait_for(lambda r=received, v=victim: len(box.received) > r or v.poll() is not None)
+            time.sleep(rng.uniform(0.0, 1.5))
             if victim.poll() is None:
                 landed += 1
+                mid_send += len(box.received) > received  # mails went out: inside the round
             victim.send_signal(signal.SIGKILL)
             victim.communicate(timeout=30)
         done = subprocess.run(notify, env=env, capture_output=True, text=True, timeout=300)
@@ -211,7 +227,8 @@ def test_kill_9_of_an_alert_run_at_10_random_moments(
         "kill -9 of an alert run",
         seed=SEED + 1,
         kills=KILLS,
-        landed_while_sending=landed,
+        landed_while_running=landed,
+        landed_mid_send=mid_send,
         alerts=alerts,
         mails_received=len(keys),
         distinct=delivered,
