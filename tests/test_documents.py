@@ -82,6 +82,12 @@ class DocsPortal:
         return [r.path for r in server.requests]
 
 
+@pytest.fixture(autouse=True)
+def loopback_allowed(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Document links name a portal on 127.0.0.1: allowed explicitly (`watcher.netguard`)."""
+    monkeypatch.setenv("WATCHER_FETCH_ALLOW", "127.0.0.0/8")
+
+
 @pytest.fixture
 def portal() -> Iterator[tuple[DocsPortal, LoopbackServer]]:
     handler = DocsPortal()

@@ -246,3 +246,13 @@ def _register_companies() -> None:
 
 
 _register_companies()
+
+
+def _register_backup() -> None:
+    from watcher.cli_backup import backup_command, restore_command  # noqa: PLC0415
+
+    main.add_command(backup_command)
+    main.add_command(restore_command)
+
+
+_register_backup()

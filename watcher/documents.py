@@ -38,6 +38,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from watcher import netguard
 from watcher.db.models import Document, DocumentVersion, Notice, SourceState
 from watcher.db.session import session_scope
 from watcher.document_budget import extract_within
@@ -51,7 +52,7 @@ from watcher.document_store import (
     record_outcomes,
 )
 from watcher.document_text import ZipLimits, filename_for, media_type, sniff
-from watcher.errors import ConfigError, FetchError, TooLargeError
+from watcher.errors import ConfigError, FetchError, RefusedURLError, TooLargeError
 from watcher.http import Fetcher, build_client
 from watcher.pipeline import Context
 from watcher.runtime import Runtime
@@ -167,7 +168,8 @@ def sync_documents(
     with session_scope(ctx.sessions) as session:
         due = due_notices(session, limit or conf.limit)
     started = time.monotonic()
-    with build_client(ctx.settings, ctx.transport) as client:
+    guard = netguard.for_documents(ctx.transport)
+    with build_client(ctx.settings, ctx.transport, guard=guard) as client:
         fetchers = _Fetchers(client, ctx, conf)
         for position, notice_id in enumerate(due):
             if conf.sync_seconds and time.monotonic() - started >= conf.sync_seconds:
@@ -185,6 +187,7 @@ def sync_documents(
             except Exception as exc:  # one notice never stops the others
                 report.errors.append(f"notice {notice_id}: {type(exc).__name__}: {exc}")
                 log.warning("documents of notice %s failed", notice_id, exc_info=True)
+    netguard.record(ctx.sessions, guard, now)
     log.info(report.summary())
     return report
 
@@ -203,6 +206,8 @@ def _fetch(
         response = fetchers.get(doc.url, headers)
     except TooLargeError:
         return Outcome(doc, "too_large", f"larger than the {conf.max_bytes} bytes cap")
+    except RefusedURLError as exc:  # not fetched again: a hostile link stays refused
+        return Outcome(doc, "refused", str(exc))
     except FetchError as exc:
         return Outcome(doc, "failed", str(exc))
     except Exception as exc:  # noqa: BLE001 - a malformed link is one document's failure

@@ -5,7 +5,8 @@
     ├── FetchError                a portal could not be read (HTTP error, too large, bad answer)
     │   ├── RetryableFetchError   a passing fault: 5xx, 429, timeout, reset; worth another try
     │   ├── TooLargeError         an answer larger than the size cap (not retried)
-    │   └── DeadlineError         a request or a poll took longer than its deadline (not retried)
+    │   ├── DeadlineError         a request or a poll took longer than its deadline (not retried)
+    │   └── RefusedURLError       a URL named by a portal leads to a private address (netguard)
     ├── ParseError                a portal answered, but not with what we can read
     ├── StorageError              the database is unreachable or locked
     └── DeliveryError             an alert could not be delivered (it stays pending)
@@ -51,6 +52,15 @@ class TooLargeError(FetchError):
 class DeadlineError(FetchError):
     """Raised by `http.py` when a request or a poll outlasts its overall deadline
     (`WATCHER_HTTP_DEADLINE`, `WATCHER_POLL_DEADLINE`, see `watcher.time_limits`); not retried."""
+
+
+class RefusedURLError(FetchError):
+    """Raised by `netguard.py` (through `http.py`'s hooks) when a URL a portal named is not http(s)
+    or leads to a loopback, private, link-local or other non-public address; never retried."""
+
+    def __init__(self, message: str, reason: str = "address") -> None:
+        super().__init__(message)
+        self.reason = reason
 
 
 class ParseError(WatcherError):

@@ -15,13 +15,16 @@ import threading
 import time
 from collections.abc import Callable
 from email.utils import parsedate_to_datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
 
 from watcher.errors import FetchError, ParseError, RetryableFetchError, TooLargeError
 from watcher.settings import Settings
 from watcher.time_limits import DeadlineError, install, request_deadline, request_end
+
+if TYPE_CHECKING:
+    from watcher.netguard import NetGuard
 
 MAX_BYTES = 50 * 1024 * 1024
 RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
@@ -32,9 +35,12 @@ def build_client(
     settings: Settings,
     transport: httpx.BaseTransport | None = None,
     proxy: str | None = None,
+    guard: NetGuard | None = None,
 ) -> httpx.Client:
-    """An `httpx.Client` with the watcher's User-Agent, timeouts and redirect policy."""
+    """An `httpx.Client` with the watcher's User-Agent, timeouts and redirect policy; with a
+    `guard` (`watcher.netguard`), every request, redirect and connection is checked by it."""
     client = httpx.Client(
+        event_hooks=guard.hooks() if guard is not None else None,
         headers={"User-Agent": settings.user_agent, "Accept-Language": "fr, en;q=0.8"},
         timeout=httpx.Timeout(settings.http_timeout, connect=min(10.0, settings.http_timeout)),
         follow_redirects=True,

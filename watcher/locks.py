@@ -21,6 +21,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from sqlalchemy import Engine, text
+from sqlalchemy.exc import DBAPIError
 
 _MEMORY_LOCKS: dict[str, threading.Lock] = {}
 _MEMORY_GUARD = threading.Lock()
@@ -67,7 +68,13 @@ def _postgres_lock(engine: Engine, name: str) -> Iterator[bool]:
             yield held
         finally:
             if held:
-                conn.scalar(text("SELECT pg_advisory_unlock(:key)"), {"key": key})
+                try:
+                    conn.scalar(text("SELECT pg_advisory_unlock(:key)"), {"key": key})
+                except DBAPIError as exc:
+                    if not exc.connection_invalidated:
+                        raise
+                    # The connection was dropped (server restart, pg_terminate_backend): the
+                    # lock went with it, and the poll's own failure is already recorded.
 
 
 @contextmanager

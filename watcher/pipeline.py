@@ -18,6 +18,7 @@ import httpx
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session, sessionmaker
 
+from watcher import netguard
 from watcher.breaker import breaker_open
 from watcher.db.models import PollRun, SourceState
 from watcher.db.session import session_scope
@@ -143,9 +144,12 @@ def _poll(
         state = source_state(session, source)
         state_id = state.id
         window = PollWindow(now=until or started, since=since or state.last_success_at)
+    guard = netguard.for_source(source.config, ctx.transport, source.config.proxy)
     try:
         with (
-            build_client(ctx.settings, ctx.transport, proxy=source.config.proxy) as client,
+            build_client(
+                ctx.settings, ctx.transport, proxy=source.config.proxy, guard=guard
+            ) as client,
             session_scope(ctx.sessions) as session,
         ):
             fetcher = make_fetcher(source, ctx, client)
@@ -175,6 +179,7 @@ def _poll(
         if not isinstance(exc, WatcherError):
             log.debug("unexpected error in source %s", source.name, exc_info=True)
         _record_failure(ctx, state_id, started, result, backfill=backfill)
+    netguard.record(ctx.sessions, guard, ctx.clock())
     log.info(result.summary(), extra={"poll": asdict(result)})
     return result
 

@@ -29,7 +29,7 @@ from cssselect import SelectorError
 from lxml import etree
 from lxml.cssselect import CSSSelector
 
-from watcher.errors import FetchError, ParseError, RetryableFetchError
+from watcher.errors import FetchError, ParseError, RefusedURLError, RetryableFetchError
 from watcher.http import Fetcher
 from watcher.records import RawPage
 
@@ -338,7 +338,12 @@ def crawl(
         visited.add(key)
         number += 1
         meta = {"role": "list", "page": number, "details_follow": detail}
-        page = _page(fetcher, request, meta)
+        try:
+            page = _page(fetcher, request, meta)
+        except RefusedURLError:
+            if number == 1:
+                raise
+            break  # a next link to a private address (logged by netguard): the paging ends here
         plan = follow(page, number)
         yield page
         if detail:

@@ -357,3 +357,17 @@ class CompanyContract(Base):
     company: Mapped[Company] = relationship()
     notice: Mapped[Notice] = relationship(foreign_keys=[notice_id])
     procedure: Mapped[Notice] = relationship(foreign_keys=[procedure_notice_id])
+
+
+class Counter(Base):
+    """A fixed-window counter shared by every instance (`watcher.limits`): subscription attempts
+    per client and per address, confirmation mails per hour, refused fetches.
+
+    `key` never holds an address in clear: client and e-mail addresses are hashed first.
+    """
+
+    __tablename__ = "counters"
+
+    key: Mapped[str] = mapped_column(String(96), primary_key=True)
+    window_start: Mapped[dt.datetime] = mapped_column(TZDateTime)
+    hits: Mapped[int] = mapped_column(Integer, default=0)

@@ -11,8 +11,10 @@ A subscriber is an e-mail address, or an Apprise URL (`tgram://â€¦`, `matrix://â
 from __future__ import annotations
 
 import datetime as dt
+import hmac
 import re
 import secrets
+import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -39,8 +41,13 @@ LANGS = ("fr", "en")
 _EMAIL = re.compile(r"^[^@\s<>,;:\"()\[\]]+@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+$")
 _EMAIL_ANYWHERE = re.compile(r"[\w.+'%-]+@[\w-]+(?:\.[\w-]+)+")
 _URL = re.compile(r"^[a-z][a-z0-9+.-]*://\S+$", re.IGNORECASE)
-# A confirmation e-mail is sent again for the same address at most this often (form abuse).
-RESEND_CONFIRMATION_AFTER = dt.timedelta(minutes=10)
+# A confirmation e-mail is sent again for the same address at most this often, whatever is
+# submitted (form abuse: nobody can be mail-bombed through the form).
+RESEND_CONFIRMATION_AFTER = dt.timedelta(hours=24)
+# A confirmation link works this long after it was sent (and once); WATCHER_SUBSCRIBE_TOKEN_HOURS.
+CONFIRM_TOKEN_TTL = dt.timedelta(hours=48)
+# Tokens are looked up by their first characters, then compared in constant time.
+_SELECTOR = 8
 
 
 def parse_address(text: str) -> tuple[str, str]:
@@ -50,6 +57,10 @@ def parse_address(text: str) -> tuple[str, str]:
     repeats the input.
     """
     value = text.strip()
+    if any(unicodedata.category(ch)[0] in "CZ" for ch in value):
+        # NUL, control, bidi and zero-width characters, line and paragraph separators: they would
+        # reach RCPT TO and To: as they are (issue 18).
+        raise ConfigError("the address holds invisible or control characters")
     if value.lower().startswith("mailto:"):
         value = value[len("mailto:") :]
     if _EMAIL.match(value):
@@ -176,23 +187,44 @@ def request(
     return sub
 
 
-def confirm(session: Session, token: str, now: dt.datetime) -> Subscriber | None:
-    """Confirm the subscription holding `token`; None for an unknown token."""
+def confirm(
+    session: Session, token: str, now: dt.datetime, ttl: dt.timedelta = CONFIRM_TOKEN_TTL
+) -> Subscriber | None:
+    """Confirm the pending subscription holding `token`; None for an unknown, used or expired one.
+
+    A confirmation link works once and for `ttl` after it was sent: confirming gives the
+    subscriber a new token (the one its alerts' unsubscribe links carry from then on).
+    """
     sub = by_token(session, token)
-    if sub is None:
+    if sub is None or sub.confirmed:
         return None
-    if not sub.confirmed:
-        sub.confirmed = True
-        sub.confirmed_at = now
-        sub.since_event_id = latest_event_id(session)
+    if sub.confirm_sent_at is None or now - sub.confirm_sent_at > ttl:
+        return None
+    sub.confirmed = True
+    sub.confirmed_at = now
+    sub.since_event_id = latest_event_id(session)
+    sub.token = new_token()
+    session.flush()
     return sub
 
 
 def by_token(session: Session, token: str) -> Subscriber | None:
-    """The subscriber whose link carries `token`."""
-    if not token:
+    """The subscriber whose link carries `token`, compared in constant time.
+
+    The database is asked for the few subscribers whose token starts like this one; the whole
+    token is then compared with `hmac.compare_digest`, so answer times do not tell an attacker how
+    much of a guess was right.
+    """
+    if len(token) < _SELECTOR or len(token) > 64:
         return None
-    return session.scalar(select(Subscriber).where(Subscriber.token == token))
+    candidates = session.scalars(
+        select(Subscriber).where(Subscriber.token.startswith(token[:_SELECTOR], autoescape=True))
+    )
+    found = None
+    for sub in candidates:
+        if hmac.compare_digest(sub.token.encode(), token.encode("utf-8", "replace")):
+            found = sub
+    return found
 
 
 def remove(session: Session, sub: Subscriber) -> None:

@@ -17,6 +17,7 @@ multi-instance deployment report the same totals and a restart loses nothing. Na
 | `watcher_alerts_sent_total` | counter | |
 | `watcher_alerts_failed_total` | counter | |
 | `watcher_alerts_pending` | gauge | |
+| `watcher_fetch_refused_total` | counter | reason (`scheme`/`address`/`connected`): portal-named URLs refused (`watcher.netguard`) |
 """
 
 from __future__ import annotations
@@ -38,6 +39,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
+from watcher import limits, netguard
 from watcher.db import models
 from watcher.db.models import Event, Notice, PollRun, SourceState
 from watcher.runtime import Runtime
@@ -60,6 +62,7 @@ class DatabaseCollector(Collector):
             yield from self._notices(session, names)
             yield self._events(session)
             yield from self._alerts(session)
+            yield self._refused(session)
 
     def _polls(self, session: Session, names: dict[int, str]) -> Iterable[Metric]:
         polls = CounterMetricFamily(
@@ -150,6 +153,16 @@ class DatabaseCollector(Collector):
             select(Event.type, func.count(Event.id)).group_by(Event.type).order_by(Event.type)
         ):
             family.add_metric([kind], int(count))
+        return family
+
+    def _refused(self, session: Session) -> Metric:
+        family = CounterMetricFamily(
+            "watcher_fetch_refused",
+            "URLs named by a portal that were not fetched (private address, bad scheme).",
+            labels=["reason"],
+        )
+        for reason, count in sorted(limits.totals(session, netguard.COUNTER_PREFIX).items()):
+            family.add_metric([reason], count)
         return family
 
     def _alerts(self, session: Session) -> Iterable[Metric]:

@@ -5,6 +5,11 @@
   `/subscribe/confirm?token=…`; nothing is sent to the address until it is opened. The answer page
   is the same whether the address was new, pending or already subscribed: the form never reveals
   who is subscribed.
+- Abuse (issue 17, `watcher.web.protect`): per-client and per-address limits answered by a 429
+  page, at most one confirmation e-mail per address per 24 h, a site-wide hourly cap on them (the
+  maintainers are told once when it is reached), a honeypot field, cross-site POSTs refused. The
+  confirmation is stored and sent *after* the answer, so every accepted submission gets the same
+  page in the same time: neither its text nor its timing says whether the address is known.
 - `GET /unsubscribe?token=…` asks for a click (link scanners must not unsubscribe anyone);
   `POST /unsubscribe?token=…` unsubscribes and deletes the address. Mail clients use the same POST
   for RFC 8058 one-click unsubscribe (`List-Unsubscribe-Post: List-Unsubscribe=One-Click`).
@@ -12,27 +17,44 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
+from email.message import EmailMessage
+from email.utils import format_datetime, make_msgid
 from typing import Any
+from urllib.parse import urlsplit
 
+from starlette.background import BackgroundTask
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 from starlette.routing import BaseRoute, Route
 
+from watcher import limits
 from watcher.company_store import known_companies
 from watcher.db.models import Subscriber
 from watcher.db.session import session_scope
 from watcher.errors import ConfigError, DeliveryError, WatcherError
 from watcher.notify import make_mailer, utcnow
 from watcher.notify import subscribers as subs
+from watcher.notify.apprise_channel import AppriseChannel
 from watcher.notify.render import render_confirm, render_page, site_label
 from watcher.notify.settings import load_notify_settings
 from watcher.publish.entries import TITLE_PREFIX
 from watcher.runtime import Runtime
+from watcher.web.protect import (
+    HONEYPOT,
+    SECURITY_HEADERS,
+    SubscribeSettings,
+    client_address,
+    load_subscribe_settings,
+    same_site,
+)
 
 log = logging.getLogger("watcher.web.subscribe")
-HEADERS = {"Cache-Control": "no-store", "Referrer-Policy": "no-referrer"}
+HEADERS = SECURITY_HEADERS
+HOUR, DAY = dt.timedelta(hours=1), dt.timedelta(days=1)
+MAIL_CAP_KEY = "subscribe:mails"
 
 TEXTS: dict[str, dict[str, str]] = {
     "fr": {
@@ -71,6 +93,13 @@ TEXTS: dict[str, dict[str, str]] = {
         "unsub_button": "Me désabonner",
         "unsubbed_title": "Vous êtes désabonné·e",
         "unsubbed_text": "Votre adresse a été effacée. Vous pouvez vous réabonner à tout moment.",
+        "honeypot": "Laissez ce champ vide",
+        "limited_title": "Trop de demandes",
+        "limited_text": "Trop de demandes d'abonnement sont venues d'ici ou pour cette adresse. "
+        "Réessayez dans une heure (ou demain pour une même adresse).",
+        "foreign_title": "Demande refusée",
+        "foreign_text": "Ce formulaire a été envoyé depuis un autre site. Ouvrez la page "
+        "d'abonnement de ce site et réessayez.",
     },
     "en": {
         "title": "Get the alerts by e-mail",
@@ -107,6 +136,13 @@ TEXTS: dict[str, dict[str, str]] = {
         "unsub_button": "Unsubscribe me",
         "unsubbed_title": "You are unsubscribed",
         "unsubbed_text": "Your address has been erased. You can subscribe again at any time.",
+        "honeypot": "Leave this field empty",
+        "limited_title": "Too many requests",
+        "limited_text": "Too many subscription requests came from here or for this address. "
+        "Please try again in an hour (or tomorrow for the same address).",
+        "foreign_title": "Request refused",
+        "foreign_text": "This form was sent from another site. Open this site's subscription "
+        "page and try again.",
     },
 }
 
@@ -121,7 +157,13 @@ def _lang(request: Request, form: Any = None) -> str:
 
 
 def _message(
-    lang: str, title: str, text: str, status: int = 200, button: dict[str, str] | None = None
+    lang: str,
+    title: str,
+    text: str,
+    status: int = 200,
+    button: dict[str, str] | None = None,
+    headers: dict[str, str] | None = None,
+    background: BackgroundTask | None = None,
 ) -> Response:
     t = TEXTS[lang]
     body = render_page(
@@ -132,7 +174,16 @@ def _message(
         paragraphs=[t[text]],
         button=button,
     )
-    return HTMLResponse(body, status_code=status, headers=HEADERS)
+    return HTMLResponse(
+        body, status_code=status, headers={**HEADERS, **(headers or {})}, background=background
+    )
+
+
+def _mailbox(address: str) -> str:
+    """The mailbox an address reaches, for the per-address limit: `victim+1@…` and `victim+2@…`
+    land in the same inbox, so they share one limit."""
+    local, at, domain = address.lower().partition("@")
+    return local.split("+", 1)[0] + at + domain
 
 
 def routes(runtime: Runtime) -> list[BaseRoute]:
@@ -163,75 +214,161 @@ def routes(runtime: Runtime) -> list[BaseRoute]:
         )
         return HTMLResponse(body, status_code=400 if error else 200, headers=HEADERS)
 
-    def request_and_send(address: str, filters: subs.Filters) -> str:
-        """Store the pending subscription and send its confirmation; the page to show."""
+    def mailer_or_off() -> str | None:
+        """None when confirmation e-mails can be sent; else the page text that says why not."""
+        try:
+            return None if make_mailer(load_notify_settings()) is not None else "off_text"
+        except WatcherError as exc:
+            log.error("e-mail settings: %s", exc)
+            return "off_text"
+
+    def over_limit(client: str, address: str, conf: SubscribeSettings) -> bool:
+        """Count this submission for its client and its address; True when either is over."""
+        now = utcnow()
+        with session_scope(runtime.sessions) as session:
+            by_client = limits.hit(session, limits.key("subscribe:client", client), HOUR, now)
+            if by_client > conf.subscribe_per_client:
+                return True
+            mailbox = _mailbox(address)
+            by_address = limits.hit(session, limits.key("subscribe:address", mailbox), DAY, now)
+            return by_address > conf.subscribe_per_address
+
+    def request_and_send(address: str, filters: subs.Filters, conf: SubscribeSettings) -> str:
+        """Store the pending subscription and send its confirmation (after the answer went out);
+        what happened, for the log and the tests."""
         try:
             cfg = load_notify_settings()
             mailer = make_mailer(cfg)
         except WatcherError as exc:
             log.error("e-mail settings: %s", exc)
-            return "off_text"
+            return "off"
         if mailer is None:
-            return "off_text"
+            return "off"
         now = utcnow()
-        with session_scope(runtime.sessions) as session:
-            sub = subs.request(session, address, filters, now)
-            if sub is None:
-                return "sent_text"
-            sub_id = sub.id
-            base_url = runtime.settings.base_url
-            message = render_confirm(sub, base_url=base_url, sender=cfg.sender(base_url), now=now)
         try:
-            mailer.send(message)
-        except DeliveryError as exc:
-            log.warning(
-                "confirmation for subscriber #%d not sent: %s", sub_id, subs.scrub(str(exc))
-            )
             with session_scope(runtime.sessions) as session:
-                pending = session.get(Subscriber, sub_id)
-                if pending is not None:
-                    pending.confirm_sent_at = None  # let the person try again at once
-            return "down_text"
+                sub = subs.request(session, address, filters, now)
+                if sub is None:
+                    return "nothing to send"
+                sub_id = sub.id
+                sent = limits.hit(session, MAIL_CAP_KEY, HOUR, now)
+                if sent > conf.subscribe_mails_per_hour:
+                    sub.confirm_sent_at = None  # the person may try again later
+                    capped = sent == conf.subscribe_mails_per_hour + 1
+                else:
+                    capped = None
+                    base_url = runtime.settings.base_url
+                    message = render_confirm(
+                        sub, base_url=base_url, sender=cfg.sender(base_url), now=now
+                    )
+            if capped is not None:
+                log.warning("confirmation for subscriber #%d not sent: hourly cap reached", sub_id)
+                if capped:
+                    tell_cap(conf, cfg, mailer, now)
+                return "capped"
+            try:
+                mailer.send(message)
+            except DeliveryError as exc:
+                log.warning(
+                    "confirmation for subscriber #%d not sent: %s", sub_id, subs.scrub(str(exc))
+                )
+                with session_scope(runtime.sessions) as session:
+                    pending = session.get(Subscriber, sub_id)
+                    if pending is not None:
+                        pending.confirm_sent_at = None  # let the person try again at once
+                return "down"
         finally:
             mailer.close()
         log.info("confirmation sent to subscriber #%d", sub_id)
-        return "sent_text"
+        return "sent"
+
+    def tell_cap(conf: SubscribeSettings, cfg: Any, mailer: Any, now: dt.datetime) -> None:
+        """Tell the maintainers, once per hour whichever instance hits it, that the cap is hit."""
+        subject = "[detention-watcher] confirmation e-mails capped"
+        body = (
+            f"The subscription form asked for more than {conf.subscribe_mails_per_hour} "
+            "confirmation e-mails this hour (WATCHER_SUBSCRIBE_MAILS_PER_HOUR); the others are "
+            "not sent until the next hour. Someone may be abusing the form: check the web "
+            "server's log for the clients that got 429 answers."
+        )
+        log.error("subscription form: hourly cap of confirmation e-mails reached")
+        base_url = runtime.settings.base_url
+        for target in cfg.maintainer_targets():
+            try:
+                if "://" in target:
+                    AppriseChannel().send(target, subject, body)
+                    continue
+                message = EmailMessage()
+                message["From"] = cfg.sender(base_url)
+                message["To"] = target
+                message["Subject"] = subject
+                message["Date"] = format_datetime(now)
+                message["Message-ID"] = make_msgid(
+                    domain=urlsplit(base_url).hostname or "localhost"
+                )
+                message["Auto-Submitted"] = "auto-generated"
+                message.set_content(body)
+                mailer.send(message)
+            except DeliveryError as exc:
+                log.warning("maintainers' alert not delivered to %s: %s", subs.mask(target), exc)
+
+    def sent_in_background(address: str, filters: subs.Filters, conf: SubscribeSettings) -> None:
+        try:
+            outcome = request_and_send(address, filters, conf)
+        except Exception:  # the answer is gone already: log, never raise into the server
+            log.exception("subscription request failed")
+            return
+        log.debug("subscription request: %s", outcome)
 
     async def subscribe(request: Request) -> Response:
         if request.method == "GET":
             return form_page(_lang(request))
         form = await request.form()
         lang = _lang(request, form)
-        email = str(form.get("email") or "").strip()
+        if not same_site(request, runtime.settings.base_url):
+            return _message(lang, "foreign_title", "foreign_text", status=403)
+        conf = load_subscribe_settings()
+        email = str(form.get("email") or "").strip()[:320]
         sites = [str(v) for v in form.getlist("site")]
         companies = [str(v) for v in form.getlist("company")]  # from a company's page
         events = [str(v) for v in form.getlist("event")]
         digest = "daily" if form.get("digest") == "daily" else None
         values = {"email": email, "sites": sites, "events": events, "digest": digest}
         try:
-            _address, channel = subs.parse_address(email)
+            address, channel = subs.parse_address(email)
         except ConfigError:
-            channel = None
+            address, channel = email, None
+        client = client_address(request, conf.proxies())
+        if await run_in_threadpool(over_limit, client, address.lower(), conf):
+            log.warning("subscription form: too many requests (client %s)", client)
+            return _message(
+                lang, "limited_title", "limited_text", status=429, headers={"Retry-After": "3600"}
+            )
+        if form.get(HONEYPOT):
+            log.info("subscription form: honeypot filled (client %s); nothing sent", client)
+            return _message(lang, "sent_title", "sent_text")
         if channel != "email":
             return form_page(lang, error=TEXTS[lang]["bad_email"], values=values)
         if set(sites) - set(known_sites()) or set(events) - set(subs.EVENT_TYPES):
             return form_page(lang, error=TEXTS[lang]["bad_choice"], values=values)
         if companies and not await run_in_threadpool(known_companies, runtime, companies):
             return form_page(lang, error=TEXTS[lang]["bad_choice"], values=values)
+        off = await run_in_threadpool(mailer_or_off)
+        if off is not None:
+            return _message(lang, "down_title", off, status=503)
         filters = subs.Filters(
             sites=sites, events=events, lang=lang, digest=digest, companies=companies
         )
-        outcome = await run_in_threadpool(request_and_send, email, filters)
-        if outcome == "sent_text":
-            return _message(lang, "sent_title", "sent_text")
-        return _message(lang, "down_title", outcome, status=503)
+        task = BackgroundTask(run_in_threadpool, sent_in_background, address, filters, conf)
+        return _message(lang, "sent_title", "sent_text", background=task)
 
     async def confirm(request: Request) -> Response:
         token = request.query_params.get("token", "")
 
         def run() -> str | None:
             with session_scope(runtime.sessions) as session:
-                sub = subs.confirm(session, token, utcnow())
+                ttl = dt.timedelta(hours=load_subscribe_settings().subscribe_token_hours)
+                sub = subs.confirm(session, token, utcnow(), ttl)
                 if sub is None:
                     return None
                 log.info("subscriber #%d confirmed", sub.id)
@@ -244,6 +381,8 @@ def routes(runtime: Runtime) -> list[BaseRoute]:
 
     async def unsubscribe(request: Request) -> Response:
         form = await request.form() if request.method == "POST" else None
+        if form is not None and not same_site(request, runtime.settings.base_url):
+            return _message(_lang(request, form), "foreign_title", "foreign_text", status=403)
         token = request.query_params.get("token") or str(
             (form.get("token") if form is not None else None) or ""
         )
