@@ -26,6 +26,12 @@ from watcher.document_text import extract
 from watcher.runtime import Runtime
 
 
+@pytest.fixture(autouse=True)
+def loopback_allowed(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Document links name a portal on 127.0.0.1: allowed explicitly (`watcher.netguard`)."""
+    monkeypatch.setenv("WATCHER_FETCH_ALLOW", "127.0.0.0/8")
+
+
 def costly_pdf(pages: int = 40, tokens: int = 300_000) -> bytes:
     """A valid PDF of about 10 KB: `pages` pages sharing one content stream of `tokens` tokens."""
     content = zlib.compress(b"BT /F1 1 Tf (a) Tj ET " * (tokens // 7), 9)
