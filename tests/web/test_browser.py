@@ -37,10 +37,23 @@ FLAGS = (
     "--no-first-run",
 )
 
-pytestmark = pytest.mark.skipif(
-    not (os.access(CHROMIUM, os.X_OK) and os.access(CHROMEDRIVER, os.X_OK)),
-    reason="chromium is not installed: apt-get install -y chromium chromium-driver",
-)
+
+def missing_browser(chromium: str = CHROMIUM, chromedriver: str = CHROMEDRIVER) -> str | None:
+    """Why the browser tests cannot run, naming what exactly is missing; None when they can."""
+    has_browser = os.access(chromium, os.X_OK)
+    has_driver = os.access(chromedriver, os.X_OK)
+    if has_browser and has_driver:
+        return None
+    if has_browser:
+        return "chromedriver is not installed: apt-get install -y chromium-driver"
+    if has_driver:
+        return "chromium is not installed: apt-get install -y chromium"
+    return (
+        "chromium and chromedriver are not installed: apt-get install -y chromium chromium-driver"
+    )
+
+
+pytestmark = pytest.mark.skipif(missing_browser() is not None, reason=str(missing_browser()))
 
 
 @pytest.fixture
