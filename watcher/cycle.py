@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
+from pathlib import Path
 
 from watcher.db.session import session_scope
 from watcher.maintenance import remind_deadlines
@@ -19,13 +20,29 @@ from watcher.runtime import Runtime
 log = logging.getLogger("watcher.cycle")
 
 
+DATA_DIR_FIX = "or set WATCHER_DATA_DIR to a folder you can write"
+
+
+def feeds_error(out: Path, exc: OSError, *, fix: str = DATA_DIR_FIX) -> str:
+    """One line for a feeds folder that cannot be written, naming the setting and the fix."""
+    why = exc.strerror or type(exc).__name__
+    where = exc.filename or out
+    return f"cannot write the feeds in {out} ({why}: {where}); make that folder writable, {fix}"
+
+
 def publish_feeds(runtime: Runtime) -> str:
-    """Write every feed under `$WATCHER_DATA_DIR/feeds`; a line saying what changed."""
+    """Write every feed under `$WATCHER_DATA_DIR/feeds`; a line saying what changed.
+
+    A folder that cannot be written is one logged line (and the line returned), never a traceback:
+    the feeds are written at the next round."""
     from watcher.publish.feeds import write_feeds  # noqa: PLC0415 - feedgen is heavy
 
     out = runtime.settings.data_dir / "feeds"
-    with runtime.sessions() as session:
-        written = write_feeds(session, runtime.settings, out, sites=runtime.matcher.site_slugs)
+    try:
+        with runtime.sessions() as session:
+            written = write_feeds(session, runtime.settings, out, sites=runtime.matcher.site_slugs)
+    except OSError as exc:
+        return "error: feeds not written: " + feeds_error(out, exc)
     return f"feeds: {len(written)} file(s) updated in {out}"
 
 
@@ -48,7 +65,7 @@ def after_polls(runtime: Runtime, results: Sequence[RunResult]) -> list[str]:
     if (
         reminders
         or any(r.events for r in results)
-        or not (runtime.settings.data_dir / "feeds").exists()
+        or not (runtime.settings.data_dir / "feeds").is_dir()
     ):
         lines.append(publish_feeds(runtime))
     from watcher.notify import after_poll  # noqa: PLC0415 - alerts wait, never fail the run

@@ -18,6 +18,7 @@ from typing import Any
 
 import httpx
 
+from watcher import netdiag
 from watcher.errors import FetchError, ParseError, RetryableFetchError, TooLargeError
 from watcher.settings import Settings
 
@@ -105,7 +106,14 @@ class Fetcher:
                     chunks.append(chunk)
                 content = b"".join(chunks)
         except (httpx.TimeoutException, httpx.NetworkError, httpx.RemoteProtocolError) as exc:
-            raise RetryableFetchError(f"{_short(url)}: {type(exc).__name__}: {exc}") from None
+            # In words ("cannot reach the portal — check the internet connection…"); a name that
+            # cannot be looked up, a proxy or TLS failure is not worth another try in seconds.
+            words = netdiag.explain(exc, url)
+            if netdiag.retryable(exc):
+                raise RetryableFetchError(words) from None
+            raise FetchError(words) from None
+        except httpx.ProxyError as exc:
+            raise FetchError(netdiag.explain(exc, url)) from None
         except httpx.HTTPError as exc:
             raise FetchError(f"{_short(url)}: {type(exc).__name__}: {exc}") from None
         response = httpx.Response(

@@ -18,7 +18,7 @@ def load_yaml(text: str) -> Any:
     return yaml.load(text, Loader=_Loader)  # noqa: S506 - a safe loader
 
 
-class _UniqueKeyLoader(_Loader):  # type: ignore[misc,valid-type]
+class _UniqueKeyLoader(_Loader):  # type: ignore[misc]
     """The same safe loader, refusing a key written twice in one mapping (YAML keeps the last
     silently, so `schedule:` twice in one source would quietly drop the first)."""
 

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import errno
 import logging
 import signal
+import socket
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -17,6 +19,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from watcher.errors import WatcherError
 from watcher.runtime import Runtime
 from watcher.web import api, feeds, metrics
 from watcher.web.pages import Pages
@@ -50,6 +53,38 @@ def create_app(runtime: Runtime, *, lifespan: Any = None) -> Starlette:
     ]
     handlers: dict[Any, Any] = {404: pages.not_found, 405: pages.not_found}
     return Starlette(routes=routes, lifespan=lifespan, exception_handlers=handlers)
+
+
+def bind(host: str, port: int) -> socket.socket:
+    """A listening socket on `host:port`, or a `WatcherError` saying why not and what to do."""
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+    except socket.gaierror:
+        raise WatcherError(
+            f"serve: --host {host}: no such address on this computer; use 127.0.0.1 (this "
+            "computer only) or 0.0.0.0 (every network)"
+        ) from None
+    family, kind, proto, _name, address = infos[0]
+    sock = socket.socket(family, kind, proto)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind(address)
+        sock.listen(128)
+    except OSError as exc:
+        sock.close()
+        if exc.errno == errno.EADDRINUSE:
+            raise WatcherError(
+                f"serve: port {port} on {host} is already in use (is another `watcher serve` "
+                f"running?); stop it or choose another port with --port, e.g. --port {port + 1}"
+            ) from None
+        if exc.errno == errno.EACCES:
+            raise WatcherError(
+                f"serve: port {port} needs administrator rights; choose a port above 1023 "
+                "with --port, e.g. --port 8080"
+            ) from None
+        raise WatcherError(f"serve: cannot listen on {host}:{port}: {exc.strerror}") from None
+    sock.set_inheritable(True)
+    return sock
 
 
 def serve(runtime: Runtime, *, host: str, port: int, scheduler: bool = True) -> None:
@@ -88,7 +123,9 @@ def serve(runtime: Runtime, *, host: str, port: int, scheduler: bool = True) -> 
         signal.signal(stop_signal, lambda sig, frame: server.handle_exit(sig, frame))
     runtime.engine  # noqa: B018 - migrate before serving
     sources = runtime.config.build() if scheduler else []
+    # Bind first, so that a busy port is one clear line and "serving on" is only said when true.
+    sock = bind(host, port)
     log.info("serving on http://%s:%d/", host, port)
-    server.run()
+    server.run(sockets=[sock])
     if not clean:
         abandon()
