@@ -43,6 +43,8 @@ class Settings(BaseSettings):
     http_backoff: float = Field(default=1.0, ge=0, le=600)
     deadline_soon_days: int = Field(default=7, ge=0, le=365)
     log_format: Literal["text", "json"] = "text"
+    # `watcher demo` sets it: every page says the data are a bundled sample, not live.
+    demo: bool = False
     user_agent: str = f"detention-watcher/{__version__} (+https://github.com/detention-watcher)"
 
     @field_validator("base_url")
