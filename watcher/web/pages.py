@@ -32,6 +32,7 @@ from watcher.web.feedlinks import feed_links
 from watcher.web.gazetteer import Site, load_sites
 from watcher.web.humane import human_schedule, local
 from watcher.web.i18n import Translator, explicit_lang, negotiate
+from watcher.web.reasons import reason_text
 from watcher.web.listing import (
     EVENT_TYPES,
     BadRequest,
@@ -148,6 +149,7 @@ class Pages:
             nav=[(key, url(path)) for key, path in NAV],
             site_label=self.site_label,
             schedule_words=lambda schedule: human_schedule(schedule, lang),
+            reason_words=lambda reason: reason_text(reason, lang),
             demo=self.runtime.settings.demo,
             **context,
         )
