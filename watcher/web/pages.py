@@ -32,7 +32,6 @@ from watcher.web.feedlinks import feed_links
 from watcher.web.gazetteer import Site, load_sites
 from watcher.web.humane import human_schedule, local
 from watcher.web.i18n import Translator, explicit_lang, negotiate
-from watcher.web.reasons import reason_text
 from watcher.web.listing import (
     EVENT_TYPES,
     BadRequest,
@@ -46,6 +45,7 @@ from watcher.web.listing import (
     source_health,
     timeline,
 )
+from watcher.web.reasons import reason_text
 
 # Pages hold no secrets and run no script: nothing but this site's own stylesheet.
 SECURITY_HEADERS = {
