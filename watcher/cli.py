@@ -238,3 +238,14 @@ def _register_maintenance() -> None:
 
 
 _register_maintenance()
+
+
+def _register_first_run() -> None:
+    from watcher.cli_demo import demo  # noqa: PLC0415
+    from watcher.cli_init import init  # noqa: PLC0415
+
+    main.add_command(init)
+    main.add_command(demo)
+
+
+_register_first_run()
