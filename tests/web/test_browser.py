@@ -9,6 +9,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
@@ -56,11 +57,10 @@ def missing_browser(chromium: str = CHROMIUM, chromedriver: str = CHROMEDRIVER) 
 pytestmark = pytest.mark.skipif(missing_browser() is not None, reason=str(missing_browser()))
 
 
-@pytest.fixture
-def site(polled: Runtime) -> Iterator[str]:
-    """`watcher serve --no-scheduler` over the polled database, on a free loopback port."""
+@contextmanager
+def _serve_site(polled: Runtime, **extra: str) -> Iterator[str]:
     port = _free_port()
-    env = runtime_env(polled, inherit=True)
+    env = runtime_env(polled, inherit=True, **extra)
     proc = subprocess.Popen(
         [sys.executable, "-m", "watcher", "serve", "--no-scheduler", "--port", str(port)],
         env=env,
@@ -80,6 +80,20 @@ def site(polled: Runtime) -> Iterator[str]:
     finally:
         proc.terminate()
         proc.wait(timeout=20)
+
+
+@pytest.fixture
+def site(polled: Runtime) -> Iterator[str]:
+    """`watcher serve --no-scheduler` over the polled database, on a free loopback port."""
+    with _serve_site(polled) as base:
+        yield base
+
+
+@pytest.fixture
+def mail_site(polled: Runtime) -> Iterator[str]:
+    """The same, with a mail server set (the subscription form is shown)."""
+    with _serve_site(polled, WATCHER_SMTP_URL="smtp://127.0.0.1:1") as base:
+        yield base
 
 
 @pytest.fixture
@@ -161,3 +175,67 @@ def test_pages_fit_a_phone_screen(site: str, browser: webdriver.Chrome) -> None:
         assert overflow <= 0, f"{path} scrolls sideways by {overflow}px on a phone"
     browser.get(f"{site}/")
     screenshot(browser, "home-phone.png")
+
+
+FIRST_HOUR_PAGES = [
+    "/",
+    "/sources",
+    "/sites",
+    "/sites/dunkerque",
+    "/feeds",
+    "/subscribe",
+    "/?q=repas",
+]
+
+
+@pytest.mark.parametrize("width", [1280, 390])
+def test_first_hour_pages_fit_without_sideways_scroll(
+    site: str, browser: webdriver.Chrome, width: int
+) -> None:
+    """Issue 19: the sources page (once 11 columns), the feeds page and the subscribe page fit a
+    laptop and a phone; the subscribe page has the site's header; screenshots of each."""
+    for path in FIRST_HOUR_PAGES:
+        browser.set_window_size(width, 900)
+        browser.get(f"{site}{path}")
+        overflow = browser.execute_script(
+            "return document.documentElement.scrollWidth - document.documentElement.clientWidth"
+        )
+        assert overflow <= 0, f"{path} scrolls sideways by {overflow}px at {width}px"
+        if path == "/sources":
+            inner = browser.execute_script(
+                "const t = document.querySelector('.table-scroll');"
+                "return t.scrollWidth - t.clientWidth"
+            )
+            if width == 1280:
+                assert inner <= 0, f"the sources table scrolls sideways by {inner}px at 1280px"
+        assert browser.find_elements(By.CSS_SELECTOR, "header nav a"), path
+        name = path.strip("/").replace("/", "-").replace("?", "").replace("=", "-") or "home"
+        screenshot(browser, f"first-hour-{name}-{width}.png")
+
+
+def test_a_feed_opened_in_the_browser_says_what_it_is(site: str, browser: webdriver.Chrome) -> None:
+    """The Atom document is styled by its CSS processing instruction (no script): the browser
+    shows it as a page, not as an XML tree."""
+    browser.set_window_size(1280, 900)
+    browser.get(f"{site}/feeds/sites/dunkerque.atom")
+    sheets = browser.execute_script("return document.styleSheets.length")
+    assert sheets >= 1
+    text = browser.execute_script("return document.documentElement.textContent")
+    assert "Construction du centre de rétention administrative de Dunkerque" in text
+    shot = screenshot(browser, "first-hour-feed-1280.png")
+    assert shot.exists()
+
+
+@pytest.mark.parametrize("width", [1280, 390])
+def test_the_subscription_form_fits_and_has_the_site_header(
+    mail_site: str, browser: webdriver.Chrome, width: int
+) -> None:
+    browser.set_window_size(width, 900)
+    browser.get(f"{mail_site}/subscribe")
+    assert browser.find_elements(By.CSS_SELECTOR, "header.site-header nav a")
+    assert browser.find_elements(By.CSS_SELECTOR, "form input[type=email]")
+    overflow = browser.execute_script(
+        "return document.documentElement.scrollWidth - document.documentElement.clientWidth"
+    )
+    assert overflow <= 0, f"/subscribe scrolls sideways by {overflow}px at {width}px"
+    screenshot(browser, f"first-hour-subscribe-form-{width}.png")
