@@ -5,10 +5,11 @@ English, and on a phone-sized screen nothing overflows. Screenshots go to `test-
 from __future__ import annotations
 
 import os
+import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -22,6 +23,7 @@ from selenium.webdriver.support.wait import WebDriverWait
 
 from tests.helpers import runtime_env
 from tests.web.test_service import _free_port
+from watcher.pipeline import run_sources
 from watcher.runtime import Runtime
 
 CHROMIUM = "/usr/bin/chromium"
@@ -239,3 +241,34 @@ def test_the_subscription_form_fits_and_has_the_site_header(
     )
     assert overflow <= 0, f"/subscribe scrolls sideways by {overflow}px at {width}px"
     screenshot(browser, f"first-hour-subscribe-form-{width}.png")
+
+
+def test_offline_first_run_is_explained_on_screen(
+    make_runtime: Callable[..., Runtime], browser: webdriver.Chrome
+) -> None:
+    """Issue 19, item 1: with no portal reachable, the home page and /sources say so in words
+    and fit a laptop and a phone."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        dead = sock.getsockname()[1]
+    runtime = make_runtime(
+        "sources:\n"
+        f"  - name: boamp\n    kind: boamp\n    base_url: http://127.0.0.1:{dead}\n"
+        f"  - name: ted\n    kind: ted\n    base_url: http://127.0.0.1:{dead}\n",
+        http_retries=0,
+    )
+    run_sources(runtime.config.build(), runtime.context())
+    with _serve_site(runtime) as base:
+        for width in (1280, 390):
+            for path in ("/", "/sources"):
+                browser.set_window_size(width, 900)
+                browser.get(f"{base}{path}")
+                banner = browser.find_element(By.CSS_SELECTOR, ".notice-banner").text
+                assert banner.startswith("Aucune source n'a encore pu être interrogée (2 en échec)")
+                overflow = browser.execute_script(
+                    "return document.documentElement.scrollWidth - "
+                    "document.documentElement.clientWidth"
+                )
+                assert overflow <= 0, f"{path} scrolls sideways by {overflow}px at {width}px"
+                name = "home" if path == "/" else "sources"
+                screenshot(browser, f"first-hour-offline-{name}-{width}.png")

@@ -274,8 +274,7 @@ def test_sources_health(make_runtime: Callable[..., Runtime]) -> None:
     assert resting[0] == "Désactivée"
     banner = text(doc.cssselect(".notice-banner")[0])
     assert banner == (
-        "1 source(s) sur 2 en échec (broken) : des avis récents peuvent manquer. "
-        "Voir l'état des sources"
+        "1 source(s) sur 2 en échec (broken) : des avis récents peuvent manquer."
     )
 
 
