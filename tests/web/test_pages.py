@@ -273,9 +273,7 @@ def test_sources_health(make_runtime: Callable[..., Runtime]) -> None:
     assert "cannot reach the portal — check the internet connection or the proxy" in broken[3]
     assert resting[0] == "Désactivée"
     banner = text(doc.cssselect(".notice-banner")[0])
-    assert banner == (
-        "1 source(s) sur 2 en échec (broken) : des avis récents peuvent manquer."
-    )
+    assert banner == ("1 source(s) sur 2 en échec (broken) : des avis récents peuvent manquer.")
 
 
 def test_every_message_exists_in_both_languages() -> None:

@@ -94,7 +94,7 @@ class FeedSpec:
         elif self.dimension == "site":  # "CRA de Dunkerque", not the slug `dunkerque`
             from watcher.publish.entries import site_name  # noqa: PLC0415
 
-            value = site_name(value)
+            value = site_name(value) or value
         return _TITLES[lang][self.dimension].format(value=value)
 
 
