@@ -324,3 +324,27 @@ def test_the_scheduler_says_when_the_next_poll_comes(
     after = caplog.text.split("FAILED")[-1]
     assert "boamp: next poll " in after
     assert after.split("boamp: next poll ")[1].split("\n")[0].endswith(("CET", "CEST"))
+
+
+def test_no_maintainer_is_not_said_to_be_told(
+    make_runtime: Callable[..., Runtime],
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    from watcher.notify import alert_maintainers  # noqa: PLC0415
+    from watcher.pipeline import run_sources  # noqa: PLC0415
+
+    monkeypatch.delenv("WATCHER_MAINTAINERS", raising=False)
+    monkeypatch.setenv("WATCHER_MAINTAINER_FAILURES", "1")
+    port = _closed_port()
+    runtime = make_runtime(
+        f"sources:\n  - name: boamp\n    kind: boamp\n    base_url: http://127.0.0.1:{port}\n",
+        http_retries=0,
+    )
+    results = run_sources(runtime.config.build(), runtime.context())
+    caplog.set_level("WARNING")
+    assert alert_maintainers(runtime, results) == 0
+    assert "the maintainers are told" not in caplog.text
+    assert (
+        "(no maintainer is told: set WATCHER_MAINTAINERS to an e-mail address to be told next time)"
+    ) in caplog.text
