@@ -189,7 +189,7 @@ def test_source_and_type_feeds(world: World, path: str, count: int, prefix: str 
 
 def test_english_documents(world: World) -> None:
     root = etree.parse(str(world.out / "en" / "sites" / "dunkerque.atom")).getroot()
-    assert root.findtext(f"{ATOM}title") == "Detention and removal — site: dunkerque"
+    assert root.findtext(f"{ATOM}title") == "Detention and removal — site: CRA de Dunkerque"
     content = root.find(f"{ATOM}entry/{ATOM}content")
     assert content is not None
     assert "Tender deadline: 04/01/2027 → 18/01/2027" in (content.text or "")
