@@ -45,8 +45,8 @@ MESSAGES: dict[str, dict[str, str]] = {
             "{n} source(s) sur {total} en échec ({names}) : des avis récents peuvent manquer."
         ),
         "health_never": (
-            "Aucune source n'a encore été interrogée : lancez « watcher run --once » ou "
-            "« watcher serve »."
+            "Aucune source n'a encore été interrogée : avec « watcher serve », la première "
+            "interrogation commence tout de suite ; sinon, lancez « watcher run --once »."
         ),
         "health_see": "Voir l'état des sources",
         "feeds_box_title": "Suivre dans un lecteur de flux",
@@ -228,7 +228,8 @@ MESSAGES: dict[str, dict[str, str]] = {
             "{n} of {total} source(s) failing ({names}): recent notices may be missing."
         ),
         "health_never": (
-            "No source has been polled yet: run “watcher run --once” or “watcher serve”."
+            "No source has been polled yet: under “watcher serve” the first poll starts at "
+            "once; otherwise run “watcher run --once”."
         ),
         "health_see": "See the sources' health",
         "feeds_box_title": "Follow in a feed reader",
