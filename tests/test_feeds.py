@@ -177,7 +177,7 @@ def test_site_feed_carries_that_site_and_nothing_else(world: World) -> None:
         ("events/deadline_moved.atom", 1, "Date limite modifiée : "),
         ("events/awarded.atom", 0, None),
         ("en/all.atom", 4, None),
-        ("en/events/deadline_moved.atom", 1, "Deadline moved : "),
+        ("en/events/deadline_moved.atom", 1, "Deadline moved: "),  # English typography
     ],
 )
 def test_source_and_type_feeds(world: World, path: str, count: int, prefix: str | None) -> None:
@@ -189,10 +189,10 @@ def test_source_and_type_feeds(world: World, path: str, count: int, prefix: str 
 
 def test_english_documents(world: World) -> None:
     root = etree.parse(str(world.out / "en" / "sites" / "dunkerque.atom")).getroot()
-    assert root.findtext(f"{ATOM}title") == "Detention and removal — site: dunkerque"
+    assert root.findtext(f"{ATOM}title") == "Detention and removal — site: CRA de Dunkerque"
     content = root.find(f"{ATOM}entry/{ATOM}content")
     assert content is not None
-    assert "Tender deadline : 04/01/2027 → 18/01/2027" in (content.text or "")
+    assert "Tender deadline: 04/01/2027 → 18/01/2027" in (content.text or "")
     assert (
         links(world.out / "en" / "all.atom")["self"] == "https://watcher.example/feeds/en/all.atom"
     )
@@ -383,8 +383,8 @@ def test_served_feeds_answer_304_and_speak_english(world: World) -> None:
         assert stale.status_code == 200
         english = client.get("/feeds/all.atom?lang=en")
         assert english.content == (world.out / "en" / "all.atom").read_bytes()
-        assert b"<title>New tender : " in english.content
-        assert b"<title>Deadline moved : " in english.content
+        assert b"<title>New tender: " in english.content
+        assert b"<title>Deadline moved: " in english.content
         assert client.get("/feeds/en/all.atom").content == english.content
         json_feed = client.get("/feeds/events/new.json")
         assert json_feed.headers["content-type"].startswith("application/feed+json")

@@ -133,7 +133,7 @@ def test_alerts_per_site_once_and_none_lost_while_the_mail_server_is_down(
         "CRA de Dunkerque",
         "CRA de Lille-Lesquin",
     ]
-    assert all(str(m["Subject"]).split(" — ")[1].startswith("New tender : ") for m in bob)
+    assert all(str(m["Subject"]).split(" — ")[1].startswith("New tender: ") for m in bob)
     for message in alice + bob:
         assert_alert_headers(message)
 
@@ -159,7 +159,7 @@ def test_alerts_per_site_once_and_none_lost_while_the_mail_server_is_down(
     [moved_fr] = mailbox.to(ALICE)[1:]
     [moved_en] = mailbox.to(BOB)[2:]
     assert str(moved_fr["Subject"]).startswith("CRA de Dunkerque — Date limite modifiée : ")
-    assert str(moved_en["Subject"]).startswith("CRA de Dunkerque — Deadline moved : ")
+    assert str(moved_en["Subject"]).startswith("CRA de Dunkerque — Deadline moved: ")
     text, html = text_and_html(moved_fr)
     assert "04/01/2027 → 18/01/2027" in text and "04/01/2027 → 18/01/2027" in html
     assert "L'avis sur le portail : https://www.boamp.fr/pages/avis/?q=idweb:26-118204" in text

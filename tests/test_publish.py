@@ -66,7 +66,7 @@ def test_entry_says_what_happened() -> None:
         source="boamp",
         lang="en",
     )
-    assert english.title.startswith("Deadline moved : ")
+    assert english.title.startswith("Deadline moved: ")
 
 
 def test_feed_is_valid_atom_with_stable_ids() -> None:
@@ -142,8 +142,8 @@ def test_english_entry_names_fields_in_english() -> None:
         source="boamp",
         lang="en",
     )
-    assert "Tender deadline : 04/01/2027 → 18/01/2027" in entry.html
-    assert "Buyer : SGAMI Nord" in entry.html
+    assert "Tender deadline: 04/01/2027 → 18/01/2027" in entry.html
+    assert "Buyer: SGAMI Nord" in entry.html
 
 
 def test_json_feed_document() -> None:

@@ -123,10 +123,20 @@ def run(once: bool, source_name: str | None, force: bool) -> None:
 
         run_forever(runtime, sources)
         return
+    from watcher.summary import round_summary  # noqa: PLC0415
+
     ctx = runtime.context()
-    results = [run_source(source, ctx, breaker=not force) for source in sources]
+    results = []
+    # Progress only for a person watching a terminal, never in logs or pipes.
+    progress = sys.stderr.isatty()
+    for number, source in enumerate(sources, start=1):
+        if progress:
+            click.echo(f"[{number}/{len(sources)}] {source.name}: polling…", err=True)
+        results.append(run_source(source, ctx, breaker=not force))
     for result in results:
         click.echo(result.summary(), err=not result.ok)
+    for line in round_summary(results):
+        click.echo(line, err=not all(r.ok for r in results))
     problems = 0
     for line in after_polls(runtime, results):
         problems += line.startswith("error: ")
@@ -149,11 +159,17 @@ def feed() -> None:
 def feed_build(out: Path) -> None:
     """Write every feed (all, per site, source and event type; Atom, JSON Feed, iCalendar) into
     the folder OUT."""
+    from watcher.cycle import feeds_error  # noqa: PLC0415
     from watcher.publish.feeds import write_feeds  # noqa: PLC0415
 
     runtime = Runtime.from_env()
-    with runtime.sessions() as session:
-        written = write_feeds(session, runtime.settings, out, sites=runtime.matcher.site_slugs)
+    try:
+        with runtime.sessions() as session:
+            written = write_feeds(session, runtime.settings, out, sites=runtime.matcher.site_slugs)
+    except OSError as exc:
+        raise WatcherError(
+            feeds_error(out, exc, fix="or give --out a folder you can write")
+        ) from None
     click.echo(
         f"{len(written)} file(s) written or updated in {out} (all.atom, sites/, sources/, …)"
     )
@@ -161,7 +177,13 @@ def feed_build(out: Path) -> None:
 
 @main.command("serve")
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
-@click.option("--port", default=8080, show_default=True, type=int, help="Port to listen on.")
+@click.option(
+    "--port",
+    default=8080,
+    show_default=True,
+    type=click.IntRange(1, 65535),
+    help="Port to listen on (1-65535).",
+)
 @click.option("--no-scheduler", is_flag=True, help="Serve only; do not poll.")
 @friendly
 def serve(host: str, port: int, no_scheduler: bool) -> None:
@@ -256,3 +278,14 @@ def _register_backup() -> None:
 
 
 _register_backup()
+
+
+def _register_first_run() -> None:
+    from watcher.cli_demo import demo  # noqa: PLC0415
+    from watcher.cli_init import init  # noqa: PLC0415
+
+    main.add_command(init)
+    main.add_command(demo)
+
+
+_register_first_run()

@@ -16,9 +16,10 @@ import yaml
 from pydantic import ValidationError
 
 from watcher.errors import ConfigError
+from watcher.plain import explain
 from watcher.sources import SOURCES, get_source
 from watcher.sources.base import Source, SourceConfig
-from watcher.yamlio import load_yaml
+from watcher.yamlio import load_yaml_strict
 
 TOP_LEVEL_KEYS = {"sources", "rules", "sites"}
 
@@ -51,12 +52,7 @@ def _loc(loc: tuple[Any, ...]) -> str:
 
 
 def _error_text(err: Any) -> str:
-    msg = str(err["msg"])
-    if err["type"] == "extra_forbidden":
-        return "unknown key (not allowed here; check the spelling)"
-    if err["type"] == "missing":
-        return "missing (this key is required)"
-    return msg.removeprefix("Value error, ")
+    return explain(dict(err))
 
 
 def parse_config(data: Any, path: Path) -> Config:
@@ -136,10 +132,11 @@ def load_config(path: Path) -> Config:
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(f"{path}: cannot be read: {exc}") from None
     try:
-        data = load_yaml(text)
+        data = load_yaml_strict(text)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
         problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
-        raise ConfigError(f"{fname}: {where}YAML does not parse: {problem}") from None
+        what = "" if "written twice" in str(problem) else "YAML does not parse: "
+        raise ConfigError(f"{fname}: {where}{what}{problem}") from None
     return parse_config(data, path)

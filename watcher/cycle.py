@@ -8,8 +8,10 @@ alert, a feed) is done at the next round.
 
 from __future__ import annotations
 
+import errno
 import logging
 from collections.abc import Sequence
+from pathlib import Path
 
 from watcher.db.session import session_scope
 from watcher.maintenance import remind_deadlines
@@ -33,13 +35,35 @@ def _feeds_outdated(runtime: Runtime) -> str | None:
         return feeds_outdated(session, runtime.settings.data_dir / "feeds")
 
 
+DATA_DIR_FIX = "or set WATCHER_DATA_DIR to a folder you can write"
+
+
+def feeds_error(out: Path, exc: OSError, *, fix: str = DATA_DIR_FIX) -> str:
+    """One line for a feeds folder that cannot be written, naming the setting and the fix."""
+    why = exc.strerror or type(exc).__name__
+    where = exc.filename or out
+    return f"cannot write the feeds in {out} ({why}: {where}); make that folder writable, {fix}"
+
+
 def publish_feeds(runtime: Runtime) -> str:
-    """Write every feed under `$WATCHER_DATA_DIR/feeds`; a line saying what changed."""
+    """Write every feed under `$WATCHER_DATA_DIR/feeds`; a line saying what changed.
+
+    A folder that cannot be written is one logged line (and the line returned), never a traceback:
+    the feeds are written at the next round."""
     from watcher.publish.feeds import write_feeds  # noqa: PLC0415 - feedgen is heavy
 
     out = runtime.settings.data_dir / "feeds"
-    with runtime.sessions() as session:
-        written = write_feeds(session, runtime.settings, out, sites=runtime.matcher.site_slugs)
+    try:
+        with runtime.sessions() as session:
+            written = write_feeds(session, runtime.settings, out, sites=runtime.matcher.site_slugs)
+    except OSError as exc:
+        if exc.errno == errno.ENOSPC:  # a full disk: the data is in the database, feeds come next
+            log.error("feeds: not written: %s", os_error_text(exc))
+            return (
+                f"error: feeds not written ({os_error_text(exc)}); "
+                "they are rebuilt at the next run once there is room"
+            )
+        return "error: feeds not written: " + feeds_error(out, exc)
     return f"feeds: {len(written)} file(s) updated in {out}"
 
 
@@ -84,16 +108,9 @@ def after_polls(runtime: Runtime, results: Sequence[RunResult]) -> list[str]:
         reminders = remind_deadlines(session, utcnow(), runtime.settings.deadline_soon_days)
     if reminders:
         lines.append(f"{reminders} deadline reminder(s)")
-    try:
-        # Feeds a failed build left missing or stale are rebuilt without waiting for an event.
-        if reminders or any(r.events for r in results) or _feeds_outdated(runtime):
-            lines.append(publish_feeds(runtime))
-    except OSError as exc:  # a full disk: the data is in the database, the feeds come next round
-        log.error("feeds: not written: %s", os_error_text(exc))
-        lines.append(
-            f"error: feeds not written ({os_error_text(exc)}); "
-            "they are rebuilt at the next run once there is room"
-        )
+    # Feeds a failed build left missing or stale are rebuilt without waiting for an event.
+    if reminders or any(r.events for r in results) or _feeds_outdated(runtime):
+        lines.append(publish_feeds(runtime))
     from watcher.cli_audit import audit_after_polls  # noqa: PLC0415 - issue 13
 
     lines.extend(audit_after_polls(runtime, results, utcnow()))  # before the maintainers' alerts

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 import httpx
 
+from watcher import netdiag
 from watcher.errors import FetchError, ParseError, RetryableFetchError, TooLargeError
 from watcher.settings import Settings
 from watcher.time_limits import DeadlineError, install, request_deadline, request_end
@@ -139,7 +140,14 @@ class Fetcher:
         except (httpx.TimeoutException, httpx.NetworkError, httpx.RemoteProtocolError) as exc:
             if end is not None and time.monotonic() >= end:
                 raise self._late(url, end) from None
-            raise RetryableFetchError(f"{_short(url)}: {type(exc).__name__}: {exc}") from None
+            # In words ("cannot reach the portal — check the internet connection…"); a name that
+            # cannot be looked up, a proxy or TLS failure is not worth another try in seconds.
+            words = netdiag.explain(exc, url)
+            if netdiag.retryable(exc):
+                raise RetryableFetchError(words) from None
+            raise FetchError(words) from None
+        except httpx.ProxyError as exc:
+            raise FetchError(netdiag.explain(exc, url)) from None
         except httpx.HTTPError as exc:
             raise FetchError(f"{_short(url)}: {type(exc).__name__}: {exc}") from None
         response = httpx.Response(

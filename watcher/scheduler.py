@@ -34,6 +34,7 @@ from watcher.db.models import SourceState
 from watcher.pipeline import run_source
 from watcher.runtime import Runtime
 from watcher.sources.base import Source, parse_interval
+from watcher.summary import local_time
 
 log = logging.getLogger("watcher.scheduler")
 TIMEZONE = "Europe/Paris"
@@ -143,7 +144,13 @@ def build_scheduler(runtime: Runtime, sources: Sequence[Source]) -> BackgroundSc
             name=f"poll {source.name}",
             next_run_time=start,
         )
-        log.info("source %s: schedule %s, next poll %s", source.name, source.config.schedule, start)
+        log.info(
+            "source %s: schedule %s, next poll %s",
+            source.name,
+            source.config.schedule,
+            local_time(start),
+        )
+
     return scheduler
 
 
@@ -159,6 +166,23 @@ def _poll(source: Source, runtime: Runtime) -> None:
         # Documents, reminders, feeds, alerts: each failure is logged and retried next time.
         for line in after_polls(runtime, [result]):
             log.info(line)
+    # When the next poll comes, so that a person reading the log knows how long to wait (and that
+    # a failed source is tried again by itself). The job's own time is not read here: asking
+    # the scheduler from inside a job can deadlock it.
+    upcoming = next_poll(source.config.schedule, ctx.clock())
+    if upcoming is not None:
+        log.info("%s: next poll %s", source.name, local_time(upcoming))
+
+
+def next_poll(schedule: str, now: dt.datetime) -> dt.datetime | None:
+    """When a schedule fires next after `now` (an interval: `now` plus the interval)."""
+    seconds = parse_interval(schedule)
+    if seconds is not None:
+        return now + dt.timedelta(seconds=seconds)
+    fire: dt.datetime | None = CronTrigger.from_crontab(
+        schedule, timezone=TIMEZONE
+    ).get_next_fire_time(None, now)
+    return fire
 
 
 def run_forever(runtime: Runtime, sources: Sequence[Source]) -> None:

@@ -13,11 +13,16 @@
 | `WATCHER_HTTP_BACKOFF` | `1.0` | first backoff delay in seconds (doubles each try) |
 | `WATCHER_DEADLINE_SOON_DAYS` | `7` | a "deadline soon" reminder this many days before a deadline |
 | `WATCHER_USER_AGENT` | `detention-watcher/<version>` | sent to every portal |
+| `WATCHER_LOG_FORMAT` | `text` | `json`: one JSON object per log line |
+
+Every value is checked when a command starts; a wrong one is one line naming the variable and
+what to write instead (`environment: WATCHER_HTTP_RETRIES=-1: must be 0 or more`).
 """
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -35,12 +40,15 @@ class Settings(BaseSettings):
     data_dir: Path = Path("data")
     database_url: str | None = None
     base_url: str = "http://localhost:8080"
-    http_timeout: float = 30.0
+    http_timeout: float = Field(default=30.0, gt=0, le=600)
     http_deadline: float = Field(default=120.0, ge=0)
     poll_deadline: float = Field(default=1800.0, ge=0)
-    http_retries: int = 3
-    http_backoff: float = 1.0
-    deadline_soon_days: int = 7
+    http_retries: int = Field(default=3, ge=0, le=20)
+    http_backoff: float = Field(default=1.0, ge=0, le=600)
+    deadline_soon_days: int = Field(default=7, ge=0, le=365)
+    log_format: Literal["text", "json"] = "text"
+    # `watcher demo` sets it: every page says the data are a bundled sample, not live.
+    demo: bool = False
     # The prefix of the ocids of `watcher export --ocds` and `/api/procedures/{id}.ocds.json`.
     ocid_prefix: str = "ocds-watcher"
     user_agent: str = f"detention-watcher/{__version__} (+https://github.com/detention-watcher)"
@@ -52,6 +60,16 @@ class Settings(BaseSettings):
             raise ValueError("must start with http:// or https://")
         return value.rstrip("/")
 
+    @field_validator("log_format", mode="before")
+    @classmethod
+    def _log_format(cls, value: object) -> object:
+        return value.strip().lower() if isinstance(value, str) else value
+
+    @field_validator("database_url")
+    @classmethod
+    def _database_url(cls, value: str | None) -> str | None:
+        return check_database_url(value) if value else None
+
     @property
     def db_url(self) -> str:
         """The SQLAlchemy URL, with a plain `postgresql://` mapped to the psycopg 3 driver."""
@@ -60,13 +78,36 @@ class Settings(BaseSettings):
         return normalize_url(self.database_url or f"sqlite:///{self.data_dir / 'watcher.sqlite3'}")
 
 
+DATABASE_HINT = (
+    "write sqlite:///path/to/watcher.sqlite3 (or leave it unset for the default) or "
+    "postgresql://user:password@host:5432/watcher"
+)
+
+
+def check_database_url(value: str) -> str:
+    """A database URL the watcher can open (SQLite or PostgreSQL), else a ValueError in words."""
+    from sqlalchemy.engine import make_url  # noqa: PLC0415
+    from sqlalchemy.exc import ArgumentError  # noqa: PLC0415
+
+    try:
+        url = make_url(value.strip())
+    except ArgumentError:
+        raise ValueError(f"this is not a database address; {DATABASE_HINT}") from None
+    backend = url.get_backend_name()
+    if backend not in {"sqlite", "postgresql", "postgres"}:
+        raise ValueError(
+            f"{backend} databases are not supported, only SQLite and PostgreSQL; {DATABASE_HINT}"
+        )
+    return value.strip()
+
+
 def load_settings() -> Settings:
-    """Read the settings, turning a bad variable into one clear `ConfigError` line."""
+    """Read the settings, turning each bad variable into one clear `ConfigError` line."""
+    from watcher.plain import env_problem  # noqa: PLC0415
+
     try:
         return Settings()
     except ValidationError as exc:
-        problems = [
-            f"environment: WATCHER_{'_'.join(str(p) for p in err['loc']).upper()}: {err['msg']}"
-            for err in exc.errors()
-        ]
+        secret = frozenset({"WATCHER_DATABASE_URL"})
+        problems = [env_problem(dict(err), secret=secret) for err in exc.errors()]
         raise ConfigError(problems[0], problems) from None

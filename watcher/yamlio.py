@@ -16,3 +16,31 @@ _Loader: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 def load_yaml(text: str) -> Any:
     """Parse YAML safely (no arbitrary objects); raises `yaml.YAMLError` like `safe_load`."""
     return yaml.load(text, Loader=_Loader)  # noqa: S506 - a safe loader
+
+
+class _UniqueKeyLoader(_Loader):  # type: ignore[misc]
+    """The same safe loader, refusing a key written twice in one mapping (YAML keeps the last
+    silently, so `schedule:` twice in one source would quietly drop the first)."""
+
+    def construct_mapping(self, node: Any, deep: bool = False) -> Any:
+        seen: set[Any] = set()
+        for key_node, _value in node.value:
+            key = self.construct_object(key_node, deep=True)
+            try:
+                duplicate = key in seen
+            except TypeError:  # an unhashable key: the constructor reports it
+                break
+            if duplicate:
+                raise yaml.constructor.ConstructorError(
+                    None,
+                    None,
+                    f"key {key!r} is written twice here; keep only one",
+                    key_node.start_mark,
+                )
+            seen.add(key)
+        return super().construct_mapping(node, deep=deep)
+
+
+def load_yaml_strict(text: str) -> Any:
+    """Like `load_yaml`, but a key written twice in one mapping is a `yaml.YAMLError`."""
+    return yaml.load(text, Loader=_UniqueKeyLoader)  # noqa: S506 - a safe loader

@@ -5,10 +5,12 @@ English, and on a phone-sized screen nothing overflows. Screenshots go to `test-
 from __future__ import annotations
 
 import os
+import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
@@ -21,6 +23,7 @@ from selenium.webdriver.support.wait import WebDriverWait
 
 from tests.helpers import runtime_env
 from tests.web.test_service import _free_port
+from watcher.pipeline import run_sources
 from watcher.runtime import Runtime
 
 CHROMIUM = "/usr/bin/chromium"
@@ -37,17 +40,29 @@ FLAGS = (
     "--no-first-run",
 )
 
-pytestmark = pytest.mark.skipif(
-    not (os.access(CHROMIUM, os.X_OK) and os.access(CHROMEDRIVER, os.X_OK)),
-    reason="chromium is not installed: apt-get install -y chromium chromium-driver",
-)
+
+def missing_browser(chromium: str = CHROMIUM, chromedriver: str = CHROMEDRIVER) -> str | None:
+    """Why the browser tests cannot run, naming what exactly is missing; None when they can."""
+    has_browser = os.access(chromium, os.X_OK)
+    has_driver = os.access(chromedriver, os.X_OK)
+    if has_browser and has_driver:
+        return None
+    if has_browser:
+        return "chromedriver is not installed: apt-get install -y chromium-driver"
+    if has_driver:
+        return "chromium is not installed: apt-get install -y chromium"
+    return (
+        "chromium and chromedriver are not installed: apt-get install -y chromium chromium-driver"
+    )
 
 
-@pytest.fixture
-def site(polled: Runtime) -> Iterator[str]:
-    """`watcher serve --no-scheduler` over the polled database, on a free loopback port."""
+pytestmark = pytest.mark.skipif(missing_browser() is not None, reason=str(missing_browser()))
+
+
+@contextmanager
+def _serve_site(polled: Runtime, **extra: str) -> Iterator[str]:
     port = _free_port()
-    env = runtime_env(polled, inherit=True)
+    env = runtime_env(polled, inherit=True, **extra)
     proc = subprocess.Popen(
         [sys.executable, "-m", "watcher", "serve", "--no-scheduler", "--port", str(port)],
         env=env,
@@ -67,6 +82,20 @@ def site(polled: Runtime) -> Iterator[str]:
     finally:
         proc.terminate()
         proc.wait(timeout=20)
+
+
+@pytest.fixture
+def site(polled: Runtime) -> Iterator[str]:
+    """`watcher serve --no-scheduler` over the polled database, on a free loopback port."""
+    with _serve_site(polled) as base:
+        yield base
+
+
+@pytest.fixture
+def mail_site(polled: Runtime) -> Iterator[str]:
+    """The same, with a mail server set (the subscription form is shown)."""
+    with _serve_site(polled, WATCHER_SMTP_URL="smtp://127.0.0.1:1") as base:
+        yield base
 
 
 @pytest.fixture
@@ -148,3 +177,98 @@ def test_pages_fit_a_phone_screen(site: str, browser: webdriver.Chrome) -> None:
         assert overflow <= 0, f"{path} scrolls sideways by {overflow}px on a phone"
     browser.get(f"{site}/")
     screenshot(browser, "home-phone.png")
+
+
+FIRST_HOUR_PAGES = [
+    "/",
+    "/sources",
+    "/sites",
+    "/sites/dunkerque",
+    "/feeds",
+    "/subscribe",
+    "/?q=repas",
+]
+
+
+@pytest.mark.parametrize("width", [1280, 390])
+def test_first_hour_pages_fit_without_sideways_scroll(
+    site: str, browser: webdriver.Chrome, width: int
+) -> None:
+    """Issue 19: the sources page (once 11 columns), the feeds page and the subscribe page fit a
+    laptop and a phone; the subscribe page has the site's header; screenshots of each."""
+    for path in FIRST_HOUR_PAGES:
+        browser.set_window_size(width, 900)
+        browser.get(f"{site}{path}")
+        overflow = browser.execute_script(
+            "return document.documentElement.scrollWidth - document.documentElement.clientWidth"
+        )
+        assert overflow <= 0, f"{path} scrolls sideways by {overflow}px at {width}px"
+        if path == "/sources":
+            inner = browser.execute_script(
+                "const t = document.querySelector('.table-scroll');"
+                "return t.scrollWidth - t.clientWidth"
+            )
+            if width == 1280:
+                assert inner <= 0, f"the sources table scrolls sideways by {inner}px at 1280px"
+        assert browser.find_elements(By.CSS_SELECTOR, "header nav a"), path
+        name = path.strip("/").replace("/", "-").replace("?", "").replace("=", "-") or "home"
+        screenshot(browser, f"first-hour-{name}-{width}.png")
+
+
+def test_a_feed_opened_in_the_browser_says_what_it_is(site: str, browser: webdriver.Chrome) -> None:
+    """The Atom document is styled by its CSS processing instruction (no script): the browser
+    shows it as a page, not as an XML tree."""
+    browser.set_window_size(1280, 900)
+    browser.get(f"{site}/feeds/sites/dunkerque.atom")
+    sheets = browser.execute_script("return document.styleSheets.length")
+    assert sheets >= 1
+    text = browser.execute_script("return document.documentElement.textContent")
+    assert "Construction du centre de rétention administrative de Dunkerque" in text
+    shot = screenshot(browser, "first-hour-feed-1280.png")
+    assert shot.exists()
+
+
+@pytest.mark.parametrize("width", [1280, 390])
+def test_the_subscription_form_fits_and_has_the_site_header(
+    mail_site: str, browser: webdriver.Chrome, width: int
+) -> None:
+    browser.set_window_size(width, 900)
+    browser.get(f"{mail_site}/subscribe")
+    assert browser.find_elements(By.CSS_SELECTOR, "header.site-header nav a")
+    assert browser.find_elements(By.CSS_SELECTOR, "form input[type=email]")
+    overflow = browser.execute_script(
+        "return document.documentElement.scrollWidth - document.documentElement.clientWidth"
+    )
+    assert overflow <= 0, f"/subscribe scrolls sideways by {overflow}px at {width}px"
+    screenshot(browser, f"first-hour-subscribe-form-{width}.png")
+
+
+def test_offline_first_run_is_explained_on_screen(
+    make_runtime: Callable[..., Runtime], browser: webdriver.Chrome
+) -> None:
+    """Issue 19, item 1: with no portal reachable, the home page and /sources say so in words
+    and fit a laptop and a phone."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        dead = sock.getsockname()[1]
+    runtime = make_runtime(
+        "sources:\n"
+        f"  - name: boamp\n    kind: boamp\n    base_url: http://127.0.0.1:{dead}\n"
+        f"  - name: ted\n    kind: ted\n    base_url: http://127.0.0.1:{dead}\n",
+        http_retries=0,
+    )
+    run_sources(runtime.config.build(), runtime.context())
+    with _serve_site(runtime) as base:
+        for width in (1280, 390):
+            for path in ("/", "/sources"):
+                browser.set_window_size(width, 900)
+                browser.get(f"{base}{path}")
+                banner = browser.find_element(By.CSS_SELECTOR, ".notice-banner").text
+                assert banner.startswith("Aucune source n'a encore pu être interrogée (2 en échec)")
+                overflow = browser.execute_script(
+                    "return document.documentElement.scrollWidth - "
+                    "document.documentElement.clientWidth"
+                )
+                assert overflow <= 0, f"{path} scrolls sideways by {overflow}px at {width}px"
+                name = "home" if path == "/" else "sources"
+                screenshot(browser, f"first-hour-offline-{name}-{width}.png")

@@ -263,12 +263,17 @@ def test_sources_health(make_runtime: Callable[..., Runtime]) -> None:
         for row in doc.cssselect("tbody tr")
     }
     boamp, broken, resting = rows["source-boamp"], rows["source-broken"], rows["source-resting"]
-    assert boamp[0] == "OK" and boamp[1] == "2h" and boamp[2] != "—"
-    assert boamp[4].endswith(" s") and boamp[5] == "0"
-    assert boamp[7:] == ["3", "2", "2"]  # notices, relevant, events
-    assert broken[0] == "En échec" and broken[2] == "—" and broken[5] == "1"
-    assert "127.0.0.1" in broken[6] or "onnect" in broken[6]
+    # Six columns (issue 19): status, schedule in words, last success (with the last poll, its
+    # duration and the time zone), last error, counts.
+    assert len(boamp) == 5
+    assert boamp[0] == "OK" and boamp[1] == "toutes les 2 heures"
+    assert boamp[2].endswith(" s)") and ("CET" in boamp[2] or "CEST" in boamp[2])
+    assert boamp[4] == "3 avis, 2 pertinent(s), 2 événement(s)"
+    assert broken[0] == "En échec 1 échec(s) de suite" and broken[2].startswith("— ")
+    assert "cannot reach the portal — check the internet connection or the proxy" in broken[3]
     assert resting[0] == "Désactivée"
+    banner = text(doc.cssselect(".notice-banner")[0])
+    assert banner == ("1 source(s) sur 2 en échec (broken) : des avis récents peuvent manquer.")
 
 
 def test_every_message_exists_in_both_languages() -> None:

@@ -275,8 +275,18 @@ def alert_maintainers(
         for state in session.scalars(select(SourceState).where(SourceState.name.in_(names))):
             failing = state.consecutive_failures >= cfg.maintainer_failures
             reason = f"{state.consecutive_failures} failed polls in a row; last error: "
-            _streak(session, state.name, "failing", failing, reason + str(state.last_error), now)
-            _streak(session, state.name, "flagged", bool(state.flagged), state.flagged or "", now)
+            told = bool(cfg.maintainer_targets())
+            error = str(state.last_error)
+            _streak(session, state.name, "failing", failing, reason + error, now, told=told)
+            _streak(
+                session,
+                state.name,
+                "flagged",
+                bool(state.flagged),
+                state.flagged or "",
+                now,
+                told=told,
+            )
         todo = session.scalars(
             select(MaintainerAlert).where(
                 MaintainerAlert.closed_at.is_(None), MaintainerAlert.sent_at.is_(None)
@@ -305,7 +315,14 @@ def alert_maintainers(
 
 
 def _streak(
-    session: Session, source: str, kind: str, active: bool, reason: str, now: dt.datetime
+    session: Session,
+    source: str,
+    kind: str,
+    active: bool,
+    reason: str,
+    now: dt.datetime,
+    *,
+    told: bool = True,
 ) -> None:
     current = session.scalar(
         select(MaintainerAlert).where(
@@ -316,7 +333,15 @@ def _streak(
     )
     if active and current is None:
         session.add(MaintainerAlert(source=source, kind=kind, reason=reason, opened_at=now))
-        log.warning("source %s: %s; the maintainers are told", source, reason)
+        if told:
+            log.warning("source %s: %s; the maintainers are told", source, reason)
+        else:
+            log.warning(
+                "source %s: %s (no maintainer is told: set WATCHER_MAINTAINERS to an e-mail "
+                "address to be told next time)",
+                source,
+                reason,
+            )
     elif not active and current is not None:
         current.closed_at = now
 

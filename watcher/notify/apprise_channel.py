@@ -35,6 +35,19 @@ def _quiet() -> Iterator[None]:
         logger.setLevel(level)
 
 
+def usable(url: str) -> bool:
+    """Whether Apprise can send to `url` (its scheme and form), checked without any network.
+
+    `subscribers add` and every delivery ask the same question, so an address the delivery would
+    refuse is refused when it is added (issue 19: `tgram://bot/chat` used to pass here and fail at
+    every run)."""
+    with _quiet():
+        import apprise  # noqa: PLC0415
+
+        hub: Any = apprise.Apprise()
+        return bool(hub.add(url))
+
+
 class AppriseChannel:
     """Sends a title and a text body to one Apprise URL; failures become `DeliveryError`."""
 
@@ -44,7 +57,7 @@ class AppriseChannel:
             import apprise  # noqa: PLC0415 - loads ~100 plugins; only when a channel is used
 
             hub: Any = apprise.Apprise()
-            if not hub.add(url):
+            if not usable(url) or not hub.add(url):
                 raise DeliveryError("the Apprise URL is not valid (unknown scheme or form)")
             try:
                 ok = hub.notify(title=title, body=body, body_format=apprise.NotifyFormat.TEXT)

@@ -140,6 +140,7 @@ def alert_item(event: Event, lang: str, base_url: str) -> AlertItem:
         site=event.site,
         source=event.notice.source.name,
         lang=lang,
+        site_name=site_label(event.site),
     )
     text = entry.text
     if entry.link:  # the portal link gets its own labelled line below

@@ -48,8 +48,8 @@ def load_notify_settings() -> NotifySettings:
     try:
         return NotifySettings()
     except ValidationError as exc:
-        problems = [
-            f"environment: WATCHER_{'_'.join(str(p) for p in err['loc']).upper()}: {err['msg']}"
-            for err in exc.errors()
-        ]
+        from watcher.plain import env_problem  # noqa: PLC0415
+
+        secret = frozenset({"WATCHER_SMTP_URL", "WATCHER_MAINTAINERS"})
+        problems = [env_problem(dict(err), secret=secret) for err in exc.errors()]
         raise ConfigError(problems[0], problems) from None

@@ -66,8 +66,19 @@ def parse_address(text: str) -> tuple[str, str]:
     if _EMAIL.match(value):
         return value.lower(), "email"
     if _URL.match(value):
+        from watcher.notify.apprise_channel import usable  # noqa: PLC0415 - Apprise is heavy
+
+        if not usable(value):
+            raise ConfigError(
+                "Apprise cannot use this URL (unknown scheme, or a part missing); each service "
+                "has its own form, e.g. tgram://BOT_TOKEN/CHAT_ID for Telegram: see "
+                "https://github.com/caronc/apprise/wiki"
+            )
         return value, "apprise"
-    raise ConfigError("not an e-mail address nor an Apprise URL (like tgram://bot/chat)")
+    raise ConfigError(
+        "not an e-mail address nor an Apprise URL (like tgram://BOT_TOKEN/CHAT_ID or "
+        "ntfy://ntfy.sh/TOPIC)"
+    )
 
 
 def mask(address: str) -> str:

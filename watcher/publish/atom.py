@@ -26,6 +26,10 @@ from watcher.publish.entries import Entry
 EPOCH = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
 HISTORY_NS = "http://purl.org/syndication/history/1.0"
 _CLOSE = b"</feed>"
+# A feed opened in a browser is styled by this sheet (a CSS processing instruction: no script, and
+# the document stays plain, valid Atom): a title, a word on what a feed is, and the entries.
+STYLESHEET = "/static/feed.css"
+_DECLARATION_END = b"?>\n"
 # Characters XML 1.0 forbids; portal text is cleaned on the way in, this is the last guard.
 _XML_ILLEGAL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
 
@@ -81,6 +85,9 @@ def entry_xml(item: Entry, base_url: str) -> bytes:
     ]
     if item.link:
         lines.append(f'    <link href="{_attr(item.link)}" rel="alternate" type="text/html"/>')
+    if item.page:
+        # This site's page of the notice: its whole history and the evidence.
+        lines.append(f'    <link href="{_attr(item.page)}" rel="related" type="text/html"/>')
     lines += [f'    <category term="{_attr(term)}"/>' for term in item.categories]
     lines += [
         f'    <content type="html">{_text(item.html)}</content>',
@@ -133,6 +140,9 @@ def feed_head(meta: FeedMeta, updated: dt.datetime) -> tuple[bytes, bytes]:
         fg.register_extension("history", _History, atom=True, rss=False)
         fg.history.archive = True
     document: bytes = fg.atom_str(pretty=True)
+    end = document.index(_DECLARATION_END) + len(_DECLARATION_END)
+    sheet = f'<?xml-stylesheet type="text/css" href="{STYLESHEET}"?>\n'.encode()
+    document = document[:end] + sheet + document[end:]
     at = document.rindex(_CLOSE)
     return document[:at], document[at:]
 

@@ -94,6 +94,10 @@ class FeedSpec:
         value = self.value
         if self.dimension == "type":
             value = TITLE_PREFIX[lang].get(value, value)
+        elif self.dimension == "site":  # "CRA de Dunkerque", not the slug `dunkerque`
+            from watcher.publish.entries import site_name  # noqa: PLC0415
+
+            value = site_name(value) or value
         return _TITLES[lang][self.dimension].format(value=value)
 
 

@@ -64,6 +64,7 @@ LABELS = {
         "value": "Montant estimé",
         "documents": "Documents",
         "similarity": "similarité",
+        "page": "Historique et preuves sur ce site",
     },
     "en": {
         "buyer": "Buyer",
@@ -80,6 +81,7 @@ LABELS = {
         "value": "Estimated value",
         "documents": "Documents",
         "similarity": "similarity",
+        "page": "History and evidence on this site",
     },
 }
 
@@ -114,6 +116,41 @@ class Entry:
     site: str | None
     source: str
     categories: tuple[str, ...]
+    # This site's page of the notice (its timeline and evidence), beside the portal's `link`.
+    page: str | None = None
+
+
+# French puts a (non-breaking) space before a colon, English does not: "Nouveau marché : …" but
+# "New tender: …".
+COLON = {"fr": " : ", "en": ": "}
+
+
+@lru_cache(maxsize=1)
+def _site_names() -> dict[str, str]:
+    """Short names of the gazetteer's sites ("CRA de Dunkerque"); empty when it cannot be read."""
+    import re  # noqa: PLC0415
+    from importlib import resources  # noqa: PLC0415
+
+    from watcher.yamlio import load_yaml  # noqa: PLC0415
+
+    try:
+        path = resources.files("watcher") / "rules" / "sites.yaml"
+        data = load_yaml(path.read_text(encoding="utf-8"))
+        sites = data.get("sites") or {}
+        return {
+            str(slug): re.split(r" \(|[;,]", str(entry["label"]), maxsplit=1)[0].strip()
+            for slug, entry in sites.items()
+            if isinstance(entry, dict) and entry.get("label")
+        }
+    except (OSError, ValueError, AttributeError):
+        return {}
+
+
+def site_name(slug: str | None) -> str | None:
+    """A site's readable name ("CRA de Dunkerque"), the slug when the gazetteer has no label."""
+    if not slug:
+        return None
+    return _site_names().get(slug) or slug
 
 
 def render_entry(
@@ -128,6 +165,8 @@ def render_entry(
     lang: str = "fr",
     detail: dict[str, Any] | None = None,
     also: Sequence[Any] | None = None,
+    page_url: str | None = None,
+    site_name: str | None = None,
 ) -> Entry:
     """Render one event of one notice; pure, so it is tested without a database.
 
@@ -140,9 +179,10 @@ def render_entry(
     if isinstance(facts_of, dict):
         # The call for tenders: its own deadline, value, lots and documents.
         snapshot = {**snapshot, "deadline": facts_of.get("deadline") or snapshot.get("deadline")}
+    colon = COLON.get(lang, " : ")
     # Stored before bidi controls were removed at the store (issue 18): neutralised here too.
     name = plain_line(str(snapshot.get("title") or "")) or "?"
-    title = f"{TITLE_PREFIX[lang].get(kind, kind)} : {name}"
+    title = f"{TITLE_PREFIX[lang].get(kind, kind)}{colon}{name}"
     facts: list[tuple[str, str]] = []
     if snapshot.get("buyer"):
         facts.append((labels["buyer"], snapshot["buyer"]))
@@ -174,7 +214,7 @@ def render_entry(
     if snapshot.get("winners"):
         facts.append((labels["winners"], ", ".join(snapshot["winners"])))
     if site:
-        facts.append((labels["site"], site))
+        facts.append((labels["site"], site_name or site))
     facts.append((labels["source"], source))
     related = _related(detail)
     others_refs = {str(i.get("ref")) for i in also or [] if isinstance(i, dict)}
@@ -182,8 +222,10 @@ def render_entry(
         related = None  # listed with the other portals below
     if related:
         facts.append((labels["related"], related))
-    lines = [f"{_label(c, lang)} : {c.get('old') or '—'} → {c.get('new') or '—'}" for c in changes]
-    fact_lines = [f"{k} : {v}" for k, v in facts]
+    lines = [
+        f"{_label(c, lang)}{colon}{c.get('old') or '—'} → {c.get('new') or '—'}" for c in changes
+    ]
+    fact_lines = [f"{k}{colon}{v}" for k, v in facts]
     html_parts = []
     if lines:
         items = "".join(f"<li>{escape(line)}</li>" for line in lines)
@@ -197,13 +239,19 @@ def render_entry(
             f'<p><a href="{escape(link, quote=True)}">{escape(labels["link"])}</a></p>'
         )
     others = _elsewhere(also, labels["similarity"])
+    page = _web_link(page_url)
+    if page:
+        html_parts.append(
+            f'<p><a href="{escape(page, quote=True)}">{escape(labels["page"])}</a></p>'
+        )
+    others = _elsewhere(also)
     if others:
         anchors = ", ".join(
             f'<a href="{escape(url, quote=True)}">{escape(name)}</a>' for name, url in others
         )
-        html_parts.append(f"<p>{escape(labels['also'])} : {anchors}</p>")
-        fact_lines.append(f"{labels['also']} : " + ", ".join(f"{n} {u}" for n, u in others))
-    text = "\n".join([*lines, *fact_lines, *([link] if link else [])])
+        html_parts.append(f"<p>{escape(labels['also'])}{colon}{anchors}</p>")
+        fact_lines.append(f"{labels['also']}{colon}" + ", ".join(f"{n} {u}" for n, u in others))
+    text = "\n".join([*lines, *fact_lines, *([page] if page else []), *([link] if link else [])])
     categories = tuple(x for x in (kind, site, source) if x)
     return Entry(
         key=key,
@@ -216,6 +264,7 @@ def render_entry(
         site=site,
         source=source,
         categories=categories,
+        page=page,
     )
 
 

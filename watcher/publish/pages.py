@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 from watcher.publish import catalog
 from watcher.publish.atom import FeedMeta, assemble, entry_xml
 from watcher.publish.catalog import PAGE_SIZE, DocRef, archive_pages
-from watcher.publish.entries import Entry, render_entry
+from watcher.publish.entries import Entry, render_entry, site_name
 from watcher.publish.ical import build_calendar
 from watcher.publish.jsonfeed import JsonFeedMeta, assemble_json, item_json
 from watcher.publish.reading import (
@@ -51,8 +51,10 @@ class Rendered:
     json: bytes
 
 
-def event_entry(row: EventRow, lang: str = "fr") -> Entry:
-    """The reader's view of one stored event."""
+def event_entry(row: EventRow, lang: str = "fr", base_url: str | None = None) -> Entry:
+    """The reader's view of one stored event; with `base_url`, linked to the notice's page on
+    this site (its history and evidence) beside the portal's."""
+    page = f"{base_url}/notices/{row.notice_id}" if base_url and row.notice_id else None
     return render_entry(
         key=row.key,
         kind=row.type,
@@ -64,12 +66,14 @@ def event_entry(row: EventRow, lang: str = "fr") -> Entry:
         lang=lang,
         detail=row.detail,
         also=row.also,
+        page_url=page,
+        site_name=site_name(row.site),
     )
 
 
 def render(row: EventRow, lang: str, base_url: str) -> Rendered:
     """One event for one language, as an Atom entry and a JSON Feed item."""
-    entry = event_entry(row, lang)
+    entry = event_entry(row, lang, base_url)
     return Rendered(row.created_at, entry_xml(entry, base_url), item_json(entry, base_url))
 
 

@@ -43,6 +43,7 @@ class EventRow:
     detail: dict[str, Any] | None
     also: list[Any] | None
     snapshot: dict[str, Any]
+    notice_id: int | None = None
 
 
 # Snapshot keys read as text or numbers (no JSON decoding per row); any other key is read as JSON.
@@ -96,6 +97,7 @@ def _details(ids: Select[Any]) -> Select[Any]:
             SourceState.name,
             Event.detail,
             Notice.also,
+            Event.notice_id,
             *(_snapshot_key(key) for key in SNAPSHOT_KEYS),
         )
         .select_from(page)
@@ -123,7 +125,7 @@ def _filter(query: Select[Any], spec: FeedSpec) -> Select[Any]:
 
 
 def _row(values: Sequence[Any]) -> EventRow:
-    event_id, key, kind, created_at, changes, site, source, detail, also, *snap = values
+    event_id, key, kind, created_at, changes, site, source, detail, also, notice_id, *snap = values
     return EventRow(
         id=event_id,
         key=key,
@@ -135,6 +137,7 @@ def _row(values: Sequence[Any]) -> EventRow:
         detail=detail,
         also=also,
         snapshot=dict(zip(SNAPSHOT_KEYS, snap, strict=True)),
+        notice_id=notice_id,
     )
 
 

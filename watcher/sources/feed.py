@@ -163,5 +163,15 @@ def _record(element: ET.Element, url: str) -> NoticeRecord | None:
         url=link,
         published=_published(_text(children, "pubDate", "published", "updated", "date")),
         description=description,
-        raw=ET.tostring(element, encoding="unicode"),
+        raw=_raw(element),
     )
+
+
+def _raw(element: ET.Element) -> str:
+    """The item's own XML as evidence, without its tail: the whitespace after `</item>` belongs
+    to the feed's layout, and a change of it alone is no new version (issue 19)."""
+    tail, element.tail = element.tail, None
+    try:
+        return ET.tostring(element, encoding="unicode")
+    finally:
+        element.tail = tail

@@ -116,7 +116,19 @@ def conditional(
             return Response(status_code=304, headers=headers)
     elif _not_modified_since(request.headers.get("if-modified-since"), modified):
         return Response(status_code=304, headers=headers)
+    if media.startswith("application/atom+xml"):
+        headers["Vary"] = "Accept"
+        if for_browser(request.headers.get("accept", "")):
+            # The same Atom bytes, labelled as plain XML: browsers then apply the document's
+            # stylesheet instead of showing raw text (feed readers never ask for text/html).
+            media = "application/xml"
     return Response(body, media_type=media, headers=headers)
+
+
+def for_browser(accept: str) -> bool:
+    """Whether an `Accept` header is a web browser's (HTML first, no feed type asked for)."""
+    accept = accept.lower()
+    return "text/html" in accept and "atom" not in accept and "rss" not in accept
 
 
 def feeds_state(session: Session) -> tuple[int, int, int]:

@@ -30,7 +30,81 @@ MESSAGES: dict[str, dict[str, str]] = {
         "nav_companies": "Entreprises",
         "nav_sources": "Sources",
         "nav_subscribe": "S'abonner",
-        "nav_feed": "Flux Atom",
+        "nav_feed": "Flux",
+        "nothing_yet_events": (
+            "Rien pour l'instant : aucun événement n'a encore été enregistré. Les avis "
+            "apparaissent ici dès qu'une source a été interrogée avec succès."
+        ),
+        "nothing_yet_notices": (
+            "Rien pour l'instant : aucun avis pertinent n'a encore été enregistré."
+        ),
+        "health_none_ok": (
+            "Aucune source n'a encore pu être interrogée ({n} en échec) : cet ordinateur n'a "
+            "peut-être pas accès à internet, ou un proxy bloque les portails. Rien n'est perdu : "
+            "chaque source est réessayée à son heure."
+        ),
+        "health_failing": (
+            "{n} source(s) sur {total} en échec ({names}) : des avis récents peuvent manquer."
+        ),
+        "health_never": (
+            "Aucune source n'a encore été interrogée : avec « watcher serve », la première "
+            "interrogation commence tout de suite ; sinon, lancez « watcher run --once »."
+        ),
+        "health_see": "Voir l'état des sources",
+        "feeds_box_title": "Suivre dans un lecteur de flux",
+        "feeds_box_exact": "Le flux de {what} contient les mêmes événements que cette page.",
+        "feeds_box_closest": (
+            "Aucun flux ne correspond exactement à cette recherche ; le plus proche est celui "
+            "de {what}."
+        ),
+        "feed_scope_all": "tous les événements",
+        "feed_scope_site": "ce site ({what})",
+        "feed_scope_source": "la source {what}",
+        "feed_scope_type": "ce type d'événement ({what})",
+        "feed_atom": "Flux Atom",
+        "feed_json": "JSON Feed",
+        "feed_ics": "Calendrier des dates limites (iCalendar)",
+        "feed_short": "flux",
+        "feeds_what": "Qu'est-ce qu'un flux ?",
+        "feeds_title": "Les flux : suivre sans venir voir",
+        "feeds_intro": (
+            "Un flux (Atom, parfois appelé RSS) est une adresse qu'un lecteur de flux "
+            "interroge pour vous : chaque nouvel avis, date limite modifiée ou attribution y "
+            "apparaît tout seul, sans inscription ni e-mail. Ouvert directement dans un "
+            "navigateur, un flux ressemble à une page de code : c'est normal, il est fait pour "
+            "un lecteur."
+        ),
+        "feeds_how_title": "Comment s'abonner",
+        "feeds_how_1": (
+            "Installez un lecteur de flux : Thunderbird, NetNewsWire, Feeder (Android), "
+            "Inoreader, Feedly, Nextcloud News…"
+        ),
+        "feeds_how_2": "Copiez l'adresse d'un des flux ci-dessous (clic droit, « Copier le lien »).",
+        "feeds_how_3": "Dans le lecteur, choisissez « Ajouter un flux » et collez l'adresse.",
+        "feeds_formats": (
+            "Le JSON Feed contient la même chose pour les programmes ; le calendrier iCalendar "
+            "s'ajoute à un agenda (Thunderbird, Google Agenda, Apple Calendrier) et suit chaque "
+            "date limite."
+        ),
+        "feeds_everything": "Tout",
+        "feeds_by_site": "Par site",
+        "feeds_by_source": "Par source",
+        "feeds_by_event": "Par type d'événement",
+        "counts": "Avis reçus",
+        "counts_n": "{notices} avis, {relevant} pertinent(s), {events} événement(s)",
+        "failures_n": "{n} échec(s) de suite",
+        "database_down_title": "Base de données indisponible",
+        "database_down_text": (
+            "La base de données ne répond pas pour l'instant. Réessayez dans quelques minutes ; "
+            "rien de ce qui a été enregistré n'est perdu."
+        ),
+        "error_down_title": "Erreur du service",
+        "error_down_text": "Cette page n'a pas pu être affichée. Réessayez dans quelques minutes.",
+        "demo_label": "Démonstration :",
+        "demo_text": (
+            "ces avis sont un petit échantillon fourni avec le logiciel (données réelles, "
+            "figées), pas une veille en direct."
+        ),
         "switch_label": "English",
         "switch_title": "Read this page in English",
         "home_title": "Derniers avis et événements",
@@ -152,7 +226,77 @@ MESSAGES: dict[str, dict[str, str]] = {
         "nav_companies": "Companies",
         "nav_sources": "Sources",
         "nav_subscribe": "Subscribe",
-        "nav_feed": "Atom feed",
+        "nav_feed": "Feeds",
+        "nothing_yet_events": (
+            "Nothing yet: no event has been recorded so far. Notices appear here as soon as a "
+            "source has been polled successfully."
+        ),
+        "nothing_yet_notices": "Nothing yet: no relevant notice has been recorded so far.",
+        "health_none_ok": (
+            "No source could be polled yet ({n} failing): this computer may have no internet "
+            "access, or a proxy blocks the portals. Nothing is lost: each source is tried again "
+            "on its schedule."
+        ),
+        "health_failing": (
+            "{n} of {total} source(s) failing ({names}): recent notices may be missing."
+        ),
+        "health_never": (
+            "No source has been polled yet: under “watcher serve” the first poll starts at "
+            "once; otherwise run “watcher run --once”."
+        ),
+        "health_see": "See the sources' health",
+        "feeds_box_title": "Follow in a feed reader",
+        "feeds_box_exact": "The feed of {what} holds the same events as this page.",
+        "feeds_box_closest": (
+            "No feed matches this search exactly; the closest is the feed of {what}."
+        ),
+        "feed_scope_all": "every event",
+        "feed_scope_site": "this site ({what})",
+        "feed_scope_source": "the source {what}",
+        "feed_scope_type": "this kind of event ({what})",
+        "feed_atom": "Atom feed",
+        "feed_json": "JSON Feed",
+        "feed_ics": "Deadlines calendar (iCalendar)",
+        "feed_short": "feed",
+        "feeds_what": "What is a feed?",
+        "feeds_title": "Feeds: follow without coming to look",
+        "feeds_intro": (
+            "A feed (Atom, sometimes called RSS) is an address that a feed reader checks for "
+            "you: every new notice, moved deadline or award shows up by itself, with no sign-up "
+            "and no e-mail. Opened directly in a browser, a feed looks like a page of code: "
+            "that is normal, it is made for a reader."
+        ),
+        "feeds_how_title": "How to subscribe",
+        "feeds_how_1": (
+            "Install a feed reader: Thunderbird, NetNewsWire, Feeder (Android), Inoreader, "
+            "Feedly, Nextcloud News…"
+        ),
+        "feeds_how_2": "Copy the address of one of the feeds below (right click, “Copy link”).",
+        "feeds_how_3": "In the reader, choose “Add feed” and paste the address.",
+        "feeds_formats": (
+            "The JSON Feed holds the same for programs; the iCalendar calendar goes into a "
+            "calendar app (Thunderbird, Google Calendar, Apple Calendar) and follows each "
+            "deadline."
+        ),
+        "feeds_everything": "Everything",
+        "feeds_by_site": "By site",
+        "feeds_by_source": "By source",
+        "feeds_by_event": "By kind of event",
+        "counts": "Notices received",
+        "counts_n": "{notices} notice(s), {relevant} relevant, {events} event(s)",
+        "failures_n": "{n} failure(s) in a row",
+        "database_down_title": "Database unavailable",
+        "database_down_text": (
+            "The database does not answer right now. Try again in a few minutes; nothing that "
+            "was recorded is lost."
+        ),
+        "error_down_title": "Service error",
+        "error_down_text": "This page could not be shown. Try again in a few minutes.",
+        "demo_label": "Demonstration:",
+        "demo_text": (
+            "these notices are a small sample shipped with the software (real data, frozen), "
+            "not a live watch."
+        ),
         "switch_label": "Français",
         "switch_title": "Lire cette page en français",
         "home_title": "Latest notices and events",

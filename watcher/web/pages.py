@@ -8,6 +8,7 @@ Everything scraped is autoescaped; links taken from portals are kept only when t
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 from collections.abc import Callable
@@ -19,7 +20,7 @@ from urllib.parse import urlencode, urlsplit
 from jinja2 import Environment, PackageLoader, StrictUndefined
 from markupsafe import Markup
 from sqlalchemy import select
-from sqlalchemy.orm import joinedload
+from sqlalchemy.orm import Session, joinedload
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
@@ -30,11 +31,13 @@ import watcher.web.ids  # noqa: F401 - registers the `{name:id}` URL convertor
 from watcher.db.models import Notice, NoticeVersion, SourceState
 from watcher.deadlines import shown_for
 from watcher.errors import ConfigError
-from watcher.normalize import PARIS, format_value
+from watcher.normalize import format_value
 from watcher.phases import ORDER as PHASE_ORDER
 from watcher.runtime import Runtime
 from watcher.web.company_listing import site_counts_by_slug, site_timeline
+from watcher.web.feedlinks import feed_links
 from watcher.web.gazetteer import Site, load_sites
+from watcher.web.humane import human_schedule, local
 from watcher.web.i18n import Translator, explicit_lang, negotiate
 from watcher.web.listing import (
     EVENT_TYPES,
@@ -50,6 +53,7 @@ from watcher.web.listing import (
     timeline,
 )
 from watcher.web.pictures import site_pictures
+from watcher.web.reasons import reason_text
 
 # Pages hold no secrets and run no script: nothing but this site's own stylesheet.
 SECURITY_HEADERS = {
@@ -66,7 +70,7 @@ NAV = (
     ("companies", "/companies"),
     ("sources", "/sources"),
     ("subscribe", "/subscribe"),
-    ("feed", "/feeds/all.atom"),
+    ("feed", "/feeds"),
 )
 
 
@@ -80,14 +84,6 @@ def http_url(value: str | None) -> str:
 def iso(moment: Any) -> str:
     """ISO 8601 for `<time datetime=…>`."""
     return str(moment.isoformat())
-
-
-def local(moment: Any, with_time: bool = True) -> str:
-    """`26/11/2026 15:40` in Paris time (dates as they are)."""
-    if hasattr(moment, "astimezone"):
-        moment = moment.astimezone(PARIS)
-        return str(moment.strftime("%d/%m/%Y %H:%M" if with_time else "%d/%m/%Y"))
-    return str(moment.strftime("%d/%m/%Y"))
 
 
 def procedure_phases(members: list[Notice]) -> list[Notice]:
@@ -189,9 +185,13 @@ class Pages:
             t=Translator(lang),
             url=url,
             switch_url=f"{request.url.path}?{urlencode(switch)}",
-            feed_url="/feeds/all.atom" + ("?lang=en" if lang == "en" else ""),
+            feed_url=context.pop("feed_url", "/feeds/all.atom")
+            + ("?lang=en" if lang == "en" else ""),
             nav=[(key, url(path)) for key, path in NAV],
             site_label=self.site_label,
+            schedule_words=lambda schedule: human_schedule(schedule, lang),
+            reason_words=lambda reason: reason_text(reason, lang),
+            demo=self.runtime.settings.demo,
             **context,
         )
         headers = {**SECURITY_HEADERS, "Content-Language": lang, "Vary": "Accept-Language"}
@@ -209,6 +209,37 @@ class Pages:
             message=message or t("not_found_text"),
         )
 
+    def failure(self, request: Request, status: int, kind: str) -> HTMLResponse:
+        """The page for a failure of the service itself (`kind`: `database` or `error`); it
+        reads nothing from the database, so it can always be shown."""
+        t = Translator(negotiate(request))
+        return self.render(
+            request,
+            "error.html",
+            status=status,
+            active="",
+            heading=t(f"{kind}_down_title"),
+            message=t(f"{kind}_down_text"),
+        )
+
+    def _health(self, session: Session) -> dict[str, Any]:
+        """How the sources are doing, for the notice on top of `/` and `/sources`."""
+        try:
+            configured = [c.name for c in self.runtime.config.sources if c.enabled]
+        except ConfigError:
+            configured = []
+        states = {s.name: s for s in session.scalars(select(SourceState))}
+        names = configured or sorted(states)
+        failing = [n for n in names if n in states and states[n].consecutive_failures > 0]
+        ever = any(states[n].last_success_at for n in names if n in states)
+        polled = any(n in states for n in names)
+        return {
+            "total": len(names),
+            "failing": failing,
+            "never_ok": bool(failing) and not ever,
+            "never_polled": bool(names) and not polled,
+        }
+
     def home(self, request: Request) -> Response:
         """`/`: the latest events (or relevant notices), filtered and searched."""
         try:
@@ -223,10 +254,14 @@ class Pages:
             else:
                 page = list_events(session, filters, paging)
             names = session.scalars(select(SourceState.name).order_by(SourceState.name)).all()
+            links = feed_links(filters)
             return self.render(
                 request,
                 "home.html",
                 active="home",
+                health=self._health(session),
+                links=links,
+                feed_url=links.atom,
                 filters=filters,
                 show=show,
                 page=page,
@@ -338,6 +373,8 @@ class Pages:
                 request,
                 "site.html",
                 active="sites",
+                links=feed_links(Filters(site=slug)),
+                feed_url=f"/feeds/sites/{slug}.atom",
                 site=site or Site(slug=slug, label=slug),
                 page=page,
                 timeline_svg=Markup(site_timeline(session, slug, negotiate(request))),  # noqa: S704
@@ -352,7 +389,28 @@ class Pages:
             configs = []
         with self.runtime.sessions() as session:
             rows = source_health(session, configs)
-            return self.render(request, "sources.html", active="sources", rows=rows)
+            return self.render(
+                request,
+                "sources.html",
+                active="sources",
+                rows=rows,
+                health=self._health(session),
+            )
+
+    def feeds_help(self, request: Request) -> Response:
+        """`/feeds`: what a feed is, and every feed to subscribe to."""
+        with self.runtime.sessions() as session:
+            names = session.scalars(select(SourceState.name).order_by(SourceState.name)).all()
+        with contextlib.suppress(ConfigError):
+            names = sorted({*names, *(c.name for c in self.runtime.config.sources)})
+        return self.render(
+            request,
+            "feeds.html",
+            active="feed",
+            sites=list(self.sites.values()),
+            source_names=names,
+            event_types=EVENT_TYPES,
+        )
 
     def not_found(self, request: Request, exc: Exception) -> Response:
         """Unknown addresses get the site's 404 page (the API answers JSON)."""
@@ -371,6 +429,7 @@ class Pages:
             Route("/sites", self.site_list, name="sites"),
             Route("/sites/{slug}", self.site, name="site"),
             Route("/sources", self.sources, name="sources"),
+            Route("/feeds", self.feeds_help, name="feeds"),
             Mount("/static", StaticFiles(packages=[("watcher.web", "static")]), name="static"),
         ]
 

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import errno
 import logging
 import signal
+import socket
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -13,13 +15,16 @@ import uvicorn
 from sqlalchemy import text
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from watcher.errors import WatcherError
 from watcher.runtime import Runtime
 from watcher.web import api, feeds, metrics
 from watcher.web.company_pages import routes as company_routes
+from watcher.web.failsafe import FailSafe, OnceLog, database_problem
 from watcher.web.pages import Pages
 from watcher.web.subscribe import routes as subscribe_routes
 
@@ -29,15 +34,22 @@ log = logging.getLogger("watcher.web")
 def create_app(runtime: Runtime, *, lifespan: Any = None) -> Starlette:
     """The web application over `runtime`'s database."""
 
+    once = OnceLog()
+
     async def healthz(_request: Request) -> Response:
         def check() -> None:
             with runtime.engine.connect() as conn:
                 conn.execute(text("SELECT 1"))
+                # A database emptied or dropped under a running service answers SELECT 1.
+                conn.execute(text("SELECT 1 FROM sources WHERE 1 = 0"))
 
         try:
             await run_in_threadpool(check)
         except Exception as exc:  # noqa: BLE001 - health reports, never raises
-            return JSONResponse({"status": "error", "database": str(exc)[:200]}, status_code=503)
+            # The driver's text may name hosts, users or tables: the log has it, once.
+            once.failed("database", f"health check: the database cannot be used ({exc!r})"[:300])
+            body = {"status": "error", "database": database_problem(exc)}
+            return JSONResponse(body, status_code=503)
         return JSONResponse({"status": "ok", "database": "ok"})
 
     pages = Pages(runtime)
@@ -51,7 +63,42 @@ def create_app(runtime: Runtime, *, lifespan: Any = None) -> Starlette:
         Route("/healthz", healthz),
     ]
     handlers: dict[Any, Any] = {404: pages.not_found, 405: pages.not_found}
-    return Starlette(routes=routes, lifespan=lifespan, exception_handlers=handlers)
+    middleware = [Middleware(FailSafe, render=pages.failure, once=once)]
+    return Starlette(
+        routes=routes, lifespan=lifespan, exception_handlers=handlers, middleware=middleware
+    )
+
+
+def bind(host: str, port: int) -> socket.socket:
+    """A listening socket on `host:port`, or a `WatcherError` saying why not and what to do."""
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+    except socket.gaierror:
+        raise WatcherError(
+            f"serve: --host {host}: no such address on this computer; use 127.0.0.1 (this "
+            "computer only) or 0.0.0.0 (every network)"
+        ) from None
+    family, kind, proto, _name, address = infos[0]
+    sock = socket.socket(family, kind, proto)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind(address)
+        sock.listen(128)
+    except OSError as exc:
+        sock.close()
+        if exc.errno == errno.EADDRINUSE:
+            raise WatcherError(
+                f"serve: port {port} on {host} is already in use (is another `watcher serve` "
+                f"running?); stop it or choose another port with --port, e.g. --port {port + 1}"
+            ) from None
+        if exc.errno == errno.EACCES:
+            raise WatcherError(
+                f"serve: port {port} needs administrator rights; choose a port above 1023 "
+                "with --port, e.g. --port 8080"
+            ) from None
+        raise WatcherError(f"serve: cannot listen on {host}:{port}: {exc.strerror}") from None
+    sock.set_inheritable(True)
+    return sock
 
 
 def serve(runtime: Runtime, *, host: str, port: int, scheduler: bool = True) -> None:
@@ -90,7 +137,9 @@ def serve(runtime: Runtime, *, host: str, port: int, scheduler: bool = True) -> 
         signal.signal(stop_signal, lambda sig, frame: server.handle_exit(sig, frame))
     runtime.engine  # noqa: B018 - migrate before serving
     sources = runtime.config.build() if scheduler else []
+    # Bind first, so that a busy port is one clear line and "serving on" is only said when true.
+    sock = bind(host, port)
     log.info("serving on http://%s:%d/", host, port)
-    server.run()
+    server.run(sockets=[sock])
     if not clean:
         abandon()

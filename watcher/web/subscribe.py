@@ -156,6 +156,15 @@ def _lang(request: Request, form: Any = None) -> str:
     return "en" if accept.startswith("en") else "fr"
 
 
+def mail_configured() -> bool:
+    """Whether confirmation e-mails can be sent (`WATCHER_SMTP_URL` set and valid): when not,
+    the page explains and points at the feeds instead of showing a form that ends in a 503."""
+    try:
+        return load_notify_settings().smtp_url is not None
+    except WatcherError:
+        return False
+
+
 def _message(
     lang: str,
     title: str,
@@ -211,6 +220,7 @@ def routes(runtime: Runtime) -> list[BaseRoute]:
             events=list(TITLE_PREFIX[lang].items()),
             chosen_events=values.get("events", ()),
             digest=values.get("digest"),
+            mail_on=mail_configured(),
         )
         return HTMLResponse(body, status_code=400 if error else 200, headers=HEADERS)
 
