@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import functools
 import logging
 import sys
@@ -167,6 +168,8 @@ def feed_build(out: Path) -> None:
         with runtime.sessions() as session:
             written = write_feeds(session, runtime.settings, out, sites=runtime.matcher.site_slugs)
     except OSError as exc:
+        if exc.errno == errno.ENOSPC:
+            raise  # a full disk: `error: No space left on device: <file>`, whatever the folder
         raise WatcherError(
             feeds_error(out, exc, fix="or give --out a folder you can write")
         ) from None
