@@ -46,7 +46,7 @@ def database_url(tmp_path: Path) -> Iterator[str]:
 @pytest.fixture
 def make_runtime(tmp_path: Path, database_url: str) -> Iterator[object]:
     """A factory: `make_runtime(sources_yaml_text)` → a Runtime on the test database."""
-    from watcher.runtime import Runtime  # noqa: PLC0415
+    from watcher.pipeline.runtime import Runtime  # noqa: PLC0415
     from watcher.settings import Settings  # noqa: PLC0415
 
     made: list[Runtime] = []

@@ -14,8 +14,8 @@ from hypothesis import strategies as st
 from pydantic import ValidationError
 
 from watcher.errors import FetchError, ParseError
-from watcher.http import Fetcher
 from watcher.records import NOTICE_TYPES, NoticeRecord, PollWindow, RawPage
+from watcher.sources.http import Fetcher
 from watcher.sources.ted import FIELDS, TedConfig, TedSource, notice_record
 
 FIXTURES = Path(__file__).parent.parent / "fixtures" / "ted"

@@ -271,7 +271,7 @@ class Document(Base):
 class DocumentVersion(Base):
     """One downloaded version of a document (append-only): its sha256, size, type and text.
 
-    The bytes themselves are kept on disk by sha256 (`watcher.documents.blob_path`).
+    The bytes themselves are kept on disk by sha256 (`watcher.documents.sync.blob_path`).
     """
 
     __tablename__ = "document_versions"

@@ -13,9 +13,9 @@ from functools import lru_cache
 from html import escape
 from typing import Any
 
-from watcher.diff import FIELD_LABELS, NOTICE_TYPE_LABELS
-from watcher.diff import label as field_label
-from watcher.normalize import format_deadline, parse_datetime
+from watcher.core.diff import FIELD_LABELS, NOTICE_TYPE_LABELS
+from watcher.core.diff import label as field_label
+from watcher.core.normalize import format_deadline, parse_datetime
 
 TITLE_PREFIX = {
     "fr": {

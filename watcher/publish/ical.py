@@ -15,7 +15,7 @@ from urllib.parse import urlsplit
 
 import icalendar
 
-from watcher.normalize import format_deadline
+from watcher.core.normalize import format_deadline
 
 CALENDAR_NAME = "Dates limites — marchés de la rétention et de l'expulsion"
 _END = b"END:VCALENDAR"

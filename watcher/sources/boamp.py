@@ -46,7 +46,6 @@ from typing import Any, ClassVar
 from pydantic import Field, field_validator
 
 from watcher.errors import ParseError
-from watcher.http import Fetcher
 from watcher.records import NoticeRecord, NoticeType, PollWindow, RawPage, RawRecord
 from watcher.sources.base import ApiSourceConfig, Source, as_list, dig
 from watcher.sources.boamp_donnees import (
@@ -58,6 +57,7 @@ from watcher.sources.boamp_donnees import (
     text,
     unique,
 )
+from watcher.sources.http import Fetcher
 
 log = logging.getLogger(__name__)
 

@@ -42,10 +42,10 @@ from typing import Any
 from pydantic import Field, field_validator
 
 from watcher.errors import ParseError
-from watcher.http import Fetcher
 from watcher.records import NoticeRecord, PollWindow, RawPage
-from watcher.scrape import absolute_url, clean, department
 from watcher.sources.base import ApiSourceConfig, Source, as_list, first
+from watcher.sources.http import Fetcher
+from watcher.sources.scrape import absolute_url, clean, department
 
 _CPV = re.compile(r"\d{8}")
 _SIRET = re.compile(r"[\d ]+").fullmatch

@@ -46,9 +46,10 @@ import lxml.html
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from watcher.errors import ParseError
-from watcher.http import Fetcher
 from watcher.records import NoticeRecord, PollWindow, RawPage
-from watcher.scrape import (
+from watcher.sources.base import Source, SourceConfig
+from watcher.sources.http import Fetcher
+from watcher.sources.scrape import (
     Follow,
     Request,
     absolute_url,
@@ -62,7 +63,6 @@ from watcher.scrape import (
     select_elements,
     select_first,
 )
-from watcher.sources.base import Source, SourceConfig
 
 DetailField = Literal[
     "title", "deadline", "buyer", "description", "published", "place", "documents"

@@ -23,9 +23,9 @@ from urllib.parse import urlencode, urlsplit
 from pydantic import Field
 
 from watcher.errors import ParseError
-from watcher.http import Fetcher, decode_json
 from watcher.records import Lot, NoticeRecord, NoticeType, PollWindow, RawPage
 from watcher.sources.base import ApiSourceConfig, Source, as_list, dig
+from watcher.sources.http import Fetcher, decode_json
 
 log = logging.getLogger(__name__)
 

@@ -48,9 +48,10 @@ import lxml.html
 from pydantic import Field
 
 from watcher.errors import ParseError
-from watcher.http import Fetcher
 from watcher.records import NoticeRecord, PollWindow, RawPage
-from watcher.scrape import (
+from watcher.sources.base import ApiSourceConfig, Source
+from watcher.sources.http import Fetcher
+from watcher.sources.scrape import (
     Follow,
     Request,
     absolute_url,
@@ -65,7 +66,6 @@ from watcher.scrape import (
     select_elements,
     select_first,
 )
-from watcher.sources.base import ApiSourceConfig, Source
 
 SEARCH = "/?page=Entreprise.EntrepriseAdvancedSearch&AllCons"
 DETAIL = "/?page=Entreprise.EntrepriseDetailsConsultation&refConsultation={ref}&orgAcronyme={org}"

@@ -47,9 +47,9 @@ from typing import Any, ClassVar, Literal
 from pydantic import Field, field_validator
 
 from watcher.errors import ParseError
-from watcher.http import RETRY_STATUSES, Fetcher, decode_json
 from watcher.records import Lot, NoticeRecord, NoticeType, PollWindow, RawPage
 from watcher.sources.base import ApiSourceConfig, Source, as_list
+from watcher.sources.http import RETRY_STATUSES, Fetcher, decode_json
 
 log = logging.getLogger(__name__)
 

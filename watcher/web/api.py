@@ -15,7 +15,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from watcher.db.models import Event, Notice, NoticeVersion
-from watcher.runtime import Runtime
+from watcher.pipeline.runtime import Runtime
 from watcher.web.listing import (
     BadRequest,
     Filters,

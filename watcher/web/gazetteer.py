@@ -1,6 +1,6 @@
 """The site gazetteer as readers see it: slug, label, kind, country, département.
 
-`watcher.match` compiles `watcher/rules/sites.yaml` (and the extra files `sources.yaml` names) for
+`watcher.match.matcher` compiles `watcher/match/rules/sites.yaml` (and the extra files `sources.yaml` names) for
 matching and exposes only the slugs, so the web site reads the same files here, read-only, for
 the descriptive keys. A slug from an extra file adds a site; an existing slug keeps its label
 unless the extra file gives one (the matcher's merge rule).
@@ -14,7 +14,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from watcher.yamlio import load_yaml
+from watcher.core.yamlio import load_yaml
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,7 +46,9 @@ def _read(text: str) -> dict[str, dict[str, Any]]:
 
 def load_sites(extra: Sequence[Path] = ()) -> dict[str, Site]:
     """Every site, shipped then extra files merged over them, by slug (ordered by label)."""
-    shipped = (resources.files("watcher") / "rules" / "sites.yaml").read_text(encoding="utf-8")
+    shipped = (resources.files("watcher.match") / "rules" / "sites.yaml").read_text(
+        encoding="utf-8"
+    )
     texts = [shipped] + [path.read_text(encoding="utf-8") for path in extra]
     merged: dict[str, dict[str, Any]] = {}
     for text in texts:

@@ -11,8 +11,8 @@ from typing import Any, Generic, TypeVar
 from sqlalchemy import ColumnElement, Select, and_, case, func, or_, select
 from sqlalchemy.orm import Session, contains_eager, defer, joinedload, selectinload
 
+from watcher.core.diff import diff_snapshots
 from watcher.db.models import Event, Notice, NoticeVersion, PollRun, SourceState
-from watcher.diff import diff_snapshots
 from watcher.publish.entries import TITLE_PREFIX
 from watcher.records import FieldChange
 from watcher.sources.base import SourceConfig

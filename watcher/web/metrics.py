@@ -40,7 +40,7 @@ from starlette.routing import BaseRoute, Route
 
 from watcher.db import models
 from watcher.db.models import Event, Notice, PollRun, SourceState
-from watcher.runtime import Runtime
+from watcher.pipeline.runtime import Runtime
 
 BUCKETS = (1.0, 5.0, 15.0, 30.0, 60.0, 120.0, 300.0, 600.0, 1800.0)
 

@@ -24,10 +24,10 @@ from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
+from watcher.core.normalize import PARIS
 from watcher.db.models import Notice, NoticeVersion, SourceState
 from watcher.errors import ConfigError
-from watcher.normalize import PARIS
-from watcher.runtime import Runtime
+from watcher.pipeline.runtime import Runtime
 from watcher.web.gazetteer import Site, load_sites
 from watcher.web.i18n import Translator, explicit_lang, negotiate
 from watcher.web.listing import (

@@ -17,7 +17,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from watcher.runtime import Runtime
+from watcher.pipeline.runtime import Runtime
 from watcher.web import api, feeds, metrics
 from watcher.web.pages import Pages
 from watcher.web.subscribe import routes as subscribe_routes
@@ -59,7 +59,7 @@ def serve(runtime: Runtime, *, host: str, port: int, scheduler: bool = True) -> 
     poll gets a few seconds to finish and is otherwise abandoned (nothing of it is stored), and
     the process exits 0 well within 15 seconds.
     """
-    from watcher.scheduler import abandon, build_scheduler, stop_scheduler  # noqa: PLC0415
+    from watcher.pipeline.scheduler import abandon, build_scheduler, stop_scheduler  # noqa: PLC0415
 
     clean = True
 

@@ -27,8 +27,8 @@ from watcher.notify import make_mailer, utcnow
 from watcher.notify import subscribers as subs
 from watcher.notify.render import render_confirm, render_page, site_label
 from watcher.notify.settings import load_notify_settings
+from watcher.pipeline.runtime import Runtime
 from watcher.publish.entries import TITLE_PREFIX
-from watcher.runtime import Runtime
 
 log = logging.getLogger("watcher.web.subscribe")
 HEADERS = {"Cache-Control": "no-store", "Referrer-Policy": "no-referrer"}

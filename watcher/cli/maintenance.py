@@ -9,13 +9,13 @@ from pathlib import Path
 import click
 from sqlalchemy import func, select
 
-from watcher.cli import friendly
+from watcher.cli.common import friendly
 from watcher.db.models import Notice
 from watcher.db.session import session_scope
-from watcher.maintenance import export_procedure
-from watcher.maintenance import rematch as rematch_all
-from watcher.pipeline import utcnow
-from watcher.runtime import Runtime
+from watcher.pipeline.maintenance import export_procedure
+from watcher.pipeline.maintenance import rematch as rematch_all
+from watcher.pipeline.poll import utcnow
+from watcher.pipeline.runtime import Runtime
 
 
 @click.command("rematch")

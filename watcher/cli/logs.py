@@ -1,9 +1,9 @@
 """Log output: readable lines by default, one JSON object per line with `WATCHER_LOG_FORMAT=json`.
 
-Every poll logs one line (`watcher.pipeline`) with its counts and duration; in JSON the same
+Every poll logs one line (`watcher.pipeline.poll`) with its counts and duration; in JSON the same
 numbers are also fields of a `poll` object, so a log collector can graph them without parsing:
 
-    {"time": "2026-11-26T15:40:00.123Z", "level": "INFO", "logger": "watcher.pipeline",
+    {"time": "2026-11-26T15:40:00.123Z", "level": "INFO", "logger": "watcher.pipeline.poll",
      "message": "boamp: 12 notices fetched (2 pages), …", "poll": {"source": "boamp", "fetched": 12,
      "new": 3, "changed": 1, "relevant": 2, "events": 3, "pages": 2, "seconds": 1.8, "ok": true, …}}
 """

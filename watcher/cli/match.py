@@ -14,9 +14,9 @@ from typing import IO
 
 import click
 
-from watcher.config import load_config
 from watcher.errors import ConfigError
-from watcher.match import Matcher, match_jsonl_line
+from watcher.match.matcher import Matcher, match_jsonl_line
+from watcher.pipeline.config import load_config
 
 
 @click.command("match")

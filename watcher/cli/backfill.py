@@ -22,7 +22,7 @@ from tqdm import tqdm
 from watcher.db.models import BackfillProgress
 from watcher.db.session import session_scope
 from watcher.errors import ConfigError, WatcherError
-from watcher.pipeline import Context, run_source, source_state
+from watcher.pipeline.poll import Context, run_source, source_state
 from watcher.records import RunResult
 from watcher.sources.base import Source
 
@@ -177,7 +177,7 @@ def backfill(
 
     Kinds without history (lists of what is open today) are left out.
     """
-    from watcher.runtime import Runtime  # noqa: PLC0415
+    from watcher.pipeline.runtime import Runtime  # noqa: PLC0415
 
     try:
         runtime = Runtime.from_env()

@@ -11,12 +11,12 @@ import logging
 from collections.abc import Sequence
 
 from watcher.db.session import session_scope
-from watcher.maintenance import remind_deadlines
-from watcher.pipeline import utcnow
+from watcher.pipeline.maintenance import remind_deadlines
+from watcher.pipeline.poll import utcnow
+from watcher.pipeline.runtime import Runtime
 from watcher.records import RunResult
-from watcher.runtime import Runtime
 
-log = logging.getLogger("watcher.cycle")
+log = logging.getLogger("watcher.pipeline.cycle")
 
 
 def publish_feeds(runtime: Runtime) -> str:
@@ -33,7 +33,7 @@ def after_polls(runtime: Runtime, results: Sequence[RunResult]) -> list[str]:
     """Documents, reminders, feeds and alerts after `results`; lines for a person to read."""
     lines: list[str] = []
     try:
-        from watcher.documents import load_documents_settings, sync_documents  # noqa: PLC0415
+        from watcher.documents.sync import load_documents_settings, sync_documents  # noqa: PLC0415
 
         settings = load_documents_settings()
         if settings.enabled:

@@ -5,30 +5,12 @@ Addresses are printed masked (`a***@example.org`) unless `--show-addresses` is g
 
 from __future__ import annotations
 
-import functools
-from collections.abc import Callable
-from typing import Any, TypeVar
-
 import click
 
+from watcher.cli.common import friendly
 from watcher.errors import ConfigError
 from watcher.notify import subscribers as subs
-from watcher.runtime import Runtime
-
-F = TypeVar("F", bound=Callable[..., Any])
-
-
-def friendly(func: F) -> F:
-    """`watcher.cli.friendly` (one-line errors, exit 1), looked up at call time: `watcher.cli`
-    imports this module while it loads, so importing it back here would be circular."""
-
-    @functools.wraps(func)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        from watcher.cli import friendly as one_line_errors  # noqa: PLC0415
-
-        return one_line_errors(func)(*args, **kwargs)
-
-    return wrapper  # type: ignore[return-value]
+from watcher.pipeline.runtime import Runtime
 
 
 @click.group("subscribers")

@@ -13,11 +13,11 @@ from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session, joinedload
 
 from watcher import __version__
+from watcher.core.normalize import format_deadline
 from watcher.db.models import Event, Notice, NoticeVersion, SourceState
+from watcher.db.store import event_key, match_input
 from watcher.errors import WatcherError
-from watcher.match import Matcher
-from watcher.normalize import format_deadline
-from watcher.store import event_key, match_input
+from watcher.match.matcher import Matcher
 
 BATCH = 500
 

@@ -30,8 +30,8 @@ from lxml import etree
 from lxml.cssselect import CSSSelector
 
 from watcher.errors import FetchError, ParseError, RetryableFetchError
-from watcher.http import Fetcher
 from watcher.records import RawPage
+from watcher.sources.http import Fetcher
 
 PARIS = ZoneInfo("Europe/Paris")
 

@@ -1,6 +1,6 @@
 """Rule files of the relevance matcher: schema, validation, merging and compilation.
 
-`relevance.yaml` and `sites.yaml` (shipped in `watcher/rules/`) and any extra files a maintainer
+`relevance.yaml` and `sites.yaml` (shipped in `watcher/match/rules/`) and any extra files a maintainer
 adds are validated with pydantic (`extra="forbid"`), merged in order (a later entry with the same
 `id` replaces an earlier one; a later site with the same slug adds aliases), checked across files
 (`needs` must name a known context, `exact_case` must name an alias of its site) and compiled into
@@ -18,9 +18,9 @@ from typing import Annotated, Any, Literal, TypeVar
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
 
+from watcher.core.yamlio import load_yaml
 from watcher.errors import ConfigError
-from watcher.textnorm import TermIndex, compile_phrase
-from watcher.yamlio import load_yaml
+from watcher.match.textnorm import TermIndex, compile_phrase
 
 FieldName = Literal["title", "description", "buyer"]
 Id = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9_-]*$")]

@@ -9,10 +9,10 @@ from typing import ClassVar
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
-from watcher.config import Config, load_config
 from watcher.db.session import make_engine, make_sessionmaker, upgrade
-from watcher.match import Matcher
-from watcher.pipeline import Context
+from watcher.match.matcher import Matcher
+from watcher.pipeline.config import Config, load_config
+from watcher.pipeline.poll import Context
 from watcher.settings import Settings, load_settings
 
 

@@ -18,19 +18,19 @@ import httpx
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from watcher.breaker import breaker_open
+from watcher.db.locks import source_lock
 from watcher.db.models import PollRun, SourceState
 from watcher.db.session import session_scope
+from watcher.db.store import PollStore
 from watcher.errors import WatcherError
-from watcher.http import RETRY_STATUSES, Fetcher, build_client
-from watcher.locks import source_lock
-from watcher.match import Matcher
+from watcher.match.matcher import Matcher
+from watcher.pipeline.breaker import breaker_open
 from watcher.records import NoticeRecord, PollWindow, RawPage, RawRecord, RunResult
 from watcher.settings import Settings
 from watcher.sources.base import Source
-from watcher.store import PollStore
+from watcher.sources.http import RETRY_STATUSES, Fetcher, build_client
 
-log = logging.getLogger("watcher.pipeline")
+log = logging.getLogger("watcher.pipeline.poll")
 
 
 def utcnow() -> dt.datetime:
@@ -86,14 +86,14 @@ def run_source(
 ) -> RunResult:
     """Poll one source; never raises for a portal or parse failure (it is recorded instead).
 
-    The poll holds the source's lock (`watcher.locks`): while another thread, process or machine
+    The poll holds the source's lock (`watcher.db.locks`): while another thread, process or machine
     holds it, nothing is fetched and the result is `skipped`. With `fresh_for` (the scheduler's
     polls), a source that any instance polled less than `fresh_for` ago is skipped as well, so
     several instances over one database ask a portal no more often than one. With `until`, only
     the window `since`..`until` is fetched (a backfill) and the poll state is left as it was.
     With `announce=False` (a backfill) notices are stored without events.
     With `breaker` (scheduled polls and `run --once`), a source that failed several times in a row
-    rests for a while (`watcher.breaker`) instead of being asked again at every turn.
+    rests for a while (`watcher.pipeline.breaker`) instead of being asked again at every turn.
     """
     with source_lock(_engine(ctx), source.name) as held:
         if not held:

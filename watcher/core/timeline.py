@@ -13,7 +13,7 @@ import unicodedata
 from difflib import SequenceMatcher
 from typing import Any
 
-from watcher.diff import diff_snapshots
+from watcher.core.diff import diff_snapshots
 from watcher.records import FieldChange
 
 # What a linked notice may change about its procedure; other fields of a corrigendum or an award

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from watcher.normalize import format_deadline, format_money, parse_datetime
+from watcher.core.normalize import format_deadline, format_money, parse_datetime
 from watcher.records import FieldChange
 
 NOTICE_TYPE_LABELS = {

@@ -1,4 +1,4 @@
-"""Text folding and phrase lookup for the relevance matcher (`watcher.match`).
+"""Text folding and phrase lookup for the relevance matcher (`watcher.match.matcher`).
 
 A text is cut into words (letters and digits; apostrophes, hyphens and punctuation separate words,
 so French elision `l'éloignement`, `d'attente` and `qu'un` yields a word of its own). Each word is

@@ -22,12 +22,12 @@ from typing import Any
 from sqlalchemy import insert, inspect, select, text, update
 from sqlalchemy.orm import Session
 
+from watcher.core.diff import diff_snapshots, event_type
+from watcher.core.normalize import clean_text, content_hash, parse_datetime, snapshot
+from watcher.core.timeline import linked_event, similarity
 from watcher.db.models import Event, Notice, SourceState
-from watcher.diff import diff_snapshots, event_type
-from watcher.match import Matcher, MatchInput, Verdict
-from watcher.normalize import clean_text, content_hash, parse_datetime, snapshot
+from watcher.match.matcher import Matcher, MatchInput, Verdict
 from watcher.records import FieldChange, NoticeRecord, RawPage, RawRecord, RunResult
-from watcher.timeline import linked_event, similarity
 
 # Below this, two notices of different portals are not linked (never merged silently).
 SIMILARITY_THRESHOLD = 0.85

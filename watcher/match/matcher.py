@@ -2,11 +2,11 @@
 
 Pure and thread-safe: `Matcher.load()` reads and compiles the rules once; `Matcher.match()` only
 reads that compiled state. The rules are data that maintainers edit without Python:
-`watcher/rules/relevance.yaml` (evidence, counter-evidence, traps, contexts, buyer and CPV hints)
-and `watcher/rules/sites.yaml` (the gazetteer of detention sites). Extra files with the same layout
+`watcher/match/rules/relevance.yaml` (evidence, counter-evidence, traps, contexts, buyer and CPV hints)
+and `watcher/match/rules/sites.yaml` (the gazetteer of detention sites). Extra files with the same layout
 (`rules:` and `sites:` in `sources.yaml`) are merged over the shipped ones.
 
-How a verdict is made (phrases are matched by `watcher.textnorm`: case, accents, elision, plurals):
+How a verdict is made (phrases are matched by `watcher.match.textnorm`: case, accents, elision, plurals):
 
 1. Traps (`bassin de rétention`, `retenue de garantie`, …) mark spans of text. A phrase or context
    word overlapping a trap is defused; the rest of the notice still counts, so the stormwater-basin
@@ -37,8 +37,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from watcher.errors import ConfigError
-from watcher.match_rules import CompiledRules, Signal, Term, load_rules
-from watcher.textnorm import Hit, Tokens, keep_longest, tokenize
+from watcher.match.ruleset import CompiledRules, Signal, Term, load_rules
+from watcher.match.textnorm import Hit, Tokens, keep_longest, tokenize
 
 if TYPE_CHECKING:
     from watcher.records import NoticeRecord
@@ -137,7 +137,7 @@ class Matcher:
 
         Raises `ConfigError` with a one-line message naming the file and key of a bad rule file.
         """
-        shipped = resources.files("watcher") / "rules"
+        shipped = resources.files("watcher.match") / "rules"
         with (
             resources.as_file(shipped / "relevance.yaml") as rel,
             resources.as_file(shipped / "sites.yaml") as sites,

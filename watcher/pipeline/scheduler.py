@@ -5,7 +5,7 @@ restart neither re-polls everything nor skips a due poll: a source never polled 
 polled recently waits for its next turn.
 
 Several instances may run against one database: each poll takes the source's lock
-(`watcher.locks`) and is skipped when another instance polled the source less than `fresh_for()`
+(`watcher.db.locks`) and is skipped when another instance polled the source less than `fresh_for()`
 ago, so the portals see no more requests than from one instance. Jobs are coalesced, one at a time
 per source, with a misfire grace. On SIGTERM the scheduler stops starting polls, gives a running
 poll `STOP_GRACE` seconds to finish, then abandons it: its transaction is never committed, so the
@@ -31,11 +31,11 @@ from apscheduler.triggers.interval import IntervalTrigger
 from sqlalchemy import select
 
 from watcher.db.models import SourceState
-from watcher.pipeline import run_source
-from watcher.runtime import Runtime
+from watcher.pipeline.poll import run_source
+from watcher.pipeline.runtime import Runtime
 from watcher.sources.base import Source, parse_interval
 
-log = logging.getLogger("watcher.scheduler")
+log = logging.getLogger("watcher.pipeline.scheduler")
 TIMEZONE = "Europe/Paris"
 # Seconds a running poll may take to finish after SIGTERM before it is abandoned.
 STOP_GRACE = 8.0
@@ -148,7 +148,7 @@ def build_scheduler(runtime: Runtime, sources: Sequence[Source]) -> BackgroundSc
 
 
 def _poll(source: Source, runtime: Runtime) -> None:
-    from watcher.cycle import after_polls  # noqa: PLC0415
+    from watcher.pipeline.cycle import after_polls  # noqa: PLC0415
 
     ctx = runtime.context()
     # Publishing and alerts count as part of the poll: a shutdown waits for them too (a little).

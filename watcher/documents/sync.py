@@ -37,7 +37,7 @@ from sqlalchemy.orm import Session
 
 from watcher.db.models import Document, DocumentVersion, Notice, SourceState
 from watcher.db.session import session_scope
-from watcher.document_store import (
+from watcher.documents.storage import (
     EVENT_TYPE,
     DocState,
     DocumentsReport,
@@ -46,11 +46,11 @@ from watcher.document_store import (
     plan_notice,
     record_outcomes,
 )
-from watcher.document_text import ZipLimits, extract, filename_for, media_type, sniff
+from watcher.documents.text import ZipLimits, extract, filename_for, media_type, sniff
 from watcher.errors import ConfigError, FetchError, TooLargeError
-from watcher.http import Fetcher, build_client
-from watcher.pipeline import Context
-from watcher.runtime import Runtime
+from watcher.pipeline.poll import Context
+from watcher.pipeline.runtime import Runtime
+from watcher.sources.http import Fetcher, build_client
 
 __all__ = [
     "EVENT_TYPE",
@@ -63,7 +63,7 @@ __all__ = [
     "sync_documents",
 ]
 
-log = logging.getLogger("watcher.documents")
+log = logging.getLogger("watcher.documents.sync")
 MB = 1024 * 1024
 
 

@@ -1,7 +1,7 @@
 """`watcher documents sync` and `watcher documents search TEXT`: the public documents of notices.
 
 `sync` downloads the documents linked by relevant notices (politely, size-capped; see
-`watcher.documents`), keeps each version with its sha256 and text, and records a
+`watcher.documents.sync`), keeps each version with its sha256 and text, and records a
 `documents_changed` event when files are added, changed or removed after the first download.
 `search` finds words in the text of the latest version of every document.
 """
@@ -34,8 +34,8 @@ def sync(limit: int | None) -> None:
     Failures of single documents are listed as warnings and retried at the next sync; they do not
     change the exit status.
     """
-    from watcher.documents import sync_documents  # noqa: PLC0415
-    from watcher.runtime import Runtime  # noqa: PLC0415
+    from watcher.documents.sync import sync_documents  # noqa: PLC0415
+    from watcher.pipeline.runtime import Runtime  # noqa: PLC0415
 
     try:
         report = sync_documents(Runtime.from_env(), limit=limit)
@@ -52,8 +52,8 @@ def sync(limit: int | None) -> None:
 @click.option("--limit", default=20, show_default=True, type=click.IntRange(min=1))
 def search(text: str, limit: int) -> None:
     """Find TEXT (every word of it) in the documents' text; one hit per document."""
-    from watcher.documents import search_documents  # noqa: PLC0415
-    from watcher.runtime import Runtime  # noqa: PLC0415
+    from watcher.documents.sync import search_documents  # noqa: PLC0415
+    from watcher.pipeline.runtime import Runtime  # noqa: PLC0415
 
     try:
         runtime = Runtime.from_env()

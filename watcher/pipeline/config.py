@@ -15,10 +15,10 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
+from watcher.core.yamlio import load_yaml
 from watcher.errors import ConfigError
 from watcher.sources import SOURCES, get_source
 from watcher.sources.base import Source, SourceConfig
-from watcher.yamlio import load_yaml
 
 TOP_LEVEL_KEYS = {"sources", "rules", "sites"}
 

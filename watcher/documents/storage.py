@@ -16,7 +16,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from watcher.db.models import Document, DocumentVersion, Event, Notice, SourceState
-from watcher.document_text import Extracted, filename_for
+from watcher.documents.text import Extracted, filename_for
 
 EVENT_TYPE = "documents_changed"
 # Statuses fetched at every sync; `not_downloadable` (a web page, not a file) is checked once.
