@@ -49,9 +49,15 @@ class Settings(BaseSettings):
     @property
     def db_url(self) -> str:
         """The SQLAlchemy URL, with a plain `postgresql://` mapped to the psycopg 3 driver."""
-        from watcher.db.session import normalize_url  # noqa: PLC0415
-
         return normalize_url(self.database_url or f"sqlite:///{self.data_dir / 'watcher.sqlite3'}")
+
+
+def normalize_url(url: str) -> str:
+    """A plain `postgresql://` (or `postgres://`) URL uses the psycopg 3 driver."""
+    for prefix in ("postgres://", "postgresql://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg://" + url[len(prefix) :]
+    return url
 
 
 def load_settings() -> Settings:

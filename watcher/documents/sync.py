@@ -27,6 +27,7 @@ import logging
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 import httpx
@@ -48,9 +49,11 @@ from watcher.documents.storage import (
 )
 from watcher.documents.text import ZipLimits, extract, filename_for, media_type, sniff
 from watcher.errors import ConfigError, FetchError, TooLargeError
-from watcher.pipeline.poll import Context
-from watcher.pipeline.runtime import Runtime
 from watcher.sources.http import Fetcher, build_client
+
+if TYPE_CHECKING:
+    from watcher.pipeline.poll import Context
+    from watcher.pipeline.runtime import Runtime
 
 __all__ = [
     "EVENT_TYPE",
@@ -152,7 +155,8 @@ def sync_documents(
     removed. Never raises for a portal, a file or one notice's failure: they go into the report
     and on the document row, and are retried at the next sync.
     """
-    ctx = target.context() if isinstance(target, Runtime) else target
+    # A Runtime (commands) or a poll Context (the after-polls cycle): both give a Context.
+    ctx = target.context() if hasattr(target, "context") else target
     conf = settings or load_documents_settings()
     now = now or ctx.clock()
     report = DocumentsReport()

@@ -4,16 +4,19 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import cached_property
-from typing import ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
-from sqlalchemy import Engine
-from sqlalchemy.orm import Session, sessionmaker
-
-from watcher.db.session import make_engine, make_sessionmaker, upgrade
-from watcher.match.matcher import Matcher
-from watcher.pipeline.config import Config, load_config
-from watcher.pipeline.poll import Context
 from watcher.settings import Settings, load_settings
+
+# What a command needs is imported when it first asks for it, so that `watcher check-config`
+# never loads the database layer and `watcher --help` loads none of this.
+if TYPE_CHECKING:
+    from sqlalchemy import Engine
+    from sqlalchemy.orm import Session, sessionmaker
+
+    from watcher.match.matcher import Matcher
+    from watcher.pipeline.config import Config
+    from watcher.pipeline.poll import Context
 
 
 @dataclass
@@ -45,11 +48,15 @@ class Runtime:
     @cached_property
     def config(self) -> Config:
         """The validated sources file."""
+        from watcher.pipeline.config import load_config  # noqa: PLC0415
+
         return load_config(self.settings.sources)
 
     @cached_property
     def engine(self) -> Engine:
         """The database engine, with the schema brought up to date."""
+        from watcher.db.session import make_engine, upgrade  # noqa: PLC0415
+
         engine = make_engine(self.settings.db_url)
         upgrade(engine)
         return engine
@@ -57,13 +64,19 @@ class Runtime:
     @cached_property
     def sessions(self) -> sessionmaker[Session]:
         """Session factory on the migrated database."""
+        from watcher.db.session import make_sessionmaker  # noqa: PLC0415
+
         return make_sessionmaker(self.engine)
 
     @cached_property
     def matcher(self) -> Matcher:
         """The relevance matcher: shipped rules plus the sources file's extra rule files."""
+        from watcher.match.matcher import Matcher  # noqa: PLC0415
+
         return Matcher.load(self.config.rules, self.config.sites)
 
     def context(self) -> Context:
         """A pipeline context."""
+        from watcher.pipeline.poll import Context  # noqa: PLC0415
+
         return Context(settings=self.settings, sessions=self.sessions, matcher=self.matcher)

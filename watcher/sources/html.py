@@ -40,9 +40,8 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from typing import Any, ClassVar, Literal
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
-import lxml.html
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from watcher.errors import ParseError
@@ -63,6 +62,9 @@ from watcher.sources.scrape import (
     select_elements,
     select_first,
 )
+
+if TYPE_CHECKING:
+    import lxml.html
 
 DetailField = Literal[
     "title", "deadline", "buyer", "description", "published", "place", "documents"

@@ -14,12 +14,14 @@ import threading
 import time
 from collections.abc import Callable
 from email.utils import parsedate_to_datetime
-from typing import Any
-
-import httpx
+from typing import TYPE_CHECKING, Any
 
 from watcher.errors import FetchError, ParseError, RetryableFetchError, TooLargeError
 from watcher.settings import Settings
+
+# httpx is imported when a client is built or a request made, not when a sources file is checked.
+if TYPE_CHECKING:
+    import httpx
 
 MAX_BYTES = 50 * 1024 * 1024
 RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
@@ -32,6 +34,8 @@ def build_client(
     proxy: str | None = None,
 ) -> httpx.Client:
     """An `httpx.Client` with the watcher's User-Agent, timeouts and redirect policy."""
+    import httpx  # noqa: PLC0415
+
     return httpx.Client(
         headers={"User-Agent": settings.user_agent, "Accept-Language": "fr, en;q=0.8"},
         timeout=httpx.Timeout(settings.http_timeout, connect=min(10.0, settings.http_timeout)),
@@ -93,6 +97,8 @@ class Fetcher:
             self.requests += 1
 
     def _once(self, method: str, url: str, **kwargs: Any) -> httpx.Response:
+        import httpx  # noqa: PLC0415
+
         self._wait_turn()
         try:
             with self.client.stream(method, url, **kwargs) as response:

@@ -41,10 +41,9 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Iterator
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 from urllib.parse import parse_qs, quote, urlsplit
 
-import lxml.html
 from pydantic import Field
 
 from watcher.errors import ParseError
@@ -66,6 +65,9 @@ from watcher.sources.scrape import (
     select_elements,
     select_first,
 )
+
+if TYPE_CHECKING:
+    import lxml.html
 
 SEARCH = "/?page=Entreprise.EntrepriseAdvancedSearch&AllCons"
 DETAIL = "/?page=Entreprise.EntrepriseDetailsConsultation&refConsultation={ref}&orgAcronyme={org}"
