@@ -12,9 +12,16 @@ from watcher.cli.common import friendly
 
 @click.command("check-config")
 @click.argument("path", required=False, type=click.Path(path_type=Path))
+@click.option("--full", is_flag=True, help="Validate even files found valid before (no cache).")
 @friendly
-def check_config(path: Path | None) -> None:
+def check_config(path: Path | None, full: bool) -> None:
     """Validate sources.yaml (or PATH) and the matcher rules; exit 1 listing every problem."""
+    from watcher.cli import checkcache  # noqa: PLC0415
+
+    line = None if full else checkcache.remembered(path)
+    if line is not None:
+        click.echo(line)
+        return
     from watcher.match.matcher import Matcher  # noqa: PLC0415
     from watcher.pipeline.config import load_config  # noqa: PLC0415
     from watcher.pipeline.runtime import Runtime  # noqa: PLC0415
@@ -23,7 +30,9 @@ def check_config(path: Path | None) -> None:
     config = load_config(path or runtime.settings.sources)
     Matcher.load(config.rules, config.sites)
     enabled = sum(1 for s in config.sources if s.enabled)
-    click.echo(f"{config.path}: OK, {len(config.sources)} sources ({enabled} enabled)")
+    line = f"{config.path}: OK, {len(config.sources)} sources ({enabled} enabled)"
+    checkcache.remember(path, [config.path, *config.rules, *config.sites], line)
+    click.echo(line)
 
 
 @click.command("sources")
