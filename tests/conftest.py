@@ -21,7 +21,9 @@ PG_URL = os.environ.get("WATCHER_TEST_DATABASE_URL")
 
 
 @pytest.fixture(autouse=True)
-def _private_cache(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
+def _private_cache(
+    tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """`watcher check-config` keeps what it found valid in `$XDG_CACHE_HOME`: never the tester's."""
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path_factory.mktemp("xdg-cache")))
 
