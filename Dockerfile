@@ -8,10 +8,12 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
 
 WORKDIR /app
 COPY pyproject.toml README.md ./
+COPY requirements ./requirements
 COPY watcher ./watcher
 COPY migrations ./migrations
-# Editable install: the migrations stay beside the package, where `watcher db upgrade` finds them.
-RUN pip install --no-cache-dir -e . \
+# Editable install with the locked versions (requirements/prod.txt): the migrations stay beside the
+# package, where `watcher db upgrade` finds them.
+RUN pip install --no-cache-dir -c requirements/prod.txt -e . \
     && useradd --system --home-dir /data --shell /usr/sbin/nologin watcher \
     && mkdir -p /data && chown watcher:watcher /data
 COPY sources.yaml ./

@@ -58,8 +58,8 @@ def poll(database_url: str, workdir: str, base_url: str, profile: str | None = N
     (imports, migrations, loading the matcher's rules)."""
     import time  # noqa: PLC0415
 
-    from watcher.pipeline import run_source  # noqa: PLC0415
-    from watcher.runtime import Runtime  # noqa: PLC0415
+    from watcher.pipeline.poll import run_source  # noqa: PLC0415
+    from watcher.pipeline.runtime import Runtime  # noqa: PLC0415
     from watcher.settings import Settings  # noqa: PLC0415
 
     folder = Path(workdir)

@@ -25,7 +25,7 @@ from typing import Any
 
 import yaml
 
-from watcher.match import Matcher, match_jsonl_line
+from watcher.match.matcher import Matcher, match_jsonl_line
 
 DEFAULT = Path(__file__).resolve().parents[1] / "tests" / "fixtures" / "match" / "labeled-dev.jsonl"
 Row = dict[str, Any]

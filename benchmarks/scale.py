@@ -185,8 +185,8 @@ def feeds(database_url: str, workdir: str) -> None:
     from sqlalchemy import func, select  # noqa: PLC0415
 
     from watcher.db.models import Event, Notice  # noqa: PLC0415
+    from watcher.pipeline.runtime import Runtime  # noqa: PLC0415
     from watcher.publish.feeds import write_feeds  # noqa: PLC0415
-    from watcher.runtime import Runtime  # noqa: PLC0415
     from watcher.settings import Settings  # noqa: PLC0415
 
     folder = Path(workdir)
@@ -224,7 +224,7 @@ def pages(database_url: str, workdir: str) -> None:
     from starlette.testclient import TestClient  # noqa: PLC0415
 
     from watcher.db.models import Event  # noqa: PLC0415
-    from watcher.runtime import Runtime  # noqa: PLC0415
+    from watcher.pipeline.runtime import Runtime  # noqa: PLC0415
     from watcher.settings import Settings  # noqa: PLC0415
     from watcher.web.server import create_app  # noqa: PLC0415
 

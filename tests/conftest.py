@@ -20,6 +20,14 @@ FIXTURES = Path(__file__).parent / "fixtures"
 PG_URL = os.environ.get("WATCHER_TEST_DATABASE_URL")
 
 
+@pytest.fixture(autouse=True)
+def _private_cache(
+    tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`watcher check-config` keeps what it found valid in `$XDG_CACHE_HOME`: never the tester's."""
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path_factory.mktemp("xdg-cache")))
+
+
 @pytest.fixture
 def fixtures_dir() -> Path:
     """`tests/fixtures/`: recorded portal answers, one folder per source kind."""
@@ -46,7 +54,7 @@ def database_url(tmp_path: Path) -> Iterator[str]:
 @pytest.fixture
 def make_runtime(tmp_path: Path, database_url: str) -> Iterator[object]:
     """A factory: `make_runtime(sources_yaml_text)` → a Runtime on the test database."""
-    from watcher.runtime import Runtime  # noqa: PLC0415
+    from watcher.pipeline.runtime import Runtime  # noqa: PLC0415
     from watcher.settings import Settings  # noqa: PLC0415
 
     made: list[Runtime] = []

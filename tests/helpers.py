@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from tests.loopback import Reply, Request
-from watcher.runtime import Runtime
+from watcher.pipeline.runtime import Runtime
 
 BOAMP_FIXTURES = Path(__file__).parent / "fixtures" / "boamp"
 

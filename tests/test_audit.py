@@ -15,12 +15,12 @@ from sqlalchemy import select
 from tests.helpers import runtime_env
 from tests.loopback import LoopbackServer, Reply, Request
 from tests.test_real_captures import load
-from watcher.audit import Audit, audit, jumps, raw_cpvs
+from watcher.core.audit import Audit, audit, jumps, raw_cpvs
 from watcher.cli import main
-from watcher.cli_audit import audit_after_polls, audit_all
+from watcher.pipeline.audit import audit_after_polls, audit_all
 from watcher.db.models import MaintainerAlert
-from watcher.pipeline import run_sources
-from watcher.runtime import Runtime
+from watcher.pipeline.poll import run_sources
+from watcher.pipeline.runtime import Runtime
 
 NOW = dt.datetime(2026, 12, 1, 8, 0, tzinfo=dt.UTC)
 DECP = load("decp_aife_2019_full.json.zip")

@@ -15,9 +15,9 @@ from tests.helpers import runtime_env
 from tests.loopback import LoopbackServer, Reply, Request
 from tests.test_pipeline import BoampPortal, sources_yaml
 from watcher.cli import main
-from watcher.cli_backfill import month_windows
+from watcher.cli.backfill import month_windows
 from watcher.db.models import BackfillProgress, Event, Notice, SourceState
-from watcher.runtime import Runtime
+from watcher.pipeline.runtime import Runtime
 
 UTC = dt.UTC
 

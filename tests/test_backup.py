@@ -17,9 +17,9 @@ from tests.loopback import LoopbackServer
 from tests.test_pipeline import BoampPortal, sources_yaml
 from watcher.cli import main
 from watcher.db.session import normalize_url
-from watcher.pipeline import run_sources
+from watcher.pipeline.poll import run_sources
 from watcher.publish.feeds import write_feeds
-from watcher.runtime import Runtime
+from watcher.pipeline.runtime import Runtime
 
 PG_URL = os.environ.get("WATCHER_TEST_DATABASE_URL")
 
@@ -77,7 +77,7 @@ def test_backup_then_restore_into_a_fresh_database_gives_the_same_feeds(
     before = feeds(original, tmp_path / "feeds-before")
     assert b"<entry>" in before["all.atom"]
 
-    out = tmp_path / "backups" / "watcher.backup"
+    out = tmp_path / "backups" / "watcher.db.backup"
     runner = CliRunner()
     done = runner.invoke(main, ["backup", "--out", str(out)], env=runtime_env(original))
     assert done.exit_code == 0, done.output

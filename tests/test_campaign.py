@@ -47,8 +47,8 @@ from watcher.db.models import Delivery, Notice, Subscriber
 from watcher.db.session import normalize_url, session_scope
 from watcher.notify import deliver_pending
 from watcher.notify.subscribers import Filters, add_confirmed
-from watcher.pipeline import run_sources
-from watcher.runtime import Runtime
+from watcher.pipeline.poll import run_sources
+from watcher.pipeline.runtime import Runtime
 from watcher.web.server import create_app
 
 pytestmark = pytest.mark.campaign

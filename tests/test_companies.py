@@ -14,7 +14,7 @@ from sqlalchemy import select
 from tests.loopback import LoopbackServer, Reply, Request
 from tests.test_pipeline import BoampPortal
 from tests.test_timeline import award
-from watcher.companies import (
+from watcher.companies.resolve import (
     Identifier,
     Mention,
     identifier,
@@ -22,12 +22,12 @@ from watcher.companies import (
     normalise_name,
     resolve,
 )
-from watcher.company_extract import awards, parties
-from watcher.cycle import after_polls
+from watcher.companies.extract import awards, parties
+from watcher.pipeline.cycle import after_polls
 from watcher.db.models import Company, CompanyContract
 from watcher.errors import ConfigError
-from watcher.pipeline import run_sources
-from watcher.runtime import Runtime
+from watcher.pipeline.poll import run_sources
+from watcher.pipeline.runtime import Runtime
 
 # Made-up numbers with valid check digits (not the real companies').
 SIRET_NORD = "39318420500028"

@@ -8,7 +8,7 @@ from collections.abc import Callable
 
 from tests.loopback import LoopbackServer
 from tests.test_crash import SlowPortal, run_once, state
-from watcher.runtime import Runtime
+from watcher.pipeline.runtime import Runtime
 
 
 def test_two_runs_at_once(make_runtime: Callable[..., Runtime]) -> None:

@@ -8,8 +8,8 @@ import pytest
 from click.testing import CliRunner
 
 from watcher.cli import main
-from watcher.config import load_config
 from watcher.errors import ConfigError
+from watcher.pipeline.config import load_config
 
 GOOD = """
 sources:

@@ -17,7 +17,7 @@ from tests.helpers import runtime_env
 from tests.loopback import LoopbackServer, Reply, Request
 from tests.test_pipeline import BoampPortal, feed_entries
 from watcher.db.models import Event, Notice, NoticeVersion
-from watcher.runtime import Runtime
+from watcher.pipeline.runtime import Runtime
 
 ATOM = "{http://www.w3.org/2005/Atom}"
 

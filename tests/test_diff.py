@@ -11,8 +11,8 @@ import yaml
 from hypothesis import given
 from hypothesis import strategies as st
 
-from watcher.diff import diff_snapshots, event_type
-from watcher.normalize import snapshot
+from watcher.core.diff import diff_snapshots, event_type
+from watcher.core.normalize import snapshot
 from watcher.records import FieldChange, NoticeRecord
 
 CASES = yaml.safe_load((Path(__file__).parent / "data" / "diff_cases.yaml").read_text("utf-8"))

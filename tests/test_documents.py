@@ -21,15 +21,15 @@ from tests.helpers import runtime_env
 from tests.loopback import LoopbackServer, Reply, Request
 from watcher.cli import main
 from watcher.db.models import Document, DocumentVersion, Event, Notice, SourceState
-from watcher.document_text import ZipLimits, extract, filename_for, sniff
-from watcher.documents import (
+from watcher.documents.sync import (
     DocumentsReport,
     DocumentsSettings,
     blob_path,
     search_documents,
     sync_documents,
 )
-from watcher.runtime import Runtime
+from watcher.documents.text import ZipLimits, extract, filename_for, sniff
+from watcher.pipeline.runtime import Runtime
 
 FIXTURES = Path(__file__).parent / "fixtures" / "documents"
 PDF = {"Content-Type": "application/pdf"}
@@ -84,7 +84,7 @@ class DocsPortal:
 
 @pytest.fixture(autouse=True)
 def loopback_allowed(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Document links name a portal on 127.0.0.1: allowed explicitly (`watcher.netguard`)."""
+    """Document links name a portal on 127.0.0.1: allowed explicitly (`watcher.sources.netguard`)."""
     monkeypatch.setenv("WATCHER_FETCH_ALLOW", "127.0.0.0/8")
 
 

@@ -19,8 +19,8 @@ from tests.loopback import LoopbackServer, Reply, Request
 from tests.test_pipeline import BoampPortal, feed_entries, sources_yaml
 from watcher.cli import main
 from watcher.db.models import SourceState
-from watcher.pipeline import run_sources
-from watcher.runtime import Runtime
+from watcher.pipeline.poll import run_sources
+from watcher.pipeline.runtime import Runtime
 
 ATOM = "{http://www.w3.org/2005/Atom}"
 MAINTENANCE = b"<html><body><h1>Maintenance en cours</h1><p>Revenez plus tard.</p></body></html>"
@@ -147,7 +147,7 @@ def test_empty_answer_is_flagged_never_announced(
 def test_breaker_rest_doubles_up_to_a_day(failures: int, rest_minutes: int | None) -> None:
     import datetime as dt  # noqa: PLC0415
 
-    from watcher.breaker import rest_after  # noqa: PLC0415
+    from watcher.pipeline.breaker import rest_after  # noqa: PLC0415
 
     rest = rest_after(failures)
     assert (rest.total_seconds() / 60 if rest else None) == rest_minutes
@@ -159,7 +159,7 @@ def test_a_failing_source_rests_then_recovers_by_itself(
 ) -> None:
     import datetime as dt  # noqa: PLC0415
 
-    from watcher.pipeline import run_source  # noqa: PLC0415
+    from watcher.pipeline.poll import run_source  # noqa: PLC0415
 
     handler, server = portal
     runtime = make_runtime(sources_yaml(server.url), http_retries=0)

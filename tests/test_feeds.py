@@ -26,10 +26,10 @@ from tests.test_pipeline import FIXTURES, BoampPortal, sources_yaml
 from tests.test_timeline import corrigendum
 from watcher.cli import main
 from watcher.db.models import Event, Notice, SourceState
-from watcher.pipeline import run_sources
+from watcher.pipeline.poll import run_sources
+from watcher.pipeline.runtime import Runtime
 from watcher.publish.catalog import EVENT_TYPES
 from watcher.publish.feeds import write_feeds
-from watcher.runtime import Runtime
 from watcher.web.feeds import routes
 from watcher.web.server import create_app
 

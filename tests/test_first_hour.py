@@ -17,9 +17,9 @@ import pytest
 from click.testing import CliRunner
 
 from tests.helpers import runtime_env
-from watcher import netdiag
+from watcher.sources import netdiag
 from watcher.cli import main
-from watcher.runtime import Runtime
+from watcher.pipeline.runtime import Runtime
 
 HINT = (
     "write sqlite:///path/to/watcher.sqlite3 (or leave it unset for the default) or "
@@ -304,7 +304,7 @@ def test_network_failures_in_words(exc: Exception, words: str, retry: bool) -> N
 def test_the_scheduler_says_when_the_next_poll_comes(
     make_runtime: Callable[..., Runtime], caplog: pytest.LogCaptureFixture
 ) -> None:
-    from watcher.scheduler import build_scheduler  # noqa: PLC0415
+    from watcher.pipeline.scheduler import build_scheduler  # noqa: PLC0415
 
     port = _closed_port()
     runtime = make_runtime(
@@ -332,7 +332,7 @@ def test_no_maintainer_is_not_said_to_be_told(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     from watcher.notify import alert_maintainers  # noqa: PLC0415
-    from watcher.pipeline import run_sources  # noqa: PLC0415
+    from watcher.pipeline.poll import run_sources  # noqa: PLC0415
 
     monkeypatch.delenv("WATCHER_MAINTAINERS", raising=False)
     monkeypatch.setenv("WATCHER_MAINTAINER_FAILURES", "1")

@@ -137,7 +137,7 @@ def test_demo_procedure_page_has_a_timeline(tmp_path: Path) -> None:
     assert lines[2] == "demo: poll 2 of the sample: 3 notice(s), 0 new, 1 changed, 1 event(s)"
     from starlette.testclient import TestClient  # noqa: PLC0415
 
-    from watcher.runtime import Runtime  # noqa: PLC0415
+    from watcher.pipeline.runtime import Runtime  # noqa: PLC0415
     from watcher.settings import Settings  # noqa: PLC0415
     from watcher.web.server import create_app  # noqa: PLC0415
 

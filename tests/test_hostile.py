@@ -9,9 +9,9 @@ from lxml import etree
 
 from tests.atom_schema import atom_problems
 from tests.loopback import LoopbackServer, Reply, Request
-from watcher.pipeline import run_sources
+from watcher.pipeline.poll import run_sources
+from watcher.pipeline.runtime import Runtime
 from watcher.publish.feeds import write_feeds
-from watcher.runtime import Runtime
 
 ATOM = "{http://www.w3.org/2005/Atom}"
 HOSTILE = """<html><body><ul>

@@ -21,7 +21,7 @@ from tests.helpers import BoampPortal, runtime_env
 from tests.loopback import LoopbackServer
 from tests.test_pipeline import sources_yaml
 from watcher.cli import main
-from watcher.runtime import Runtime
+from watcher.pipeline.runtime import Runtime
 
 ATOM = "{http://www.w3.org/2005/Atom}"
 FILES = ["deadlines.ics", "all.atom", "all.json", "en/all.atom", "sites/dunkerque.atom"]

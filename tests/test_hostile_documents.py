@@ -21,14 +21,14 @@ from tests.test_documents import (
     sync,
     versions,
 )
-from watcher.document_budget import extract_within
-from watcher.document_text import extract
-from watcher.runtime import Runtime
+from watcher.documents.budget import extract_within
+from watcher.documents.text import extract
+from watcher.pipeline.runtime import Runtime
 
 
 @pytest.fixture(autouse=True)
 def loopback_allowed(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Document links name a portal on 127.0.0.1: allowed explicitly (`watcher.netguard`)."""
+    """Document links name a portal on 127.0.0.1: allowed explicitly (`watcher.sources.netguard`)."""
     monkeypatch.setenv("WATCHER_FETCH_ALLOW", "127.0.0.0/8")
 
 

@@ -21,8 +21,8 @@ from tests.test_pipeline import sources_yaml
 from watcher.cli import main
 from watcher.db.models import Delivery
 from watcher.notify import deliver_pending
-from watcher.pipeline import run_sources
-from watcher.runtime import Runtime
+from watcher.pipeline.poll import run_sources
+from watcher.pipeline.runtime import Runtime
 
 BOB = "bob@example.net"
 

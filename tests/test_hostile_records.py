@@ -21,14 +21,14 @@ from tests.loopback import LoopbackServer
 from tests.test_pipeline import feed_entries, sources_yaml
 from watcher.db.models import Event, Notice, NoticeVersion
 from watcher.db.session import session_scope
-from watcher.document_text import filename_for
+from watcher.documents.text import filename_for
 from watcher.notify import deliver_pending
 from watcher.notify.memory import MemoryMailer
 from watcher.notify.subscribers import Filters, add_confirmed
-from watcher.pipeline import run_sources
+from watcher.pipeline.poll import run_sources
 from watcher.records import NoticeRecord
-from watcher.runtime import Runtime
-from watcher.sanitize import clean_record, plain_line, safe_filename, storable, visible
+from watcher.pipeline.runtime import Runtime
+from watcher.core.sanitize import clean_record, plain_line, safe_filename, storable, visible
 
 ATOM = "{http://www.w3.org/2005/Atom}"
 RLO = "\u202e"

@@ -14,7 +14,7 @@ from tests.helpers import BoampPortal, runtime_env
 from tests.loopback import LoopbackServer, Reply, Request
 from watcher.cli import main
 from watcher.db.models import Notice, SourceState
-from watcher.runtime import Runtime
+from watcher.pipeline.runtime import Runtime
 
 
 class SlowPortal(BoampPortal):

@@ -14,11 +14,11 @@ from sqlalchemy import create_engine
 
 from tests.loopback import LoopbackServer, Reply, Request
 from tests.test_pipeline import BoampPortal, sources_yaml
-from watcher.locks import advisory_key, source_lock
-from watcher.pipeline import run_source
+from watcher.db.locks import advisory_key, source_lock
+from watcher.pipeline.poll import run_source
+from watcher.pipeline.runtime import Runtime
+from watcher.pipeline.scheduler import POLLS, fresh_for, jitter_for
 from watcher.records import RunResult
-from watcher.runtime import Runtime
-from watcher.scheduler import POLLS, fresh_for, jitter_for
 
 HOUR = dt.timedelta(hours=1)
 

@@ -11,9 +11,9 @@ import pytest
 import yaml
 from click.testing import CliRunner
 
-from watcher.cli_match import match_command
+from watcher.cli.match import match_command
 from watcher.errors import ConfigError
-from watcher.match import Matcher, MatchInput, input_from_dict, match_jsonl_line
+from watcher.match.matcher import Matcher, MatchInput, input_from_dict, match_jsonl_line
 from watcher.records import Lot, NoticeRecord
 
 FIXTURES = Path(__file__).parent / "fixtures" / "match"

@@ -15,12 +15,12 @@ from starlette.testclient import TestClient
 from tests.loopback import LoopbackServer, Reply, Request
 from tests.test_documents import set_notice
 from watcher.db.models import Document, Notice
-from watcher.documents import sync_documents
+from watcher.documents.sync import sync_documents
 from watcher.errors import ConfigError, RefusedURLError
-from watcher.http import Fetcher, build_client
-from watcher.netguard import NetGuard, is_public, load_allowance
-from watcher.pipeline import run_sources
-from watcher.runtime import Runtime
+from watcher.sources.http import Fetcher, build_client
+from watcher.sources.netguard import NetGuard, is_public, load_allowance
+from watcher.pipeline.poll import run_sources
+from watcher.pipeline.runtime import Runtime
 from watcher.settings import Settings
 from watcher.web.server import create_app
 

@@ -25,8 +25,8 @@ from watcher.notify import deliver_pending
 from watcher.notify.mailer import MailServerDown
 from watcher.notify.memory import MemoryMailer
 from watcher.notify.smtp import SmtpConfig, SmtpMailer
-from watcher.pipeline import run_sources
-from watcher.runtime import Runtime
+from watcher.pipeline.poll import run_sources
+from watcher.pipeline.runtime import Runtime
 
 ALICE = "alice@example.org"  # follows the Dunkerque site only
 BOB = "bob@example.net"  # follows everything

@@ -15,8 +15,8 @@ from tests.helpers import BOAMP_FIXTURES, BoampPortal, runtime_env
 from tests.loopback import LoopbackServer
 from watcher.cli import main
 from watcher.db.models import Event, Notice, NoticeVersion, PollRun, SourceState
-from watcher.pipeline import run_sources
-from watcher.runtime import Runtime
+from watcher.pipeline.poll import run_sources
+from watcher.pipeline.runtime import Runtime
 
 ATOM = "{http://www.w3.org/2005/Atom}"
 FIXTURES = BOAMP_FIXTURES

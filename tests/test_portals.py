@@ -17,7 +17,7 @@ from tests.helpers import runtime_env
 from tests.loopback import LoopbackServer, Reply, Request
 from tests.test_pipeline import BoampPortal
 from watcher.cli import main
-from watcher.runtime import Runtime
+from watcher.pipeline.runtime import Runtime
 
 FIXTURES = Path(__file__).parent / "fixtures"
 ATOM = "{http://www.w3.org/2005/Atom}"

@@ -10,10 +10,10 @@ import pytest
 
 from tests.loopback import LoopbackServer, Reply, Request
 from tests.test_pipeline import BoampPortal
-from watcher.config import load_config
 from watcher.errors import ConfigError
-from watcher.pipeline import run_sources
-from watcher.runtime import Runtime
+from watcher.pipeline.config import load_config
+from watcher.pipeline.poll import run_sources
+from watcher.pipeline.runtime import Runtime
 
 
 def test_requests_go_through_the_proxy(make_runtime: Callable[..., Runtime]) -> None:

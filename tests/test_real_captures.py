@@ -21,9 +21,9 @@ from typing import Any
 import pytest
 import yaml
 
-from watcher import places
-from watcher.deadlines import shown_for
-from watcher.normalize import clean_text, format_value
+from watcher.core import places
+from watcher.core.deadlines import shown_for
+from watcher.core.normalize import clean_text, format_value
 from watcher.records import NoticeRecord, RawPage
 from watcher.sources.boamp import page_records, parse_record
 from watcher.sources.contracts_finder import ContractsFinderSource

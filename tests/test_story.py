@@ -18,8 +18,8 @@ from tests.helpers import BoampPortal
 from tests.loopback import LoopbackServer, Reply, Request
 from tests.test_pipeline import feed_entries
 from watcher.db.models import Event, Notice
-from watcher.pipeline import run_sources
-from watcher.runtime import Runtime
+from watcher.pipeline.poll import run_sources
+from watcher.pipeline.runtime import Runtime
 from watcher.sources.base import Source
 
 STORY = Path(__file__).parent / "fixtures" / "story"

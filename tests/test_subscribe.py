@@ -17,8 +17,8 @@ from watcher.db.models import Subscriber
 from watcher.db.session import session_scope
 from watcher.notify import deliver_pending
 from watcher.notify.subscribers import Filters, add_confirmed
-from watcher.pipeline import run_sources
-from watcher.runtime import Runtime
+from watcher.pipeline.poll import run_sources
+from watcher.pipeline.runtime import Runtime
 from watcher.web.server import create_app
 
 CAROL = "carol@example.org"

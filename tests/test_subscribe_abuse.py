@@ -25,7 +25,7 @@ from tests.test_pipeline import BoampPortal, sources_yaml
 from watcher.db.models import Subscriber
 from watcher.db.session import session_scope
 from watcher.notify.subscribers import Filters, add_confirmed
-from watcher.runtime import Runtime
+from watcher.pipeline.runtime import Runtime
 from watcher.web.protect import client_address, parse_networks
 from watcher.web.server import create_app
 

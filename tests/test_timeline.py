@@ -14,10 +14,10 @@ from sqlalchemy import select
 from tests.helpers import runtime_env
 from tests.loopback import LoopbackServer
 from tests.test_pipeline import BoampPortal, feed_entries, sources_yaml
+from watcher.core.timeline import linked_event, similarity
 from watcher.db.models import Event, Notice
-from watcher.pipeline import run_sources
-from watcher.runtime import Runtime
-from watcher.timeline import linked_event, similarity
+from watcher.pipeline.poll import run_sources
+from watcher.pipeline.runtime import Runtime
 
 ATOM = "{http://www.w3.org/2005/Atom}"
 
@@ -167,7 +167,7 @@ def test_deadline_reminder_export_and_rematch(make_runtime: Callable[..., Runtim
 
     from watcher.cli import main  # noqa: PLC0415
     from watcher.db.session import session_scope  # noqa: PLC0415
-    from watcher.maintenance import export_procedure, rematch, remind_deadlines  # noqa: PLC0415
+    from watcher.pipeline.maintenance import export_procedure, rematch, remind_deadlines  # noqa: PLC0415
 
     portal = BoampPortal()
     with LoopbackServer(portal) as server:

@@ -51,7 +51,7 @@ class TooLargeError(FetchError):
 
 class DeadlineError(FetchError):
     """Raised by `http.py` when a request or a poll outlasts its overall deadline
-    (`WATCHER_HTTP_DEADLINE`, `WATCHER_POLL_DEADLINE`, see `watcher.time_limits`); not retried."""
+    (`WATCHER_HTTP_DEADLINE`, `WATCHER_POLL_DEADLINE`, see `watcher.sources.time_limits`); not retried."""
 
 
 class RefusedURLError(FetchError):

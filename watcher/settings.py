@@ -73,8 +73,6 @@ class Settings(BaseSettings):
     @property
     def db_url(self) -> str:
         """The SQLAlchemy URL, with a plain `postgresql://` mapped to the psycopg 3 driver."""
-        from watcher.db.session import normalize_url  # noqa: PLC0415
-
         return normalize_url(self.database_url or f"sqlite:///{self.data_dir / 'watcher.sqlite3'}")
 
 
@@ -101,9 +99,17 @@ def check_database_url(value: str) -> str:
     return value.strip()
 
 
+def normalize_url(url: str) -> str:
+    """A plain `postgresql://` (or `postgres://`) URL uses the psycopg 3 driver."""
+    for prefix in ("postgres://", "postgresql://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg://" + url[len(prefix) :]
+    return url
+
+
 def load_settings() -> Settings:
     """Read the settings, turning each bad variable into one clear `ConfigError` line."""
-    from watcher.plain import env_problem  # noqa: PLC0415
+    from watcher.core.plain import env_problem  # noqa: PLC0415
 
     try:
         return Settings()

@@ -22,7 +22,7 @@ def upgrade() -> None:
     with op.batch_alter_table("notices") as batch:
         batch.add_column(sa.Column("phase", sa.String(length=32), nullable=True))
         batch.add_column(sa.Column("procedure_state", sa.JSON(), nullable=True))
-    # Notices stored before phases: the phase their notice type gives (see watcher.phases).
+    # Notices stored before phases: the phase their notice type gives (see watcher.core.phases).
     op.execute(
         "UPDATE notices SET phase = CASE notice_type"
         " WHEN 'prior_information' THEN 'planning'"

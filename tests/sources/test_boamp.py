@@ -17,7 +17,6 @@ from hypothesis import strategies as st
 from pydantic import ValidationError
 
 from watcher.errors import ParseError
-from watcher.http import Fetcher
 from watcher.records import NoticeRecord, PollWindow, RawPage
 from watcher.sources.boamp import (
     DEFAULT_QUERY,
@@ -27,6 +26,7 @@ from watcher.sources.boamp import (
     parse_record,
 )
 from watcher.sources.boamp_donnees import read_donnees
+from watcher.sources.http import Fetcher
 
 FIXTURES = Path(__file__).parent.parent / "fixtures" / "boamp"
 UTC = dt.UTC

@@ -14,9 +14,9 @@ from hypothesis import strategies as st
 from pydantic import ValidationError
 
 from watcher.errors import ParseError
-from watcher.http import Fetcher
 from watcher.records import NOTICE_TYPES, NoticeRecord, PollWindow, RawPage
 from watcher.sources.contracts_finder import ContractsFinderConfig, ContractsFinderSource
+from watcher.sources.http import Fetcher
 
 FIXTURES = Path(__file__).parent.parent / "fixtures" / "contracts_finder"
 PAGES = ("search_page1.json", "search_page2.json")

@@ -10,10 +10,10 @@ import pytest
 from pydantic import ValidationError
 
 from watcher.errors import ParseError
-from watcher.http import Fetcher, build_client
 from watcher.records import PollWindow, RawPage
 from watcher.settings import Settings
 from watcher.sources.decp import DecpSource
+from watcher.sources.http import Fetcher, build_client
 
 FIXTURES = Path(__file__).parent.parent / "fixtures" / "decp"
 RESOURCE = "https://www.data.gouv.fr/fr/datasets/r/5cd57bf6-0000-0000-0000-000000000000"

@@ -14,9 +14,9 @@ from pydantic import ValidationError
 from tests.loopback import LoopbackServer
 from tests.sources.test_html import serve_folder
 from watcher.errors import ParseError
-from watcher.http import Fetcher
 from watcher.records import PollWindow, RawPage
 from watcher.sources.feed import FeedSource
+from watcher.sources.http import Fetcher
 
 FIXTURES = Path(__file__).parent.parent / "fixtures" / "feed"
 PLACE = "https://www.marches-publics.gouv.fr"

@@ -15,9 +15,9 @@ from hypothesis import strategies as st
 from pydantic import ValidationError
 
 from watcher.errors import ParseError
-from watcher.http import Fetcher
 from watcher.records import NOTICE_TYPES, NoticeRecord, PollWindow, RawPage
 from watcher.sources.find_a_tender import FindATenderConfig, FindATenderSource
+from watcher.sources.http import Fetcher
 from watcher.sources.ocds import next_url, notice_type
 
 FIXTURES = Path(__file__).parent.parent / "fixtures" / "find_a_tender"

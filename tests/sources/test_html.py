@@ -12,9 +12,9 @@ from pydantic import ValidationError
 
 from tests.loopback import LoopbackServer, Reply, Request
 from watcher.errors import ParseError
-from watcher.http import Fetcher
 from watcher.records import NoticeRecord, PollWindow, RawPage
 from watcher.sources.html import HtmlSource
+from watcher.sources.http import Fetcher
 
 FIXTURES = Path(__file__).parent.parent / "fixtures" / "html"
 WINDOW = PollWindow(now=dt.datetime(2026, 3, 12, tzinfo=dt.UTC))

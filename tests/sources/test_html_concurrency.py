@@ -11,9 +11,9 @@ import pytest
 from pydantic import ValidationError
 
 from tests.loopback import LoopbackServer, Reply, Request
-from watcher.http import Fetcher
 from watcher.records import PollWindow
 from watcher.sources.html import HtmlSource
+from watcher.sources.http import Fetcher
 
 WINDOW = PollWindow(now=dt.datetime(2026, 3, 12, tzinfo=dt.UTC))
 ITEMS = 12

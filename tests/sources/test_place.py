@@ -10,8 +10,8 @@ import httpx
 import pytest
 
 from watcher.errors import ParseError
-from watcher.http import Fetcher
 from watcher.records import PollWindow, RawPage
+from watcher.sources.http import Fetcher
 from watcher.sources.place import PAGER_NEXT, PlaceSource
 
 FIXTURES = Path(__file__).parent.parent / "fixtures" / "place"

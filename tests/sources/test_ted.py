@@ -14,8 +14,8 @@ from hypothesis import strategies as st
 from pydantic import ValidationError
 
 from watcher.errors import FetchError, ParseError
-from watcher.http import Fetcher
 from watcher.records import NOTICE_TYPES, NoticeRecord, PollWindow, RawPage
+from watcher.sources.http import Fetcher
 from watcher.sources.ted import FIELDS, TedConfig, TedSource, notice_record
 
 FIXTURES = Path(__file__).parent.parent / "fixtures" / "ted"
@@ -370,7 +370,7 @@ def test_parse_never_raises_on_damaged_notices(data: st.DataObject) -> None:
 )
 def test_deadline_is_shown_as_ted_gives_it(fields: dict[str, Any], shown: str) -> None:
     """A date alone is a date, not 00:00; a time keeps its zone (issues 12 and 13)."""
-    from watcher.deadlines import shown_for  # noqa: PLC0415
+    from watcher.core.deadlines import shown_for  # noqa: PLC0415
 
     notice = notice_record({"publication-number": "1-2026", "notice-title": {"fra": "x"}, **fields})
     assert notice is not None

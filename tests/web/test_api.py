@@ -107,7 +107,7 @@ def test_openapi_document_is_valid_and_matches_the_answers(client: TestClient) -
 
 
 def test_a_procedure_as_ocds(client: TestClient) -> None:
-    from watcher.ocds_export import release_errors  # noqa: PLC0415
+    from watcher.pipeline.ocds import release_errors  # noqa: PLC0415
 
     notice = client.get("/api/notices").json()["items"][0]
     response = client.get(f"/api/procedures/{notice['id']}.ocds.json")

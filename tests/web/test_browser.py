@@ -23,8 +23,8 @@ from selenium.webdriver.support.wait import WebDriverWait
 
 from tests.helpers import runtime_env
 from tests.web.test_service import _free_port
-from watcher.pipeline import run_sources
-from watcher.runtime import Runtime
+from watcher.pipeline.poll import run_sources
+from watcher.pipeline.runtime import Runtime
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMEDRIVER = "/usr/bin/chromedriver"

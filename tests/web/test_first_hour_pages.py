@@ -21,9 +21,9 @@ from tests.helpers import runtime_env
 from tests.web.test_pages import DUNKERQUE, notice_id, page, text
 from watcher.cli import main
 from watcher.db.models import Notice
-from watcher.pipeline import run_sources
+from watcher.pipeline.poll import run_sources
 from watcher.records import RawPage
-from watcher.runtime import Runtime
+from watcher.pipeline.runtime import Runtime
 from watcher.sources.feed import FeedSource
 from watcher.web.humane import human_schedule
 from watcher.web.reasons import reason_text

@@ -12,7 +12,7 @@ import httpx
 import pytest
 import uvicorn
 
-from watcher.runtime import Runtime
+from watcher.pipeline.runtime import Runtime
 from watcher.web.ids import MAX_ID, db_id
 from watcher.web.server import create_app
 

@@ -9,7 +9,7 @@ from sqlalchemy import select
 from starlette.testclient import TestClient
 
 from watcher.db.models import Delivery, Event, Subscriber
-from watcher.runtime import Runtime
+from watcher.pipeline.runtime import Runtime
 
 
 def scrape(client: TestClient) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:

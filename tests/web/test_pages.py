@@ -15,8 +15,8 @@ from starlette.testclient import TestClient
 from tests.loopback import LoopbackServer
 from tests.test_pipeline import BoampPortal, sources_yaml
 from watcher.db.models import Notice
-from watcher.pipeline import run_sources
-from watcher.runtime import Runtime
+from watcher.pipeline.poll import run_sources
+from watcher.pipeline.runtime import Runtime
 from watcher.web.server import create_app
 
 LESQUIN = "Fourniture et livraison de repas pour les personnes retenues"

@@ -13,7 +13,7 @@ from selenium.webdriver.common.by import By
 from tests.web.test_browser import ARTIFACTS, browser, screenshot, site  # noqa: F401 - fixtures
 from tests.web.test_browser import pytestmark as needs_chromium
 from tests.web.test_companies import awarded_runtime
-from watcher.runtime import Runtime
+from watcher.pipeline.runtime import Runtime
 
 pytestmark = needs_chromium
 

@@ -22,7 +22,7 @@ from tests.helpers import runtime_env
 from tests.loopback import LoopbackServer, Reply, Request
 from tests.test_pipeline import BoampPortal, sources_yaml
 from watcher.db.models import Notice, SourceState
-from watcher.runtime import Runtime
+from watcher.pipeline.runtime import Runtime
 
 
 def _free_port() -> int:
@@ -105,7 +105,7 @@ def test_serve_on_an_empty_database_polls_and_shows_the_notices(
     assert "Traceback" not in output
     polls = [json.loads(line) for line in output.splitlines() if '"poll"' in line]
     assert len(polls) == 1, output
-    assert polls[0]["logger"] == "watcher.pipeline" and polls[0]["level"] == "INFO"
+    assert polls[0]["logger"] == "watcher.pipeline.poll" and polls[0]["level"] == "INFO"
     assert polls[0]["poll"]["source"] == "boamp" and polls[0]["poll"]["fetched"] == 3
     assert polls[0]["poll"]["seconds"] > 0 and polls[0]["poll"]["ok"] is True
 

@@ -82,7 +82,7 @@ class Notice(Base):
     # On a procedure's first notice: the same tender on other portals, [{"source", "url", "ref"}],
     # so that one event carries every link.
     also: Mapped[list[Any] | None] = mapped_column(JSON)
-    # The notice's phase in its procedure, an OCDS release tag (`watcher.phases`): planning,
+    # The notice's phase in its procedure, an OCDS release tag (`watcher.core.phases`): planning,
     # tender, tenderAmendment, award, contract, contractAmendment, tenderCancellation...
     phase: Mapped[str | None] = mapped_column(String(32))
     # On a procedure's first notice: the procedure's facts as last told (deadline, value, winners,
@@ -286,7 +286,7 @@ class Document(Base):
 class DocumentVersion(Base):
     """One downloaded version of a document (append-only): its sha256, size, type and text.
 
-    The bytes themselves are kept on disk by sha256 (`watcher.documents.blob_path`).
+    The bytes themselves are kept on disk by sha256 (`watcher.documents.sync.blob_path`).
     """
 
     __tablename__ = "document_versions"
@@ -308,7 +308,7 @@ class DocumentVersion(Base):
 
 
 class Company(Base):
-    """One company that won a contract, as `watcher.company_store` resolved it from the winners
+    """One company that won a contract, as `watcher.companies.store` resolved it from the winners
     of award notices (rebuilt after each round of polls; `companies.yaml` corrects it)."""
 
     __tablename__ = "companies"
@@ -346,7 +346,7 @@ class CompanyContract(Base):
     lot: Mapped[str | None] = mapped_column(String(64))
     amount: Mapped[float | None] = mapped_column(Float)
     currency: Mapped[str | None] = mapped_column(String(3))
-    # award_value | contract_value | framework_maximum | estimate (watcher.company_extract).
+    # award_value | contract_value | framework_maximum | estimate (watcher.companies.extract).
     amount_kind: Mapped[str] = mapped_column(String(32))
     # How many winners the notice's one amount is for (1: this company's own amount).
     shared: Mapped[int] = mapped_column(Integer, default=1)
@@ -360,7 +360,7 @@ class CompanyContract(Base):
 
 
 class Counter(Base):
-    """A fixed-window counter shared by every instance (`watcher.limits`): subscription attempts
+    """A fixed-window counter shared by every instance (`watcher.db.limits`): subscription attempts
     per client and per address, confirmation mails per hour, refused fetches.
 
     `key` never holds an address in clear: client and e-mail addresses are hashed first.

@@ -12,16 +12,9 @@ from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from watcher.errors import StorageError
+from watcher.settings import normalize_url
 
 MIGRATIONS = Path(__file__).resolve().parent.parent.parent / "migrations"
-
-
-def normalize_url(url: str) -> str:
-    """A plain `postgresql://` (or `postgres://`) URL uses the psycopg 3 driver."""
-    for prefix in ("postgres://", "postgresql://"):
-        if url.startswith(prefix):
-            return "postgresql+psycopg://" + url[len(prefix) :]
-    return url
 
 
 def make_engine(url: str) -> Engine:

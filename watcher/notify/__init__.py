@@ -41,8 +41,8 @@ from watcher.notify.smtp import SmtpConfig, SmtpMailer
 from watcher.notify.subscribers import mask, scrub
 
 if TYPE_CHECKING:
+    from watcher.pipeline.runtime import Runtime
     from watcher.records import RunResult
-    from watcher.runtime import Runtime
 
 log = logging.getLogger("watcher.notify")
 # One delivery round at a time per process (the scheduler polls sources in parallel threads);

@@ -37,7 +37,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
-from watcher.company_store import company_procedures
+from watcher.companies.store import company_procedures
 from watcher.db.models import Delivery, Event, Notice, SourceState, Subscriber
 from watcher.db.session import session_scope
 

@@ -23,8 +23,8 @@ from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescap
 from markupsafe import Markup
 
 from watcher.publish.entries import TITLE_PREFIX, Entry, render_entry
-from watcher.sanitize import plain_line
-from watcher.yamlio import load_yaml
+from watcher.core.sanitize import plain_line
+from watcher.core.yamlio import load_yaml
 
 if TYPE_CHECKING:
     from watcher.db.models import Event, Subscriber
@@ -96,7 +96,7 @@ STRINGS: dict[str, dict[str, str]] = {
 def _site_labels() -> dict[str, str]:
     """Short names of the gazetteer's sites ("CRA de Dunkerque"); empty when it cannot be read."""
     try:
-        path = resources.files("watcher") / "rules" / "sites.yaml"
+        path = resources.files("watcher.match.matcher") / "rules" / "sites.yaml"
         data = load_yaml(path.read_text(encoding="utf-8"))
         sites = data.get("sites") or {}
         return {

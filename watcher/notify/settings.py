@@ -48,7 +48,7 @@ def load_notify_settings() -> NotifySettings:
     try:
         return NotifySettings()
     except ValidationError as exc:
-        from watcher.plain import env_problem  # noqa: PLC0415
+        from watcher.core.plain import env_problem  # noqa: PLC0415
 
         secret = frozenset({"WATCHER_SMTP_URL", "WATCHER_MAINTAINERS"})
         problems = [env_problem(dict(err), secret=secret) for err in exc.errors()]

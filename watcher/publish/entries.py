@@ -13,11 +13,11 @@ from functools import lru_cache
 from html import escape
 from typing import Any
 
-from watcher.deadlines import shown
-from watcher.diff import FIELD_LABELS, NOTICE_TYPE_LABELS
-from watcher.diff import label as field_label
-from watcher.normalize import format_deadline, format_money, parse_datetime
-from watcher.sanitize import plain_line
+from watcher.core.deadlines import shown
+from watcher.core.diff import FIELD_LABELS, NOTICE_TYPE_LABELS
+from watcher.core.diff import label as field_label
+from watcher.core.normalize import format_deadline, format_money, parse_datetime
+from watcher.core.sanitize import plain_line
 
 TITLE_PREFIX = {
     "fr": {
@@ -131,10 +131,10 @@ def _site_names() -> dict[str, str]:
     import re  # noqa: PLC0415
     from importlib import resources  # noqa: PLC0415
 
-    from watcher.yamlio import load_yaml  # noqa: PLC0415
+    from watcher.core.yamlio import load_yaml  # noqa: PLC0415
 
     try:
-        path = resources.files("watcher") / "rules" / "sites.yaml"
+        path = resources.files("watcher.match.matcher") / "rules" / "sites.yaml"
         data = load_yaml(path.read_text(encoding="utf-8"))
         sites = data.get("sites") or {}
         return {

@@ -65,8 +65,8 @@ _RENDERING = (
     "watcher.publish.entries",
     "watcher.publish.jsonfeed",
     "watcher.publish.pages",
-    "watcher.diff",
-    "watcher.normalize",
+    "watcher.core.diff",
+    "watcher.core.normalize",
 )
 
 

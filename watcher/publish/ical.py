@@ -15,8 +15,8 @@ from urllib.parse import urlsplit
 
 import icalendar
 
-from watcher.deadlines import PARIS_ZONE, shown
-from watcher.normalize import format_deadline
+from watcher.core.deadlines import PARIS_ZONE, shown
+from watcher.core.normalize import format_deadline
 
 CALENDAR_NAME = "Dates limites — marchés de la rétention et de l'expulsion"
 _END = b"END:VCALENDAR"

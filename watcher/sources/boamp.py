@@ -35,7 +35,7 @@ Config keys
     `departments`, a list of département codes (`"59"`, `"2A"`, `"976"`) to restrict to;
     `page_size`, records per request (1 to 100, default 100).
 
-Phases (`watcher.phases`)
+Phases (`watcher.core.phases`)
     `PREINFORMATION` → planning; `APPEL_OFFRE` → tender; `RECTIFICATIF` / `MODIFICATION` →
     tenderAmendment; `ATTRIBUTION` / `RESULTAT` → award; `ANNULATION`, or "sans suite" /
     "infructueux" → tenderCancellation. Linked by `annonce_lie`, `annonces_anterieures` and
@@ -55,9 +55,8 @@ from typing import Any, ClassVar
 
 from pydantic import Field, field_validator
 
-from watcher import deadlines, places
+from watcher.core import deadlines, places
 from watcher.errors import ParseError
-from watcher.http import Fetcher
 from watcher.records import NoticeRecord, NoticeType, PollWindow, RawPage, RawRecord
 from watcher.sources.base import ApiSourceConfig, Source, as_list, dig
 from watcher.sources.boamp_donnees import (
@@ -68,6 +67,7 @@ from watcher.sources.boamp_donnees import (
     text,
     unique,
 )
+from watcher.sources.http import Fetcher
 
 log = logging.getLogger(__name__)
 

@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from watcher import deadlines, places
+from watcher.core import deadlines, places
 from watcher.records import Lot
 from watcher.sources.base import as_list, dig
 

@@ -25,7 +25,7 @@ Config keys
     - `limit`: releases per page, 1 to 100 (default 100).
     - `max_pages`: a safety bound on pages per poll (default 50).
 
-Phases (`watcher.phases`)
+Phases (`watcher.core.phases`)
     the release's own `tag` (planning, tender, award...); `tender.status`
     cancelled / unsuccessful → tenderCancellation. Linked by `ocid` and `relatedProcesses`.
 """

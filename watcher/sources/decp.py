@@ -33,7 +33,7 @@ Config keys
     - `cpv_prefixes`: starts of CPV codes, e.g. `5532` (catering), `79713` (guarding).
     - `keywords`: whole words or phrases of the contract's object.
 
-Phases (`watcher.phases`)
+Phases (`watcher.core.phases`)
     a record is a contract; a record with `modifications` (avenants) is a
     contractAmendment (event `contract_modified`).
 """
@@ -50,12 +50,12 @@ from typing import Any
 
 from pydantic import Field, field_validator
 
-from watcher import places
+from watcher.core import places
 from watcher.errors import ParseError
-from watcher.http import Fetcher
-from watcher.normalize import clean_text
+from watcher.sources.http import Fetcher
+from watcher.core.normalize import clean_text
 from watcher.records import NoticeRecord, PollWindow, RawPage
-from watcher.scrape import absolute_url
+from watcher.sources.scrape import absolute_url
 from watcher.sources.base import ApiSourceConfig, Source, as_list, first
 
 # 8 digits, or 7 when the leading zero was lost (`9310000` for 09310000, SEEN in samples/real).

@@ -20,7 +20,7 @@ Caveats
 Config keys
     - `url`: absolute http(s) URL of the feed.
 
-Phases (`watcher.phases`)
+Phases (`watcher.core.phases`)
     an entry is a tender, unless its notice type says otherwise. Never linked to
     another portal's notice by similarity.
 """
@@ -38,10 +38,10 @@ from defusedxml.common import DefusedXmlException
 from pydantic import field_validator
 
 from watcher.errors import ParseError
-from watcher.http import Fetcher
 from watcher.records import NoticeRecord, PollWindow, RawPage
-from watcher.scrape import absolute_url, clean, html_to_text
 from watcher.sources.base import Source, SourceConfig
+from watcher.sources.http import Fetcher
+from watcher.sources.scrape import absolute_url, clean, html_to_text
 
 # XML 1.0 forbids C0 controls other than tab, newline and carriage return.
 _ILLEGAL = re.compile(rb"[\x00-\x08\x0b\x0c\x0e-\x1f]")

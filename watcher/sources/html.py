@@ -35,7 +35,7 @@ Config keys
       default interval it changes little; with `min_interval: 0` (your own server, a loopback
       mirror) it is what makes hundreds of detail pages quick.
 
-Phases (`watcher.phases`)
+Phases (`watcher.core.phases`)
     an item is a tender, unless its notice type says otherwise. Never linked to
     another portal's notice by similarity (nothing says it is the same tender).
 """
@@ -44,16 +44,16 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from typing import Any, ClassVar, Literal
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
-import lxml.html
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from watcher import deadlines, places
+from watcher.core import deadlines, places
 from watcher.errors import ParseError
-from watcher.http import Fetcher
 from watcher.records import NoticeRecord, PollWindow, RawPage
-from watcher.scrape import (
+from watcher.sources.base import Source, SourceConfig
+from watcher.sources.http import Fetcher
+from watcher.sources.scrape import (
     Follow,
     Request,
     absolute_url,
@@ -66,7 +66,9 @@ from watcher.scrape import (
     select_elements,
     select_first,
 )
-from watcher.sources.base import Source, SourceConfig
+
+if TYPE_CHECKING:
+    import lxml.html
 
 DetailField = Literal[
     "title", "deadline", "buyer", "description", "published", "place", "documents"

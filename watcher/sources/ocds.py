@@ -8,8 +8,8 @@ and how a release becomes a link to the portal's own notice page.
 One release is one notice (`native_id` = release `id`); the releases of one procedure share an
 `ocid`, which becomes `procedure_id`, and a page's releases come out grouped by `ocid`.
 
-Phases (`watcher.phases`)
-    the release's own `tag`, else its notice type (`watcher.phases`).
+Phases (`watcher.core.phases`)
+    the release's own `tag`, else its notice type (`watcher.core.phases`).
 """
 
 from __future__ import annotations
@@ -26,11 +26,11 @@ from urllib.parse import urlencode, urlsplit
 
 from pydantic import Field
 
-from watcher import deadlines
+from watcher.core import deadlines
 from watcher.errors import ParseError
-from watcher.http import Fetcher, decode_json
 from watcher.records import Lot, NoticeRecord, NoticeType, PollWindow, RawPage
 from watcher.sources.base import ApiSourceConfig, Source, as_list, dig
+from watcher.sources.http import Fetcher, decode_json
 
 log = logging.getLogger(__name__)
 

@@ -37,7 +37,7 @@ Config keys
       name (default false).
     - `max_pages`: pages per search (default 20).
 
-Phases (`watcher.phases`)
+Phases (`watcher.core.phases`)
     a consultation is a tender (its reference is the procedure id), unless its notice
     type says prior information, corrigendum, award or cancellation.
 """
@@ -47,17 +47,17 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Iterator
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 from urllib.parse import parse_qs, quote, urlsplit
 
-import lxml.html
 from pydantic import Field
 
-from watcher import deadlines, places
+from watcher.core import deadlines, places
 from watcher.errors import ParseError
-from watcher.http import Fetcher
 from watcher.records import NoticeRecord, PollWindow, RawPage
-from watcher.scrape import (
+from watcher.sources.base import ApiSourceConfig, Source
+from watcher.sources.http import Fetcher
+from watcher.sources.scrape import (
     Follow,
     Request,
     absolute_url,
@@ -71,7 +71,9 @@ from watcher.scrape import (
     select_elements,
     select_first,
 )
-from watcher.sources.base import ApiSourceConfig, Source
+
+if TYPE_CHECKING:
+    import lxml.html
 
 SEARCH = "/?page=Entreprise.EntrepriseAdvancedSearch&AllCons"
 DETAIL = "/?page=Entreprise.EntrepriseDetailsConsultation&refConsultation={ref}&orgAcronyme={org}"

@@ -25,7 +25,7 @@ Caveats
       lists only names seen in real answers.
     - Reuse is allowed under Commission Decision 2011/833/EU, with attribution.
 
-Phases (`watcher.phases`)
+Phases (`watcher.core.phases`)
     `pin-*` → planning; `cn-*`, `subco`, `qu-sy` → tender; `corr*` → tenderAmendment; `can-modif` →
     contractAmendment; `can-*`, `veat` → award. `procedure-identifier` links a notice to BOAMP's
     `contractfolderid` (the same eForms ContractFolderID).
@@ -51,13 +51,13 @@ from typing import Any, ClassVar, Literal
 
 from pydantic import Field, field_validator
 
-from watcher import places
-from watcher.deadlines import Deadline
-from watcher.deadlines import read as read_deadline
+from watcher.core import places
+from watcher.core.deadlines import Deadline
+from watcher.core.deadlines import read as read_deadline
 from watcher.errors import ParseError
-from watcher.http import RETRY_STATUSES, Fetcher, decode_json
 from watcher.records import Lot, NoticeRecord, NoticeType, PollWindow, RawPage
 from watcher.sources.base import ApiSourceConfig, Source, as_list
+from watcher.sources.http import RETRY_STATUSES, Fetcher, decode_json
 
 log = logging.getLogger(__name__)
 

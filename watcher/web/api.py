@@ -17,8 +17,8 @@ from starlette.routing import BaseRoute, Route
 
 import watcher.web.ids  # noqa: F401 - registers the `{name:id}` URL convertor
 from watcher.db.models import Event, Notice, NoticeVersion
-from watcher.deadlines import shown_for
-from watcher.runtime import Runtime
+from watcher.core.deadlines import shown_for
+from watcher.pipeline.runtime import Runtime
 from watcher.web.listing import (
     BadRequest,
     Filters,
@@ -171,8 +171,8 @@ def routes(runtime: Runtime) -> list[BaseRoute]:
 
     def procedure_ocds(request: Request) -> Response:
         """`/api/procedures/<id>.ocds.json`: the procedure of notice <id> as an OCDS record
-        package (its releases, compiled and versioned releases; `watcher.ocds_export`)."""
-        from watcher.ocds_export import package  # noqa: PLC0415
+        package (its releases, compiled and versioned releases; `watcher.pipeline.ocds`)."""
+        from watcher.pipeline.ocds import package  # noqa: PLC0415
 
         notice_id = int(request.path_params["notice_id"])
         settings = runtime.settings

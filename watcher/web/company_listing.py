@@ -19,7 +19,7 @@ from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session, joinedload
 
 from watcher.db.models import Company, CompanyContract, Notice
-from watcher.normalize import format_money
+from watcher.core.normalize import format_money
 from watcher.web.pictures import Line, Step, timelines
 from watcher.web.steps import step_of
 
@@ -40,7 +40,7 @@ KIND_LABELS = {
 
 
 def money(amount: float, currency: str | None) -> str:
-    """`36 500 000 €`, `1 250 000,5 £`: the currency always said (`watcher.normalize`)."""
+    """`36 500 000 €`, `1 250 000,5 £`: the currency always said (`watcher.core.normalize`)."""
     return format_money(amount, currency or "?") or "—"
 
 

@@ -26,10 +26,10 @@ from starlette.routing import BaseRoute, Route
 
 from watcher.db.models import Event, NoticeVersion
 from watcher.errors import WatcherError
+from watcher.pipeline.runtime import Runtime
 from watcher.publish.catalog import CALENDAR, LANGS, PAGE_SIZE, parse_path
 from watcher.publish.pages import Document, build_calendar_document, build_document
 from watcher.publish.reading import known_feed
-from watcher.runtime import Runtime
 
 CACHE_SIZE = 512
 FRESH, ARCHIVED = 60, 86400  # Cache-Control max-age, seconds

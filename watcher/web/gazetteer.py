@@ -1,7 +1,7 @@
 """The site gazetteer as readers see it: slug, label, kind, country, département, status and
 position (for the map).
 
-`watcher.match` compiles `watcher/rules/sites.yaml` (and the extra files `sources.yaml` names) for
+`watcher.match.matcher` compiles `watcher/match/rules/sites.yaml` (and the extra files `sources.yaml` names) for
 matching and exposes only the slugs, so the web site reads the same files here, read-only, for
 the descriptive keys. A slug from an extra file adds a site; an existing slug keeps its label
 unless the extra file gives one (the matcher's merge rule).
@@ -15,7 +15,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from watcher.yamlio import load_yaml
+from watcher.core.yamlio import load_yaml
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,7 +54,9 @@ def _read(text: str) -> dict[str, dict[str, Any]]:
 
 def load_sites(extra: Sequence[Path] = ()) -> dict[str, Site]:
     """Every site, shipped then extra files merged over them, by slug (ordered by label)."""
-    shipped = (resources.files("watcher") / "rules" / "sites.yaml").read_text(encoding="utf-8")
+    shipped = (resources.files("watcher.match.matcher") / "rules" / "sites.yaml").read_text(
+        encoding="utf-8"
+    )
     texts = [shipped] + [path.read_text(encoding="utf-8") for path in extra]
     merged: dict[str, dict[str, Any]] = {}
     for text in texts:

@@ -10,7 +10,7 @@ import datetime as dt
 import re
 from typing import Any
 
-from watcher.normalize import PARIS
+from watcher.core.normalize import PARIS
 from watcher.sources.base import parse_interval
 
 _UNIT_WORDS = {

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from starlette.requests import Request
 
-from watcher.diff import NOTICE_TYPE_LABELS, label
-from watcher.phases import label as phase_label
+from watcher.core.diff import NOTICE_TYPE_LABELS, label
+from watcher.core.phases import label as phase_label
 from watcher.publish.entries import TITLE_PREFIX
 
 LANGS = ("fr", "en")

@@ -17,7 +17,7 @@ multi-instance deployment report the same totals and a restart loses nothing. Na
 | `watcher_alerts_sent_total` | counter | |
 | `watcher_alerts_failed_total` | counter | |
 | `watcher_alerts_pending` | gauge | |
-| `watcher_fetch_refused_total` | counter | reason (`scheme`/`address`/`connected`): portal-named URLs refused (`watcher.netguard`) |
+| `watcher_fetch_refused_total` | counter | reason (`scheme`/`address`/`connected`): portal-named URLs refused (`watcher.sources.netguard`) |
 """
 
 from __future__ import annotations
@@ -39,10 +39,11 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
-from watcher import limits, netguard
+from watcher.db import limits
+from watcher.sources import netguard
 from watcher.db import models
 from watcher.db.models import Event, Notice, PollRun, SourceState
-from watcher.runtime import Runtime
+from watcher.pipeline.runtime import Runtime
 
 BUCKETS = (1.0, 5.0, 15.0, 30.0, 60.0, 120.0, 300.0, 600.0, 1800.0)
 
@@ -161,7 +162,7 @@ class DatabaseCollector(Collector):
             "URLs named by a portal that were not fetched (private address, bad scheme).",
             labels=["reason"],
         )
-        for reason, count in sorted(limits.totals(session, netguard.COUNTER_PREFIX).items()):
+        for reason, count in sorted(limits.totals(session, limits.REFUSED_PREFIX).items()):
             family.add_metric([reason], count)
         return family
 

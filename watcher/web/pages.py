@@ -29,11 +29,11 @@ from starlette.staticfiles import StaticFiles
 
 import watcher.web.ids  # noqa: F401 - registers the `{name:id}` URL convertor
 from watcher.db.models import Notice, NoticeVersion, SourceState
-from watcher.deadlines import shown_for
+from watcher.core.deadlines import shown_for
 from watcher.errors import ConfigError
-from watcher.normalize import format_value
-from watcher.phases import ORDER as PHASE_ORDER
-from watcher.runtime import Runtime
+from watcher.core.normalize import format_value
+from watcher.core.phases import ORDER as PHASE_ORDER
+from watcher.pipeline.runtime import Runtime
 from watcher.web.company_listing import site_counts_by_slug, site_timeline
 from watcher.web.feedlinks import feed_links
 from watcher.web.gazetteer import Site, load_sites

@@ -18,7 +18,7 @@ never fill (a filled one gets the usual answer and nothing is sent); the same an
 time, whether an address is new, pending or subscribed (the e-mail is sent after the answer);
 tokens compared in constant time; state-changing POSTs from another site refused (`Origin`, or
 else `Referer`, must be this site when the browser sends one). All counters live in the database
-(`watcher.limits`), so limits hold across restarts and across instances.
+(`watcher.db.limits`), so limits hold across restarts and across instances.
 """
 
 from __future__ import annotations

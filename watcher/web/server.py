@@ -21,7 +21,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from watcher.errors import WatcherError
-from watcher.runtime import Runtime
+from watcher.pipeline.runtime import Runtime
 from watcher.web import api, feeds, metrics
 from watcher.web.company_pages import routes as company_routes
 from watcher.web.failsafe import FailSafe, OnceLog, database_problem
@@ -108,7 +108,7 @@ def serve(runtime: Runtime, *, host: str, port: int, scheduler: bool = True) -> 
     poll gets a few seconds to finish and is otherwise abandoned (nothing of it is stored), and
     the process exits 0 well within 15 seconds.
     """
-    from watcher.scheduler import abandon, build_scheduler, stop_scheduler  # noqa: PLC0415
+    from watcher.pipeline.scheduler import abandon, build_scheduler, stop_scheduler  # noqa: PLC0415
 
     clean = True
 

@@ -3,7 +3,7 @@
 A timeline draws five steps: `planning` (prior information), `tender` (the call for tenders and
 its corrigenda), `award`, `modification` (a change after the award: a contract modification, a
 corrigendum of the award) and `cancelled`. They are read from the notice's OCDS phase
-(`watcher.phases`) when it has one, else from its notice type.
+(`watcher.core.phases`) when it has one, else from its notice type.
 """
 
 from __future__ import annotations

@@ -1,0 +1,136 @@
+"""The company stage: after a round of polls, winners of stored award notices become companies.
+
+`refresh_companies()` reads every award notice with its current stored payload, extracts the
+winners (`watcher.companies.extract`), resolves them into companies (`watcher.companies.resolve`, with the
+maintainers' `companies.yaml`) and rewrites the `companies` and `company_contracts` tables in one
+transaction. It is a rebuild, not an update: an edit of `companies.yaml` or a better parser takes
+effect at the next round, and nothing is ever half-merged. Slugs are derived from names (or set
+in `companies.yaml`), so addresses and subscriptions stay put across rebuilds.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from collections.abc import Sequence
+from pathlib import Path
+
+from sqlalchemy import Select, and_, delete, or_, select
+from sqlalchemy.orm import Session
+
+from watcher.companies.resolve import Overrides, load_overrides, resolve
+from watcher.companies.extract import Award, awards
+from watcher.db.models import Company, CompanyContract, Notice, NoticeVersion, SourceState
+from watcher.pipeline.runtime import Runtime
+
+log = logging.getLogger("watcher.companies.resolve")
+FILE_NAME = "companies.yaml"
+
+
+def overrides_path(sources_path: Path) -> Path:
+    """`companies.yaml` lives next to `sources.yaml`."""
+    return sources_path.parent / FILE_NAME
+
+
+def read_overrides(path: Path) -> Overrides:
+    """The override file, or no overrides when there is none (`ConfigError` when it is wrong)."""
+    if not path.exists():
+        return Overrides()
+    return load_overrides(path.read_text(encoding="utf-8"), str(path))
+
+
+def _awards(session: Session) -> list[tuple[Notice, Award]]:
+    rows = session.execute(
+        select(Notice, SourceState.kind, NoticeVersion.raw)
+        .join(SourceState, SourceState.id == Notice.source_id)
+        .outerjoin(
+            NoticeVersion,
+            and_(NoticeVersion.notice_id == Notice.id, NoticeVersion.version == Notice.version),
+        )
+        .where(Notice.notice_type == "award")
+        .order_by(Notice.id)
+    ).all()
+    found: list[tuple[Notice, Award]] = []
+    for notice, kind, raw in rows:
+        ref = f"{notice.id}"
+        for award in awards(kind, notice.notice_type, notice.snapshot or {}, raw or "", ref):
+            found.append((notice, award))
+    return found
+
+
+def refresh_companies(session: Session, overrides: Overrides, now: dt.datetime) -> int:
+    """Rebuild companies and their contracts from the stored award notices; how many companies."""
+    found = _awards(session)
+    mentions = [award.mention for _, award in found]
+    clusters = resolve(mentions, overrides)
+    slug_of: dict[int, str] = {}
+    index = {id(m): i for i, m in enumerate(mentions)}
+    for cluster in clusters:
+        for mention in cluster.mentions:
+            slug_of[index[id(mention)]] = cluster.slug
+    roots: dict[int, Notice] = {}
+    parents = {n.parent_id for n, _ in found if n.parent_id}
+    if parents:
+        roots = {n.id: n for n in session.scalars(select(Notice).where(Notice.id.in_(parents)))}
+    session.execute(delete(CompanyContract))
+    session.execute(delete(Company))
+    ids: dict[str, int] = {}
+    for cluster in clusters:
+        company = Company(
+            slug=cluster.slug,
+            name=cluster.name,
+            parent=cluster.parent,
+            identifiers=[
+                {"scheme": i.scheme, "value": i.value, "valid": i.valid, "label": i.label()}
+                for i in cluster.identifiers
+            ],
+            names=cluster.names,
+            evidence=[e.as_dict() for e in cluster.evidence],
+            confidence=cluster.confidence,
+            updated_at=now,
+        )
+        session.add(company)
+        session.flush()
+        ids[cluster.slug] = company.id
+    for i, (notice, award) in enumerate(found):
+        root = roots.get(notice.parent_id or -1, notice)
+        session.add(
+            CompanyContract(
+                company_id=ids[slug_of[i]],
+                notice_id=notice.id,
+                procedure_notice_id=root.id,
+                name=award.mention.name,
+                identifiers=[
+                    {"scheme": x.scheme, "value": x.value, "valid": x.valid, "label": x.label()}
+                    for x in award.mention.identifiers
+                ],
+                lot=award.lot,
+                amount=award.amount,
+                currency=award.currency,
+                amount_kind=award.amount_kind,
+                shared=award.shared,
+                awarded_on=notice.published,
+                site=notice.site or root.site,
+                relevant=bool(notice.relevant or root.relevant),
+            )
+        )
+    session.flush()
+    log.info("companies: %d from %d winners", len(clusters), len(mentions))
+    return len(clusters)
+
+
+def company_procedures(slugs: Sequence[str]) -> Select[tuple[int]]:
+    """Ids of the first notices of the procedures won by the companies `slugs` (a group's slug
+    takes its subsidiaries too): what a company's feed and its subscribers follow."""
+    return (
+        select(CompanyContract.procedure_notice_id)
+        .join(Company, Company.id == CompanyContract.company_id)
+        .where(or_(Company.slug.in_(slugs), Company.parent.in_(slugs)))
+    )
+
+
+def known_companies(runtime: Runtime, slugs: Sequence[str]) -> bool:
+    """Whether every slug names a stored company (a subscription form's check)."""
+    with runtime.sessions() as session:
+        found = set(session.scalars(select(Company.slug).where(Company.slug.in_(slugs))))
+    return found == set(slugs)

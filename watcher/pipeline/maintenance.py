@@ -1,0 +1,233 @@
+"""Work on the stored notices, apart from polling: re-running the matcher after the rules change,
+deadline reminders, and the evidence export of a procedure."""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import func, or_, select
+from sqlalchemy.orm import Session, joinedload
+
+from watcher import __version__
+from watcher.core.normalize import format_deadline
+from watcher.db.models import Event, Notice, NoticeVersion, SourceState
+from watcher.db.store import event_key, match_input
+from watcher.errors import WatcherError
+from watcher.match.matcher import Matcher
+
+BATCH = 500
+
+
+@dataclass
+class RematchReport:
+    """What `watcher rematch` changed."""
+
+    checked: int = 0
+    became_relevant: int = 0
+    became_irrelevant: int = 0
+    site_changed: int = 0
+    events: int = 0
+
+
+def _batches(session: Session) -> Iterator[list[Notice]]:
+    last = 0
+    while True:
+        batch = session.scalars(
+            select(Notice)
+            .where(Notice.id > last)
+            .options(joinedload(Notice.source))
+            .order_by(Notice.id)
+            .limit(BATCH)
+        ).all()
+        if not batch:
+            return
+        yield list(batch)
+        last = batch[-1].id
+
+
+def rematch(
+    session: Session,
+    matcher: Matcher,
+    now: dt.datetime,
+    progress: Callable[[int], None] | None = None,
+) -> RematchReport:
+    """Re-run the matcher on every stored notice; a notice that became relevant is announced."""
+    report = RematchReport()
+    for batch in _batches(session):
+        for notice in batch:
+            report.checked += 1
+            verdict = matcher.match(match_input(notice.snapshot))
+            relevant = verdict.relevant or (notice.parent_id is not None and notice.relevant)
+            if relevant != notice.relevant:
+                if relevant:
+                    report.became_relevant += 1
+                else:
+                    report.became_irrelevant += 1
+            if verdict.site != notice.site and relevant:
+                report.site_changed += 1
+            notice.relevant = relevant
+            notice.site = verdict.site or (notice.site if notice.parent_id else None)
+            notice.score = verdict.score
+            notice.reasons = list(verdict.reasons)
+            if relevant and not notice.announced and notice.parent_id is None:
+                kind = "planned" if notice.phase == "planning" else "new"
+                session.add(
+                    Event(
+                        key=event_key(notice.source.name, notice.native_id, notice.version, kind),
+                        notice=notice,
+                        type=kind,
+                        created_at=now,
+                        version=notice.version,
+                        changes=[],
+                        site=notice.site,
+                    )
+                )
+                notice.announced = True
+                report.events += 1
+        session.flush()
+        if progress:
+            progress(len(batch))
+    return report
+
+
+def remind_deadlines(session: Session, now: dt.datetime, days: int) -> int:
+    """A `deadline_soon` event for each open procedure whose deadline falls within `days` days.
+
+    Once per deadline: a moved deadline gets its own reminder, a re-run adds nothing.
+    """
+    due = session.scalars(
+        select(Notice)
+        .options(joinedload(Notice.source))
+        .where(Notice.relevant.is_(True), Notice.parent_id.is_(None))
+        .where(Notice.deadline > now, Notice.deadline <= now + dt.timedelta(days=days))
+    ).all()
+    made = 0
+    for notice in due:
+        assert notice.deadline is not None
+        stamp = notice.deadline.strftime("%Y%m%dT%H%M")
+        key = f"{notice.source.name}/{notice.native_id}/deadline_soon/{stamp}"
+        if session.scalar(select(func.count(Event.id)).where(Event.key == key)):
+            continue
+        when = format_deadline(notice.deadline, with_time=True)
+        session.add(
+            Event(
+                key=key,
+                notice=notice,
+                type="deadline_soon",
+                created_at=now,
+                version=notice.version,
+                changes=[
+                    {
+                        "field": "deadline",
+                        "label": "Date limite de réception des offres",
+                        "old": None,
+                        "new": when,
+                    }
+                ],
+                site=notice.site,
+            )
+        )
+        made += 1
+    session.flush()
+    return made
+
+
+def find_notice(session: Session, ident: str) -> Notice:
+    """A notice by database id (`42`) or by `source:native_id` (`boamp:26-118204`)."""
+    query = select(Notice).options(joinedload(Notice.source))
+    if ident.isdigit():
+        found = session.scalar(query.where(Notice.id == int(ident)))
+    elif ":" in ident:
+        source, native = ident.split(":", 1)
+        found = session.scalar(
+            query.join(Notice.source).where(SourceState.name == source, Notice.native_id == native)
+        )
+    else:
+        found = session.scalar(query.where(Notice.native_id == ident))
+    if found is None:
+        raise WatcherError(
+            f"no notice {ident!r} (give its number or source:id, e.g. boamp:26-118204)"
+        )
+    return found
+
+
+def _iso(value: dt.datetime | dt.date | None) -> str | None:
+    return value.isoformat() if value else None
+
+
+def export_procedure(session: Session, ident: str, now: dt.datetime) -> dict[str, Any]:
+    """A procedure's whole history as JSON-ready data: every notice, version (raw payload, sha256,
+    fetch time and URL) and event, for a journalist to archive and cite."""
+    notice = find_notice(session, ident)
+    root = session.get(Notice, notice.parent_id) if notice.parent_id else notice
+    assert root is not None
+    members = session.scalars(
+        select(Notice)
+        .options(joinedload(Notice.source))
+        .where(or_(Notice.id == root.id, Notice.parent_id == root.id))
+        .order_by(Notice.first_seen_at, Notice.id)
+    ).all()
+    notices = []
+    for member in members:
+        versions = session.scalars(
+            select(NoticeVersion)
+            .where(NoticeVersion.notice_id == member.id)
+            .order_by(NoticeVersion.version)
+        ).all()
+        notices.append(
+            {
+                "id": member.id,
+                "source": member.source.name,
+                "kind": member.source.kind,
+                "native_id": member.native_id,
+                "url": member.url,
+                "title": member.title,
+                "buyer": member.buyer,
+                "notice_type": member.notice_type,
+                "relevant": member.relevant,
+                "site": member.site,
+                "reasons": member.reasons,
+                "linked_by": member.link_method,
+                "link_confidence": member.link_confidence,
+                "first_seen_at": _iso(member.first_seen_at),
+                "versions": [
+                    {
+                        "version": v.version,
+                        "fetched_at": _iso(v.fetched_at),
+                        "fetch_url": v.fetch_url,
+                        "sha256": v.content_hash,
+                        "sha256_verified": hashlib.sha256(v.raw.encode("utf-8")).hexdigest()
+                        == v.content_hash,
+                        "snapshot": v.snapshot,
+                        "raw": v.raw,
+                    }
+                    for v in versions
+                ],
+            }
+        )
+    events = session.scalars(
+        select(Event)
+        .where(Event.notice_id.in_([m.id for m in members]))
+        .order_by(Event.created_at, Event.id)
+    ).all()
+    return {
+        "exported_at": now.isoformat(),
+        "exported_by": f"detention-watcher {__version__}",
+        "procedure": {"id": root.id, "title": root.title, "site": root.site, "url": root.url},
+        "notices": notices,
+        "events": [
+            {
+                "id": e.key,
+                "type": e.type,
+                "at": _iso(e.created_at),
+                "notice_id": e.notice_id,
+                "changes": e.changes,
+                "detail": e.detail,
+            }
+            for e in events
+        ],
+    }

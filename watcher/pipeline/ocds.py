@@ -1,0 +1,333 @@
+"""The procedures as OCDS (Open Contracting Data Standard 1.1): releases, records, a package.
+
+Each stored version of each notice of a procedure is one release (`release`): its `tag` is the
+notice's phase (`watcher.core.phases`), its `date` the time the watcher recorded it, and it carries the
+`buyer`, the `tender` (title, value, `tenderPeriod`, `items` with their CPV codes, `lots`,
+`documents`), the `awards` (`suppliers`, `value`) and, for DECP, the `contracts`. The portals' own
+identifiers stay in `tender.id` (the procedure identifier: BOAMP `contractfolderid`, TED
+`procedure-identifier`, an OCDS ocid...) and `tender.identifiers` (each notice's reference on its
+portal).
+
+A procedure's record has its releases, a `compiledRelease` and a `versionedRelease`, both made by
+the `ocdsmerge` library (never by hand), from the release schema shipped in
+`watcher/pipeline/schemas/ocds/` (no network). Ocids are `{prefix}-{source}-{first notice's reference}`;
+the prefix is `WATCHER_OCID_PREFIX` (default `ocds-watcher`, not registered with the OCDS
+helpdesk: a deployment that publishes its data registers and sets its own).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import re
+from collections.abc import Iterable, Sequence
+from functools import lru_cache
+from importlib import resources
+from typing import Any
+
+from sqlalchemy import func, or_, select
+from sqlalchemy.orm import Session, joinedload
+
+from watcher import __version__
+from watcher.db.models import Notice, NoticeVersion
+from watcher.core.phases import ORDER, phase_of, version_phase
+
+DEFAULT_PREFIX = "ocds-watcher"
+OCDS_VERSION = "1.1"
+_UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
+
+
+@lru_cache(maxsize=1)
+def release_schema() -> dict[str, Any]:
+    """The OCDS 1.1 release schema shipped with the package."""
+    text = resources.files("watcher.pipeline.poll").joinpath("schemas/ocds/release-schema.json").read_text()
+    schema: dict[str, Any] = json.loads(text)
+    return schema
+
+
+@lru_cache(maxsize=1)
+def release_tags() -> frozenset[str]:
+    """The release tags of the closed `releaseTag` codelist (the schema does not enforce it)."""
+    text = resources.files("watcher.pipeline.poll").joinpath("schemas/ocds/releaseTag.csv").read_text()
+    return frozenset(line.split(",", 1)[0] for line in text.splitlines()[1:] if line)
+
+
+@lru_cache(maxsize=1)
+def _merger() -> Any:
+    import ocdsmerge  # noqa: PLC0415 (its merge rules are read from the schema once)
+
+    return ocdsmerge.Merger(schema=release_schema())
+
+
+def _safe(text: str) -> str:
+    return _UNSAFE.sub("-", text).strip("-") or "x"
+
+
+def ocid(prefix: str, root: Notice) -> str:
+    """A procedure's ocid: the prefix, then its first notice's source and reference."""
+    return f"{prefix}-{_safe(root.source.name)}-{_safe(root.native_id)}"
+
+
+def _org_id(name: str) -> str:
+    return "org-" + _safe(name.lower())[:80]
+
+
+def _when(moment: dt.datetime) -> str:
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=dt.UTC)
+    return moment.astimezone(dt.UTC).isoformat().replace("+00:00", "Z")
+
+
+def _value(amount: Any, currency: Any) -> dict[str, Any] | None:
+    if not isinstance(amount, int | float) or isinstance(amount, bool):
+        return None
+    value: dict[str, Any] = {"amount": amount}
+    if currency:
+        value["currency"] = str(currency)
+    return value
+
+
+def _deadline(text: Any) -> str | None:
+    if not isinstance(text, str) or not text:
+        return None
+    try:
+        return _when(dt.datetime.fromisoformat(text))
+    except ValueError:
+        return None
+
+
+def release(
+    prefix: str, root: Notice, notice: Notice, version: NoticeVersion, procedure_id: str
+) -> dict[str, Any]:
+    """One notice version as an OCDS release."""
+    snap = version.snapshot or {}
+    base = notice.phase or phase_of(notice.source.kind, notice.notice_type, snap, "")
+    tag = version_phase(base, version.version)
+    reference = f"{notice.source.name}:{notice.native_id}"
+    data: dict[str, Any] = {
+        "ocid": ocid(prefix, root),
+        "id": f"{_safe(notice.source.name)}-{_safe(notice.native_id)}-v{version.version}",
+        "date": _when(version.fetched_at),
+        "tag": [tag],
+        "initiationType": "tender",
+    }
+    if snap.get("language"):
+        data["language"] = str(snap["language"])
+    parties: list[dict[str, Any]] = []
+    buyer = snap.get("buyer")
+    if buyer:
+        data["buyer"] = {"id": _org_id(buyer), "name": buyer}
+        parties.append({"id": _org_id(buyer), "name": buyer, "roles": ["buyer"]})
+    tender: dict[str, Any] = {
+        "id": procedure_id,
+        "identifiers": [{"scheme": notice.source.kind, "id": reference}],
+    }
+    if tag in {"planning", "tender", "tenderUpdate", "tenderAmendment", "tenderCancellation"}:
+        tender.update(_tender(snap, tag))
+    data["tender"] = tender
+    if tag == "planning":
+        data["planning"] = {"rationale": snap.get("title") or notice.title}
+    winners = [w for w in snap.get("winners") or [] if w]
+    if tag in {"award", "awardUpdate", "contract", "contractAmendment"}:
+        award_id = f"{_safe(notice.native_id)}-award"
+        award: dict[str, Any] = {
+            "id": award_id,
+            "status": "active",
+            "title": snap.get("title") or notice.title,
+            "suppliers": [{"id": _org_id(w), "name": w} for w in winners],
+        }
+        value = _value(snap.get("value"), snap.get("currency"))
+        if value:
+            award["value"] = value
+        if snap.get("published"):
+            award["date"] = f"{snap['published']}T00:00:00Z"
+        data["awards"] = [award]
+        parties += [{"id": _org_id(w), "name": w, "roles": ["supplier"]} for w in winners]
+        if tag in {"contract", "contractAmendment"}:
+            contract: dict[str, Any] = {
+                "id": _safe(notice.native_id),
+                "awardID": award_id,
+                "status": "active",
+                "title": snap.get("title") or notice.title,
+            }
+            if value:
+                contract["value"] = value
+            if tag == "contractAmendment" and snap.get("description"):
+                contract["amendments"] = [
+                    {"id": f"{_safe(notice.native_id)}-v{version.version}",
+                     "description": str(snap["description"])[:2000]}
+                ]  # fmt: skip
+            data["contracts"] = [contract]
+    if parties:
+        merged: dict[str, dict[str, Any]] = {}
+        for party in parties:
+            known = merged.setdefault(party["id"], {**party, "roles": []})
+            known["roles"] = sorted({*known["roles"], *party["roles"]})
+        data["parties"] = list(merged.values())
+    return data
+
+
+def _tender(snap: dict[str, Any], tag: str) -> dict[str, Any]:
+    status = {"planning": "planning", "tenderCancellation": "cancelled"}.get(tag, "active")
+    tender: dict[str, Any] = {"status": status}
+    if snap.get("title"):
+        tender["title"] = snap["title"]
+    if snap.get("description"):
+        tender["description"] = str(snap["description"])[:5000]
+    value = _value(snap.get("value"), snap.get("currency"))
+    if value:
+        tender["value"] = value
+    end = _deadline(snap.get("deadline"))
+    if end:
+        tender["tenderPeriod"] = {"endDate": end}
+    items = [
+        {"id": str(n), "classification": {"scheme": "CPV", "id": code}}
+        for n, code in enumerate(snap.get("cpv") or [], start=1)
+    ]
+    lots = []
+    for n, lot in enumerate(snap.get("lots") or [], start=1):
+        lot_id = str(lot.get("number") or n)
+        entry: dict[str, Any] = {"id": lot_id}
+        if lot.get("title"):
+            entry["title"] = lot["title"]
+        if lot.get("description"):
+            entry["description"] = str(lot["description"])[:2000]
+        lot_value = _value(lot.get("value"), snap.get("currency"))
+        if lot_value:
+            entry["value"] = lot_value
+        lots.append(entry)
+        items += [
+            {
+                "id": f"{lot_id}-{m}",
+                "classification": {"scheme": "CPV", "id": code},
+                "relatedLot": lot_id,
+            }
+            for m, code in enumerate(lot.get("cpv") or [], start=1)
+        ]
+    if items:
+        tender["items"] = items
+    if lots:
+        tender["lots"] = lots
+    documents = [
+        {"id": str(n), "url": url} for n, url in enumerate(snap.get("documents") or [], start=1)
+    ]
+    if documents:
+        tender["documents"] = documents
+    return tender
+
+
+def procedure_of(session: Session, ident: str) -> Notice:
+    """The first notice of the procedure of notice `ident` (a number or `source:id`)."""
+    from watcher.pipeline.maintenance import find_notice  # noqa: PLC0415
+
+    notice = find_notice(session, ident)
+    root = session.get(Notice, notice.parent_id) if notice.parent_id else notice
+    assert root is not None
+    return root
+
+
+def members(session: Session, root: Notice) -> list[Notice]:
+    """A procedure's notices, oldest first."""
+    found = session.scalars(
+        select(Notice)
+        .options(joinedload(Notice.source))
+        .where(or_(Notice.id == root.id, Notice.parent_id == root.id))
+        .order_by(Notice.first_seen_at, Notice.id)
+    ).all()
+    return list(found)
+
+
+def record(session: Session, root: Notice, prefix: str = DEFAULT_PREFIX) -> dict[str, Any]:
+    """A procedure's OCDS record: its releases, compiled and versioned releases (ocdsmerge)."""
+    notices = members(session, root)
+    by_id = {n.id: n for n in notices}
+    versions = session.scalars(
+        select(NoticeVersion)
+        .where(NoticeVersion.notice_id.in_(list(by_id)))
+        .order_by(NoticeVersion.fetched_at, NoticeVersion.notice_id, NoticeVersion.version)
+    ).all()
+    procedure_id = next(
+        (n.procedure_id for n in notices if n.procedure_id),
+        f"{root.source.name}:{root.native_id}",
+    )
+    releases = [release(prefix, root, by_id[v.notice_id], v, procedure_id) for v in versions]
+    releases = _ordered(releases)
+    merger = _merger()
+    return {
+        "ocid": ocid(prefix, root),
+        "releases": releases,
+        "compiledRelease": merger.create_compiled_release(releases),
+        "versionedRelease": merger.create_versioned_release(releases),
+    }
+
+
+def _ordered(releases: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Releases by date; two of the same moment in the order of their phases, one second apart
+    (ocdsmerge merges in date order and refuses two releases of one date with different ids)."""
+    releases.sort(key=lambda r: (r["date"], ORDER.get(r["tag"][0], 99), r["id"]))
+    last: dt.datetime | None = None
+    for item in releases:
+        moment = dt.datetime.fromisoformat(item["date"].replace("Z", "+00:00"))
+        if last is not None and moment <= last:
+            moment = last + dt.timedelta(seconds=1)
+            item["date"] = _when(moment)
+        last = moment
+    return releases
+
+
+def roots(session: Session, *, relevant_only: bool = True) -> list[Notice]:
+    """The first notice of every procedure (of every relevant one, unless asked)."""
+    query = select(func.coalesce(Notice.parent_id, Notice.id)).distinct()
+    if relevant_only:
+        query = query.where(Notice.relevant.is_(True))
+    ids = sorted(set(session.scalars(query)))
+    found: list[Notice] = []
+    for start in range(0, len(ids), 500):
+        found += session.scalars(
+            select(Notice)
+            .options(joinedload(Notice.source))
+            .where(Notice.id.in_(ids[start : start + 500]))
+            .order_by(Notice.id)
+        ).all()
+    return found
+
+
+def package(
+    session: Session,
+    procedures: Iterable[Notice],
+    now: dt.datetime,
+    *,
+    prefix: str = DEFAULT_PREFIX,
+    uri: str = "",
+    publisher: str = "detention-watcher",
+) -> dict[str, Any]:
+    """An OCDS record package of `procedures`."""
+    records = [record(session, root, prefix) for root in procedures]
+    return {
+        "uri": uri or f"urn:detention-watcher:{prefix}",
+        "version": OCDS_VERSION,
+        "publishedDate": _when(now),
+        "publisher": {"name": publisher},
+        "extensions": [],
+        "records": records,
+        "packages": [],
+        "x_generator": f"detention-watcher {__version__}",
+    }
+
+
+def release_errors(releases: Sequence[dict[str, Any]]) -> list[str]:
+    """What makes releases invalid against the OCDS 1.1 release schema and the releaseTag codelist
+    (empty when they are valid). Uses `jsonschema` when it is installed."""
+    import jsonschema  # noqa: PLC0415 (a test dependency; checked only when asked)
+
+    validator = jsonschema.Draft4Validator(release_schema())
+    tags = release_tags()
+    errors: list[str] = []
+    for item in releases:
+        for error in validator.iter_errors(item):
+            where = "/".join(str(p) for p in error.absolute_path)
+            errors.append(f"{item.get('id')}: {where}: {error.message}")
+        errors += [
+            f"{item.get('id')}: unknown tag {t!r}" for t in item.get("tag", []) if t not in tags
+        ]
+    return errors
