@@ -14,12 +14,15 @@ import threading
 import time
 from collections.abc import Callable
 from email.utils import parsedate_to_datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
 
 from watcher.errors import FetchError, ParseError, RetryableFetchError, TooLargeError
 from watcher.settings import Settings
+
+if TYPE_CHECKING:
+    from watcher.validators import Validators
 
 MAX_BYTES = 50 * 1024 * 1024
 RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
@@ -80,6 +83,8 @@ class Fetcher:
         self.requests = 0
         self._last: float | None = None
         self._turn = threading.Lock()
+        # The source's stored ETag / Last-Modified, for conditional requests (`watcher.validators`).
+        self.validators: Validators | None = None
 
     def _wait_turn(self) -> None:
         # Locked: a source that fetches from several threads (`html` with `concurrency`) still
