@@ -150,13 +150,16 @@ def test_changed_list_fields_read_the_detail_page_in_full(make_runtime, site):
     assert (html.changed, html.not_modified) == (1, 2)
 
 
-def test_a_server_without_validators_is_read_as_before(make_runtime, site):
+def test_a_page_served_again_byte_for_byte_is_not_parsed(make_runtime, site):
     handler, server = site
-    handler.validators = False
+    handler.validators = False  # a server that sends no ETag and no Last-Modified
     runtime = make_runtime(sources_yaml(server.url))
     _poll(runtime, server)
     html, feed = _poll(runtime, server)
     assert not any("if-none-match" in r.headers for r in server.requests)
-    assert (html.unchanged, html.not_modified, feed.unchanged, feed.not_modified) == (3, 0, 3, 0)
-    with runtime.sessions() as session:
-        assert session.scalar(select(func.count(HttpValidator.id))) == 0
+    assert len(server.requests) == 5  # every page downloaded (list, 3 details, feed)...
+    assert (html.fetched, html.not_modified, feed.fetched, feed.not_modified) == (0, 3, 0, 1)
+    handler.titles[3] += " (modifié)"  # ...and read again as soon as its bytes change
+    html, feed = _poll(runtime, server)
+    assert (html.changed, html.not_modified, feed.changed, feed.not_modified) == (1, 2, 1, 0)
+    assert _counts(runtime) == (6, 8)  # the retitled notice changed on both sources

@@ -8,8 +8,10 @@ minimum interval between requests to one source), retries with backoff and jitte
 
 from __future__ import annotations
 
+import functools
 import json
 import random
+import ssl
 import threading
 import time
 from collections.abc import Callable
@@ -39,9 +41,17 @@ def build_client(
         headers={"User-Agent": settings.user_agent, "Accept-Language": "fr, en;q=0.8"},
         timeout=httpx.Timeout(settings.http_timeout, connect=min(10.0, settings.http_timeout)),
         follow_redirects=True,
+        verify=_tls_context(),
         transport=transport,
         proxy=proxy,
     )
+
+
+@functools.cache
+def _tls_context() -> ssl.SSLContext:
+    """One TLS context (the CA bundle loaded once) for every client: loading it costs ~25 ms,
+    which a round of 200 feed sources paid 200 times (issue 16)."""
+    return httpx.create_ssl_context()
 
 
 def _retry_after(response: httpx.Response) -> float | None:

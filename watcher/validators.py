@@ -8,9 +8,14 @@ never kept for a page whose notices were not stored. A notice that takes fields 
 (an `html` detail page also carries its list item's fields) gives a `context`, a hash of those
 fields: when it changed, the page is read in full even if the server would say 304.
 
+A server that sends no validators still spares the parse: the sha256 of each page's body is kept
+too, and a page that comes back byte for byte is treated as not modified (downloaded, but not
+parsed). Pages read by another version of the watcher are read in full once.
+
 Used for `feed` sources, `html` detail pages (and one-page lists) and the detail pages of every
-kind that crawls (`watcher.scrape.crawl`). A 304 page comes out of `fetch()` as a `RawPage` with
-`meta["not_modified"]`; the pipeline counts it (`RunResult.not_modified`) and does not parse it.
+kind that crawls (`watcher.scrape.crawl`). A page not modified comes out of `fetch()` as a
+`RawPage` with `meta["not_modified"]`; the pipeline counts it (`RunResult.not_modified`) and does
+not parse it.
 """
 
 from __future__ import annotations
@@ -21,6 +26,8 @@ import json
 import threading
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
+
+from watcher import __version__
 
 if TYPE_CHECKING:
     import httpx
@@ -38,6 +45,7 @@ class Validator:
     etag: str | None
     last_modified: str | None
     context: str = ""
+    content_hash: str | None = None
 
 
 def context_of(value: Any) -> str:
@@ -46,13 +54,19 @@ def context_of(value: Any) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:32]
 
 
+def _context(context: str) -> str:
+    # A new version of the watcher may read pages differently (a parser that extracts more):
+    # pages stored by another version are read in full once.
+    return f"{__version__}:{context}"[:64]
+
+
 class Validators:
     """The validators of one source's pages for one poll: those stored, and those its answers
     brought (thread-safe: detail pages may be fetched by several threads)."""
 
     def __init__(self, known: dict[str, Validator] | None = None) -> None:
         self.known = dict(known or {})
-        self.fresh: dict[str, Validator | None] = {}
+        self.fresh: dict[str, Validator] = {}
         self.not_modified = 0
         self._lock = threading.Lock()
 
@@ -70,15 +84,16 @@ class Validators:
                 HttpValidator.etag,
                 HttpValidator.last_modified,
                 HttpValidator.context,
+                HttpValidator.content_hash,
             ).where(HttpValidator.source_id == source_id)
         )
-        return cls({url: Validator(etag, modified, ctx) for url, etag, modified, ctx in rows})
+        return cls({url: Validator(*values) for url, *values in rows})
 
     def headers(self, url: str, context: str = "") -> dict[str, str]:
         """The conditional headers for `url`: none for a page never read, or whose context
         changed."""
         found = self.known.get(url)
-        if found is None or found.context != context:
+        if found is None or found.context != _context(context):
             return {}
         headers: dict[str, str] = {}
         if found.etag:
@@ -88,46 +103,47 @@ class Validators:
         return headers
 
     def answered(self, url: str, response: httpx.Response, context: str = "") -> bool:
-        """Note what an answer to `url` says; True when it is a 304 for a page we asked about
-        (nothing to read: the page is as it was)."""
+        """Note what an answer to `url` says; True when the page is as it was: a 304 to our
+        conditional request, or the same bytes as last time (nothing to parse either way)."""
         etag = response.headers.get("etag")
         modified = response.headers.get("last-modified")
+        context = _context(context)
         with self._lock:
-            if response.status_code == NOT_MODIFIED and url in self.known:
+            old = self.known.get(url)
+            same_context = old is not None and old.context == context
+            if response.status_code == NOT_MODIFIED and old is not None and same_context:
                 self.not_modified += 1
-                old = self.known[url]
-                if (etag or old.etag, modified or old.last_modified) != (
-                    old.etag,
-                    old.last_modified,
-                ):
+                if (etag and etag != old.etag) or (modified and modified != old.last_modified):
                     self.fresh[url] = Validator(
-                        etag or old.etag, modified or old.last_modified, context
+                        etag or old.etag, modified or old.last_modified, context, old.content_hash
                     )
                 return True
-            self.fresh[url] = Validator(etag, modified, context) if (etag or modified) else None
+            digest = hashlib.sha256(response.content).hexdigest()
+            fresh = Validator(etag, modified, context, digest)
+            if fresh != old:
+                self.fresh[url] = fresh
+            if same_context and old is not None and old.content_hash == digest:
+                self.not_modified += 1
+                return True
             return False
 
     def save(self, session: Session, source_id: int, now: dt.datetime) -> None:
         """Write back what this poll's answers brought (in the poll's transaction)."""
-        from sqlalchemy import bindparam, delete, insert, update  # noqa: PLC0415
+        from sqlalchemy import bindparam, insert, update  # noqa: PLC0415
 
         from watcher.db.models import HttpValidator  # noqa: PLC0415
 
         table = HttpValidator.metadata.tables["http_validators"]
         made: list[dict[str, Any]] = []
         changed: list[dict[str, Any]] = []
-        gone: list[str] = []
         for url, found in self.fresh.items():
-            if found is None:
-                if url in self.known:
-                    gone.append(url)
-                continue
             row = {
                 "source_id": source_id,
                 "url": url,
                 "etag": (found.etag or "")[:200] or None,
                 "last_modified": (found.last_modified or "")[:64] or None,
                 "context": found.context,
+                "content_hash": found.content_hash,
                 "checked_at": now,
             }
             (changed if url in self.known else made).append(row)
@@ -141,6 +157,7 @@ class Validators:
                     etag=bindparam("b_etag"),
                     last_modified=bindparam("b_modified"),
                     context=bindparam("b_context"),
+                    content_hash=bindparam("b_hash"),
                     checked_at=now,
                 )
             )
@@ -150,16 +167,11 @@ class Validators:
                     "b_etag": r["etag"],
                     "b_modified": r["last_modified"],
                     "b_context": r["context"],
+                    "b_hash": r["content_hash"],
                 }
                 for r in changed
             ]
             session.connection().execute(statement, rows)
-        if gone:
-            session.execute(
-                delete(HttpValidator).where(
-                    HttpValidator.source_id == source_id, HttpValidator.url.in_(gone)
-                )
-            )
 
 
 def conditional_get(fetcher: Fetcher, url: str, context: str = "") -> httpx.Response | None:

@@ -28,6 +28,7 @@ def upgrade() -> None:
         sa.Column("url", sa.Text(), nullable=False),
         sa.Column("etag", sa.String(length=200), nullable=True),
         sa.Column("last_modified", sa.String(length=64), nullable=True),
+        sa.Column("content_hash", sa.String(length=64), nullable=True),
         sa.Column("context", sa.String(length=64), nullable=False),
         sa.Column("checked_at", watcher.db.base.TZDateTime(timezone=True), nullable=False),
         sa.ForeignKeyConstraint(
