@@ -13,6 +13,7 @@ from sqlalchemy import Engine, create_engine, event, inspect, text
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
+from watcher import fastjson
 from watcher.errors import StorageError
 
 MIGRATIONS = Path(__file__).resolve().parent.parent.parent / "migrations"
@@ -36,6 +37,8 @@ def make_engine(url: str) -> Engine:
         kwargs["connect_args"] = {"timeout": 30}
     else:
         kwargs["pool_pre_ping"] = True
+    # JSON columns (snapshots, reasons, changes) are written and read with orjson.
+    kwargs.update(json_serializer=fastjson.dumps, json_deserializer=fastjson.loads)
     engine = create_engine(url, **kwargs)
     if engine.dialect.name == "sqlite":
 

@@ -45,6 +45,7 @@ from typing import Any, ClassVar
 
 from pydantic import Field, field_validator
 
+from watcher import fastjson
 from watcher.errors import ParseError
 from watcher.http import Fetcher
 from watcher.records import NoticeRecord, NoticeType, PollWindow, RawPage, RawRecord
@@ -232,7 +233,7 @@ def page_records(content: bytes, url: str = "") -> list[Any]:
 
 def _decode(content: bytes, url: str) -> Any:
     try:
-        return json.loads(content)
+        return fastjson.loads(content)
     except (ValueError, RecursionError):
         snippet = " ".join(content[:200].decode("utf-8", "replace").split())[:80]
         raise ParseError(f"{url}: expected BOAMP JSON, got {snippet!r}") from None

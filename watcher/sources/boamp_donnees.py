@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import datetime as dt
 import html
-import json
 import math
 import re
 from collections.abc import Iterable, Iterator
@@ -24,6 +23,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from watcher import fastjson
 from watcher.records import Lot
 from watcher.sources.base import as_list, dig
 
@@ -197,7 +197,7 @@ def read_donnees(value: Any) -> Donnees:
     out = Donnees()
     if isinstance(value, str):
         try:
-            value = json.loads(value)
+            value = fastjson.loads(value)
         except (ValueError, RecursionError):
             return out
     if not isinstance(value, dict):
