@@ -41,6 +41,35 @@ def upgrade() -> None:
         sa.UniqueConstraint("source_id", "url", name=op.f("uq_http_validators_source_id")),
     )
 
+    # PostgreSQL: raw payloads and snapshots compressed with lz4 instead of pglz, about a third
+    # less server time for a first poll's 90 MB of BOAMP records (issue 16); new rows only, and
+    # only where the server was built with lz4.
+    bind = op.get_bind()
+    if bind.dialect.name == "postgresql" and _has_lz4(bind):
+        for table, column in _COMPRESSED:
+            op.execute(f"ALTER TABLE {table} ALTER COLUMN {column} SET COMPRESSION lz4")
+
+
+_COMPRESSED = (
+    ("notice_versions", "raw"),
+    ("notice_versions", "snapshot"),
+    ("notices", "snapshot"),
+)
+
+
+def _has_lz4(bind: sa.engine.Connection) -> bool:
+    found = bind.execute(
+        sa.text(
+            "SELECT 1 FROM pg_settings WHERE name = 'default_toast_compression' "
+            "AND 'lz4' = ANY(enumvals)"
+        )
+    ).first()
+    return found is not None
+
 
 def downgrade() -> None:
+    bind = op.get_bind()
+    if bind.dialect.name == "postgresql" and _has_lz4(bind):
+        for table, column in _COMPRESSED:
+            op.execute(f"ALTER TABLE {table} ALTER COLUMN {column} SET COMPRESSION DEFAULT")
     op.drop_table("http_validators")

@@ -258,7 +258,11 @@ def _records_of(data: Any, url: str) -> list[Any]:
 
 def record_raw(record: dict[str, Any]) -> str:
     """The record as compact JSON with sorted keys, so that one record always hashes the same."""
-    return json.dumps(record, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
+    try:
+        return json.dumps(record, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
+    except TypeError:  # keys of mixed types (never from JSON; a caller's dict): sorted as text
+        text_keys = json.loads(json.dumps(record, ensure_ascii=False, default=str))
+        return json.dumps(text_keys, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
 
 
 def record_id(record: dict[str, Any]) -> str | None:
