@@ -32,6 +32,7 @@ from benchmarks.common import (
 
 RECORDS, PAGE_SIZE = 9_900, 100
 FIRST_MAX, REPOLL_MAX, MEMORY_MAX = 3.0, 1.2, 150.0
+REPS = 2  # polls per database, each on a fresh one; the best counts, as for the floor
 
 
 def floor(base_url: str, pages: int, page_size: int) -> None:
@@ -129,13 +130,18 @@ def run(*, quick: bool = False) -> list[Row]:
             why = postgres_reachable()
             if why is None:
                 databases.append(("postgresql", postgres_database))
+            reps = 1 if quick else REPS
             for name, make in databases:
-                if make is None:
-                    url = f"sqlite:///{Path(tmp) / name / 'watcher.sqlite3'}"
-                    rows += _polls(name, url, Path(tmp) / name, server.url, base, records)
-                    continue
-                with make() as url:
-                    rows += _polls(name, url, Path(tmp) / name, server.url, base, records)
+                measured = []
+                for rep in range(reps):  # each on a fresh database
+                    folder = Path(tmp) / f"{name}-{rep}"
+                    if make is None:
+                        url = f"sqlite:///{folder / 'watcher.sqlite3'}"
+                        measured.append(_poll_pair(url, folder, server.url, records))
+                        continue
+                    with make() as url:
+                        measured.append(_poll_pair(url, folder, server.url, records))
+                rows += _poll_rows(name, measured, base)
             if why is not None:
                 rows.append(Row("ingest", f"postgresql skipped: {why}", "—"))
     return rows
@@ -145,7 +151,8 @@ def _seconds(measured: Any) -> float:
     return float(measured.payload()["seconds"])
 
 
-def _polls(db: str, url: str, folder: Path, base_url: str, base: float, records: int) -> list[Row]:
+def _poll_pair(url: str, folder: Path, base_url: str, records: int) -> tuple[Any, Any]:
+    """A first poll and an unchanged re-poll of one fresh database: (child, payload) each."""
     folder.mkdir(parents=True, exist_ok=True)
     args = {"database_url": url, "workdir": str(folder), "base_url": base_url}
     first = child("ingest.poll", **args)
@@ -156,12 +163,21 @@ def _polls(db: str, url: str, folder: Path, base_url: str, base: float, records:
     redone = again.payload()
     if redone["unchanged"] != records:
         raise RuntimeError(f"re-poll found {redone['unchanged']} unchanged, expected {records}")
-    peak = max(first.peak_mib, again.peak_mib)
+    return (first, done), (again, redone)
+
+
+def _poll_rows(db: str, measured: list[tuple[Any, Any]], base: float) -> list[Row]:
+    """The rows of one database: the best of the repetitions (as for the floor)."""
+    _, done = min((m[0] for m in measured), key=lambda pair: pair[1]["seconds"])
+    _, redone = min((m[1] for m in measured), key=lambda pair: pair[1]["seconds"])
+    first_peak = max(m[0][0].peak_mib for m in measured)
+    again_peak = max(m[1][0].peak_mib for m in measured)
     found = f"{done['relevant']} relevant, {done['events']} events"
+    best = f"best of {len(measured)}"
     return [
         Row(
             "ingest",
-            f"{db}: first poll ({found})",
+            f"{db}: first poll ({found}; {best})",
             seconds(done["seconds"]),
             f"floor {seconds(base)}",
             times(done["seconds"], base),
@@ -170,7 +186,7 @@ def _polls(db: str, url: str, folder: Path, base_url: str, base: float, records:
         ),
         Row(
             "ingest",
-            f"{db}: unchanged re-poll",
+            f"{db}: unchanged re-poll ({best})",
             seconds(redone["seconds"]),
             f"floor {seconds(base)}",
             times(redone["seconds"], base),
@@ -179,10 +195,10 @@ def _polls(db: str, url: str, folder: Path, base_url: str, base: float, records:
         ),
         Row(
             "ingest",
-            f"{db}: peak memory (first / re-poll)",
-            f"{mib(first.peak_mib)} / {mib(again.peak_mib)}",
+            f"{db}: peak memory (first / re-poll; highest of {len(measured)})",
+            f"{mib(first_peak)} / {mib(again_peak)}",
             target=f"< {MEMORY_MAX:g} MiB",
-            met=peak < MEMORY_MAX,
+            met=max(first_peak, again_peak) < MEMORY_MAX,
         ),
     ]
 
