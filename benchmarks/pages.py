@@ -197,19 +197,22 @@ def not_modified(measured: Measured) -> int:
     return sum(int(n) for n in re.findall(r"(\d+) pages not modified", measured.stdout))
 
 
-def compare(part: str, what: str, pairs: list[tuple[Measured, Measured]]) -> list[Row]:
-    """The rows of one round against urlwatch: the poll alone, wall time, peak memory (medians)."""
-    polls = [poll_seconds(p[1]) for p in pairs]
+def compare(
+    part: str, what: str, pairs: list[tuple[Measured, Measured]], *, poll_row: bool = True
+) -> list[Row]:
+    """The rows of one round against urlwatch: the poll alone (from the summary line; not for
+    hundreds of sources, whose rounded seconds would not add up), wall time, peak memory
+    (medians)."""
     theirs_s = statistics.median(p[0].seconds for p in pairs)
     ours_s = statistics.median(p[1].seconds for p in pairs)
     theirs_m = statistics.median(p[0].peak_mib for p in pairs)
     ours_m = statistics.median(p[1].peak_mib for p in pairs)
+    rows = []
+    if poll_row:
+        polls = statistics.median(poll_seconds(p[1]) for p in pairs)
+        rows.append(Row(part, f"{what}: the poll alone (no start-up, no feeds)", seconds(polls)))
     return [
-        Row(
-            part,
-            f"{what}: the poll alone (no start-up, no feeds)",
-            seconds(statistics.median(polls)),
-        ),
+        *rows,
         Row(
             part,
             f"{what}: seconds",
