@@ -253,11 +253,21 @@ def alert_maintainers(
     cfg = load_notify_settings()
     names = [r.source for r in results]
     with session_scope(runtime.sessions) as session:
+        # The open streaks of these sources in one query, not two per source (issue 16).
+        opened: dict[tuple[str, str], MaintainerAlert] = {}
+        for alert in session.scalars(
+            select(MaintainerAlert)
+            .where(MaintainerAlert.source.in_(names), MaintainerAlert.closed_at.is_(None))
+            .order_by(MaintainerAlert.id)
+        ):
+            opened.setdefault((alert.source, alert.kind), alert)
         for state in session.scalars(select(SourceState).where(SourceState.name.in_(names))):
             failing = state.consecutive_failures >= cfg.maintainer_failures
             reason = f"{state.consecutive_failures} failed polls in a row; last error: "
-            _streak(session, state.name, "failing", failing, reason + str(state.last_error), now)
-            _streak(session, state.name, "flagged", bool(state.flagged), state.flagged or "", now)
+            reason += str(state.last_error)
+            _streak(session, opened, state.name, "failing", failing, reason, now)
+            flagged = state.flagged or ""
+            _streak(session, opened, state.name, "flagged", bool(state.flagged), flagged, now)
         todo = session.scalars(
             select(MaintainerAlert).where(
                 MaintainerAlert.closed_at.is_(None), MaintainerAlert.sent_at.is_(None)
@@ -286,17 +296,20 @@ def alert_maintainers(
 
 
 def _streak(
-    session: Session, source: str, kind: str, active: bool, reason: str, now: dt.datetime
+    session: Session,
+    opened: dict[tuple[str, str], MaintainerAlert],
+    source: str,
+    kind: str,
+    active: bool,
+    reason: str,
+    now: dt.datetime,
 ) -> None:
-    current = session.scalar(
-        select(MaintainerAlert).where(
-            MaintainerAlert.source == source,
-            MaintainerAlert.kind == kind,
-            MaintainerAlert.closed_at.is_(None),
-        )
-    )
+    current = opened.get((source, kind))
     if active and current is None:
-        session.add(MaintainerAlert(source=source, kind=kind, reason=reason, opened_at=now))
+        opened[(source, kind)] = MaintainerAlert(
+            source=source, kind=kind, reason=reason, opened_at=now
+        )
+        session.add(opened[(source, kind)])
         log.warning("source %s: %s; the maintainers are told", source, reason)
     elif not active and current is not None:
         current.closed_at = now
