@@ -30,6 +30,7 @@ from watcher.records import NoticeRecord, PollWindow, RawPage, RawRecord, RunRes
 from watcher.settings import Settings
 from watcher.sources.base import Source
 from watcher.store import PollStore
+from watcher.validators import Validators
 
 log = logging.getLogger("watcher.pipeline")
 
@@ -153,23 +154,31 @@ def _poll(
             session_scope(ctx.sessions) as session,
         ):
             fetcher = make_fetcher(source, ctx, client)
+            fetcher.validators = Validators.load(session, state_id)
             state = session.get_one(SourceState, state_id)
             store = PollStore(session, state, ctx.matcher, started, result, announce=announce)
             if isinstance(source, RawRecordSource):
                 store.parse_raw = source.parse_raw
             for page in source.fetch(fetcher, window):
                 result.pages += 1
+                if page.meta.get("not_modified"):
+                    continue  # answered 304: nothing downloaded, nothing to parse
                 store.add_page(page, _records(source, page))
             store.finish()
+            result.not_modified = fetcher.validators.not_modified
+            fetcher.validators.save(session, state_id, started)
             state = session.get_one(SourceState, state_id)
             if not backfill:
-                result.flagged = _flag(state.last_count, result.fetched)
+                # Pages that answered 304 hold notices that were not counted: no warning then.
+                unread = result.not_modified > 0
+                result.flagged = None if unread else _flag(state.last_count, result.fetched)
                 state.last_polled_at = started
                 state.last_success_at = started
                 state.last_error = None
                 state.consecutive_failures = 0
                 state.flagged = result.flagged
-                state.last_count = result.fetched if not result.flagged else state.last_count
+                if not (result.flagged or unread):
+                    state.last_count = result.fetched
             result.seconds = time.monotonic() - clock_start
             session.add(_run_row(state_id, started, ctx.clock(), result))
     except Exception as exc:
