@@ -3,7 +3,11 @@
 A first poll (everything is new) and an unchanged re-poll, on SQLite and on PostgreSQL, each in a
 process of its own, against a floor measured in the same run: a bare httpx client that fetches the
 same pages, decodes every record and its `donnees`, and hashes the record. Targets: first poll
-within 3× the floor, re-poll within 1.5×, peak memory under 200 MiB.
+within 3× the floor, re-poll within 1.2×, peak memory under 150 MiB.
+
+The poll rows time `run_source` alone (no interpreter start-up, imports, migrations, feeds). The
+"whole command" rows time `watcher run --once` from outside, as cron runs it (start-up, the poll,
+feeds and alerts after it) against the floor's own process from outside (its start-up included).
 """
 
 from __future__ import annotations
@@ -27,7 +31,8 @@ from benchmarks.common import (
 )
 
 RECORDS, PAGE_SIZE = 9_900, 100
-FIRST_MAX, REPOLL_MAX, MEMORY_MAX = 3.0, 1.5, 200.0
+FIRST_MAX, REPOLL_MAX, MEMORY_MAX = 3.0, 1.2, 150.0
+REPS = 2  # polls per database, each on a fresh one; the best counts, as for the floor
 
 
 def floor(base_url: str, pages: int, page_size: int) -> None:
@@ -120,17 +125,23 @@ def run(*, quick: bool = False) -> list[Row]:
             what = f"{records:,} records, {len(paths)} pages, {megabytes:.0f} MB"
             rows.append(Row("ingest", f"floor: httpx + decode + hash ({what})", seconds(base)))
             rows.append(Row("ingest", "floor peak memory", mib(best.peak_mib)))
+            rows += _whole_command(Path(tmp) / "command", server.url, best.seconds, records)
             databases: list[tuple[str, Any]] = [("sqlite", None)]
             why = postgres_reachable()
             if why is None:
                 databases.append(("postgresql", postgres_database))
+            reps = 1 if quick else REPS
             for name, make in databases:
-                if make is None:
-                    url = f"sqlite:///{Path(tmp) / name / 'watcher.sqlite3'}"
-                    rows += _polls(name, url, Path(tmp) / name, server.url, base, records)
-                    continue
-                with make() as url:
-                    rows += _polls(name, url, Path(tmp) / name, server.url, base, records)
+                measured = []
+                for rep in range(reps):  # each on a fresh database
+                    folder = Path(tmp) / f"{name}-{rep}"
+                    if make is None:
+                        url = f"sqlite:///{folder / 'watcher.sqlite3'}"
+                        measured.append(_poll_pair(url, folder, server.url, records))
+                        continue
+                    with make() as url:
+                        measured.append(_poll_pair(url, folder, server.url, records))
+                rows += _poll_rows(name, measured, base)
             if why is not None:
                 rows.append(Row("ingest", f"postgresql skipped: {why}", "—"))
     return rows
@@ -140,7 +151,8 @@ def _seconds(measured: Any) -> float:
     return float(measured.payload()["seconds"])
 
 
-def _polls(db: str, url: str, folder: Path, base_url: str, base: float, records: int) -> list[Row]:
+def _poll_pair(url: str, folder: Path, base_url: str, records: int) -> tuple[Any, Any]:
+    """A first poll and an unchanged re-poll of one fresh database: (child, payload) each."""
     folder.mkdir(parents=True, exist_ok=True)
     args = {"database_url": url, "workdir": str(folder), "base_url": base_url}
     first = child("ingest.poll", **args)
@@ -151,12 +163,21 @@ def _polls(db: str, url: str, folder: Path, base_url: str, base: float, records:
     redone = again.payload()
     if redone["unchanged"] != records:
         raise RuntimeError(f"re-poll found {redone['unchanged']} unchanged, expected {records}")
-    peak = max(first.peak_mib, again.peak_mib)
+    return (first, done), (again, redone)
+
+
+def _poll_rows(db: str, measured: list[tuple[Any, Any]], base: float) -> list[Row]:
+    """The rows of one database: the best of the repetitions (as for the floor)."""
+    _, done = min((m[0] for m in measured), key=lambda pair: pair[1]["seconds"])
+    _, redone = min((m[1] for m in measured), key=lambda pair: pair[1]["seconds"])
+    first_peak = max(m[0][0].peak_mib for m in measured)
+    again_peak = max(m[1][0].peak_mib for m in measured)
     found = f"{done['relevant']} relevant, {done['events']} events"
+    best = f"best of {len(measured)}"
     return [
         Row(
             "ingest",
-            f"{db}: first poll ({found})",
+            f"{db}: first poll ({found}; {best})",
             seconds(done["seconds"]),
             f"floor {seconds(base)}",
             times(done["seconds"], base),
@@ -165,7 +186,7 @@ def _polls(db: str, url: str, folder: Path, base_url: str, base: float, records:
         ),
         Row(
             "ingest",
-            f"{db}: unchanged re-poll",
+            f"{db}: unchanged re-poll ({best})",
             seconds(redone["seconds"]),
             f"floor {seconds(base)}",
             times(redone["seconds"], base),
@@ -174,9 +195,55 @@ def _polls(db: str, url: str, folder: Path, base_url: str, base: float, records:
         ),
         Row(
             "ingest",
-            f"{db}: peak memory (first / re-poll)",
-            f"{mib(first.peak_mib)} / {mib(again.peak_mib)}",
+            f"{db}: peak memory (first / re-poll; highest of {len(measured)})",
+            f"{mib(first_peak)} / {mib(again_peak)}",
             target=f"< {MEMORY_MAX:g} MiB",
-            met=peak < MEMORY_MAX,
+            met=max(first_peak, again_peak) < MEMORY_MAX,
+        ),
+    ]
+
+
+def _whole_command(folder: Path, base_url: str, floor_wall: float, records: int) -> list[Row]:
+    """`watcher run --once` from outside (SQLite), first poll and re-poll, against the floor's
+    process from outside."""
+    from benchmarks.common import spawn  # noqa: PLC0415
+    from benchmarks.pages import WATCHER  # noqa: PLC0415
+
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "sources.yaml").write_text(
+        "sources:\n  - name: boamp\n    kind: boamp\n    min_interval: 0\n"
+        f"    base_url: {base_url}\n    query: []\n",
+        "utf-8",
+    )
+    env = {
+        "WATCHER_SOURCES": str(folder / "sources.yaml"),
+        "WATCHER_DATA_DIR": str(folder / "data"),
+        "WATCHER_DATABASE_URL": f"sqlite:///{folder / 'data' / 'watcher.sqlite3'}",
+        "HOME": str(folder),
+    }
+    spawn([WATCHER, "db", "upgrade"], env=env).check()  # installing is not polling
+    first = spawn([WATCHER, "run", "--once"], env=env).check()
+    again = spawn([WATCHER, "run", "--once"], env=env).check()
+    if f"{records} notices fetched" not in first.stdout + again.stdout:
+        raise RuntimeError(f"unexpected summary: {first.stdout[-300:]}")
+    reference = f"floor process {seconds(floor_wall)}"
+    return [
+        Row(
+            "ingest",
+            "sqlite: whole `watcher run --once`, first poll (start-up, feeds, alerts)",
+            f"{seconds(first.seconds)}, {mib(first.peak_mib)}",
+            reference,
+            times(first.seconds, floor_wall),
+            f"≤ {FIRST_MAX:g}×",
+            first.seconds <= FIRST_MAX * floor_wall,
+        ),
+        Row(
+            "ingest",
+            "sqlite: whole `watcher run --once`, unchanged re-poll",
+            f"{seconds(again.seconds)}, {mib(again.peak_mib)}",
+            reference,
+            times(again.seconds, floor_wall),
+            f"≤ {REPOLL_MAX:g}×",
+            again.seconds <= REPOLL_MAX * floor_wall,
         ),
     ]

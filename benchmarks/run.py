@@ -1,8 +1,10 @@
 """Run the benchmarks and print one table: `.venv/bin/python benchmarks/run.py`.
 
-Four parts, each compared in the same run with a floor or a peer (README.md, "Benchmarks"):
-`ingest` (BOAMP API pages into SQLite and PostgreSQL), `html` (the `html` kind against urlwatch),
-`scale` (feeds and pages over 100,000 notices), `serve` (`/feeds/all.atom` under load).
+Six parts, each compared in the same run with a floor or a peer (README.md, "Benchmarks"):
+`ingest` (BOAMP API pages into SQLite and PostgreSQL), `html` (the `html` kind against urlwatch,
+conditional requests), `feed` (the `feed` kind against urlwatch), `scale` (feeds and pages over
+100,000 notices), `cli` (`watcher --help`, `watcher check-config`), `serve` (`/feeds/all.atom`
+under load).
 `--only PART` runs one part, `--quick` runs every part on smaller inputs (a smoke test: its ratios
 are not the targets').
 """
@@ -21,7 +23,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks.common import Row, table
 
-PARTS = ("ingest", "html", "scale", "serve")
+PARTS = ("ingest", "html", "feed", "scale", "cli", "serve")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -57,7 +59,7 @@ def main(argv: list[str] | None = None) -> int:
 def _part(name: str):  # type: ignore[no-untyped-def]
     from importlib import import_module  # noqa: PLC0415
 
-    module = {"html": "pages", "serve": "serving"}.get(name, name)
+    module = {"html": "pages", "feed": "feeds", "serve": "serving"}.get(name, name)
     return import_module(f"benchmarks.{module}")
 
 

@@ -20,18 +20,24 @@ CROSS = {"watcher", "errors", "records", "settings"}
 ALLOWED: dict[str, set[str]] = {
     "errors": set(),
     "records": set(),
-    "settings": {"watcher", "errors"},
+    "settings": {"watcher", "errors", "core"},
     "core": CROSS,
     "match": CROSS | {"core"},
     "sources": CROSS | {"core"},
     "db": CROSS | {"core", "match"},
+    "companies": CROSS | {"core", "match", "db"},
     "documents": CROSS | {"core", "sources", "db"},
-    "publish": CROSS | {"core", "db"},
-    "notify": CROSS | {"core", "db", "publish"},
-    "pipeline": CROSS | {"core", "match", "sources", "db", "documents", "publish", "notify"},
-    "web": CROSS | {"core", "match", "sources", "db", "documents", "publish", "notify", "pipeline"},
+    "publish": CROSS | {"core", "db", "companies"},
+    "notify": CROSS | {"core", "db", "publish", "companies"},
+    "pipeline": CROSS
+    | {"core", "match", "sources", "db", "companies"}
+    | {"documents", "publish", "notify"},
+    "web": CROSS
+    | {"core", "match", "sources", "db", "companies"}
+    | {"documents", "publish", "notify", "pipeline"},
     "cli": CROSS
-    | {"core", "match", "sources", "db", "documents", "publish", "notify", "pipeline", "web"},
+    | {"core", "match", "sources", "db", "companies"}
+    | {"documents", "publish", "notify", "pipeline", "web"},
     "__main__": {"cli"},
 }
 TOP_LEVEL_FILES = {

@@ -15,10 +15,10 @@ from sqlalchemy import select
 from tests.helpers import runtime_env
 from tests.loopback import LoopbackServer, Reply, Request
 from tests.test_real_captures import load
-from watcher.core.audit import Audit, audit, jumps, raw_cpvs
 from watcher.cli import main
-from watcher.pipeline.audit import audit_after_polls, audit_all
+from watcher.core.audit import Audit, audit, jumps, raw_cpvs
 from watcher.db.models import MaintainerAlert
+from watcher.pipeline.audit import audit_after_polls, audit_all
 from watcher.pipeline.poll import run_sources
 from watcher.pipeline.runtime import Runtime
 

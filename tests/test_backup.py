@@ -18,8 +18,8 @@ from tests.test_pipeline import BoampPortal, sources_yaml
 from watcher.cli import main
 from watcher.db.session import normalize_url
 from watcher.pipeline.poll import run_sources
-from watcher.publish.feeds import write_feeds
 from watcher.pipeline.runtime import Runtime
+from watcher.publish.feeds import write_feeds
 
 PG_URL = os.environ.get("WATCHER_TEST_DATABASE_URL")
 

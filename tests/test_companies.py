@@ -14,6 +14,7 @@ from sqlalchemy import select
 from tests.loopback import LoopbackServer, Reply, Request
 from tests.test_pipeline import BoampPortal
 from tests.test_timeline import award
+from watcher.companies.extract import awards, parties
 from watcher.companies.resolve import (
     Identifier,
     Mention,
@@ -22,10 +23,9 @@ from watcher.companies.resolve import (
     normalise_name,
     resolve,
 )
-from watcher.companies.extract import awards, parties
-from watcher.pipeline.cycle import after_polls
 from watcher.db.models import Company, CompanyContract
 from watcher.errors import ConfigError
+from watcher.pipeline.cycle import after_polls
 from watcher.pipeline.poll import run_sources
 from watcher.pipeline.runtime import Runtime
 

@@ -17,9 +17,9 @@ import pytest
 from click.testing import CliRunner
 
 from tests.helpers import runtime_env
-from watcher.sources import netdiag
 from watcher.cli import main
 from watcher.pipeline.runtime import Runtime
+from watcher.sources import netdiag
 
 HINT = (
     "write sqlite:///path/to/watcher.sqlite3 (or leave it unset for the default) or "

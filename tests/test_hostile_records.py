@@ -19,6 +19,7 @@ from sqlalchemy import select
 from tests.helpers import BoampPortal
 from tests.loopback import LoopbackServer
 from tests.test_pipeline import feed_entries, sources_yaml
+from watcher.core.sanitize import clean_record, plain_line, safe_filename, storable, visible
 from watcher.db.models import Event, Notice, NoticeVersion
 from watcher.db.session import session_scope
 from watcher.documents.text import filename_for
@@ -26,9 +27,8 @@ from watcher.notify import deliver_pending
 from watcher.notify.memory import MemoryMailer
 from watcher.notify.subscribers import Filters, add_confirmed
 from watcher.pipeline.poll import run_sources
-from watcher.records import NoticeRecord
 from watcher.pipeline.runtime import Runtime
-from watcher.core.sanitize import clean_record, plain_line, safe_filename, storable, visible
+from watcher.records import NoticeRecord
 
 ATOM = "{http://www.w3.org/2005/Atom}"
 RLO = "\u202e"

@@ -17,15 +17,15 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select
 
+from watcher.core.linking import buyer_matches, can_share
+from watcher.core.timeline import similarity
 from watcher.db.models import Event, Notice, SourceState
 from watcher.db.session import session_scope
-from watcher.core.linking import buyer_matches, can_share
-from watcher.records import NoticeRecord, RawPage, RunResult
+from watcher.db.store import PollStore
 from watcher.pipeline.runtime import Runtime
+from watcher.records import NoticeRecord, RawPage, RunResult
 from watcher.sources.boamp import parse_record
 from watcher.sources.ted import notice_record
-from watcher.db.store import PollStore
-from watcher.core.timeline import similarity
 
 STORY = Path(__file__).parent / "fixtures" / "story"
 NOW = dt.datetime(2026, 12, 1, 8, tzinfo=dt.UTC)

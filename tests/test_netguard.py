@@ -17,11 +17,11 @@ from tests.test_documents import set_notice
 from watcher.db.models import Document, Notice
 from watcher.documents.sync import sync_documents
 from watcher.errors import ConfigError, RefusedURLError
-from watcher.sources.http import Fetcher, build_client
-from watcher.sources.netguard import NetGuard, is_public, load_allowance
 from watcher.pipeline.poll import run_sources
 from watcher.pipeline.runtime import Runtime
 from watcher.settings import Settings
+from watcher.sources.http import Fetcher, build_client
+from watcher.sources.netguard import NetGuard, is_public, load_allowance
 from watcher.web.server import create_app
 
 

@@ -28,11 +28,11 @@ from tests.test_story import play
 from watcher.cli import main
 from watcher.db.models import SourceState
 from watcher.db.session import session_scope
-from watcher.pipeline.ocds import package, release_errors, release_schema, roots
-from watcher.records import NoticeRecord, RawPage, RunResult
-from watcher.pipeline.runtime import Runtime
-from watcher.sources.html import HtmlSource
 from watcher.db.store import PollStore
+from watcher.pipeline.ocds import package, release_errors, release_schema, roots
+from watcher.pipeline.runtime import Runtime
+from watcher.records import NoticeRecord, RawPage, RunResult
+from watcher.sources.html import HtmlSource
 
 FIXTURES = Path(__file__).parent / "fixtures"
 NOW = dt.datetime(2026, 12, 3, 9, tzinfo=dt.UTC)

@@ -14,8 +14,8 @@ from sqlalchemy import select
 
 from tests.test_linking import _poll
 from watcher.core.amendments import contract_changes, contract_terms
-from watcher.db.models import Event
 from watcher.core.phases import PHASES, phase_of, related_procedures, stage, version_phase
+from watcher.db.models import Event
 from watcher.pipeline.runtime import Runtime
 from watcher.sources.decp import _record as decp_record
 

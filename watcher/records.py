@@ -154,6 +154,8 @@ class RunResult:
     # Stored procedures found to be one when a later notice linked them (`store.PollStore._merge`).
     merged: int = 0
     pages: int = 0
+    # Pages that answered 304 to a conditional request: not downloaded, not parsed.
+    not_modified: int = 0
     seconds: float = 0.0
     error: str | None = None
     flagged: str | None = None
@@ -171,6 +173,9 @@ class RunResult:
             f"{self.new} new, {self.changed} changed, {self.relevant} relevant, "
             f"{self.events} events, {self.seconds:.1f}s"
         )
+        if self.not_modified:
+            text += f", {self.not_modified} pages not modified (304)"
+
         if self.flagged:
             text += f" [warning: {self.flagged}]"
         return text

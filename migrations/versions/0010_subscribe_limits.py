@@ -1,7 +1,7 @@
 """counters: rate limits of the public subscription form, mail caps and refused fetches
 
 Revision ID: 0010
-Revises: 0008
+Revises: 0009
 Create Date: 2026-12-03 07:40:00.000000
 """
 
@@ -15,7 +15,7 @@ from alembic import op
 import watcher.db.base
 
 revision: str = "0010"
-down_revision: str | None = "0008"
+down_revision: str | None = "0009"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

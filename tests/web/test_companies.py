@@ -16,11 +16,11 @@ from tests.atom_schema import atom_problems
 from tests.loopback import LoopbackServer
 from tests.test_pipeline import BoampPortal, sources_yaml
 from tests.test_timeline import award
-from watcher.pipeline.cycle import after_polls
 from watcher.db.models import Delivery, Event, Notice
 from watcher.db.session import session_scope
 from watcher.notify import ledger
 from watcher.notify import subscribers as subs
+from watcher.pipeline.cycle import after_polls
 from watcher.pipeline.poll import run_sources, utcnow
 from watcher.pipeline.runtime import Runtime
 from watcher.web.gazetteer import load_sites

@@ -22,8 +22,8 @@ from tests.web.test_pages import DUNKERQUE, notice_id, page, text
 from watcher.cli import main
 from watcher.db.models import Notice
 from watcher.pipeline.poll import run_sources
-from watcher.records import RawPage
 from watcher.pipeline.runtime import Runtime
+from watcher.records import RawPage
 from watcher.sources.feed import FeedSource
 from watcher.web.humane import human_schedule
 from watcher.web.reasons import reason_text

@@ -27,9 +27,9 @@ SOURCE_NAME = "boamp-demo"
 
 def prepare(data_dir: Path, base_url: str) -> tuple[Runtime, list[str]]:
     """Fill a demonstration database in `data_dir`; the runtime and lines for the person."""
-    from watcher.pipeline.cycle import publish_feeds  # noqa: PLC0415
     from watcher.cli.firstrun import bundled  # noqa: PLC0415
     from watcher.cli.firstrun.portal import DemoPortal  # noqa: PLC0415
+    from watcher.pipeline.cycle import publish_feeds  # noqa: PLC0415
     from watcher.pipeline.poll import run_source  # noqa: PLC0415
     from watcher.settings import Settings  # noqa: PLC0415
 

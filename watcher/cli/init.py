@@ -35,8 +35,8 @@ def write_files(folder: Path, *, force: bool) -> list[str]:
 
 def network_lines(sources: Path, user_agent: str, timeout: float) -> list[str]:
     """The portals of `sources`, each reachable or not, in words, then a summary line."""
-    from watcher.pipeline.config import load_config  # noqa: PLC0415
     from watcher.cli.firstrun.probe import check, probes  # noqa: PLC0415
+    from watcher.pipeline.config import load_config  # noqa: PLC0415
     from watcher.sources.netdiag import UNREACHABLE  # noqa: PLC0415
 
     todo = probes(load_config(sources).sources)

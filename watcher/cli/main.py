@@ -61,11 +61,26 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "Count, per source, the stored notices with no deadline, no buyer, no CPV, no département, "
         "a malformed département or an out-of-range value (a parser drifting shows here).",
     ),
-    "companies": ("watcher.cli.companies:companies", "Companies that won contracts: rebuild, list, check companies.yaml."),
-    "backup": ("watcher.cli.backup:backup_command", "Copy the whole database into FILE, checked (SQLite online backup; PostgreSQL: pg_dump)."),
-    "restore": ("watcher.cli.backup:restore_command", "Put the backup FILE into the database (WATCHER_DATABASE_URL), then migrate it."),
-    "init": ("watcher.cli.init:init", "Write a commented sources.yaml and .env.example, then check which portals answer."),
-    "demo": ("watcher.cli.demo:demo", "Serve a bundled sample of notices through the real pipeline, with no network."),
+    "companies": (
+        "watcher.cli.companies:companies",
+        "Companies that won contracts: rebuild, list, check companies.yaml.",
+    ),
+    "backup": (
+        "watcher.cli.backup:backup_command",
+        "Copy the whole database into FILE, checked (SQLite online backup; PostgreSQL: pg_dump).",
+    ),
+    "restore": (
+        "watcher.cli.backup:restore_command",
+        "Put the backup FILE into the database (WATCHER_DATABASE_URL), then migrate it.",
+    ),
+    "init": (
+        "watcher.cli.init:init",
+        "Write a commented sources.yaml and .env.example, then check which portals answer.",
+    ),
+    "demo": (
+        "watcher.cli.demo:demo",
+        "Serve a bundled sample of notices through the real pipeline, with no network.",
+    ),
 }
 
 

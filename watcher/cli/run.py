@@ -25,7 +25,6 @@ def run(once: bool, source_name: str | None, force: bool) -> None:
     """
     from watcher.pipeline.cycle import after_polls  # noqa: PLC0415
     from watcher.pipeline.poll import run_source  # noqa: PLC0415
-
     from watcher.pipeline.runtime import Runtime  # noqa: PLC0415
 
     runtime = Runtime.from_env()
@@ -72,9 +71,8 @@ def feed_build(out: Path) -> None:
     """Write every feed (all, per site, source and event type; Atom, JSON Feed, iCalendar) into
     the folder OUT."""
     from watcher.pipeline.cycle import feeds_error  # noqa: PLC0415
-    from watcher.publish.feeds import write_feeds  # noqa: PLC0415
-
     from watcher.pipeline.runtime import Runtime  # noqa: PLC0415
+    from watcher.publish.feeds import write_feeds  # noqa: PLC0415
 
     runtime = Runtime.from_env()
     try:

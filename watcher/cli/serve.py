@@ -20,9 +20,8 @@ from watcher.cli.common import friendly
 @friendly
 def serve(host: str, port: int, no_scheduler: bool) -> None:
     """Run the scheduler (each source on its schedule) and the web server (feeds, pages)."""
-    from watcher.web.server import serve as run_server  # noqa: PLC0415
-
     from watcher.pipeline.runtime import Runtime  # noqa: PLC0415
+    from watcher.web.server import serve as run_server  # noqa: PLC0415
 
     runtime = Runtime.from_env()
     run_server(runtime, host=host, port=port, scheduler=not no_scheduler)

@@ -16,7 +16,7 @@ from watcher.cli.common import friendly
 @friendly
 def check_config(path: Path | None, full: bool) -> None:
     """Validate sources.yaml (or PATH) and the matcher rules; exit 1 listing every problem."""
-    from watcher.cli.main import checkcache  # noqa: PLC0415
+    from watcher.cli import checkcache  # noqa: PLC0415
 
     line = None if full else checkcache.remembered(path)
     if line is not None:

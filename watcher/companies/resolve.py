@@ -29,8 +29,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from rapidfuzz import fuzz
 
 from watcher.companies.ids import Identifier, identifier
-from watcher.errors import ConfigError
 from watcher.core.yamlio import load_yaml
+from watcher.errors import ConfigError
 
 __all__ = ["Identifier", "Mention", "identifier", "load_overrides", "normalise_name", "resolve"]
 

@@ -14,14 +14,17 @@ import datetime as dt
 import logging
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from sqlalchemy import Select, and_, delete, or_, select
 from sqlalchemy.orm import Session
 
-from watcher.companies.resolve import Overrides, load_overrides, resolve
 from watcher.companies.extract import Award, awards
+from watcher.companies.resolve import Overrides, load_overrides, resolve
 from watcher.db.models import Company, CompanyContract, Notice, NoticeVersion, SourceState
-from watcher.pipeline.runtime import Runtime
+
+if TYPE_CHECKING:
+    from watcher.pipeline.runtime import Runtime
 
 log = logging.getLogger("watcher.companies.resolve")
 FILE_NAME = "companies.yaml"

@@ -16,8 +16,8 @@ from zoneinfo import ZoneInfo
 
 import nh3
 
-from watcher.records import NoticeRecord
 from watcher.core.sanitize import INVISIBLE
+from watcher.records import NoticeRecord
 
 PARIS = ZoneInfo("Europe/Paris")
 _BREAKS = re.compile(r"<\s*/?\s*(?:br|p|div|li|tr|td|h\d)\b[^>]*>", re.IGNORECASE)

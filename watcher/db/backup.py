@@ -30,8 +30,9 @@ from sqlalchemy import func, inspect, select
 from sqlalchemy.engine import make_url
 
 from watcher.db.models import Event, Notice, NoticeVersion, Subscriber
-from watcher.db.session import make_engine, make_sessionmaker, normalize_url, upgrade
+from watcher.db.session import make_engine, make_sessionmaker, upgrade
 from watcher.errors import StorageError
+from watcher.settings import normalize_url
 
 COUNTED = {"notices": Notice, "versions": NoticeVersion, "events": Event, "subscribers": Subscriber}
 TABLES = ("alembic_version", "sources", "notices", "notice_versions", "events", "subscribers")

@@ -371,3 +371,25 @@ class Counter(Base):
     key: Mapped[str] = mapped_column(String(96), primary_key=True)
     window_start: Mapped[dt.datetime] = mapped_column(TZDateTime)
     hits: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class HttpValidator(Base):
+    """What a page answered last time it was read in full: its `ETag` and `Last-Modified`,
+    sent back as `If-None-Match` / `If-Modified-Since` so that an unchanged page answers 304
+    with no body, and the sha256 of its body, so that a page served again byte for byte is not
+    parsed either (`watcher.sources.validators`). `context` is a hash of what the page's notice took
+    from elsewhere (an `html` item's list fields) and of the watcher's version: when that
+    changed, the page is read in full.
+    """
+
+    __tablename__ = "http_validators"
+    __table_args__ = (UniqueConstraint("source_id", "url"),)
+
+    id: Mapped[intpk]
+    source_id: Mapped[int] = mapped_column(ForeignKey("sources.id", ondelete="CASCADE"))
+    url: Mapped[str] = mapped_column(Text)
+    etag: Mapped[str | None] = mapped_column(String(200))
+    last_modified: Mapped[str | None] = mapped_column(String(64))
+    content_hash: Mapped[str | None] = mapped_column(String(64))
+    context: Mapped[str] = mapped_column(String(64), default="")
+    checked_at: Mapped[dt.datetime]

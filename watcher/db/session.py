@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import functools
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event, inspect
+from sqlalchemy import Engine, create_engine, event, inspect, text
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
+from watcher.core import fastjson
 from watcher.errors import StorageError
 from watcher.settings import normalize_url
 
@@ -27,6 +30,8 @@ def make_engine(url: str) -> Engine:
         kwargs["connect_args"] = {"timeout": 30}
     else:
         kwargs["pool_pre_ping"] = True
+    # JSON columns (snapshots, reasons, changes) are written and read with orjson.
+    kwargs.update(json_serializer=fastjson.dumps, json_deserializer=fastjson.loads)
     engine = create_engine(url, **kwargs)
     if engine.dialect.name == "sqlite":
 
@@ -52,8 +57,45 @@ def alembic_config(url: str) -> Any:
     return cfg
 
 
+_REVISION = re.compile(r"^revision(?:\s*:\s*str)?\s*=\s*[\"'](\w+)[\"']", re.M)
+_DOWN = re.compile(r"^down_revision(?:\s*:[^=]*)?=\s*[\"'](\w+)[\"']", re.M)
+
+
+@functools.cache
+def shipped_head() -> str | None:
+    """The head revision of the shipped migrations, read from their files without Alembic (a
+    cron run on an up-to-date database never imports it, ~70 ms and ~8 MiB; issue 16). None
+    when the files do not show exactly one head: Alembic decides then."""
+    revisions: set[str] = set()
+    parents: set[str] = set()
+    for path in (MIGRATIONS / "versions").glob("*.py"):
+        source = path.read_text("utf-8")
+        found = _REVISION.search(source)
+        if found is None:
+            return None
+        revisions.add(found.group(1))
+        parents.update(_DOWN.findall(source))
+    heads = revisions - parents
+    return heads.pop() if len(heads) == 1 else None
+
+
+def _current_revision(engine: Engine) -> str | None:
+    """The database's revision (plain SQL); None when it has none or cannot say."""
+    try:
+        with engine.connect() as conn:
+            if not inspect(conn).has_table("alembic_version"):
+                return None
+            rows = conn.execute(text("SELECT version_num FROM alembic_version")).scalars().all()
+    except OperationalError as exc:
+        raise StorageError(f"database {engine.url!r} cannot be reached: {exc.orig}") from None
+    return rows[0] if len(rows) == 1 else None
+
+
 def upgrade(engine: Engine) -> bool:
     """Bring the database to the latest schema; True when anything was applied."""
+    head = shipped_head()
+    if head is not None and _current_revision(engine) == head:
+        return False  # up to date: no Alembic
     from alembic import command  # noqa: PLC0415
     from alembic.runtime.migration import MigrationContext  # noqa: PLC0415
     from alembic.script import ScriptDirectory  # noqa: PLC0415

@@ -25,7 +25,6 @@ from sqlalchemy import insert, inspect, or_, select, text, update
 from sqlalchemy.orm import Session
 
 from watcher.core.amendments import contract_changes
-from watcher.db.models import Event, Notice, NoticeVersion, SourceState
 from watcher.core.diff import diff_snapshots, event_type
 from watcher.core.linking import (
     SIMILARITY_BUDGET,
@@ -34,12 +33,13 @@ from watcher.core.linking import (
     identifiers_conflict,
     similar_kinds,
 )
-from watcher.match.matcher import Matcher, MatchInput, Verdict
 from watcher.core.normalize import clean_text, content_hash, parse_datetime, snapshot
 from watcher.core.phases import phase_of, related_procedures, stage
-from watcher.records import FieldChange, NoticeRecord, RawPage, RawRecord, RunResult
 from watcher.core.sanitize import clean_any, clean_record
 from watcher.core.timeline import PROCEDURE_FIELDS, linked_event, procedure_facts, similarity
+from watcher.db.models import Event, Notice, NoticeVersion, SourceState
+from watcher.match.matcher import Matcher, MatchInput, Verdict
+from watcher.records import FieldChange, NoticeRecord, RawPage, RawRecord, RunResult
 
 log = logging.getLogger("watcher.db.store")
 __all__ = ["SIMILARITY_THRESHOLD", "PollStore"]
@@ -246,7 +246,9 @@ class PollStore:
         table = _TABLES["notices"]
         statement = insert(table).returning(table.c.id, table.c.native_id)
         made_ids: dict[str, int] = {}
-        for rows in groups.values():  # one statement for the rows of the same columns
+        if groups and self.session.get_bind().dialect.name == "postgresql":
+            made_ids = self._insert_numbered(groups)
+        for rows in groups.values() if not made_ids else ():  # one statement per column set
             made_ids.update((native, i) for i, native in self.session.execute(statement, rows))
         for notice in batch.made:
             notice.id = made_ids[notice.native_id]
@@ -268,6 +270,25 @@ class PollStore:
         if batch.events:
             rows = [{**row, "notice_id": n.id} for n, row in batch.events]
             self.session.execute(insert(_TABLES["events"]), rows)
+
+    def _insert_numbered(
+        self, groups: dict[frozenset[str], list[dict[str, Any]]]
+    ) -> dict[str, int]:
+        """PostgreSQL: number the new notices from their sequence in one query, then insert
+        them without RETURNING (a plain executemany, pipelined by psycopg): a multi-row INSERT …
+        RETURNING of a hundred rows costs psycopg ~20 ms to rewrite its placeholders (issue 16)."""
+        rows = [row for group in groups.values() for row in group]
+        ids = self.session.scalars(
+            text(
+                "SELECT nextval(pg_get_serial_sequence('notices', 'id')) FROM generate_series(1, :n)"
+            ),
+            {"n": len(rows)},
+        ).all()
+        for row, notice_id in zip(rows, ids, strict=True):
+            row["id"] = notice_id
+        for group in groups.values():
+            self.session.execute(insert(_TABLES["notices"]), group)
+        return {row["native_id"]: row["id"] for row in rows}
 
     def _analyze(self) -> None:
         """Refresh PostgreSQL's statistics of `notices` once a poll has added many: a table

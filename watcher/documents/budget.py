@@ -22,8 +22,8 @@ import subprocess
 import sys
 from dataclasses import asdict
 
-from watcher.documents.text import Extracted, ZipLimits, extract
 from watcher.core.sanitize import storable
+from watcher.documents.text import Extracted, ZipLimits, extract
 
 # Seconds of wall clock allowed on top of the CPU budget (the child's start, a loaded machine).
 WALL_SLACK = 10.0

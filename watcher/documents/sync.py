@@ -23,8 +23,6 @@ other documents or notices. Downloading DCEs is heavy, so `watcher run --once` d
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 import datetime as dt
 import hashlib
 import logging
@@ -32,6 +30,7 @@ import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 import httpx
@@ -41,7 +40,6 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from watcher.db import limits
-from watcher.sources import netguard
 from watcher.db.models import Document, DocumentVersion, Notice, SourceState
 from watcher.db.session import session_scope
 from watcher.documents.budget import extract_within
@@ -56,6 +54,7 @@ from watcher.documents.storage import (
 )
 from watcher.documents.text import ZipLimits, filename_for, media_type, sniff
 from watcher.errors import ConfigError, FetchError, RefusedURLError, TooLargeError
+from watcher.sources import netguard
 from watcher.sources.http import Fetcher, build_client
 
 if TYPE_CHECKING:

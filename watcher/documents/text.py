@@ -16,8 +16,6 @@ from dataclasses import dataclass, field
 from email.message import Message
 from urllib.parse import unquote, urlsplit
 
-from pypdf import PdfReader
-
 from watcher.core.sanitize import safe_filename, visible
 
 MB = 1024 * 1024
@@ -110,6 +108,8 @@ def pdf_text(data: bytes) -> str:
     # pypdf warns about every small defect of real-world PDFs; they are not ours to fix.
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
+        from pypdf import PdfReader  # noqa: PLC0415 - heavy; only when a PDF is read (issue 16)
+
         reader = PdfReader(io.BytesIO(data))
         if reader.is_encrypted:
             reader.decrypt("")  # "protected" DCE PDFs usually have an empty user password

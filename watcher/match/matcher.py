@@ -140,7 +140,7 @@ class Matcher:
 
         Raises `ConfigError` with a one-line message naming the file and key of a bad rule file.
         """
-        shipped = resources.files("watcher.match.matcher") / "rules"
+        shipped = resources.files("watcher.match") / "rules"
         with (
             resources.as_file(shipped / "relevance.yaml") as rel,
             resources.as_file(shipped / "sites.yaml") as sites,

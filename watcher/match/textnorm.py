@@ -138,10 +138,15 @@ class TermIndex(Generic[P]):
     _one: dict[str, list[tuple[Phrase, P]]] = field(default_factory=dict)
     _two: dict[tuple[str, str], list[tuple[Phrase, P]]] = field(default_factory=dict)
     _prefix: dict[str, list[tuple[Phrase, P]]] = field(default_factory=dict)
+    # The first words of every phrase but one-word prefixes: most words of a notice start no
+    # phrase and are passed over with one set look-up (issue 16).
+    _starts: set[str] = field(default_factory=set)
 
     def add(self, phrase: Phrase, payload: P) -> None:
         """Register a compiled phrase with its payload."""
         keys = phrase.keys
+        if not (phrase.prefix and len(keys) == 1):
+            self._starts.add(keys[0])
         if phrase.prefix and len(keys) == 1:
             self._prefix.setdefault(keys[0][:_PREFIX_BUCKET], []).append((phrase, payload))
         elif len(keys) == 1 or (phrase.prefix and len(keys) == 2):
@@ -154,9 +159,8 @@ class TermIndex(Generic[P]):
         hits: list[Hit[P]] = []
         keys, folds = tokens.keys, tokens.folds
         n = len(keys)
-        one, two, prefix = self._one, self._two, self._prefix
-        for i in range(n):
-            # Most words start no phrase: look them up without building a candidate list.
+        one, two, prefix, starts = self._one, self._two, self._prefix, self._starts
+        for i in [i for i, key in enumerate(keys) if key in starts]:
             key = keys[i]
             single = one.get(key)
             pair = two.get((key, keys[i + 1])) if i + 1 < n else None
@@ -167,10 +171,12 @@ class TermIndex(Generic[P]):
                     end = i + len(phrase.keys)
                     if end <= n and _same(tokens, i, phrase):
                         hits.append(Hit(i, end, payload))
-            if prefix:
-                for phrase, payload in prefix.get(folds[i][:_PREFIX_BUCKET], ()):
-                    if folds[i].startswith(phrase.keys[0]) and _case_ok(tokens, i, phrase):
+        if prefix:
+            for i, folded in enumerate(folds):
+                for phrase, payload in prefix.get(folded[:_PREFIX_BUCKET], ()):
+                    if folded.startswith(phrase.keys[0]) and _case_ok(tokens, i, phrase):
                         hits.append(Hit(i, i + 1, payload))
+            hits.sort(key=lambda hit: hit.start)  # text order, as before
         return hits
 
 

@@ -272,20 +272,23 @@ def alert_maintainers(
     cfg = load_notify_settings()
     names = [r.source for r in results]
     with session_scope(runtime.sessions) as session:
+        # The open streaks of these sources in one query, not two per source (issue 16).
+        opened: dict[tuple[str, str], MaintainerAlert] = {}
+        for alert in session.scalars(
+            select(MaintainerAlert)
+            .where(MaintainerAlert.source.in_(names), MaintainerAlert.closed_at.is_(None))
+            .order_by(MaintainerAlert.id)
+        ):
+            opened.setdefault((alert.source, alert.kind), alert)
         for state in session.scalars(select(SourceState).where(SourceState.name.in_(names))):
             failing = state.consecutive_failures >= cfg.maintainer_failures
             reason = f"{state.consecutive_failures} failed polls in a row; last error: "
             told = bool(cfg.maintainer_targets())
-            error = str(state.last_error)
-            _streak(session, state.name, "failing", failing, reason + error, now, told=told)
+            reason += str(state.last_error)
+            _streak(session, opened, state.name, "failing", failing, reason, now, told=told)
+            flagged = state.flagged or ""
             _streak(
-                session,
-                state.name,
-                "flagged",
-                bool(state.flagged),
-                state.flagged or "",
-                now,
-                told=told,
+                session, opened, state.name, "flagged", bool(state.flagged), flagged, now, told=told
             )
         todo = session.scalars(
             select(MaintainerAlert).where(
@@ -316,6 +319,7 @@ def alert_maintainers(
 
 def _streak(
     session: Session,
+    opened: dict[tuple[str, str], MaintainerAlert],
     source: str,
     kind: str,
     active: bool,
@@ -324,15 +328,12 @@ def _streak(
     *,
     told: bool = True,
 ) -> None:
-    current = session.scalar(
-        select(MaintainerAlert).where(
-            MaintainerAlert.source == source,
-            MaintainerAlert.kind == kind,
-            MaintainerAlert.closed_at.is_(None),
-        )
-    )
+    current = opened.get((source, kind))
     if active and current is None:
-        session.add(MaintainerAlert(source=source, kind=kind, reason=reason, opened_at=now))
+        opened[(source, kind)] = MaintainerAlert(
+            source=source, kind=kind, reason=reason, opened_at=now
+        )
+        session.add(opened[(source, kind)])
         if told:
             log.warning("source %s: %s; the maintainers are told", source, reason)
         else:

@@ -22,9 +22,9 @@ import yaml
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
 from markupsafe import Markup
 
-from watcher.publish.entries import TITLE_PREFIX, Entry, render_entry
 from watcher.core.sanitize import plain_line
 from watcher.core.yamlio import load_yaml
+from watcher.publish.entries import TITLE_PREFIX, Entry, render_entry
 
 if TYPE_CHECKING:
     from watcher.db.models import Event, Subscriber
@@ -96,7 +96,7 @@ STRINGS: dict[str, dict[str, str]] = {
 def _site_labels() -> dict[str, str]:
     """Short names of the gazetteer's sites ("CRA de Dunkerque"); empty when it cannot be read."""
     try:
-        path = resources.files("watcher.match.matcher") / "rules" / "sites.yaml"
+        path = resources.files("watcher.match") / "rules" / "sites.yaml"
         data = load_yaml(path.read_text(encoding="utf-8"))
         sites = data.get("sites") or {}
         return {

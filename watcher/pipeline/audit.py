@@ -1,4 +1,4 @@
-"""How complete each source's stored notices are (issue 13), for `watcher audit [--source NAME]` each source's stored notices are (issue 13).
+"""How complete each source's stored notices are (issue 13), for `watcher audit [--source NAME]`.
 
 For every source (or the one named), the number of notices with no deadline (calls for tenders),
 no buyer, no CPV, no département, a malformed département, an out-of-range value or a parser's
@@ -24,8 +24,8 @@ from watcher.core.audit import Audit, audit, jumps
 from watcher.db.models import MaintainerAlert, Notice, NoticeVersion, SourceState
 from watcher.db.session import session_scope
 from watcher.errors import ConfigError
-from watcher.records import RunResult
 from watcher.pipeline.runtime import Runtime
+from watcher.records import RunResult
 
 log = logging.getLogger("watcher.core.audit")
 

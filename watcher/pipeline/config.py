@@ -15,11 +15,11 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
-from watcher.errors import ConfigError
 from watcher.core.plain import explain
+from watcher.core.yamlio import load_yaml_strict
+from watcher.errors import ConfigError
 from watcher.sources import SOURCES, get_source
 from watcher.sources.base import Source, SourceConfig
-from watcher.core.yamlio import load_yaml_strict
 
 TOP_LEVEL_KEYS = {"sources", "rules", "sites"}
 

@@ -29,8 +29,8 @@ from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session, joinedload
 
 from watcher import __version__
-from watcher.db.models import Notice, NoticeVersion
 from watcher.core.phases import ORDER, phase_of, version_phase
+from watcher.db.models import Notice, NoticeVersion
 
 DEFAULT_PREFIX = "ocds-watcher"
 OCDS_VERSION = "1.1"
@@ -40,7 +40,9 @@ _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
 @lru_cache(maxsize=1)
 def release_schema() -> dict[str, Any]:
     """The OCDS 1.1 release schema shipped with the package."""
-    text = resources.files("watcher.pipeline.poll").joinpath("schemas/ocds/release-schema.json").read_text()
+    text = (
+        resources.files("watcher.pipeline").joinpath("schemas/ocds/release-schema.json").read_text()
+    )
     schema: dict[str, Any] = json.loads(text)
     return schema
 
@@ -48,7 +50,7 @@ def release_schema() -> dict[str, Any]:
 @lru_cache(maxsize=1)
 def release_tags() -> frozenset[str]:
     """The release tags of the closed `releaseTag` codelist (the schema does not enforce it)."""
-    text = resources.files("watcher.pipeline.poll").joinpath("schemas/ocds/releaseTag.csv").read_text()
+    text = resources.files("watcher.pipeline").joinpath("schemas/ocds/releaseTag.csv").read_text()
     return frozenset(line.split(",", 1)[0] for line in text.splitlines()[1:] if line)
 
 

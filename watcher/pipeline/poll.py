@@ -19,18 +19,19 @@ from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from watcher.db import limits
-from watcher.sources import netguard
-from watcher.pipeline.breaker import breaker_open
+from watcher.db.locks import source_lock
 from watcher.db.models import PollRun, SourceState
 from watcher.db.session import session_scope
+from watcher.db.store import PollStore
 from watcher.errors import WatcherError
-from watcher.sources.http import RETRY_STATUSES, Fetcher, build_client
-from watcher.db.locks import source_lock
 from watcher.match.matcher import Matcher
+from watcher.pipeline.breaker import breaker_open
+from watcher.pipeline.validators import load_validators, save_validators
 from watcher.records import NoticeRecord, PollWindow, RawPage, RawRecord, RunResult
 from watcher.settings import Settings
+from watcher.sources import netguard
 from watcher.sources.base import Source
-from watcher.db.store import PollStore
+from watcher.sources.http import RETRY_STATUSES, Fetcher, build_client
 
 log = logging.getLogger("watcher.pipeline.poll")
 
@@ -154,23 +155,31 @@ def _poll(
             session_scope(ctx.sessions) as session,
         ):
             fetcher = make_fetcher(source, ctx, client)
+            fetcher.validators = load_validators(session, state_id)
             state = session.get_one(SourceState, state_id)
             store = PollStore(session, state, ctx.matcher, started, result, announce=announce)
             if isinstance(source, RawRecordSource):
                 store.parse_raw = source.parse_raw
             for page in source.fetch(fetcher, window):
                 result.pages += 1
+                if page.meta.get("not_modified"):
+                    continue  # answered 304: nothing downloaded, nothing to parse
                 store.add_page(page, _records(source, page))
             store.finish()
+            result.not_modified = fetcher.validators.not_modified
+            save_validators(fetcher.validators, session, state_id, started)
             state = session.get_one(SourceState, state_id)
             if not backfill:
-                result.flagged = _flag(state.last_count, result.fetched)
+                # Pages that answered 304 hold notices that were not counted: no warning then.
+                unread = result.not_modified > 0
+                result.flagged = None if unread else _flag(state.last_count, result.fetched)
                 state.last_polled_at = started
                 state.last_success_at = started
                 state.last_error = None
                 state.consecutive_failures = 0
                 state.flagged = result.flagged
-                state.last_count = result.fetched if not result.flagged else state.last_count
+                if not (result.flagged or unread):
+                    state.last_count = result.fetched
             result.seconds = time.monotonic() - clock_start
             session.add(_run_row(state_id, started, ctx.clock(), result))
     except Exception as exc:

@@ -33,8 +33,8 @@ from sqlalchemy import select
 from watcher.db.models import SourceState
 from watcher.pipeline.poll import run_source
 from watcher.pipeline.runtime import Runtime
-from watcher.sources.base import Source, parse_interval
 from watcher.pipeline.summary import local_time
+from watcher.sources.base import Source, parse_interval
 
 log = logging.getLogger("watcher.pipeline.scheduler")
 TIMEZONE = "Europe/Paris"

@@ -11,9 +11,9 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Sequence
 
-from watcher.sources.netdiag import UNREACHABLE, all_offline
 from watcher.core.normalize import PARIS
 from watcher.records import RunResult
+from watcher.sources.netdiag import UNREACHABLE, all_offline
 
 OFFLINE = (
     f"none of the portals could be reached: {UNREACHABLE}. Nothing was lost; the next run tries "

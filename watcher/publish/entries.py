@@ -134,7 +134,7 @@ def _site_names() -> dict[str, str]:
     from watcher.core.yamlio import load_yaml  # noqa: PLC0415
 
     try:
-        path = resources.files("watcher.match.matcher") / "rules" / "sites.yaml"
+        path = resources.files("watcher.match") / "rules" / "sites.yaml"
         data = load_yaml(path.read_text(encoding="utf-8"))
         sites = data.get("sites") or {}
         return {

@@ -55,7 +55,7 @@ from typing import Any, ClassVar
 
 from pydantic import Field, field_validator
 
-from watcher.core import deadlines, places
+from watcher.core import deadlines, fastjson, places
 from watcher.errors import ParseError
 from watcher.records import NoticeRecord, NoticeType, PollWindow, RawPage, RawRecord
 from watcher.sources.base import ApiSourceConfig, Source, as_list, dig
@@ -242,7 +242,7 @@ def page_records(content: bytes, url: str = "") -> list[Any]:
 
 def _decode(content: bytes, url: str) -> Any:
     try:
-        return json.loads(content)
+        return fastjson.loads(content)
     except (ValueError, RecursionError):
         snippet = " ".join(content[:200].decode("utf-8", "replace").split())[:80]
         raise ParseError(f"{url}: expected BOAMP JSON, got {snippet!r}") from None
@@ -290,7 +290,11 @@ def legacy_record(data: dict[str, Any]) -> dict[str, Any]:
 
 def record_raw(record: dict[str, Any]) -> str:
     """The record as compact JSON with sorted keys, so that one record always hashes the same."""
-    return json.dumps(record, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
+    try:
+        return json.dumps(record, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
+    except TypeError:  # keys of mixed types (never from JSON; a caller's dict): sorted as text
+        text_keys = json.loads(json.dumps(record, ensure_ascii=False, default=str))
+        return json.dumps(text_keys, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
 
 
 def record_id(record: dict[str, Any]) -> str | None:

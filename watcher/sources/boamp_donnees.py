@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import datetime as dt
 import html
-import json
 import math
 import re
 from collections.abc import Iterable, Iterator
@@ -24,7 +23,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from watcher.core import deadlines, places
+from watcher.core import deadlines, fastjson, places
 from watcher.records import Lot
 from watcher.sources.base import as_list, dig
 
@@ -226,7 +225,7 @@ def read_donnees(value: Any) -> Donnees:
     out = Donnees()
     if isinstance(value, str):
         try:
-            value = json.loads(value)
+            value = fastjson.loads(value)
         except (ValueError, RecursionError):
             return out
     if not isinstance(value, dict):

@@ -51,12 +51,12 @@ from typing import Any
 from pydantic import Field, field_validator
 
 from watcher.core import places
-from watcher.errors import ParseError
-from watcher.sources.http import Fetcher
 from watcher.core.normalize import clean_text
+from watcher.errors import ParseError
 from watcher.records import NoticeRecord, PollWindow, RawPage
-from watcher.sources.scrape import absolute_url
 from watcher.sources.base import ApiSourceConfig, Source, as_list, first
+from watcher.sources.http import Fetcher
+from watcher.sources.scrape import absolute_url
 
 # 8 digits, or 7 when the leading zero was lost (`9310000` for 09310000, SEEN in samples/real).
 _CPV = re.compile(r"^\s*(\d{7,8})(?!\d)")

@@ -42,6 +42,7 @@ from watcher.records import NoticeRecord, PollWindow, RawPage
 from watcher.sources.base import Source, SourceConfig
 from watcher.sources.http import Fetcher
 from watcher.sources.scrape import absolute_url, clean, html_to_text
+from watcher.sources.validators import conditional_get
 
 # XML 1.0 forbids C0 controls other than tab, newline and carriage return.
 _ILLEGAL = re.compile(rb"[\x00-\x08\x0b\x0c\x0e-\x1f]")
@@ -70,7 +71,10 @@ class FeedSource(Source):
     config: FeedConfig
 
     def fetch(self, fetcher: Fetcher, window: PollWindow) -> Iterator[RawPage]:
-        response = fetcher.get(self.config.url)
+        response = conditional_get(fetcher, self.config.url)
+        if response is None:  # 304: the feed is as it was
+            yield RawPage(self.config.url, b"", meta={"not_modified": True})
+            return
         yield RawPage(
             url=str(response.url),
             content=response.content,

@@ -156,6 +156,8 @@ class HtmlSource(Source):
                 detail=self.config.detail is not None,
                 seen=seen,
                 concurrency=self.config.concurrency,
+                # A one-page list without detail pages can be asked for conditionally.
+                conditional_lists=self.config.detail is None and self.config.next_page is None,
             )
 
     def _follow(self, page: RawPage, number: int) -> Follow:

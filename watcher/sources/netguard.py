@@ -31,7 +31,6 @@ counted in the database (`watcher_fetch_refused_total{reason}` on `/metrics`).
 
 from __future__ import annotations
 
-import datetime as dt
 import ipaddress
 import logging
 import socket

@@ -24,14 +24,16 @@ from typing import Any, cast
 from urllib.parse import urljoin, urlsplit
 from zoneinfo import ZoneInfo
 
+import httpx
 import lxml.html
 from cssselect import SelectorError
 from lxml import etree
 from lxml.cssselect import CSSSelector
 
 from watcher.errors import FetchError, ParseError, RefusedURLError, RetryableFetchError
-from watcher.sources.http import Fetcher
 from watcher.records import RawPage
+from watcher.sources.http import Fetcher
+from watcher.sources.validators import conditional_get, context_of
 
 PARIS = ZoneInfo("Europe/Paris")
 
@@ -314,6 +316,7 @@ def crawl(
     detail: bool = False,
     seen: set[str] | None = None,
     concurrency: int = 1,
+    conditional_lists: bool = False,
 ) -> Iterator[RawPage]:
     """Fetch list pages from `start` until `follow` gives no next page, a page comes back twice,
     or `max_pages` are read; with `detail`, fetch each item's detail page right after its list.
@@ -326,6 +329,9 @@ def crawl(
     outlived its retries (429, 5xx) ends the poll, as it should when a portal asks us to slow down.
     With `concurrency` above 1, up to that many detail pages are fetched at once (the fetcher
     still spaces the requests' starts by its `min_interval`) and come out in list order.
+    Detail pages are asked for conditionally (`watcher.sources.validators`), and so are list pages with
+    `conditional_lists` (a caller that needs nothing else from its list: no next page, no
+    details); a page that answers 304 comes out empty with `meta["not_modified"]`.
     """
     seen = set() if seen is None else seen
     visited: set[tuple[str, str, tuple[tuple[str, str], ...]]] = set()
@@ -339,7 +345,16 @@ def crawl(
         number += 1
         meta = {"role": "list", "page": number, "details_follow": detail}
         try:
-            page = _page(fetcher, request, meta)
+            if conditional_lists and request.method == "GET":
+                response = conditional_get(fetcher, request.url)
+                if response is None:
+                    yield RawPage(
+                        request.url, b"", "text/html", meta={**meta, "not_modified": True}
+                    )
+                    return
+                page = _as_page(response, meta)
+            else:
+                page = _page(fetcher, request, meta)
         except RefusedURLError:
             if number == 1:
                 raise
@@ -380,7 +395,10 @@ def _details_at_once(
 
 def _page(fetcher: Fetcher, request: Request, meta: dict[str, Any]) -> RawPage:
     kwargs: dict[str, Any] = {} if request.data is None else {"data": request.data}
-    response = fetcher.request(request.method, request.url, **kwargs)
+    return _as_page(fetcher.request(request.method, request.url, **kwargs), meta)
+
+
+def _as_page(response: httpx.Response, meta: dict[str, Any]) -> RawPage:
     return RawPage(
         url=str(response.url),
         content=response.content,
@@ -392,7 +410,12 @@ def _page(fetcher: Fetcher, request: Request, meta: dict[str, Any]) -> RawPage:
 def _detail(fetcher: Fetcher, url: str, item: dict[str, Any]) -> RawPage:
     meta: dict[str, Any] = {"role": "detail", "item": item}
     try:
-        return _page(fetcher, Request(url), meta)
+        # The notice also takes the item's list fields: a changed item reads the page in full.
+        context = context_of(item) if fetcher.validators is not None else ""
+        response = conditional_get(fetcher, url, context)
+        if response is None:
+            return RawPage(url, b"", "text/html", meta={**meta, "not_modified": True})
+        return _as_page(response, meta)
     except RetryableFetchError:
         raise
     except FetchError as exc:

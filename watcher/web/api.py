@@ -16,8 +16,8 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
 import watcher.web.ids  # noqa: F401 - registers the `{name:id}` URL convertor
-from watcher.db.models import Event, Notice, NoticeVersion
 from watcher.core.deadlines import shown_for
+from watcher.db.models import Event, Notice, NoticeVersion
 from watcher.pipeline.runtime import Runtime
 from watcher.web.listing import (
     BadRequest,

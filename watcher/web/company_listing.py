@@ -18,8 +18,8 @@ from typing import Any
 from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session, joinedload
 
-from watcher.db.models import Company, CompanyContract, Notice
 from watcher.core.normalize import format_money
+from watcher.db.models import Company, CompanyContract, Notice
 from watcher.web.pictures import Line, Step, timelines
 from watcher.web.steps import step_of
 

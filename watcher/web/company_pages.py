@@ -26,12 +26,12 @@ from starlette.routing import BaseRoute, Route
 
 from watcher.companies.store import company_procedures
 from watcher.db.models import Company, CompanyContract, Event, Notice
+from watcher.pipeline.runtime import Runtime
 from watcher.publish.atom import FeedMeta, assemble
 from watcher.publish.catalog import LANGS
 from watcher.publish.jsonfeed import JsonFeedMeta, assemble_json
 from watcher.publish.pages import MEDIA_TYPES, render
 from watcher.publish.reading import RELEVANT, event_rows
-from watcher.pipeline.runtime import Runtime
 from watcher.web.company_listing import (
     CompanyRow,
     amount_text,

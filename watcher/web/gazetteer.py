@@ -54,7 +54,7 @@ def _read(text: str) -> dict[str, dict[str, Any]]:
 
 def load_sites(extra: Sequence[Path] = ()) -> dict[str, Site]:
     """Every site, shipped then extra files merged over them, by slug (ordered by label)."""
-    shipped = (resources.files("watcher.match.matcher") / "rules" / "sites.yaml").read_text(
+    shipped = (resources.files("watcher.match") / "rules" / "sites.yaml").read_text(
         encoding="utf-8"
     )
     texts = [shipped] + [path.read_text(encoding="utf-8") for path in extra]

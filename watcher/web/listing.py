@@ -11,9 +11,9 @@ from typing import Any, Generic, TypeVar
 from sqlalchemy import ColumnElement, Select, String, and_, case, cast, func, or_, select
 from sqlalchemy.orm import Session, contains_eager, defer, joinedload, selectinload
 
-from watcher.db.models import Event, Notice, NoticeVersion, PollRun, SourceState
 from watcher.core.diff import diff_snapshots
 from watcher.core.places import normalise
+from watcher.db.models import Event, Notice, NoticeVersion, PollRun, SourceState
 from watcher.publish.entries import TITLE_PREFIX
 from watcher.records import FieldChange
 from watcher.sources.base import SourceConfig

@@ -17,7 +17,7 @@ multi-instance deployment report the same totals and a restart loses nothing. Na
 | `watcher_alerts_sent_total` | counter | |
 | `watcher_alerts_failed_total` | counter | |
 | `watcher_alerts_pending` | gauge | |
-| `watcher_fetch_refused_total` | counter | reason (`scheme`/`address`/`connected`): portal-named URLs refused (`watcher.sources.netguard`) |
+| `watcher_fetch_refused_total` | counter | reason (`scheme`/`address`/`connected`): refused URLs |
 """
 
 from __future__ import annotations
@@ -39,9 +39,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
-from watcher.db import limits
-from watcher.sources import netguard
-from watcher.db import models
+from watcher.db import limits, models
 from watcher.db.models import Event, Notice, PollRun, SourceState
 from watcher.pipeline.runtime import Runtime
 

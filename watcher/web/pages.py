@@ -28,11 +28,11 @@ from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
 import watcher.web.ids  # noqa: F401 - registers the `{name:id}` URL convertor
-from watcher.db.models import Notice, NoticeVersion, SourceState
 from watcher.core.deadlines import shown_for
-from watcher.errors import ConfigError
 from watcher.core.normalize import format_value
 from watcher.core.phases import ORDER as PHASE_ORDER
+from watcher.db.models import Notice, NoticeVersion, SourceState
+from watcher.errors import ConfigError
 from watcher.pipeline.runtime import Runtime
 from watcher.web.company_listing import site_counts_by_slug, site_timeline
 from watcher.web.feedlinks import feed_links

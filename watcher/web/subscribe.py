@@ -30,8 +30,8 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from watcher.db import limits
 from watcher.companies.store import known_companies
+from watcher.db import limits
 from watcher.db.models import Subscriber
 from watcher.db.session import session_scope
 from watcher.errors import ConfigError, DeliveryError, WatcherError
@@ -40,8 +40,8 @@ from watcher.notify import subscribers as subs
 from watcher.notify.apprise_channel import AppriseChannel
 from watcher.notify.render import render_confirm, render_page, site_label
 from watcher.notify.settings import load_notify_settings
-from watcher.publish.entries import TITLE_PREFIX
 from watcher.pipeline.runtime import Runtime
+from watcher.publish.entries import TITLE_PREFIX
 from watcher.web.protect import (
     HONEYPOT,
     SECURITY_HEADERS,
