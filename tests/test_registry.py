@@ -22,7 +22,18 @@ FIXTURES = Path(__file__).parent / "fixtures"
 HEADINGS = ("Portal", "URL", "Caveats", "Config keys")
 # Modules of shared parsing code, not kinds.
 # Shared helpers beside the kinds: the base class, the HTTP seam, HTML list->detail helpers.
-HELPERS = {"__init__", "base", "boamp_donnees", "ocds", "http", "scrape"}
+HELPERS = {
+    "__init__",
+    "base",
+    "boamp_donnees",
+    "ocds",
+    "http",
+    "scrape",
+    "netdiag",
+    "netguard",
+    "time_limits",
+    "validators",
+}
 
 # For each kind: the least config it needs, a recorded page, and that page's URL and type.
 PARSE: dict[str, tuple[dict[str, Any], str, str, str]] = {
