@@ -8,23 +8,18 @@ no database, no clock (the caller passes `now`), no sending.
 from __future__ import annotations
 
 import datetime as dt
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from email.message import EmailMessage
 from email.utils import format_datetime, make_msgid
-from functools import lru_cache
-from importlib import resources
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, urlsplit
 
-import yaml
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
 from markupsafe import Markup
 
 from watcher.core.sanitize import plain_line
-from watcher.core.yamlio import load_yaml
-from watcher.publish.entries import TITLE_PREFIX, Entry, render_entry
+from watcher.publish.entries import TITLE_PREFIX, Entry, render_entry, site_name
 
 if TYPE_CHECKING:
     from watcher.db.models import Event, Subscriber
@@ -92,27 +87,9 @@ STRINGS: dict[str, dict[str, str]] = {
 }
 
 
-@lru_cache(maxsize=1)
-def _site_labels() -> dict[str, str]:
-    """Short names of the gazetteer's sites ("CRA de Dunkerque"); empty when it cannot be read."""
-    try:
-        path = resources.files("watcher.match") / "rules" / "sites.yaml"
-        data = load_yaml(path.read_text(encoding="utf-8"))
-        sites = data.get("sites") or {}
-        return {
-            str(slug): re.split(r" \(|[;,]", str(entry["label"]), maxsplit=1)[0].strip()
-            for slug, entry in sites.items()
-            if isinstance(entry, dict) and entry.get("label")
-        }
-    except (OSError, yaml.YAMLError, AttributeError):
-        return {}
-
-
 def site_label(slug: str | None) -> str | None:
     """A readable name for a site slug, the slug itself when the gazetteer has no label."""
-    if not slug:
-        return None
-    return _site_labels().get(slug) or slug
+    return site_name(slug)
 
 
 @dataclass(frozen=True)
