@@ -16,7 +16,7 @@ COPY migrations ./migrations
 RUN pip install --no-cache-dir -c requirements/prod.txt -e . \
     && useradd --system --home-dir /data --shell /usr/sbin/nologin watcher \
     && mkdir -p /data && chown watcher:watcher /data
-COPY sources.yaml ./
+COPY sources.yaml companies.yaml ./
 
 USER watcher
 VOLUME ["/data"]
