@@ -104,6 +104,35 @@ def test_matching_ignores_case_accents_elision_and_plurals(matcher: Matcher, tit
     assert matcher.match(MatchInput(title=title)).relevant
 
 
+_WEAK = "Les prestations ont lieu dans le département de la Gironde, sur le site existant."
+
+
+@pytest.mark.parametrize(
+    ("description", "departments", "site"),
+    [
+        # A site named only by a nearby area is confirmed by the notice's own place list …
+        (_WEAK, ("33",), "bordeaux"),
+        (_WEAK, ("40", "33"), "bordeaux"),
+        # … and stays untagged without it, or when the notice is executed elsewhere.
+        (_WEAK, (), None),
+        (_WEAK, ("75",), None),
+        # Two sites named stay two, even when the portal gives only one of their départements.
+        ("Sites de Lesquin et de Coquelles.", ("59",), None),
+        # The place list never names a site by itself.
+        ("Prestations de nettoyage des locaux.", ("33",), None),
+    ],
+)
+def test_the_notices_departements_confirm_a_weakly_named_site(
+    matcher: Matcher, description: str, departments: tuple[str, ...], site: str | None
+) -> None:
+    title = "Nettoyage des locaux du centre de rétention administrative"
+    verdict = matcher.match(MatchInput(title, description=description, departments=departments))
+    assert verdict.relevant
+    assert verdict.site == site, verdict.reasons
+    if site:
+        assert f"→ {site} (the notice's département" in verdict.reasons[-1]
+
+
 def test_words_match_whole(matcher: Matcher) -> None:
     # "rétentions" is a plural of a weak word; "CRAMIF" and "ZAPIZ" are other words.
     verdict = matcher.match(MatchInput(title="Archives CRAMIF, ZAPIZ et rétentions"))

@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 from collections.abc import Callable, Iterator
 from io import StringIO
+from pathlib import Path
 
 import pytest
 from lxml import etree
@@ -20,9 +21,11 @@ from watcher.db.models import Delivery, Event, Notice
 from watcher.db.session import session_scope
 from watcher.notify import ledger
 from watcher.notify import subscribers as subs
+from watcher.notify.render import filters_text
 from watcher.pipeline.cycle import after_polls
 from watcher.pipeline.poll import run_sources, utcnow
 from watcher.pipeline.runtime import Runtime
+from watcher.publish.feeds import feeds_outdated, write_feeds
 from watcher.web.gazetteer import load_sites
 from watcher.web.server import create_app
 
@@ -115,8 +118,33 @@ def test_company_feed_validates_and_carries_the_award(client: TestClient) -> Non
     english = client.get("/feeds/en/companies/spie-batignolles-nord.atom")
     assert atom_problems(english.content) == []
     assert client.get("/feeds/companies/nobody.atom").status_code == 404
-    # The other feeds still answer.
+    # The other feeds still answer; `/feeds` tells where the company feeds are.
     assert client.get("/feeds/all.atom").status_code == 200
+    for lang, heading in (("fr", "Par entreprise"), ("en", "By company")):
+        help_page = client.get(f"/feeds?lang={lang}").text
+        assert heading in help_page and 'href="/companies' in help_page
+
+
+def test_feed_build_writes_the_company_feeds_the_server_serves(
+    awarded: Runtime, client: TestClient, tmp_path: Path
+) -> None:
+    out = tmp_path / "feeds"
+    with awarded.sessions() as session:
+        first = write_feeds(session, awarded.settings, out)
+    for name in ("spie-batignolles-nord", "spie"):
+        for prefix in ("", "en/"):
+            for fmt in ("atom", "json"):
+                path = f"{prefix}companies/{name}.{fmt}"
+                assert (out / path).read_bytes() == client.get(f"/feeds/{path}").content, path
+                assert out / path in first
+    built = (out / "companies/spie-batignolles-nord.atom").read_bytes()
+    assert atom_problems(built) == [] and b"SPIE BATIGNOLLES NORD" in built
+    # Nothing new: nothing rewritten; a deleted company file comes back.
+    with awarded.sessions() as session:
+        assert write_feeds(session, awarded.settings, out) == []
+        (out / "en/companies/spie.json").unlink()
+        assert feeds_outdated(session, out) == "en/companies/spie.json missing"
+        assert write_feeds(session, awarded.settings, out) == [out / "en/companies/spie.json"]
 
 
 def test_csv_and_api(client: TestClient) -> None:
@@ -169,6 +197,14 @@ def test_company_subscription_gets_only_its_procedures(
         everyone, _ = subs.add_confirmed(session, "b@example.org", subs.Filters(), now)
         sub.since_event_id = everyone.since_event_id = 0
         assert "companies=spie-batignolles-nord" in subs.describe(sub)
+        # The mails' footer says which filters brought them, the company included.
+        assert filters_text(sub).endswith("entreprises : spie-batignolles-nord")
+        sub.lang = "en"
+        assert filters_text(sub).endswith("; companies: spie-batignolles-nord")
+        sub.lang = "fr"
+        assert "compan" not in filters_text(everyone) and "entreprises" not in filters_text(
+            everyone
+        )
     with session_scope(awarded.sessions) as session:
         ledger.enqueue(session, now)
     with awarded.sessions() as session:

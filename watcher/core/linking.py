@@ -3,7 +3,9 @@
 Identifiers come first, and a link by identifier is sure (confidence 1.0):
 
 - a reference to an earlier notice of the same portal (BOAMP `annonce_lie` / `annonces_anterieures`,
-  the `avisInitial` of a national award or corrigendum, eForms previous-notice references);
+  the `avisInitial` of a national award or corrigendum). An eForms change notice keeps the
+  `ContractFolderID` of the notice it changes, so it links by procedure identifier (below); its
+  `efbc:ChangedNoticeIdentifier` (the changed notice's own UUID and version) is not read;
 - the procedure's own identifier, shared across portals: BOAMP `contractfolderid` = eForms
   `ContractFolderID` = TED `procedure-identifier`; an OCDS `ocid` (Find a Tender, Contracts Finder)
   and the ocids of its `relatedProcesses`; a PLACE reference; a DECP contract id.

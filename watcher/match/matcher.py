@@ -201,7 +201,8 @@ class Matcher:
         reasons.extend(r for v, r, _ in ordered if v < 0)
         site = None
         if relevant:
-            site = self._site(fields, strong, score, reasons)
+            places = item.departments or ((item.department,) if item.department else ())
+            site = self._site(fields, strong, score, reasons, places)
         return Verdict(relevant, site, round(total, 3), tuple(dict.fromkeys(reasons)))
 
     def _scan(self, name: str, text: str | None) -> _Found | None:
@@ -288,6 +289,7 @@ class Matcher:
         strong: Mapping[str, list[Hit[Term]]],
         score: _Score,
         reasons: list[str],
+        departments: Sequence[str] = (),
     ) -> str | None:
         strong_rules = [
             sig for v, _, sig in score.best.values() if sig.kind == "signal" and sig.weight >= 1
@@ -319,15 +321,40 @@ class Matcher:
             for slug, value in best.items():
                 points[slug] = points.get(slug, 0.0) + value
         ranked = sorted(points.items(), key=lambda kv: -kv[1])
-        if not ranked or ranked[0][1] < 2:
+        if not ranked:
             return None
         slug, top = ranked[0]
-        if len(ranked) > 1 and top < 2 * ranked[1][1]:
+        if top >= 2 and (len(ranked) == 1 or top >= 2 * ranked[1][1]):
+            reasons.append(f"site: {alias[slug][1]} → {slug}")
+            return slug
+        local = self._in_departments(ranked, departments)
+        if local is not None:
+            slug, code = local
+            reasons.append(f"site: {alias[slug][1]} → {slug} (the notice's département {code})")
+            return slug
+        if top >= 2:
             names = ", ".join(s for s, _ in ranked[:4])
             reasons.append(f"site: several sites named ({names}) → none")
+        return None
+
+    def _in_departments(
+        self, ranked: Sequence[tuple[str, float]], departments: Sequence[str]
+    ) -> tuple[str, str] | None:
+        """The one site the text names weakly, when it lies in the notice's own départements.
+
+        The portal's place list is evidence, never the only evidence, and never a tie-breaker:
+        portals often give one département for a notice about two sites ("CRA de Lesquin et de
+        Coquelles", département 59), so two named sites stay untagged. It only confirms a site the
+        text names too weakly on its own ("Gironde" in a notice executed in 33).
+        """
+        codes = {d.strip().upper() for d in departments if d and d.strip()}
+        if len(ranked) != 1 or not codes:
             return None
-        reasons.append(f"site: {alias[slug][1]} → {slug}")
-        return slug
+        slug, value = ranked[0]
+        here = self._rules.site_departments.get(slug, frozenset()) & codes
+        if value < 1 or not here:
+            return None
+        return slug, min(here)
 
 
 def _kind(hit: Hit[Term]) -> str:

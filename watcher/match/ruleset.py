@@ -10,7 +10,7 @@ e.g. `extra.yaml: signals[2] (id 'cra'): weight: Input should be greater than 0`
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any, Literal, TypeVar
@@ -170,6 +170,9 @@ class CompiledRules:
     cpv: tuple[CpvRule, ...]
     cpv_cap: float
     slugs: tuple[str, ...]
+    # Each site's département codes (upper case, "2A", "974"): a notice's own place list
+    # confirms a weakly named site or settles a near tie (Matcher._site); never alone.
+    site_departments: Mapping[str, frozenset[str]] = field(default_factory=dict)
 
 
 def _read(path: Path) -> Any:
@@ -315,7 +318,7 @@ def load_rules(rule_paths: Sequence[Path], site_paths: Sequence[Path]) -> Compil
             veto = f"unless:{sig.kind}:{sig.id}"
             for text in getattr(rule, "unless", ()):
                 b.phrase(f"{where}.unless", text, Term("context", text, context=veto))
-    slugs = _gazetteer(site_files, b)
+    slugs, site_departments = _gazetteer(site_files, b)
     if problems:
         raise _fail(problems)
     name_weight = float(settings["site_name_weight"])
@@ -332,6 +335,7 @@ def load_rules(rule_paths: Sequence[Path], site_paths: Sequence[Path]) -> Compil
         cpv=cpv_rules,
         cpv_cap=float(settings["cpv_cap"]),
         slugs=slugs,
+        site_departments=site_departments,
     )
 
 
@@ -352,9 +356,15 @@ def _signal(kind: Literal["signal", "against", "buyer"], rule: Any) -> Signal:
     )
 
 
-def _gazetteer(files: Sequence[tuple[str, SitesFile]], b: _Builder) -> tuple[str, ...]:
-    """Merge gazetteer files (a known slug gains aliases) and add every alias to the index."""
+def _gazetteer(
+    files: Sequence[tuple[str, SitesFile]], b: _Builder
+) -> tuple[tuple[str, ...], dict[str, frozenset[str]]]:
+    """Merge gazetteer files (a known slug gains aliases) and add every alias to the index.
+
+    Returns the slugs and each site's départements (a later file's `department` replaces).
+    """
     merged: dict[str, dict[str, Any]] = {}
+    departments: dict[str, frozenset[str]] = {}
     origin: dict[str, str] = {}
     ignore: list[tuple[str, str]] = []
     for fname, sf in files:
@@ -368,6 +378,11 @@ def _gazetteer(files: Sequence[tuple[str, SitesFile]], b: _Builder) -> tuple[str
                 merged[slug] = {"names": [], "places": [], "hints": [], "exact_case": []}
                 origin[slug] = fname
             acc = merged[slug]
+            if entry.department is not None:
+                codes = (
+                    [entry.department] if isinstance(entry.department, str) else entry.department
+                )
+                departments[slug] = frozenset(c.strip().upper() for c in codes if c.strip())
             for tier in (*_TIERS, "exact_case"):
                 acc[tier].extend((fname, t) for t in getattr(entry, tier))
     for slug, acc in merged.items():
@@ -388,4 +403,4 @@ def _gazetteer(files: Sequence[tuple[str, SitesFile]], b: _Builder) -> tuple[str
                 b.phrase(f"{fname}: sites.{slug}.{tier}", text, term, exact=text in exact)
     for fname, text in ignore:
         b.phrase(f"{fname}: ignore", text, Term("ignore", text))
-    return tuple(merged)
+    return tuple(merged), departments

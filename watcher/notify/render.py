@@ -49,6 +49,7 @@ STRINGS: dict[str, dict[str, str]] = {
         "sites": "sites",
         "sources": "sources",
         "events": "événements",
+        "companies": "entreprises",
         "unsubscribe": "Se désabonner",
         "digest": "Résumé du jour",
         "alerts": "alertes",
@@ -73,6 +74,7 @@ STRINGS: dict[str, dict[str, str]] = {
         "sites": "sites",
         "sources": "sources",
         "events": "events",
+        "companies": "companies",
         "unsubscribe": "Unsubscribe",
         "digest": "Daily digest",
         "alerts": "alerts",
@@ -161,6 +163,8 @@ def filters_text(sub: Subscriber) -> str:
         f"{t['sources']}{c}{', '.join(sub.sources) or t['all_sources']}",
         f"{t['events']}{c}{', '.join(kinds) or t['all_events']}",
     ]
+    if sub.companies:  # only the procedures these companies (or groups) won
+        parts.append(f"{t['companies']}{c}{', '.join(sub.companies)}")
     return t["semicolon"].join(parts)
 
 

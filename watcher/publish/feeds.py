@@ -3,7 +3,8 @@
 `write_feeds()` works in two passes over the events, oldest first:
 
 1. It places every event in the pages of the feeds it belongs to (all, its site, its source, its
-   type) from a light stream of ids. A page that fills up while newer events exist becomes an
+   type) from a light stream of ids. (Company feeds are written after, by
+   `watcher.publish.companies`, with the same writer and manifest.) A page that fills up while newer events exist becomes an
    RFC 5005 archive page; what is left of a feed at the end is its subscription document.
 2. It reads and renders (once per language) only the events of the pages that must be written, a
    batch at a time, and writes each page as soon as its last event is rendered.
@@ -31,7 +32,7 @@ from pathlib import Path
 from sqlalchemy.orm import Session
 
 from watcher import __version__
-from watcher.publish import catalog
+from watcher.publish import catalog, companies
 from watcher.publish.catalog import (
     ALL,
     CALENDAR,
@@ -59,11 +60,12 @@ from watcher.settings import Settings
 
 MANIFEST = ".feeds-manifest"
 _TOP = "~top_event_id"  # manifest entry: the newest event the last complete build holds
-_MANAGED = ("sites", "sources", "events", "archive", "en")
+_MANAGED = ("sites", "sources", "events", "archive", "en", companies.FOLDER)
 # Modules whose code decides what a document looks like: a change to any of them rewrites archives.
 _RENDERING = (
     "watcher.publish.atom",
     "watcher.publish.catalog",
+    "watcher.publish.companies",
     "watcher.publish.entries",
     "watcher.publish.ical",
     "watcher.publish.jsonfeed",
@@ -280,7 +282,8 @@ def write_feeds(
     and `deadlines.ics` under `out`; return the files whose content changed.
 
     Feeds exist for all events, every event type, every source that has polled, every site with
-    events and every slug in `sites` (the gazetteer), even when empty. `now` (default: the current
+    events and every slug in `sites` (the gazetteer), even when empty, and every company with
+    contracts at detention sites (`companies/<slug>`, newest 100 events, no archive pages). `now` (default: the current
     time) decides which deadlines are still open. Memory holds one page per feed and the ids of
     the events to render, never the events themselves beyond a batch.
     """
@@ -314,6 +317,15 @@ def write_feeds(
     for pager in pagers.values():
         build.place(pager, None)
     build.render_and_write(session)
+    companies.write_company_feeds(
+        session,
+        settings.base_url,
+        _code_fingerprint(),
+        build.manifest,
+        build.fingerprints,
+        build.writer.keep,
+        build.writer.write,
+    )
     _write_calendar(build, session, settings.base_url, now)
     build.writer.prune()
     build.fingerprints[_TOP] = str(upto)  # what `feeds_outdated` compares with the database

@@ -13,25 +13,25 @@
 from __future__ import annotations
 
 import csv
-import datetime as dt
 import io
 from typing import Any
 
 from markupsafe import Markup
 from sqlalchemy import select
-from sqlalchemy.orm import Session
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from watcher.companies.store import company_procedures
-from watcher.db.models import Company, CompanyContract, Event, Notice
+from watcher.db.models import Company, CompanyContract
 from watcher.pipeline.runtime import Runtime
-from watcher.publish.atom import FeedMeta, assemble
 from watcher.publish.catalog import LANGS
-from watcher.publish.jsonfeed import JsonFeedMeta, assemble_json
-from watcher.publish.pages import MEDIA_TYPES, render
-from watcher.publish.reading import RELEVANT, event_rows
+from watcher.publish.companies import (
+    CompanyFeed,
+    company_document,
+    company_event_ids,
+    render_feed,
+)
+from watcher.publish.pages import MEDIA_TYPES
 from watcher.web.company_listing import (
     CompanyRow,
     amount_text,
@@ -46,7 +46,6 @@ from watcher.web.pages import Pages
 from watcher.web.pictures import site_map, timelines, words
 from watcher.web.steps import step_of
 
-FEED_SIZE = 100
 HEADERS = {"Access-Control-Allow-Origin": "*", "Cache-Control": "public, max-age=60"}
 WORDS = {
     "fr": {
@@ -168,34 +167,6 @@ def contract_json(contract: CompanyContract, lang: str = "en") -> dict[str, Any]
         ),
         "phase": step_of(notice.notice_type, phase=notice.phase),
     }
-
-
-def company_feed(
-    session: Session, company: Company, fmt: str, lang: str, base_url: str
-) -> tuple[bytes, dt.datetime | None]:
-    """The company's feed document: events of the procedures it won, newest `FEED_SIZE`."""
-    ids = list(
-        session.scalars(
-            select(Event.id)
-            .join(Notice, Notice.id == Event.notice_id)
-            .where(RELEVANT, Event.notice_id.in_(company_procedures([company.slug])))
-            .order_by(Event.created_at.desc(), Event.id.desc())
-            .limit(FEED_SIZE)
-        )
-    )
-    rows = list(reversed(event_rows(session, ids)))
-    rows.sort(key=lambda r: (r.created_at, r.id), reverse=True)
-    items = [render(row, lang, base_url) for row in rows]
-    updated = items[0].updated if items else None
-    prefix = "" if lang == "fr" else "en/"
-    self_url = f"{base_url}/feeds/{prefix}companies/{company.slug}.{fmt}"
-    title = f"{company.name} — {'marchés' if lang == 'fr' else 'contracts'}"
-    page = f"{base_url}/companies/{company.slug}"
-    if fmt == "json":
-        meta = JsonFeedMeta(title=title, feed_url=self_url, home_page_url=page, lang=lang)
-        return assemble_json(meta, (i.json for i in items)), updated
-    atom = FeedMeta(feed_id=self_url, title=title, self_url=self_url, site_url=page, lang=lang)
-    return assemble(atom, updated, (i.atom for i in items)), updated
 
 
 def routes(runtime: Runtime, pages: Pages) -> list[BaseRoute]:
@@ -336,7 +307,10 @@ def routes(runtime: Runtime, pages: Pages) -> list[BaseRoute]:
             found = find_company(session, slug)
             if found is None:
                 return Response("no such feed\n", status_code=404, media_type="text/plain")
-            body, _updated = company_feed(session, found, fmt, lang, runtime.settings.base_url)
+            base_url = runtime.settings.base_url
+            entry = CompanyFeed(found.slug, found.name, company_event_ids(session, found.slug))
+            items = render_feed(session, entry, lang, base_url)
+            body = company_document(entry, items, fmt, lang, base_url)
         return Response(
             body, media_type=MEDIA_TYPES[fmt], headers={"Cache-Control": "public, max-age=60"}
         )

@@ -90,6 +90,10 @@ MESSAGES: dict[str, dict[str, str]] = {
         "feeds_by_site": "Par site",
         "feeds_by_source": "Par source",
         "feeds_by_event": "Par type d'événement",
+        "feeds_by_company": "Par entreprise",
+        "feeds_companies": "Chaque entreprise titulaire de marchés sur les lieux d'enfermement a son "
+        "flux (companies/<slug>.atom) : ouvrez sa page depuis la liste des entreprises.",
+        "feeds_companies_link": "La liste des entreprises",
         "counts": "Avis reçus",
         "counts_n": "{notices} avis, {relevant} pertinent(s), {events} événement(s)",
         "failures_n": "{n} échec(s) de suite",
@@ -282,6 +286,10 @@ MESSAGES: dict[str, dict[str, str]] = {
         "feeds_by_site": "By site",
         "feeds_by_source": "By source",
         "feeds_by_event": "By kind of event",
+        "feeds_by_company": "By company",
+        "feeds_companies": "Every company holding contracts at detention sites has its feed "
+        "(companies/<slug>.atom): open its page from the list of companies.",
+        "feeds_companies_link": "The list of companies",
         "counts": "Notices received",
         "counts_n": "{notices} notice(s), {relevant} relevant, {events} event(s)",
         "failures_n": "{n} failure(s) in a row",
