@@ -6,11 +6,12 @@ import datetime as dt
 import json
 
 import lxml.html
+import pytest
 from lxml import etree
 
 from tests.atom_schema import ATOM, atom_problems
 from watcher.publish.atom import FeedMeta, build_atom
-from watcher.publish.entries import render_entry
+from watcher.publish.entries import Entry, render_entry
 from watcher.publish.jsonfeed import JsonFeedMeta, assemble_json, item_json
 
 WHEN = dt.datetime(2026, 11, 26, 9, 30, tzinfo=dt.UTC)
@@ -182,19 +183,99 @@ def test_same_tender_elsewhere_is_linked() -> None:
         },
         {"source": "evil", "url": "javascript:alert(1)", "ref": "x"},
     ]
-    entry = render_entry(
-        key="k",
-        kind="new",
-        created_at=WHEN,
-        changes=[],
-        snapshot=SNAP,
-        site=None,
-        source="boamp",
-        also=also,
-    )
+    entry = _entry(also, kind="new")
     assert (
         '<p>Aussi publié sur : <a href="https://ted.europa.eu/fr/notice/-/detail/700001-2026">'
         "ted 700001-2026</a></p>"
     ) in entry.html
     assert "javascript" not in entry.html
     assert "Aussi publié sur : ted 700001-2026 https://ted.europa.eu/" in entry.text
+
+
+TED_AWARD = {
+    "source": "ted",
+    "ref": "301234-2027",
+    "url": "https://ted.europa.eu/fr/notice/-/detail/301234-2027",
+    "phase": "award",
+}
+BOAMP_AWARD = {
+    "source": "boamp",
+    "ref": "27-41000",
+    "url": "https://www.boamp.fr/pages/avis/?q=idweb:27-41000",
+    "phase": "award",
+}
+TED_TENDER = {
+    "source": "ted",
+    "ref": "712345-2026",
+    "url": "https://ted.europa.eu/fr/notice/-/detail/712345-2026",
+    "phase": "tender",
+}
+
+
+def _entry(
+    also: list[dict[str, object]],
+    lang: str = "fr",
+    kind: str = "awarded",
+    detail: dict[str, object] | None = None,
+) -> Entry:
+    return render_entry(
+        key="k",
+        kind=kind,
+        created_at=WHEN,
+        changes=[],
+        snapshot=SNAP,
+        site=None,
+        source="boamp",
+        lang=lang,
+        detail=detail,
+        also=also,
+    )
+
+
+def _text(
+    also: list[dict[str, object]],
+    lang: str = "fr",
+    kind: str = "awarded",
+    detail: dict[str, object] | None = None,
+) -> str:
+    return _entry(also, lang, kind, detail).text
+
+
+def _award(detail: dict[str, object], also: list[dict[str, object]], lang: str = "fr") -> str:
+    return _text(also, lang, detail=detail)
+
+
+@pytest.mark.parametrize(
+    ("detail", "twin"),
+    [
+        (BOAMP_AWARD, {**TED_AWARD, "twin_of": "boamp:27-41000"}),
+        (TED_AWARD, {**BOAMP_AWARD, "twin_of": "ted:301234-2027"}),
+    ],
+    ids=["boamp_first", "ted_first"],
+)
+def test_an_award_on_two_portals_names_both_whichever_came_first(
+    detail: dict[str, object], twin: dict[str, object]
+) -> None:
+    text = _award(detail, [TED_TENDER, twin])
+    assert (
+        "Publié sur : boamp 27-41000 https://www.boamp.fr/pages/avis/?q=idweb:27-41000, "
+        "ted 301234-2027 https://ted.europa.eu/fr/notice/-/detail/301234-2027"
+    ) in text
+    assert "Avis lié" not in text
+    # The call for tenders on TED is still "also published on"; the award twin is not repeated.
+    assert "Aussi publié sur : ted 712345-2026 https://ted.europa.eu/" in text
+    assert text.count("301234-2027") == 2  # its name and its link, once
+    assert "Published on: boamp 27-41000" in _award(detail, [TED_TENDER, twin], "en")
+
+
+def test_a_twin_of_another_award_stays_out_of_this_one() -> None:
+    other = {**TED_AWARD, "twin_of": "boamp:27-49999"}
+    text = _award(BOAMP_AWARD, [other])
+    assert "Avis lié : 27-41000 (boamp) https://www.boamp.fr/" in text
+    assert "Publié sur" not in text and "301234-2027" not in text
+
+
+def test_a_link_by_similarity_says_so_in_the_reader_language() -> None:
+    also = [{**TED_TENDER, "confidence": 0.93}]
+    assert "ted 712345-2026 (similarité 0.93)" in _text(also, kind="new")
+    assert "ted 712345-2026 (similarity 0.93)" in _text(also, "en", kind="new")

@@ -616,16 +616,19 @@ class PollStore:
             # (on another portal, or republished): its link is kept, nothing is told again.
             return
         if not same_source and stage(phase) in told and phase != "tenderAmendment":
+            self._twin(root, notice, phase)
             return  # the same news from another portal: its link is kept, nothing is told again
         outcome = linked_event(procedure, snap, same_source=same_source)
         if outcome is None:
             return
         kind, changes = outcome
         if not changes and (stage(phase) in told or not same_source) and kind != "cancelled":
+            self._twin(root, notice, phase)
             return  # what the procedure already tells (the same award or corrigendum, again)
         if phase == "contractAmendment" and kind in {"awarded", "changed"}:
             kind = "contract_modified"
         if kind == "cancelled" and "cancellation" in told and not same_source:
+            self._twin(root, notice, phase)
             return
         changed = {c.field for c in changes}
         root.procedure_state = {
@@ -635,6 +638,40 @@ class PollStore:
         if kind in {"deadline_moved", "corrigendum"} and notice.deadline is not None:
             self._move_deadline(root, notice, same_source)
         self._event(root, kind, changes, origin=notice)
+
+    def _twin(self, root: Notice, notice: Notice, phase: str) -> None:
+        """Another portal's notice of an award, a contract or a cancellation the procedure told
+        already: its link is kept beside the event that told it (`twin_of`), so that the event's
+        entry names both portals' notices, the same whichever came first."""
+        step = stage(phase)
+        if not notice.url or step not in _TWIN_STEPS:
+            return
+        teller = self._teller(root, step)
+        if teller is None or teller.split(":", 1)[0] == self.source.name:
+            return  # not told yet, or told by this same portal (a republication)
+        link = {**self._link_of(notice, self.source.name), "twin_of": teller}
+        root.also = _unique_links([*(root.also or []), link])
+
+    def _teller(self, root: Notice, step: str) -> str | None:
+        """`source:ref` of the other notice whose event told `step` of the procedure (the newest
+        such event), or None when the procedure told it from its own notice."""
+        for notice, row in reversed(self._page.events):
+            mine = notice is root or self._page.parents.get(id(notice)) is root
+            if mine and _event_stage(row["type"], notice.phase) == step:
+                return _teller_key(row["detail"])
+        ids = {*([root.id] if root.id is not None else []), *self._merged.get(id(root), set())}
+        if not ids:
+            return None
+        rows = self.session.execute(
+            select(Event.type, Notice.phase, Event.detail)
+            .join(Notice, Notice.id == Event.notice_id)
+            .where(or_(Notice.id.in_(ids), Notice.parent_id.in_(ids)))
+            .order_by(Event.id.desc())
+        )
+        for kind, notice_phase, detail in rows:
+            if _event_stage(kind, notice_phase) == step:
+                return _teller_key(detail)
+        return None
 
     def _move_deadline(self, root: Notice, notice: Notice, same_source: bool) -> None:
         """The procedure's deadline is now `notice`'s."""
@@ -760,6 +797,17 @@ def _unique_links(links: list[Any]) -> list[Any]:
         if isinstance(link, dict):
             found.setdefault((str(link.get("source")), str(link.get("ref"))), link)
     return [found[key] for key in sorted(found)]
+
+
+# The steps whose news another portal may publish again (their link joins the event's entry).
+_TWIN_STEPS = frozenset({"award", "contract", "cancellation"})
+
+
+def _teller_key(detail: Any) -> str | None:
+    """`source:ref` of the notice named in an event's `detail`."""
+    if isinstance(detail, dict) and detail.get("source") and detail.get("ref"):
+        return f"{detail['source']}:{detail['ref']}"
+    return None
 
 
 def _event_stage(kind: str, phase: str | None) -> str:

@@ -60,6 +60,7 @@ LABELS = {
         "changes": "Ce qui a changé",
         "related": "Avis lié",
         "also": "Aussi publié sur",
+        "twins": "Publié sur",
         "lots": "Lots",
         "value": "Montant estimé",
         "documents": "Documents",
@@ -77,6 +78,7 @@ LABELS = {
         "changes": "What changed",
         "related": "Related notice",
         "also": "Also published on",
+        "twins": "Published on",
         "lots": "Lots",
         "value": "Estimated value",
         "documents": "Documents",
@@ -218,9 +220,13 @@ def render_entry(
     facts.append((labels["source"], source))
     related = _related(detail)
     others_refs = {str(i.get("ref")) for i in also or [] if isinstance(i, dict)}
+    twins = _twins(detail, also)
     if related and isinstance(detail, dict) and str(detail.get("ref")) in others_refs:
         related = None  # listed with the other portals below
-    if related:
+    if twins:
+        # The same award on two portals: both notices, in one order whichever came first.
+        facts.append((labels["twins"], ", ".join(f"{n} {u}" for n, u in twins)))
+    elif related:
         facts.append((labels["related"], related))
     lines = [
         f"{_label(c, lang)}{colon}{c.get('old') or '—'} → {c.get('new') or '—'}" for c in changes
@@ -238,13 +244,12 @@ def render_entry(
         html_parts.append(
             f'<p><a href="{escape(link, quote=True)}">{escape(labels["link"])}</a></p>'
         )
-    others = _elsewhere(also, labels["similarity"])
     page = _web_link(page_url)
     if page:
         html_parts.append(
             f'<p><a href="{escape(page, quote=True)}">{escape(labels["page"])}</a></p>'
         )
-    others = _elsewhere(also)
+    others = _elsewhere(also, labels["similarity"])
     if others:
         anchors = ", ".join(
             f'<a href="{escape(url, quote=True)}">{escape(name)}</a>' for name, url in others
@@ -299,12 +304,30 @@ def _elsewhere(also: Sequence[Any] | None, similar: str = "similarity") -> list[
     found = []
     for item in also or []:
         url = _web_link(item.get("url")) if isinstance(item, dict) else None
-        if url:
+        if url and not item.get("twin_of"):  # another portal's award: in its event's entry
             name = " ".join(str(item[k]) for k in ("source", "ref") if item.get(k))
             if isinstance(item.get("confidence"), int | float):
                 name += f" ({similar} {item['confidence']:.2f})"
             found.append((name or url, url))
     return found
+
+
+def _twins(detail: dict[str, Any] | None, also: Sequence[Any] | None) -> list[tuple[str, str]]:
+    """(`boamp 27-41000`, link) for the notice that made the event and each other portal's
+    notice of the same news (`twin_of` in the procedure's links), sorted by portal and
+    reference; empty when no other portal published it."""
+    if not isinstance(detail, dict) or not detail.get("ref") or not detail.get("source"):
+        return []
+    key = f"{detail['source']}:{detail['ref']}"
+    items = [i for i in also or [] if isinstance(i, dict) and i.get("twin_of") == key]
+    if not items:
+        return []
+    found = []
+    for item in [detail, *items]:
+        url = _web_link(item.get("url"))
+        if url:
+            found.append((str(item["source"]), str(item["ref"]), url))
+    return [(f"{source} {ref}", url) for source, ref, url in sorted(found)]
 
 
 def _related(detail: dict[str, Any] | None) -> str | None:
