@@ -4,6 +4,8 @@ on SQLite (online backup API) and PostgreSQL (pg_dump, checked)."""
 from __future__ import annotations
 
 import os
+import re
+import subprocess
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -16,6 +18,7 @@ from tests.helpers import runtime_env
 from tests.loopback import LoopbackServer
 from tests.test_pipeline import BoampPortal, sources_yaml
 from watcher.cli import main
+from watcher.db.backup import search_path_schema
 from watcher.db.session import normalize_url
 from watcher.pipeline.poll import run_sources
 from watcher.pipeline.runtime import Runtime
@@ -102,3 +105,59 @@ def test_backup_then_restore_into_a_fresh_database_gives_the_same_feeds(
     assert broken.exit_code == 1 and broken.output.startswith("error: ")
     assert "Traceback" not in broken.output
     assert feeds(restored, tmp_path / "feeds-still") == before
+
+
+@pytest.mark.parametrize(
+    ("url", "schema"),
+    [
+        ("postgresql://u@h/db", None),
+        ("postgresql://u@h/db?options=-csearch_path%3Dt_abc", "t_abc"),
+        ("postgresql://u@h/db?options=-c%20search_path%3Dwatcher,public", "watcher"),
+        ("postgresql://u@h/db?options=-csearch_path%3Dpublic", None),
+        (
+            "postgresql://u@h/db?sslmode=require"
+            "&options=-c%20statement_timeout%3D5000%20-c%20search_path%3D%22w%22",
+            "w",
+        ),
+    ],
+)
+def test_the_schema_a_url_works_in(url: str, schema: str | None) -> None:
+    assert search_path_schema(url) == schema
+
+
+@pytest.mark.skipif(not PG_URL, reason="PostgreSQL schemas")
+def test_a_backup_holds_only_the_watchers_schema(
+    tmp_path: Path,
+    portal: tuple[BoampPortal, LoopbackServer],
+    make_runtime: Callable[..., Runtime],
+    database_url: str,
+) -> None:
+    """A watcher in its own schema of a shared database (`search_path` in the URL): the backup
+    is that schema, not the whole database, and restores into it."""
+    schema = search_path_schema(database_url)
+    assert schema
+    other = f"t_other_{uuid.uuid4().hex[:8]}"
+    admin = create_engine(normalize_url(str(PG_URL)), isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE SCHEMA "{other}"'))
+        conn.execute(text(f'CREATE TABLE "{other}".notices (id int)'))
+    try:
+        runtime = make_runtime(sources_yaml(portal[1].url))
+        run_sources(runtime.config.build(), runtime.context())
+        before = feeds(runtime, tmp_path / "before")
+        out = tmp_path / "watcher.db.backup"
+        runner = CliRunner()
+        done = runner.invoke(main, ["backup", "--out", str(out)], env=runtime_env(runtime))
+        assert done.exit_code == 0, done.output
+        listed = subprocess.run(
+            ["pg_restore", "--list", str(out)], capture_output=True, text=True, check=True
+        ).stdout
+        schemas = set(re.findall(r" TABLE DATA (\S+) \S+", listed))
+        assert schemas == {schema}, listed
+        back = runner.invoke(main, ["restore", "--force", str(out)], env=runtime_env(runtime))
+        assert back.exit_code == 0, back.output
+        assert feeds(runtime, tmp_path / "after") == before
+    finally:
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP SCHEMA "{other}" CASCADE'))
+        admin.dispose()

@@ -5,7 +5,8 @@
   integrity_check`, a migration record, the row counts) before it replaces `--out`, so a failed
   backup never overwrites the previous one. The file is an ordinary SQLite database.
 - **PostgreSQL**: `pg_dump --format=custom` (the client must be at least the server's version;
-  `apt-get install postgresql-client`), then the check: `pg_restore --list` must read the file and
+  `apt-get install postgresql-client`) of the watcher's schema (`public`, or the one the URL's
+  `options=-csearch_path=…` names, which a restore recreates), then the check: `pg_restore --list` must read the file and
   find the data of every watcher table. Restoring runs `pg_restore --clean --if-exists --no-owner
   --single-transaction`, all or nothing.
 
@@ -118,7 +119,8 @@ def backup(url: str, out: Path) -> BackupReport:
             found = _check_sqlite(tmp)
             method = "SQLite online backup"
         else:
-            _pg(["pg_dump", "--format=custom", "--no-owner", f"--file={tmp}"], url)
+            schema = [f"--schema={name}"] if (name := search_path_schema(url)) else []
+            _pg(["pg_dump", "--format=custom", "--no-owner", *schema, f"--file={tmp}"], url)
             _check_dump(tmp)
             found = counts(url)
             method = "pg_dump, checked with pg_restore --list"
@@ -182,6 +184,20 @@ def _existing_notices(url: str) -> int:
         return counts(url)["notices"]
     finally:
         engine.dispose()
+
+
+def search_path_schema(url: str) -> str | None:
+    """The schema a PostgreSQL URL works in when it sets one (`?options=-csearch_path%3Dwatcher`),
+    else None (the default `public`). pg_dump ignores the search path and dumps every schema of
+    the database: it is given this one with `--schema`, so a backup holds the watcher's tables
+    and nothing else of a shared database."""
+    options = make_url(normalize_url(url)).query.get("options")
+    text = " ".join(options) if isinstance(options, tuple) else options or ""
+    found = re.search(r"(?:^|\s)-c\s*search_path\s*=\s*([^\s,]+)", text)
+    if not found:
+        return None
+    name = found.group(1).strip("\"'")
+    return None if name in {"public", "$user", ""} else name
 
 
 def _libpq(url: str) -> tuple[str, dict[str, str]]:
