@@ -65,10 +65,17 @@ ORDERS: dict[str, tuple[list[list[str]], str | None]] = {
 BUILD_AFTER_EACH_POLL = {"feeds_after_each_poll", "feeds_after_each_poll_ted_first"}
 
 
-def play(make_runtime: Callable[..., Runtime], order: str) -> dict[str, Any]:
-    """Play the story in `order`; what each round added to the feed, and the stored procedures."""
+def play(
+    make_runtime: Callable[..., Runtime],
+    order: str,
+    ted_extra: dict[int, list[dict[str, Any]]] | None = None,
+) -> dict[str, Any]:
+    """Play the story in `order` (TED publishing `ted_extra` too, by round); what each round
+    added to the feed, and the stored procedures."""
     polls, late = ORDERS[order]
     boamp_rounds, ted_rounds = rounds("boamp_rounds.json"), rounds("ted_rounds.json")
+    for number, notices in (ted_extra or {}).items():
+        ted_rounds[number] = [*ted_rounds.get(number, []), *notices]
     boamp, ted = BoampPortal(), TedPortal()
     boamp.records = []
     added: list[list[str]] = []
@@ -205,3 +212,49 @@ def test_the_story_is_the_same_in_every_order(
             assert [k for _, k in other["events"]] == [k for _, k in reference["events"]] or (
                 sorted(k for _, k in other["events"]) == sorted(k for _, k in reference["events"])
             )
+
+
+def ted_corrigendum() -> dict[str, Any]:
+    """TED's corrigendum of the contract notice: the deadline moved to 01/03/2027, as BOAMP's."""
+    notice = dict(rounds("ted_rounds.json")[2][0])
+    notice.update(
+        {
+            "publication-number": "150777-2027",
+            "notice-identifier": "150777-2027-uuid",
+            "notice-type": "corr",
+            "form-type": "change",
+            "publication-date": "2027-01-12+01:00",
+            "deadline-receipt-tender-date-lot": ["2027-03-01+01:00"],
+            "deadline-receipt-tender-time-lot": ["12:00:00+01:00"],
+        }
+    )
+    notice["links"] = {
+        "html": {"FRA": "https://ted.europa.eu/fr/notice/-/detail/150777-2027"},
+    }
+    return notice
+
+
+@pytest.fixture(scope="module")
+def corrected() -> dict[str, list[Any]]:
+    return {}
+
+
+@pytest.mark.parametrize("order", ["boamp_first", "ted_first", "one_run_ted_first"])
+def test_a_corrigendum_on_both_portals_names_both_in_every_order(
+    make_runtime: Callable[..., Runtime], order: str, corrected: dict[str, list[Any]]
+) -> None:
+    story = play(make_runtime, order, ted_extra={3: [ted_corrigendum()]})
+    assert [len(t) for t in story["added"] if t] == [1, 1, 1, 1], story["added"]
+    text = story["entries"][2][2]
+    assert "Date limite de réception des offres : 15/02/2027 → 01/03/2027" in text
+    assert (
+        "Publié sur : boamp 27-00410 https://www.boamp.fr/pages/avis/?q=idweb:27-00410, "
+        "ted 150777-2027 https://ted.europa.eu/fr/notice/-/detail/150777-2027"
+    ) in text
+    assert "Avis lié" not in text
+    # Only the corrigendum's entry names it: the call for tenders and the award do not.
+    assert all("150777-2027" not in e[2] for i, e in enumerate(story["entries"]) if i != 2)
+    corrected[order] = story["entries"]
+    if len(corrected) == 3:
+        first, *others = corrected.values()
+        assert all(entries == first for entries in others)

@@ -205,3 +205,27 @@ def test_deadline_reminder_export_and_rematch(make_runtime: Callable[..., Runtim
     result = CliRunner(env=env).invoke(main, ["rematch"])
     assert result.exit_code == 0, result.output
     assert "4 notices checked" in result.output
+
+
+@pytest.mark.parametrize(
+    ("same_wording", "fields"),
+    [
+        # The procedure's facts come from this portal: every field it changes is news.
+        (True, ["deadline", "place"]),
+        # They come from another portal: its own wording of the place is no news.
+        (False, ["deadline"]),
+    ],
+)
+def test_a_corrigendum_of_another_portal_is_compared_on_what_portals_state_alike(
+    same_wording: bool, fields: list[str]
+) -> None:
+    procedure = {**SNAP, "place": "Loon-Plage (59279)"}
+    corrigendum = {
+        **SNAP,
+        "notice_type": "corrigendum",
+        "place": "Loon-Plage",
+        "deadline": "2027-03-01T11:00:00+00:00",
+    }
+    outcome = linked_event(procedure, corrigendum, same_source=False, same_wording=same_wording)
+    assert outcome is not None and outcome[0] == "deadline_moved"
+    assert [c.field for c in outcome[1]] == fields

@@ -21,6 +21,11 @@ from watcher.records import FieldChange
 # notice (its own title "Rectificatif …", its own publication date) are not news about the procedure.
 PROCEDURE_FIELDS = ("deadline", "value", "winners", "place", "documents", "lots")
 AWARD_FIELDS = ("value", "winners")
+# What two portals state alike, so that one portal's notice may be compared with the other's facts;
+# places, lots and documents are worded by each portal ("Loon-Plage (59279)" and "Loon-Plage").
+COMPARABLE_FIELDS = ("deadline", "value", "winners")
+# The key of a procedure's state naming the portal whose notice gave its worded facts.
+FACTS_PORTAL = "facts_portal"
 # What a call for tenders tells (`procedure_facts`): the facts of the event "call for tenders
 # published", and the procedure's facts a corrigendum is then compared with.
 TENDER_FACTS = ("title", "deadline", "value", "currency", "lots", "documents", "place", "winners")
@@ -40,7 +45,11 @@ def procedure_facts(snap: dict[str, Any]) -> dict[str, Any]:
 
 
 def linked_event(
-    procedure: dict[str, Any], linked: dict[str, Any], *, same_source: bool
+    procedure: dict[str, Any],
+    linked: dict[str, Any],
+    *,
+    same_source: bool,
+    same_wording: bool | None = None,
 ) -> tuple[str, list[FieldChange]] | None:
     """(event type, changes) for a notice linked to `procedure`, or None when it adds nothing.
 
@@ -48,13 +57,17 @@ def linked_event(
     Cancellations and unsuccessful procedures ("sans suite", "infructueux") are `cancelled`;
     awards are `awarded` (with winners and amount); a corrigendum that moves the deadline is
     `deadline_moved`, any other corrigendum `corrigendum`. The same tender on another portal
-    (`same_source=False`, a plain notice) is not announced again.
+    (`same_source=False`, a plain notice) is not announced again. `same_wording` (default:
+    `same_source`) says whether the procedure's facts come from the portal of `linked`: when
+    not, only `COMPARABLE_FIELDS` are compared, since each portal words places, lots and
+    documents its own way.
     """
     kind = linked.get("notice_type")
     text = _plain(f"{linked.get('title')} {linked.get('description')}")
     # An award's news is who won and for how much (its place or lots as another portal words
     # them are not); a corrigendum may change any of the procedure's facts.
-    fields = AWARD_FIELDS if kind == "award" else PROCEDURE_FIELDS
+    worded = same_source if same_wording is None else same_wording
+    fields = AWARD_FIELDS if kind == "award" else PROCEDURE_FIELDS if worded else COMPARABLE_FIELDS
     relevant_fields = {key: value for key, value in linked.items() if key in fields and value}
     changes = diff_snapshots(
         {key: procedure.get(key) for key in relevant_fields}

@@ -36,7 +36,13 @@ from watcher.core.linking import (
 from watcher.core.normalize import clean_text, content_hash, parse_datetime, snapshot
 from watcher.core.phases import phase_of, related_procedures, stage
 from watcher.core.sanitize import clean_any, clean_record
-from watcher.core.timeline import PROCEDURE_FIELDS, linked_event, procedure_facts, similarity
+from watcher.core.timeline import (
+    FACTS_PORTAL,
+    PROCEDURE_FIELDS,
+    linked_event,
+    procedure_facts,
+    similarity,
+)
 from watcher.db.models import Event, Notice, NoticeVersion, SourceState
 from watcher.match.matcher import Matcher, MatchInput, Verdict
 from watcher.records import FieldChange, NoticeRecord, RawPage, RawRecord, RunResult
@@ -600,6 +606,8 @@ class PollStore:
         """
         procedure = self._state(root)
         same_source = root.source_id == notice.source_id
+        root_portal = self.source.name if same_source else root.source.name
+        same_wording = procedure.get(FACTS_PORTAL, root_portal) == self.source.name
         phase = notice.phase or "tender"
         if notice.url and phase == "tender":
             root.also = _unique_links([*(root.also or []), self._link_of(notice, self.source.name)])
@@ -607,7 +615,11 @@ class PollStore:
         if phase == "tender" and "tender" not in told:
             facts = procedure_facts(snap)
             self._event(root, "tender_published", [], origin=notice, facts=facts)
-            root.procedure_state = {**procedure, **{k: v for k, v in facts.items() if v}}
+            root.procedure_state = {
+                **procedure,
+                **{k: v for k, v in facts.items() if v},
+                FACTS_PORTAL: self.source.name,
+            }
             if notice.deadline is not None:
                 self._move_deadline(root, notice, same_source)
             return
@@ -618,7 +630,7 @@ class PollStore:
         if not same_source and stage(phase) in told and phase != "tenderAmendment":
             self._twin(root, notice, phase)
             return  # the same news from another portal: its link is kept, nothing is told again
-        outcome = linked_event(procedure, snap, same_source=same_source)
+        outcome = linked_event(procedure, snap, same_source=same_source, same_wording=same_wording)
         if outcome is None:
             return
         kind, changes = outcome
@@ -640,35 +652,46 @@ class PollStore:
         self._event(root, kind, changes, origin=notice)
 
     def _twin(self, root: Notice, notice: Notice, phase: str) -> None:
-        """Another portal's notice of an award, a contract or a cancellation the procedure told
-        already: its link is kept beside the event that told it (`twin_of`), so that the event's
-        entry names both portals' notices, the same whichever came first."""
+        """Another portal's notice of news the procedure told already (an award, a contract, a
+        cancellation, or the corrigendum it told last): its link is kept beside the event that
+        told it (`twin_of`), so that the event's entry names both portals' notices, the same
+        whichever came first. When it is not sure which event it repeats, it joins none."""
         step = stage(phase)
-        if not notice.url or step not in _TWIN_STEPS:
+        if not notice.url or (step not in _TWIN_STEPS and phase != "tenderAmendment"):
             return
-        teller = self._teller(root, step)
+        teller = self._teller(root, step, phase)
         if teller is None or teller.split(":", 1)[0] == self.source.name:
             return  # not told yet, or told by this same portal (a republication)
         link = {**self._link_of(notice, self.source.name), "twin_of": teller}
         root.also = _unique_links([*(root.also or []), link])
 
-    def _teller(self, root: Notice, step: str) -> str | None:
-        """`source:ref` of the other notice whose event told `step` of the procedure (the newest
-        such event), or None when the procedure told it from its own notice."""
-        for notice, row in reversed(self._page.events):
-            mine = notice is root or self._page.parents.get(id(notice)) is root
-            if mine and _event_stage(row["type"], notice.phase) == step:
-                return _teller_key(row["detail"])
+    def _teller(self, root: Notice, step: str, phase: str) -> str | None:
+        """`source:ref` of the other notice whose event told this news, or None.
+
+        An award, a contract or a cancellation: the newest event of that step. A corrigendum
+        says again what the procedure says now, so it repeats the newest news only, and only if
+        that was a corrigendum (an older one may have said something else)."""
+        amendment = phase == "tenderAmendment"
+        page = [
+            (row["type"], notice.phase, row["detail"])
+            for notice, row in reversed(self._page.events)
+            if notice is root or self._page.parents.get(id(notice)) is root
+        ]
         ids = {*([root.id] if root.id is not None else []), *self._merged.get(id(root), set())}
-        if not ids:
-            return None
-        rows = self.session.execute(
-            select(Event.type, Notice.phase, Event.detail)
-            .join(Notice, Notice.id == Event.notice_id)
-            .where(or_(Notice.id.in_(ids), Notice.parent_id.in_(ids)))
-            .order_by(Event.id.desc())
-        )
-        for kind, notice_phase, detail in rows:
+        stored: Iterable[Any] = ()
+        if ids:
+            stored = self.session.execute(
+                select(Event.type, Notice.phase, Event.detail)
+                .join(Notice, Notice.id == Event.notice_id)
+                .where(or_(Notice.id.in_(ids), Notice.parent_id.in_(ids)))
+                .order_by(Event.id.desc())
+            )
+        for kind, notice_phase, detail in (*page, *stored):
+            if amendment:
+                if kind in _REMINDERS:
+                    continue
+                told_by = detail.get("phase") if isinstance(detail, dict) else None
+                return _teller_key(detail) if told_by == "tenderAmendment" else None
             if _event_stage(kind, notice_phase) == step:
                 return _teller_key(detail)
         return None
@@ -801,6 +824,8 @@ def _unique_links(links: list[Any]) -> list[Any]:
 
 # The steps whose news another portal may publish again (their link joins the event's entry).
 _TWIN_STEPS = frozenset({"award", "contract", "cancellation"})
+# Events that tell no news of a notice of their own (reminders, documents).
+_REMINDERS = frozenset({"deadline_soon", "documents_changed"})
 
 
 def _teller_key(detail: Any) -> str | None:
