@@ -125,7 +125,9 @@ def test_the_schema_a_url_works_in(url: str, schema: str | None) -> None:
     assert search_path_schema(url) == schema
 
 
-@pytest.mark.skipif(not PG_URL, reason="PostgreSQL schemas")
+@pytest.mark.skipif(
+    not PG_URL, reason="needs PostgreSQL (WATCHER_TEST_DATABASE_URL): a schema of a shared database"
+)
 def test_a_backup_holds_only_the_watchers_schema(
     tmp_path: Path,
     portal: tuple[BoampPortal, LoopbackServer],

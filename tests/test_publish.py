@@ -232,17 +232,8 @@ def _entry(
     )
 
 
-def _text(
-    also: list[dict[str, object]],
-    lang: str = "fr",
-    kind: str = "awarded",
-    detail: dict[str, object] | None = None,
-) -> str:
-    return _entry(also, lang, kind, detail).text
-
-
 def _award(detail: dict[str, object], also: list[dict[str, object]], lang: str = "fr") -> str:
-    return _text(also, lang, detail=detail)
+    return _entry(also, lang, detail=detail).text
 
 
 @pytest.mark.parametrize(
@@ -277,5 +268,5 @@ def test_a_twin_of_another_award_stays_out_of_this_one() -> None:
 
 def test_a_link_by_similarity_says_so_in_the_reader_language() -> None:
     also = [{**TED_TENDER, "confidence": 0.93}]
-    assert "ted 712345-2026 (similarité 0.93)" in _text(also, kind="new")
-    assert "ted 712345-2026 (similarity 0.93)" in _text(also, "en", kind="new")
+    assert "ted 712345-2026 (similarité 0.93)" in _entry(also, kind="new").text
+    assert "ted 712345-2026 (similarity 0.93)" in _entry(also, "en", kind="new").text

@@ -85,5 +85,6 @@ def feed_build(out: Path) -> None:
             feeds_error(out, exc, fix="or give --out a folder you can write")
         ) from None
     click.echo(
-        f"{len(written)} file(s) written or updated in {out} (all.atom, sites/, sources/, companies/, …)"
+        f"{len(written)} file(s) written or updated in {out} "
+        "(all.atom, sites/, sources/, companies/, …)"
     )

@@ -99,6 +99,12 @@ def buyer_matches(a: str | None, b: str | None) -> bool:
     return wa <= wb or wb <= wa
 
 
+def twin_key(source: str, ref: str) -> str:
+    """How a procedure's link names the event another portal's notice repeats (`twin_of`):
+    `boamp:27-41000`, the portal and reference of the notice that told the news."""
+    return f"{source}:{ref}"
+
+
 def identifiers_conflict(a: dict[str, Any], b: dict[str, Any]) -> bool:
     """Whether two notices carry different procedure identifiers (then they are not one)."""
     pa, pb = a.get("procedure_id"), b.get("procedure_id")

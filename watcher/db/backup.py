@@ -6,8 +6,8 @@
   backup never overwrites the previous one. The file is an ordinary SQLite database.
 - **PostgreSQL**: `pg_dump --format=custom` (the client must be at least the server's version;
   `apt-get install postgresql-client`) of the watcher's schema (`public`, or the one the URL's
-  `options=-csearch_path=…` names, which a restore recreates), then the check: `pg_restore --list` must read the file and
-  find the data of every watcher table. Restoring runs `pg_restore --clean --if-exists --no-owner
+  `options=-csearch_path=…` names, which a restore recreates), then the check: `pg_restore
+  --list` must read the file and find the data of every watcher table. Restoring runs `pg_restore --clean --if-exists --no-owner
   --single-transaction`, all or nothing.
 
 `restore` refuses to overwrite a database that already holds notices unless `--force` is given,

@@ -15,13 +15,14 @@ from __future__ import annotations
 
 import bisect
 import datetime as dt
+import itertools
 import logging
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import insert, inspect, or_, select, text, update
+from sqlalchemy import Select, insert, inspect, or_, select, text, update
 from sqlalchemy.orm import Session
 
 from watcher.core.amendments import contract_changes
@@ -32,6 +33,7 @@ from watcher.core.linking import (
     buyer_matches,
     identifiers_conflict,
     similar_kinds,
+    twin_key,
 )
 from watcher.core.normalize import clean_text, content_hash, parse_datetime, snapshot
 from watcher.core.phases import phase_of, related_procedures, stage
@@ -660,41 +662,54 @@ class PollStore:
         if not notice.url or (step not in _TWIN_STEPS and phase != "tenderAmendment"):
             return
         teller = self._teller(root, step, phase)
-        if teller is None or teller.split(":", 1)[0] == self.source.name:
+        if teller is None or teller[0] == self.source.name:
             return  # not told yet, or told by this same portal (a republication)
-        link = {**self._link_of(notice, self.source.name), "twin_of": teller}
+        link = {**self._link_of(notice, self.source.name), "twin_of": twin_key(*teller)}
         root.also = _unique_links([*(root.also or []), link])
 
-    def _teller(self, root: Notice, step: str, phase: str) -> str | None:
-        """`source:ref` of the other notice whose event told this news, or None.
+    def _teller(self, root: Notice, step: str, phase: str) -> tuple[str, str] | None:
+        """(source, ref) of the other notice whose event told this news, or None.
 
         An award, a contract or a cancellation: the newest event of that step. A corrigendum
         says again what the procedure says now, so it repeats the newest news only, and only if
         that was a corrigendum (an older one may have said something else)."""
-        amendment = phase == "tenderAmendment"
-        page = [
+        page = (
             (row["type"], notice.phase, row["detail"])
             for notice, row in reversed(self._page.events)
-            if notice is root or self._page.parents.get(id(notice)) is root
-        ]
-        ids = {*([root.id] if root.id is not None else []), *self._merged.get(id(root), set())}
-        stored: Iterable[Any] = ()
-        if ids:
-            stored = self.session.execute(
-                select(Event.type, Notice.phase, Event.detail)
-                .join(Notice, Notice.id == Event.notice_id)
-                .where(or_(Notice.id.in_(ids), Notice.parent_id.in_(ids)))
-                .order_by(Event.id.desc())
-            )
-        for kind, notice_phase, detail in (*page, *stored):
-            if amendment:
+            if self._tells(root, notice)
+        )
+        for kind, notice_phase, detail in itertools.chain(page, self._stored_newest_first(root)):
+            if phase == "tenderAmendment":
                 if kind in _REMINDERS:
                     continue
                 told_by = detail.get("phase") if isinstance(detail, dict) else None
-                return _teller_key(detail) if told_by == "tenderAmendment" else None
+                return _teller_of(detail) if told_by == "tenderAmendment" else None
             if _event_stage(kind, notice_phase) == step:
-                return _teller_key(detail)
+                return _teller_of(detail)
         return None
+
+    def _stored_newest_first(self, root: Notice) -> Iterator[Any]:
+        """(type, phase, detail) of the procedure's stored events, newest first; queried only
+        when the events of this page did not settle the question."""
+        query = self._stored_events(root, Event.type, Notice.phase, Event.detail)
+        if query is not None:
+            yield from self.session.execute(query.order_by(Event.id.desc()))
+
+    def _tells(self, root: Notice, notice: Notice) -> bool:
+        """Whether an event recorded on `notice` in this page belongs to `root`'s story."""
+        return notice is root or self._page.parents.get(id(notice)) is root
+
+    def _stored_events(self, root: Notice, *columns: Any) -> Select[Any] | None:
+        """`columns` of the stored events of `root`'s procedure (its notices and those merged
+        into it), or None when none can be stored yet."""
+        ids = {*([root.id] if root.id is not None else []), *self._merged.get(id(root), set())}
+        if not ids:
+            return None
+        return (
+            select(*columns)
+            .join(Notice, Notice.id == Event.notice_id)
+            .where(or_(Notice.id.in_(ids), Notice.parent_id.in_(ids)))
+        )
 
     def _move_deadline(self, root: Notice, notice: Notice, same_source: bool) -> None:
         """The procedure's deadline is now `notice`'s."""
@@ -712,18 +727,14 @@ class PollStore:
     def _told(self, root: Notice) -> set[str]:
         """The steps of its story a procedure has told already (`phases.stage`): `planning`,
         `tender`, `award`, `contract`, `cancellation`, from the events of all its notices."""
-        told: set[str] = set()
-        for notice, row in self._page.events:
-            if notice is root or self._page.parents.get(id(notice)) is root:
-                told.add(_event_stage(row["type"], notice.phase))
-        ids = {*([root.id] if root.id is not None else []), *self._merged.get(id(root), set())}
-        if ids:
-            rows = self.session.execute(
-                select(Event.type, Notice.phase)
-                .join(Notice, Notice.id == Event.notice_id)
-                .where(or_(Notice.id.in_(ids), Notice.parent_id.in_(ids)))
-            )
-            told.update(_event_stage(kind, phase) for kind, phase in rows)
+        told = {
+            _event_stage(row["type"], notice.phase)
+            for notice, row in self._page.events
+            if self._tells(root, notice)
+        }
+        query = self._stored_events(root, Event.type, Notice.phase)
+        if query is not None:
+            told.update(_event_stage(kind, phase) for kind, phase in self.session.execute(query))
         return told
 
     def _apply(
@@ -828,10 +839,10 @@ _TWIN_STEPS = frozenset({"award", "contract", "cancellation"})
 _REMINDERS = frozenset({"deadline_soon", "documents_changed"})
 
 
-def _teller_key(detail: Any) -> str | None:
-    """`source:ref` of the notice named in an event's `detail`."""
+def _teller_of(detail: Any) -> tuple[str, str] | None:
+    """(source, ref) of the notice named in an event's `detail`."""
     if isinstance(detail, dict) and detail.get("source") and detail.get("ref"):
-        return f"{detail['source']}:{detail['ref']}"
+        return str(detail["source"]), str(detail["ref"])
     return None
 
 

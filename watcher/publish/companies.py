@@ -13,7 +13,7 @@ import hashlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import select
+from sqlalchemy import Select, select
 from sqlalchemy.orm import Session
 
 from watcher.companies.store import company_procedures
@@ -41,17 +41,20 @@ class CompanyFeed:
         return f"{'' if lang == 'fr' else 'en/'}{FOLDER}/{self.slug}.{fmt}"
 
 
+def _events_of(procedures: Select[tuple[int]]) -> Select[tuple[int, int]]:
+    """(event id, procedure id) of the relevant events of `procedures`, newest first: what a
+    company feed holds, served or built."""
+    return (
+        select(Event.id, Event.notice_id)
+        .join(Notice, Notice.id == Event.notice_id)
+        .where(RELEVANT, Event.notice_id.in_(procedures))
+        .order_by(Event.created_at.desc(), Event.id.desc())
+    )
+
+
 def company_event_ids(session: Session, slug: str) -> tuple[int, ...]:
     """The newest `FEED_SIZE` relevant events of the procedures `slug` (or its group) won."""
-    return tuple(
-        session.scalars(
-            select(Event.id)
-            .join(Notice, Notice.id == Event.notice_id)
-            .where(RELEVANT, Event.notice_id.in_(company_procedures([slug])))
-            .order_by(Event.created_at.desc(), Event.id.desc())
-            .limit(FEED_SIZE)
-        )
-    )
+    return tuple(session.scalars(_events_of(company_procedures([slug])).limit(FEED_SIZE)))
 
 
 def company_feeds(session: Session) -> list[CompanyFeed]:
@@ -77,13 +80,7 @@ def company_feeds(session: Session) -> list[CompanyFeed]:
         won_any = select(CompanyContract.procedure_notice_id).where(
             CompanyContract.relevant.is_(True)
         )  # a subquery: thousands of ids would not fit in one statement's parameters
-        events = session.execute(
-            select(Event.id, Event.notice_id)
-            .join(Notice, Notice.id == Event.notice_id)
-            .where(RELEVANT, Event.notice_id.in_(won_any))
-            .order_by(Event.created_at.desc(), Event.id.desc())
-        )
-        for event_id, notice_id in events:
+        for event_id, notice_id in session.execute(_events_of(won_any)):
             for slug in winners.get(notice_id, ()):
                 if len(newest[slug]) < FEED_SIZE:
                     newest[slug].append(event_id)

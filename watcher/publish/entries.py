@@ -16,6 +16,7 @@ from typing import Any
 from watcher.core.deadlines import shown
 from watcher.core.diff import FIELD_LABELS, NOTICE_TYPE_LABELS
 from watcher.core.diff import label as field_label
+from watcher.core.linking import twin_key
 from watcher.core.normalize import format_deadline, format_money, parse_datetime
 from watcher.core.sanitize import plain_line
 
@@ -318,7 +319,7 @@ def _twins(detail: dict[str, Any] | None, also: Sequence[Any] | None) -> list[tu
     reference; empty when no other portal published it."""
     if not isinstance(detail, dict) or not detail.get("ref") or not detail.get("source"):
         return []
-    key = f"{detail['source']}:{detail['ref']}"
+    key = twin_key(str(detail["source"]), str(detail["ref"]))
     items = [i for i in also or [] if isinstance(i, dict) and i.get("twin_of") == key]
     if not items:
         return []

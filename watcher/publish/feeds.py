@@ -3,9 +3,10 @@
 `write_feeds()` works in two passes over the events, oldest first:
 
 1. It places every event in the pages of the feeds it belongs to (all, its site, its source, its
-   type) from a light stream of ids. (Company feeds are written after, by
-   `watcher.publish.companies`, with the same writer and manifest.) A page that fills up while newer events exist becomes an
+   type) from a light stream of ids. A page that fills up while newer events exist becomes an
    RFC 5005 archive page; what is left of a feed at the end is its subscription document.
+   (Company feeds are written after, by `watcher.publish.companies`, with the same writer and
+   manifest.)
 2. It reads and renders (once per language) only the events of the pages that must be written, a
    batch at a time, and writes each page as soon as its last event is rendered.
 
@@ -283,9 +284,10 @@ def write_feeds(
 
     Feeds exist for all events, every event type, every source that has polled, every site with
     events and every slug in `sites` (the gazetteer), even when empty, and every company with
-    contracts at detention sites (`companies/<slug>`, newest 100 events, no archive pages). `now` (default: the current
-    time) decides which deadlines are still open. Memory holds one page per feed and the ids of
-    the events to render, never the events themselves beyond a batch.
+    contracts at detention sites (`companies/<slug>`, newest 100 events, no archive pages).
+    `now` (default: the current time) decides which deadlines are still open. Memory holds one
+    page per feed and the ids of the events to render, never the events themselves beyond a
+    batch.
     """
     now = now or dt.datetime.now(dt.UTC)
     upto = top_event_id(session)
