@@ -33,6 +33,33 @@ class RawPage:
     meta: dict[str, Any] = field(default_factory=dict)
 
 
+# What a stated amount is (issue 24): never shown alike as "Montant".
+ValueKind = Literal["estimate", "range", "maximum", "awarded", "contract", "amended"]
+VALUE_KINDS: tuple[str, ...] = ("estimate", "range", "maximum", "awarded", "contract", "amended")
+# How a procedure (or a lot) ended when it ended without a contract (OCDS `tender.status`).
+Outcome = Literal["unsuccessful", "cancelled"]
+
+
+@dataclass(frozen=True, slots=True)
+class Amount:
+    """One amount a notice states, of one kind, as the portal means it (issue 24).
+
+    `amount` is the value (a range's upper bound); `low` a range's lower bound; `per="year"` a
+    maximum per year; `tax` "HT" or "TTC" when the portal says it; `lot` the lot it is for (None:
+    the whole notice); `field` the portal field it was read from (evidence). A zero or a missing
+    amount is not an `Amount`: "not stated" (the raw value stays in the evidence).
+    """
+
+    kind: ValueKind
+    amount: float | None
+    currency: str | None = None
+    low: float | None = None
+    tax: Literal["HT", "TTC"] | None = None
+    per: Literal["year"] | None = None
+    lot: str | None = None
+    field: str | None = None
+
+
 @dataclass(frozen=True, slots=True)
 class Lot:
     """One lot of a notice; every field may be missing."""
@@ -91,6 +118,12 @@ class NoticeRecord:
     tender_value: float | None = None
     # What the parser doubted (an ambiguous place code, ...), shown and counted by `watcher audit`.
     flags: tuple[str, ...] = ()
+    # Every amount the notice states, each with its kind (issue 24); `value`/`tender_value` stay
+    # for older readers.
+    amounts: tuple[Amount, ...] = ()
+    # A procedure or award closed without a contract: "unsuccessful" (infructueux, eForms
+    # `clos-nw`) or "cancelled" (issue 24); None otherwise.
+    outcome: Outcome | None = None
 
     def __post_init__(self) -> None:
         # One list and its first item: callers may give either (older code gives `department`).
