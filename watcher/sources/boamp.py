@@ -350,6 +350,7 @@ def parse_record(record: Any, *, raw: str | None = None) -> NoticeRecord | None:
         related_ids=tuple(r for r in unique(related) if r != idweb),
         language="fr",
         raw=raw if raw is not None else record_raw(record),
+        **extra.facts,
     )
 
 
