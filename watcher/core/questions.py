@@ -236,7 +236,7 @@ def short_submission(notices: Sequence[Notice], rules: Mapping[str, Any]) -> lis
     calls = [n for n in notices if n.get("notice_type") == "notice" and n.get("published")]
     kind, _ = _procedure_type(notices)
     minimums = rules["short_submission"]["minimum_days"]
-    if not calls or kind not in minimums:
+    if not calls or kind is None or kind not in minimums:
         return []
     first = calls[0]
     dated = [n for n in notices if n.get("notice_type") in _CALLS and n.get("deadline")]

@@ -138,7 +138,7 @@ class DecpSource(Source):
         for versions in grouped(wanted):
             record = _record(versions, url)
             if record is not None:
-                yield replace(record, **contract_facts(latest(versions)))
+                yield replace(record, **contract_facts(versions))
 
 
 def clean(value: Any) -> str | None:
@@ -387,11 +387,15 @@ def _count(value: Any) -> int | None:
     return int(number)
 
 
-def contract_facts(contract: dict[str, Any]) -> dict[str, Any]:
-    """What a DECP record states for the questions, the radar and the legal clock (issue 28):
-    `offresRecues` (2022 format only; the 2019 format has no such field), `procedure`,
-    `dureeMois`, `dateNotification` (a concession's `dateSignature`), `dateDebutExecution`,
-    `datePublicationDonnees` and each of `modifications` (new total amount and duration)."""
+def contract_facts(versions: list[dict[str, Any]]) -> dict[str, Any]:
+    """What a DECP contract states for the questions, the radar and the legal clock (issue 28),
+    from its latest record: `offresRecues` (2022 format only; the 2019 format has no such field),
+    `procedure`, `dureeMois`, `dateNotification` (a concession's `dateSignature`),
+    `dateDebutExecution` and each of `modifications` (new total amount and duration); and the
+    first `datePublicationDonnees` of its records, when its data was first published (a record
+    published again later is not late data)."""
+    contract = latest(versions)
+    published = [d for v in versions if (d := _date(v.get("datePublicationDonnees")))]
     label = clean(str(contract.get("procedure") or ""))
     changes = []
     for entry in as_list(contract.get("modifications")):
@@ -414,6 +418,6 @@ def contract_facts(contract: dict[str, Any]) -> dict[str, Any]:
         "duration_months": _count(contract.get("dureeMois")),
         "notified": _date(contract.get("dateNotification")) or _date(contract.get("dateSignature")),
         "contract_start": _date(contract.get("dateDebutExecution")),
-        "data_published": _date(contract.get("datePublicationDonnees")),
+        "data_published": min(published) if published else None,
         "modifications": tuple(changes),
     }
