@@ -41,18 +41,24 @@ class Letter:
 
 
 def _facts(notices: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+    """Each fact from the latest award stating it, else the latest notice stating it."""
     awards = [n for n in notices if n.get("notice_type") == "award"]
-    main = awards[-1] if awards else (notices[-1] if notices else {})
+    ordered = [*reversed(awards), *reversed([n for n in notices if n not in awards])]
+
+    def latest(key: str) -> Any:
+        return next((n[key] for n in ordered if n.get(key)), "")
+
     refs = [str(n.get("id")) for n in notices if n.get("id")]
     winners = sorted({str(w) for n in awards for w in n.get("winners") or ()})
+    published = [str(n["published"]) for n in awards if n.get("published")]
     return {
-        "buyer": main.get("buyer") or "",
-        "title": main.get("title") or "",
-        "procedure": main.get("procedure_id") or "",
+        "buyer": latest("buyer"),
+        "title": latest("title"),
+        "procedure": latest("procedure_id"),
         "refs": ", ".join(dict.fromkeys(refs)),
         "winners": ", ".join(winners),
-        "published": main.get("published") or "",
-        "notified": main.get("notified") or "",
+        "published": min(published) if published else "",
+        "notified": latest("notified"),
     }
 
 

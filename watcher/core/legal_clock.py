@@ -261,13 +261,18 @@ def uk_windows(award: Mapping[str, Any], first_seen: dt.date | None) -> list[Win
 
 
 def windows(notices: Sequence[Mapping[str, Any]]) -> list[Window]:
-    """The remedies of a procedure's latest award (its notices' snapshots in order, each with its
-    `id` and source `kind`); none when it has no award."""
+    """The remedies of a procedure's award (its notices' snapshots in order, each with its `id`
+    and source `kind`); none when it has no award. France: the référé contractuel runs from the
+    first OJEU award notice when there is one, else from the latest award's notification; the
+    Tarn-et-Garonne action from the first award notice's publication."""
     awards = [n for n in notices if n.get("notice_type") == "award"]
     if not awards:
         return []
-    award = awards[-1]
-    if award.get("kind") in UK_KINDS:
+    if any(n.get("kind") in UK_KINDS for n in awards):
         seen = [d for n in notices if (d := _date(n.get("published")))]
-        return uk_windows(award, min(seen) if seen else None)
-    return [refere_contractuel(award), tarn_et_garonne(award)]
+        return uk_windows(awards[-1], min(seen) if seen else None)
+    ojeu = [n for n in awards if n.get("kind") in OJEU_KINDS and n.get("published")]
+    notified = [n for n in awards if n.get("notified")]
+    first = ojeu[0] if ojeu else (notified[-1] if notified else awards[-1])
+    published = [n for n in awards if n.get("published")]
+    return [refere_contractuel(first), tarn_et_garonne(published[0] if published else awards[0])]
