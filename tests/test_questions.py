@@ -6,6 +6,7 @@ from __future__ import annotations
 import collections
 import datetime as dt
 import gzip
+import json
 import xml.etree.ElementTree as ET
 from pathlib import Path
 from typing import Any
@@ -194,6 +195,7 @@ def test_the_received_tenders_of_the_real_eforms_awards() -> None:
         ("Single tender action (below threshold)", "limited", "negotiated_without_publicity"),
         ("Call-off from a framework agreement", "selective", "other"),
         ("Not specified", "open", "open"),
+        ("Procédure NC", None, None),
         (None, None, None),
     ],
 )
@@ -270,3 +272,44 @@ def test_questions_are_questions_in_both_languages() -> None:
     for q in questions.ask({"id": "p", "notices": [award]}):
         assert q.fr.endswith("?") and q.en.endswith("?"), q.code
         assert q.evidence_fr and q.evidence_en and q.notices and q.cite
+
+
+def test_boamp_states_its_procedure_and_duration() -> None:
+    """`procedure_libelle` "Procédure Ouverte" on all five FNSimple records of 21 January 2026;
+    `donnees.FNSimple.initial.natureMarche.dureeMois` 12, absent, 5, 72, 10."""
+    records = json.loads(load("boamp_v21_fnsimple_2026-01-21_5records.json"))["data"]["results"]
+    notices = [n for r in records if (n := parse_record(r)) is not None]
+    assert {n.native_id: n.duration_months for n in notices} == {
+        "26-7298": 12,
+        "26-7308": None,
+        "26-7319": 5,
+        "26-7109": 72,
+        "26-7113": 10,
+    }
+    assert {(n.procedure_type, n.procedure_label) for n in notices} == {
+        ("open", "Procédure Ouverte")
+    }
+
+
+def test_contracts_finder_states_its_procedure_and_contract_period() -> None:
+    """Release 2a1e3359-…-819950: `procurementMethodDetails` "Direct award", the award's
+    `contractPeriod` 2025-01-23 → 2025-04-23 (the tender's, 2025-01-06 → 2026-01-05, is the
+    planned one); no release of the page gives `numberOfTenderers`."""
+    from watcher.sources.contracts_finder import ContractsFinderSource  # noqa: PLC0415
+
+    content = load("cf_ocds_search_page_2025-01-23_100releases.json.gz")
+    config = ContractsFinderSource.Config(name="cf", kind="contracts_finder")
+    notices = list(
+        ContractsFinderSource(config).parse(RawPage(url="https://x.invalid/", content=content))
+    )
+    first = next(n for n in notices if n.native_id == "2a1e3359-87a0-4fdd-ac61-20d5e6520a13-819950")
+    assert (first.procedure_type, first.procedure_label) == (
+        "negotiated_without_publicity",
+        "Direct award",
+    )
+    assert (first.contract_start, first.contract_end) == (
+        dt.date(2025, 1, 23),
+        dt.date(2025, 4, 23),
+    )
+    assert all(n.tenders_received is None for n in notices)
+    assert sum(n.contract_end is not None for n in notices) == 99  # 99 releases give a period

@@ -47,6 +47,9 @@ _WORDINGS: tuple[tuple[str, ProcedureType], ...] = (
     (r"restreint|restricted|selective", "restricted"),
     (r"ouvert|\bopen\b", "open"),
 )
+# Wordings that say nothing: Contracts Finder's "Not specified", BOAMP's "Procédure NC" (non
+# communiquée, SEEN in samples/real).
+_UNSTATED = frozenset({"not specified", "nc", "non communiquee", ""})
 # OCDS `procurementMethod` when the details say nothing we know (OCDS codelist `method`).
 _OCDS_METHOD: dict[str, ProcedureType] = {
     "open": "open",
@@ -71,16 +74,18 @@ def procedure_type(label: Any, *, method: Any = None) -> ProcedureType | None:
     without publicity named anywhere in the wording wins over the rest ("Marché négocié sans
     publicité" is not a negotiated procedure with publicity)."""
     text = fold(str(label or "")).strip()
+    if text in _UNSTATED or text.removeprefix("procedure ") in _UNSTATED:
+        text = ""
     if text in _EFORMS:
         return _EFORMS[text]
-    if text and text not in {"not specified", "other -", "other"}:
+    if text and text not in {"other -", "other"}:
         for words, kind in _WORDINGS:
             if re.search(words, text):
                 return kind
     by_method = _OCDS_METHOD.get(fold(str(method or "")).strip())
     if by_method is not None:
         return by_method
-    return "other" if text and text not in {"not specified"} else None
+    return "other" if text else None
 
 
 def _iso(value: dt.date | None) -> str | None:

@@ -529,6 +529,9 @@ def _national(root: Any, out: Donnees) -> None:
         if out.deadline is not None:
             out.deadline_text = portal_deadline(received)
             break
+    months = text(dig(nature, "dureeMois"))
+    if months and months.isdigit():
+        out.facts["duration_months"] = int(months)
     estimate = dig(nature, "valeurEstimee")
     out.value, out.currency = amount(dig(estimate, "valeur"))
     if out.value is None:
