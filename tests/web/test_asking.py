@@ -65,6 +65,13 @@ def test_the_procedure_page_asks_its_questions_with_evidence(
     letter = doc.cssselect("section.documents")[0]
     assert letter.cssselect("a.mailto")[0].get("href").startswith("mailto:?subject=")
     assert "L311-1" in text(letter) and "SPIE BATIGNOLLES NORD" in text(letter)
+    api = client.get(f"/api/procedures/{ident}/questions.json").json()
+    codes = [q["code"] for q in api["questions"]]
+    assert codes == ["single_offer", "award_without_call", "value_growth"]  # no call stored
+    assert api["questions"][2]["figures"]["percent"] == 20.0
+    assert api["end"]["date"] == end.isoformat()
+    assert api["windows"][0]["closes"] == closes.isoformat() and api["windows"][0]["open"]
+    assert client.get("/api/procedures/999999/questions.json").status_code == 404
     english = page(client, f"/notices/{ident}?lang=en")
     assert "Why was only one tender received?" in text(english)
     assert "Information, not legal advice." in text(english)

@@ -15,15 +15,17 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import select
 from sqlalchemy.orm import joinedload
 from starlette.requests import Request
-from starlette.responses import Response
+from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
+import watcher.web.ids  # noqa: F401 - registers the `{name:id}` URL convertor
 from watcher.core import legal_clock, radar
 from watcher.db.models import Notice
 from watcher.pipeline.runtime import Runtime
 from watcher.publish.radar import RadarItem, build_feed, build_ics
-from watcher.web.asking import LABELS, notice_dicts, today
+from watcher.web.asking import LABELS, context, notice_dicts, today
 from watcher.web.i18n import negotiate
+from watcher.web.listing import procedure_notices
 
 if TYPE_CHECKING:
     from watcher.web.pages import Pages
@@ -151,7 +153,33 @@ def routes(runtime: Runtime, pages: Pages) -> list[BaseRoute]:
         body = build_ics(items, runtime.settings.base_url)
         return Response(body, media_type="text/calendar; charset=utf-8")
 
+    def questions_json(request: Request) -> Response:
+        notice_id = int(request.path_params["notice_id"])
+        with runtime.sessions() as session:
+            found = session.get(Notice, notice_id, options=[joinedload(Notice.source)])
+            if found is None:
+                return JSONResponse({"error": "no such notice"}, status_code=404)
+            members = procedure_notices(session, found)
+            data = context(members, today())
+            body = {
+                "procedure": [n["id"] for n in notice_dicts(members)],
+                "questions": [q.as_dict() for q in data["questions"]],
+                "windows": [w.as_dict() | {"open": is_open} for w, is_open in data["windows"]],
+                "end": {
+                    "date": data["end"].date.isoformat() if data["end"].date else None,
+                    "basis_fr": data["end"].basis_fr,
+                    "basis_en": data["end"].basis_en,
+                },
+                "disclaimer": {"fr": legal_clock.DISCLAIMER_FR, "en": legal_clock.DISCLAIMER_EN},
+            }
+        return JSONResponse(body, headers={"Access-Control-Allow-Origin": "*"})
+
     return [
+        Route(
+            "/api/procedures/{notice_id:id}/questions.json",
+            questions_json,
+            name="api_procedure_questions",
+        ),
         Route("/radar", page, name="radar"),
         Route("/feeds/radar.atom", atom, name="radar_atom"),
         Route("/feeds/radar.ics", ics, name="radar_ics"),
