@@ -23,6 +23,7 @@ from importlib import resources
 from typing import Any
 
 from watcher.core.calendar import add_months
+from watcher.core.facts import fold
 from watcher.core.normalize import format_money
 from watcher.core.yamlio import load_yaml
 
@@ -466,47 +467,70 @@ def ask(procedure: Procedure, rules: Mapping[str, Any] | None = None) -> list[Qu
     return [question for asker in _ASKERS for question in asker(notices, rules)]
 
 
-def _winners(procedure: Procedure) -> dict[str, str]:
-    """Folded name → name as written, of the winners the procedure's awards name."""
+def _winners(procedure: Procedure, skip: frozenset[str] = frozenset()) -> dict[str, str]:
+    """Folded name → name as written, of the winners the procedure's awards name (not the
+    words in `skip`, folded, that some files write where a winner goes)."""
     names: dict[str, str] = {}
     for notice in _awards(list(procedure.get("notices") or ())):
         for name in notice.get("winners") or ():
-            names.setdefault(" ".join(str(name).casefold().split()), str(name))
+            key = " ".join(fold(str(name)).split())
+            if key not in skip:
+                names.setdefault(key, str(name))
     return names
+
+
+def _awarded_on(procedure: Procedure) -> dt.date | None:
+    """When the procedure was awarded: its first award's notification, else its publication."""
+    for notice in _awards(list(procedure.get("notices") or ())):
+        day = _date(notice.get("notified")) or _date(notice.get("published"))
+        if day is not None:
+            return day
+    return None
 
 
 def incumbency(
     procedures: Sequence[Procedure], rules: Mapping[str, Any] | None = None
 ) -> list[Question]:
     """The same company awarded a site's contract across successive procedures: `procedures` are
-    one site's, oldest first; a company named in at least `min_procedures` of them in a row."""
+    one site's; those with an award date are ordered by it (the others cannot be placed in time
+    and are left out); a company named in at least `min_procedures` of them in a row, awarded on
+    different days (contracts awarded the same day are lots of one procedure, not a succession)."""
     rules = rules or default_rules()
     need = int(rules["incumbency"]["min_procedures"])
-    awarded = [(p, _winners(p)) for p in procedures]
-    awarded = [(p, w) for p, w in awarded if w]
+    skip = frozenset(fold(str(w)) for w in rules["incumbency"].get("not_companies", ()))
+    dated = [(day, p) for p in procedures if (day := _awarded_on(p)) is not None]
+    dated.sort(key=lambda pair: pair[0])
+    awarded = [(day, p, w) for day, p in dated if (w := _winners(p, skip))]
     out = []
     seen: set[str] = set()
-    for i, (_, winners) in enumerate(awarded):
+    for i, (_, _, winners) in enumerate(awarded):
         for key, name in winners.items():
             if key in seen:
                 continue
-            run = [awarded[i][0]]
-            for later, others in awarded[i + 1 :]:
-                if key not in others:
+            run = [awarded[i]]
+            for later in awarded[i + 1 :]:
+                if key not in later[2]:
                     break
                 run.append(later)
-            if len(run) < need:
+            days = sorted({day for day, _, _ in run})
+            if len(run) < need or len(days) < need:
                 continue
             seen.add(key)
-            ids = tuple(str(p.get("id")) for p in run)
+            ids = tuple(str(p.get("id")) for _, p, _ in run)
+            span_fr = f"du {days[0]:%d/%m/%Y} au {days[-1]:%d/%m/%Y}"
+            span_en = f"from {days[0]:%d/%m/%Y} to {days[-1]:%d/%m/%Y}"
             out.append(
                 _q(
                     "incumbency",
                     rules,
                     f"Pourquoi {name} remporte-t-il ce marché à chaque procédure ?",
                     f"Why does {name} win this contract at every procedure?",
-                    evidence_fr=(f"{name} est attributaire de {len(run)} procédures successives.",),
-                    evidence_en=(f"{name} was awarded {len(run)} successive procedures.",),
+                    evidence_fr=(
+                        f"{name} est attributaire de {len(run)} procédures successives, {span_fr}.",
+                    ),
+                    evidence_en=(
+                        f"{name} was awarded {len(run)} successive procedures, {span_en}.",
+                    ),
                     notices=ids,
                     figures={"company": name, "procedures": len(run)},
                 )
