@@ -106,6 +106,8 @@ def snapshot(record: NoticeRecord) -> dict[str, Any]:
         "contract_end": _iso(record.contract_end),
         "notified": _iso(record.notified),
         "data_published": _iso(record.data_published),
+        # Issue 24 fills `outcome`; the question "unsuccessful then negotiated" reads it here.
+        "outcome": record.outcome,
         "modifications": [
             {
                 k: v
