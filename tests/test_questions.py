@@ -227,7 +227,12 @@ def test_a_notice_without_the_new_facts_has_no_new_snapshot_key() -> None:
         "notified",
         "modifications",
         "duration_months",
+        "outcome",
     }
+    stated = snapshot(
+        NoticeRecord(native_id="1", title="t", tenders_received=1, outcome="unsuccessful")
+    )
+    assert (stated["tenders_received"], stated["outcome"]) == (1, "unsuccessful")
 
 
 def notice(**fields: Any) -> dict[str, Any]:
