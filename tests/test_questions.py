@@ -16,6 +16,7 @@ import pytest
 from tests.test_real_captures import load
 from watcher.core import questions
 from watcher.core.facts import procedure_type
+from watcher.core.incumbency import incumbency
 from watcher.core.normalize import snapshot
 from watcher.records import NoticeRecord, RawPage
 from watcher.sources.boamp import page_records, parse_record
@@ -138,7 +139,7 @@ def test_incumbency_over_a_buyers_contracts_in_the_aife_file() -> None:
     found = {
         (key[0], q.figures["company"]): q.figures["procedures"]
         for key, procedures in groups.items()
-        for q in questions.incumbency(procedures)
+        for q in incumbency(procedures)
     }
     assert len(found) == 12
     assert found[("SDIS 90 Territoire de Belfort", "SIDES SERVICE")] == 2

@@ -23,7 +23,6 @@ from importlib import resources
 from typing import Any
 
 from watcher.core.calendar import add_months
-from watcher.core.facts import fold
 from watcher.core.normalize import format_money
 from watcher.core.yamlio import load_yaml
 
@@ -107,7 +106,7 @@ def default_rules() -> dict[str, Any]:
     return rules_from_yaml(path.read_text(encoding="utf-8"))
 
 
-def _date(value: Any) -> dt.date | None:
+def as_date(value: Any) -> dt.date | None:
     try:
         return dt.date.fromisoformat(str(value)[:10]) if value else None
     except ValueError:
@@ -122,7 +121,7 @@ def _money(value: float | None, notice: Notice) -> str:
     return format_money(value, notice.get("currency") or "EUR") or "—"
 
 
-def _awards(notices: Sequence[Notice]) -> list[Notice]:
+def award_notices(notices: Sequence[Notice]) -> list[Notice]:
     return [n for n in notices if n.get("notice_type") == "award"]
 
 
@@ -134,7 +133,7 @@ def _procedure_type(notices: Sequence[Notice]) -> tuple[str | None, Notice | Non
     return None, None
 
 
-def _q(code: str, rules: Mapping[str, Any], fr: str, en: str, **kw: Any) -> Question:
+def make_question(code: str, rules: Mapping[str, Any], fr: str, en: str, **kw: Any) -> Question:
     return Question(code, fr, en, cite=tuple(rules[code].get("cite", ())), **kw)
 
 
@@ -142,7 +141,7 @@ def single_offer(notices: Sequence[Notice], rules: Mapping[str, Any]) -> list[Qu
     """An award whose notice says a lot (or the contract) received a single tender."""
     limit = int(rules["single_offer"]["max_tenders"])
     out = []
-    for notice in _awards(notices):
+    for notice in award_notices(notices):
         by_lot = notice.get("tenders_by_lot") or {}
         lots = [lot for lot, n in by_lot.items() if n <= limit]
         count = notice.get("tenders_received")
@@ -153,7 +152,7 @@ def single_offer(notices: Sequence[Notice], rules: Mapping[str, Any]) -> list[Qu
         fr_n = "une seule offre" if (count or 0) <= 1 else f"{count} offres"
         en_n = "a single tender" if (count or 0) <= 1 else f"{count} tenders"
         out.append(
-            _q(
+            make_question(
                 "single_offer",
                 rules,
                 "Pourquoi une seule offre a-t-elle été reçue ?",
@@ -174,7 +173,7 @@ def no_publicity(notices: Sequence[Notice], rules: Mapping[str, Any]) -> list[Qu
         return []
     label = notice.get("procedure_label") or _PROCEDURE_NAMES[str(kind)][0]
     return [
-        _q(
+        make_question(
             "no_publicity",
             rules,
             "Pourquoi ce marché a-t-il été passé sans publicité ni mise en concurrence ?",
@@ -199,7 +198,7 @@ def award_without_call(notices: Sequence[Notice], rules: Mapping[str, Any]) -> l
     """An award whose procedure shows no call for tenders the product saw, above the amount below
     which no publicity is required (a procedure stated without publicity is asked about by
     `no_publicity` instead)."""
-    awards = _awards(notices)
+    awards = award_notices(notices)
     if not awards or any(n.get("notice_type") in _CALLS for n in notices):
         return []
     kind, _ = _procedure_type(notices)
@@ -207,12 +206,12 @@ def award_without_call(notices: Sequence[Notice], rules: Mapping[str, Any]) -> l
         return []
     award = awards[0]
     value = award.get("value")
-    day = _date(award.get("notified")) or _date(award.get("published"))
+    day = as_date(award.get("notified")) or as_date(award.get("published"))
     below = _threshold(rules, day)
     if value is not None and below is not None and value < below:
         return []
     return [
-        _q(
+        make_question(
             "award_without_call",
             rules,
             "Où l'appel à la concurrence de ce marché a-t-il été publié ?",
@@ -244,7 +243,7 @@ def short_submission(notices: Sequence[Notice], rules: Mapping[str, Any]) -> lis
     if not dated:
         return []
     last = dated[-1]
-    published, deadline = _date(first["published"]), _date(last["deadline"])
+    published, deadline = as_date(first["published"]), as_date(last["deadline"])
     if published is None or deadline is None:
         return []
     accelerated = any(n.get("accelerated") for n in notices)
@@ -257,7 +256,7 @@ def short_submission(notices: Sequence[Notice], rules: Mapping[str, Any]) -> lis
     en_acc = " accelerated" if accelerated else ""
     ids = tuple(dict.fromkeys((_id(first), _id(last))))
     return [
-        _q(
+        make_question(
             "short_submission",
             rules,
             "Pourquoi le délai de remise des offres était-il si court ?",
@@ -278,7 +277,7 @@ def short_submission(notices: Sequence[Notice], rules: Mapping[str, Any]) -> lis
 
 def _modified(notices: Sequence[Notice]) -> tuple[Notice, Notice, list[Mapping[str, Any]]] | None:
     """The first award and the latest notice listing modifications, with its modifications."""
-    awards = _awards(notices)
+    awards = award_notices(notices)
     changed = [n for n in notices if n.get("modifications")]
     if not awards or not changed:
         return None
@@ -300,11 +299,11 @@ def value_growth(notices: Sequence[Notice], rules: Mapping[str, Any]) -> list[Qu
     percent = round((new - float(base)) / float(base) * 100, 1)
     if percent < float(rules["value_growth"]["min_percent"]):
         return []
-    on = f" du {_date(when):%d/%m/%Y}" if _date(when) else ""
-    on_en = f" of {_date(when):%d/%m/%Y}" if _date(when) else ""
+    on = f" du {as_date(when):%d/%m/%Y}" if as_date(when) else ""
+    on_en = f" of {as_date(when):%d/%m/%Y}" if as_date(when) else ""
     steps = len(amounts)
     return [
-        _q(
+        make_question(
             "value_growth",
             rules,
             "Pourquoi le montant du marché a-t-il augmenté par avenant ?",
@@ -338,7 +337,7 @@ def duration_extension(notices: Sequence[Notice], rules: Mapping[str, Any]) -> l
     ):
         return []
     return [
-        _q(
+        make_question(
             "duration_extension",
             rules,
             "Pourquoi la durée du marché a-t-elle été prolongée ?",
@@ -368,7 +367,7 @@ def unsuccessful_then_negotiated(
             award = later[0]
             label = award.get("procedure_label") or award.get("procedure_type")
             return [
-                _q(
+                make_question(
                     "unsuccessful_then_negotiated",
                     rules,
                     "L'appel d'offres déclaré infructueux a-t-il été attribué ensuite sans "
@@ -394,12 +393,12 @@ def late_data(notices: Sequence[Notice], rules: Mapping[str, Any]) -> list[Quest
     """Contract data published more than the allowed months after its notification."""
     months = int(rules["late_data"]["max_months"])
     for notice in notices:
-        notified, published = _date(notice.get("notified")), _date(notice.get("data_published"))
+        notified, published = as_date(notice.get("notified")), as_date(notice.get("data_published"))
         if notified is None or published is None or published <= add_months(notified, months):
             continue
         late = (published - notified).days
         return [
-            _q(
+            make_question(
                 "late_data",
                 rules,
                 "Pourquoi les données de ce marché ont-elles été publiées si tard ?",
@@ -422,7 +421,7 @@ def late_data(notices: Sequence[Notice], rules: Mapping[str, Any]) -> list[Quest
 def missing_fields(notices: Sequence[Notice], rules: Mapping[str, Any]) -> list[Question]:
     """An award that does not state key fields (`award_fields`; DECP also `decp_fields`)."""
     settings = rules["missing_fields"]
-    for notice in _awards(notices):
+    for notice in award_notices(notices):
         wanted = list(settings["award_fields"])
         if notice.get("kind") == "decp":
             wanted += [f for f in settings.get("decp_fields", ()) if f not in wanted]
@@ -432,7 +431,7 @@ def missing_fields(notices: Sequence[Notice], rules: Mapping[str, Any]) -> list[
         fr = ", ".join(_FIELD_NAMES.get(f, (f, f))[0] for f in missing)
         en = ", ".join(_FIELD_NAMES.get(f, (f, f))[1] for f in missing)
         return [
-            _q(
+            make_question(
                 "missing_fields",
                 rules,
                 "Pourquoi l'avis d'attribution ne donne-t-il pas ces informations ?",
@@ -461,78 +460,7 @@ _ASKERS = (
 
 def ask(procedure: Procedure, rules: Mapping[str, Any] | None = None) -> list[Question]:
     """Every question one procedure raises, in the order of `CODES` (incumbency, which compares
-    procedures, is `incumbency()`)."""
+    procedures, is `core/incumbency.py`)."""
     rules = rules or default_rules()
     notices = list(procedure.get("notices") or ())
     return [question for asker in _ASKERS for question in asker(notices, rules)]
-
-
-def _winners(procedure: Procedure, skip: frozenset[str] = frozenset()) -> dict[str, str]:
-    """Folded name → name as written, of the winners the procedure's awards name (not the
-    words in `skip`, folded, that some files write where a winner goes)."""
-    names: dict[str, str] = {}
-    for notice in _awards(list(procedure.get("notices") or ())):
-        for name in notice.get("winners") or ():
-            key = " ".join(fold(str(name)).split())
-            if key not in skip:
-                names.setdefault(key, str(name))
-    return names
-
-
-def _awarded_on(procedure: Procedure) -> dt.date | None:
-    """When the procedure was awarded: its first award's notification, else its publication."""
-    for notice in _awards(list(procedure.get("notices") or ())):
-        day = _date(notice.get("notified")) or _date(notice.get("published"))
-        if day is not None:
-            return day
-    return None
-
-
-def incumbency(
-    procedures: Sequence[Procedure], rules: Mapping[str, Any] | None = None
-) -> list[Question]:
-    """The same company awarded a site's contract across successive procedures: `procedures` are
-    one site's; those with an award date are ordered by it (the others cannot be placed in time
-    and are left out); a company named in at least `min_procedures` of them in a row, awarded on
-    different days (contracts awarded the same day are lots of one procedure, not a succession)."""
-    rules = rules or default_rules()
-    need = int(rules["incumbency"]["min_procedures"])
-    skip = frozenset(fold(str(w)) for w in rules["incumbency"].get("not_companies", ()))
-    dated = [(day, p) for p in procedures if (day := _awarded_on(p)) is not None]
-    dated.sort(key=lambda pair: pair[0])
-    awarded = [(day, p, w) for day, p in dated if (w := _winners(p, skip))]
-    out = []
-    seen: set[str] = set()
-    for i, (_, _, winners) in enumerate(awarded):
-        for key, name in winners.items():
-            if key in seen:
-                continue
-            run = [awarded[i]]
-            for later in awarded[i + 1 :]:
-                if key not in later[2]:
-                    break
-                run.append(later)
-            days = sorted({day for day, _, _ in run})
-            if len(run) < need or len(days) < need:
-                continue
-            seen.add(key)
-            ids = tuple(str(p.get("id")) for _, p, _ in run)
-            span_fr = f"du {days[0]:%d/%m/%Y} au {days[-1]:%d/%m/%Y}"
-            span_en = f"from {days[0]:%d/%m/%Y} to {days[-1]:%d/%m/%Y}"
-            out.append(
-                _q(
-                    "incumbency",
-                    rules,
-                    f"Pourquoi {name} remporte-t-il ce marché à chaque procédure ?",
-                    f"Why does {name} win this contract at every procedure?",
-                    evidence_fr=(
-                        f"{name} est attributaire de {len(run)} procédures successives, {span_fr}.",
-                    ),
-                    evidence_en=(
-                        f"{name} was awarded {len(run)} successive procedures, {span_en}.",
-                    ),
-                    notices=ids,
-                    figures={"company": name, "procedures": len(run)},
-                )
-            )
-    return out
