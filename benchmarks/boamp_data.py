@@ -65,8 +65,9 @@ def _replace_ids(value: Any, ids: dict[str, str]) -> Any:
     return value
 
 
-def records(count: int, today: dt.date) -> list[dict[str, Any]]:
-    """`count` records, oldest first, published over the 20 days before `today`."""
+def records(count: int, today: dt.date, start: int = 0) -> list[dict[str, Any]]:
+    """`count` records, oldest first, published over the 20 days before `today`; their ids
+    count from `start` (so that several sets of records do not share ids)."""
     models = templates()
     latest: dict[str, str] = {}  # template idweb → idweb of its latest copy
     procedures: dict[str, str] = {}  # template procedure id → that of its latest copy
@@ -74,7 +75,7 @@ def records(count: int, today: dt.date) -> list[dict[str, Any]]:
     for i in range(count):
         model = models[i % len(models)]
         record = copy.deepcopy(model)
-        idweb = f"26-{300000 + i}"
+        idweb = f"26-{300000 + start + i}"
         ids = {model["idweb"]: idweb, model["idweb"].replace("-", "_"): idweb.replace("-", "_")}
         for ref in model.get("annonce_lie") or []:
             if ref in latest:
@@ -93,7 +94,7 @@ def records(count: int, today: dt.date) -> list[dict[str, Any]]:
         if folder:
             # A procedure of its own, or the procedure of the copy it corrects or awards.
             if not model.get("annonce_lie") or folder not in procedures:
-                procedures[folder] = f"bench-{i:06d}-0000-4000-8000-000000000000"
+                procedures[folder] = f"bench-{start + i:06d}-0000-4000-8000-000000000000"
             record["contractfolderid"] = procedures[folder]
             record["donnees"] = record["donnees"].replace(folder, procedures[folder])
         day = today - dt.timedelta(days=20 - (20 * i) // count)
@@ -103,13 +104,15 @@ def records(count: int, today: dt.date) -> list[dict[str, Any]]:
     return made
 
 
-def write_pages(folder: Path, count: int, page_size: int, today: dt.date) -> list[Path]:
-    """The API pages of `count` records, as `total_count` + `results` JSON files."""
+def write_pages(
+    folder: Path, count: int, page_size: int, today: dt.date, start: int = 0
+) -> list[Path]:
+    """The API pages of `count` records (ids from `start`), as `total_count` + `results` files."""
     folder.mkdir(parents=True, exist_ok=True)
-    made = records(count, today)
+    made = records(count, today, start)
     paths = []
-    for number, start in enumerate(range(0, count, page_size)):
-        body = {"total_count": count, "results": made[start : start + page_size]}
+    for number, first in enumerate(range(0, count, page_size)):
+        body = {"total_count": count, "results": made[first : first + page_size]}
         path = folder / f"page_{number:03d}.json"
         path.write_text(json.dumps(body, ensure_ascii=False), "utf-8")
         paths.append(path)

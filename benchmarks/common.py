@@ -12,6 +12,7 @@ import hashlib
 import json
 import os
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -250,3 +251,44 @@ def table(rows: list[Row]) -> str:
     lines = ["  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)) for row in cells]
     lines.insert(1, "  ".join("-" * w for w in widths))
     return "\n".join(line.rstrip() for line in lines)
+
+
+REPS = 5  # every series: at least five runs, interleaved with the others (A B C A B C …)
+
+
+@dataclass(frozen=True, slots=True)
+class Series:
+    """Repeated measurements of one thing, taken interleaved with the others: the median and
+    the range (never the best) of the wall seconds (or a value the child reported) and of the
+    peak resident memory."""
+
+    values: tuple[float, ...]
+    peaks: tuple[float, ...]
+
+    @classmethod
+    def of(cls, measured: list[Measured], key: str | None = None) -> Series:
+        """Wall seconds from outside, or the child's reported `key` (e.g. the poll alone)."""
+        values = tuple(m.seconds if key is None else float(m.payload()[key]) for m in measured)
+        return cls(values, tuple(m.peak_mib for m in measured))
+
+    @property
+    def median(self) -> float:
+        """The median value."""
+        return statistics.median(self.values)
+
+    @property
+    def peak(self) -> float:
+        """The median peak memory."""
+        return statistics.median(self.peaks)
+
+    def text(self, *, memory: bool = True) -> str:
+        """`1.23 s (1.10–1.50), 62 MiB`: median, min–max, median peak."""
+        spread = f"{seconds(min(self.values))}–{seconds(max(self.values))}"
+        found = f"{seconds(self.median)} ({spread}, n={len(self.values)})"
+        return f"{found}, {mib(self.peak)}" if memory else found
+
+
+def load_line() -> str:
+    """The machine's load average now (printed with every table)."""
+    one, five, fifteen = os.getloadavg()
+    return f"load average {one:.1f} / {five:.1f} / {fifteen:.1f} on {os.cpu_count()} cores"

@@ -4,26 +4,37 @@ against urlwatch on the same pages in the same run.
 The site is a buyer's tender list (`/avis/`, 500 items) and one detail page per tender. The
 `html` source reads the list and every detail page (501 requests), with `concurrency: 4` and
 `min_interval: 0` (a loopback site asks for no politeness); urlwatch watches the 500 detail
-pages (its jobs file lists them). Both run as the command a user would run (`watcher run
---once`, `urlwatch`), from a fresh state, then again after 5% of the pages changed. Each round is
-repeated and the median kept; peak memory is the process's resident high-water mark.
-urlwatch is installed by the benchmark into `benchmarks/.venv-urlwatch` (pip).
+pages (its jobs file lists them); the floor is a stdlib `http.client` keep-alive client in 10
+threads that fetches the list and the 500 pages, hashes and compares (`benchmarks.floors.html`).
+Each runs as a process (`watcher run --once`, `urlwatch`, the floor), from a fresh state, then
+again after 5% of the pages changed; five rounds, the tools interleaved, medians with min–max;
+peak memory is the process's resident high-water mark. urlwatch comes from this virtual
+environment (`pip install -e '.[bench]'`); without it its rows are skipped with a note.
 """
 
 from __future__ import annotations
 
 import re
 import shutil
-import statistics
-import subprocess
 import tempfile
 from pathlib import Path
 
-from benchmarks.common import PYTHON, ROOT, LoopbackServer, Measured, Row, mib, seconds, spawn
+from benchmarks.common import (
+    PYTHON,
+    REPS,
+    LoopbackServer,
+    Measured,
+    Row,
+    Series,
+    child,
+    mib,
+    seconds,
+    spawn,
+    times,
+)
 
 PAGES, CHANGED_EVERY = 500, 20  # 5% of the pages change in the second round
-URLWATCH_VENV = ROOT / "benchmarks" / ".venv-urlwatch"
-URLWATCH_VERSION = "urlwatch==2.29"
+MEMORY_VS_URLWATCH = 1.2  # issue 29: at most urlwatch's time and 1.2× its memory
 WATCHER = str(Path(PYTHON).with_name("watcher"))
 SERVICES = (
     "Nettoyage des locaux",
@@ -120,23 +131,27 @@ SOURCES = """sources:
 """
 
 
-def urlwatch_bin() -> Path:
-    """urlwatch in its own virtual environment, installed on first use."""
-    binary = URLWATCH_VENV / "bin" / "urlwatch"
-    if not binary.exists():
-        print(f"installing {URLWATCH_VERSION} into {URLWATCH_VENV}…", flush=True)
-        subprocess.run([PYTHON, "-m", "venv", str(URLWATCH_VENV)], check=True)
-        pip = [str(URLWATCH_VENV / "bin" / "pip"), "install", "-q", URLWATCH_VERSION]
-        subprocess.run(pip, check=True)
-    return binary
+def urlwatch_bin() -> Path | None:
+    """urlwatch from this virtual environment (the `bench` extra), or None when it is absent."""
+    binary = Path(PYTHON).with_name("urlwatch")
+    return binary if binary.exists() else None
 
 
-def _urlwatch_files(folder: Path, base_url: str) -> list[str]:
+URLWATCH_ABSENT = (
+    "urlwatch rows skipped: urlwatch is not installed in this virtual environment "
+    "(pip install -e '.[bench]')"
+)
+
+
+def _urlwatch_files(folder: Path, base_url: str) -> list[str] | None:
     folder.mkdir(parents=True, exist_ok=True)
+    binary = urlwatch_bin()
+    if binary is None:
+        return None
     jobs = "---\n".join(f"name: avis {n}\nurl: {base_url}/avis/{n}.html\n" for n in range(PAGES))
     (folder / "urls.yaml").write_text(jobs, "utf-8")
     return [
-        str(urlwatch_bin()),
+        str(binary),
         "--urls",
         str(folder / "urls.yaml"),
         "--config",
@@ -160,28 +175,40 @@ def _watcher_env(folder: Path, base_url: str) -> dict[str, str]:
     }
 
 
+# One round of every tool: "watcher", "urlwatch" (when installed), "floor" (the html kind only).
+Round = dict[str, Measured]
+
+
 def _rounds(
     site: Site, server: LoopbackServer, tmp: Path, *, etags: bool = False
-) -> dict[str, tuple[Measured, Measured]]:
-    """One fresh first run and one 5%-changed run of each tool; with `etags`, the site answers
-    ETags and 304s (both tools send validators back)."""
+) -> dict[str, Round]:
+    """One fresh first run and one 5%-changed run of each tool, one after the other; with
+    `etags`, the site answers ETags and 304s (both tools send validators back)."""
     site.changed = False
     server.etags = etags
-    uw_dir, w_dir = tmp / "urlwatch", tmp / "watcher"
-    for folder in (uw_dir, w_dir):
+    uw_dir, w_dir, f_dir = tmp / "urlwatch", tmp / "watcher", tmp / "floor"
+    for folder in (uw_dir, w_dir, f_dir):
         shutil.rmtree(folder, ignore_errors=True)
+    f_dir.mkdir()
     urlwatch = _urlwatch_files(uw_dir, server.url)
     env = _watcher_env(w_dir, server.url)
     spawn([WATCHER, "db", "upgrade"], env=env).check()  # installing is not watching
     uw_env = {"HOME": str(uw_dir), "PYTHONPATH": ""}
-    first = (spawn(urlwatch, env=uw_env).check(), spawn([WATCHER, "run", "--once"], env=env))
-    site.changed = True
-    again = (spawn(urlwatch, env=uw_env).check(), spawn([WATCHER, "run", "--once"], env=env))
-    for _, ours in (first, again):
-        ours.check()
+    paths = ["/avis/", *(f"/avis/{n}.html" for n in range(PAGES))]
+    floor_args = {"base_url": server.url, "paths": paths, "state": str(f_dir / "hashes.json")}
+    made: dict[str, Round] = {}
+    for name, changed in (("first run", False), ("5% changed", True)):
+        site.changed = changed
+        found: Round = {}
+        if urlwatch is not None:
+            found["urlwatch"] = spawn(urlwatch, env=uw_env).check()
+        found["watcher"] = spawn([WATCHER, "run", "--once"], env=env).check()
+        if not etags:
+            found["floor"] = child("floors.html", **floor_args).check()
+        made[name] = found
     if etags:
-        return {"5% changed, site sends ETags": again}
-    return {"first run": first, "5% changed": again}
+        return {"5% changed, site sends ETags": made["5% changed"]}
+    return made
 
 
 def poll_seconds(measured: Measured) -> float:
@@ -197,58 +224,72 @@ def not_modified(measured: Measured) -> int:
     return sum(int(n) for n in re.findall(r"(\d+) pages not modified", measured.stdout))
 
 
-def compare(
-    part: str, what: str, pairs: list[tuple[Measured, Measured]], *, poll_row: bool = True
-) -> list[Row]:
-    """The rows of one round against urlwatch: the poll alone (from the summary line; not for
-    hundreds of sources, whose rounded seconds would not add up), wall time, peak memory
-    (medians)."""
-    theirs_s = statistics.median(p[0].seconds for p in pairs)
-    ours_s = statistics.median(p[1].seconds for p in pairs)
-    theirs_m = statistics.median(p[0].peak_mib for p in pairs)
-    ours_m = statistics.median(p[1].peak_mib for p in pairs)
+def compare(part: str, what: str, rounds: list[Round], *, poll_row: bool = True) -> list[Row]:
+    """The rows of one round: the stdlib floor (when measured), the poll alone (from the summary
+    line; not for hundreds of sources, whose rounded seconds would not add up), the whole
+    command's wall time and peak memory against urlwatch's (medians, min–max)."""
+    ours = Series.of([r["watcher"] for r in rounds])
     rows = []
+    if "floor" in rounds[0]:
+        floor = Series.of([r["floor"] for r in rounds])
+        inner = Series.of([r["floor"] for r in rounds], "seconds")
+        rows.append(
+            Row(
+                part,
+                f"{what}: floor, stdlib http.client keep-alive in 10 threads, fetch + hash + compare (process)",
+                floor.text(),
+                f"in-process {seconds(inner.median)}",
+            )
+        )
     if poll_row:
-        polls = statistics.median(poll_seconds(p[1]) for p in pairs)
-        rows.append(Row(part, f"{what}: the poll alone (no start-up, no feeds)", seconds(polls)))
+        polls = Series(tuple(poll_seconds(r["watcher"]) for r in rounds), ours.peaks)
+        rows.append(
+            Row(part, f"{what}: the poll alone (its summary line)", polls.text(memory=False))
+        )
+    if "urlwatch" not in rounds[0]:
+        rows.append(Row(part, f"{what}: whole `watcher run --once`", ours.text()))
+        rows.append(Row(part, URLWATCH_ABSENT, "—"))
+        return rows
+    theirs = Series.of([r["urlwatch"] for r in rounds])
     return [
         *rows,
+        Row(part, f"{what}: urlwatch 2.29 (process)", theirs.text()),
         Row(
             part,
-            f"{what}: seconds",
-            seconds(ours_s),
-            f"urlwatch {seconds(theirs_s)}",
-            f"{ours_s / theirs_s:.2f}×",
+            f"{what}: whole `watcher run --once`, seconds",
+            ours.text(memory=False),
+            f"urlwatch {seconds(theirs.median)}",
+            times(ours.median, theirs.median),
             "≤ 1× urlwatch",
-            ours_s <= theirs_s,
+            ours.median <= theirs.median,
         ),
         Row(
             part,
-            f"{what}: peak memory",
-            mib(ours_m),
-            f"urlwatch {mib(theirs_m)}",
-            f"{ours_m / theirs_m:.2f}×",
-            "≤ 1× urlwatch",
-            ours_m <= theirs_m,
+            f"{what}: whole `watcher run --once`, peak memory",
+            mib(ours.peak),
+            f"urlwatch {mib(theirs.peak)}",
+            times(ours.peak, theirs.peak),
+            f"≤ {MEMORY_VS_URLWATCH:g}× urlwatch",
+            ours.peak <= MEMORY_VS_URLWATCH * theirs.peak,
         ),
     ]
 
 
 def run(*, quick: bool = False) -> list[Row]:
-    """Both tools, `reps` times each round; the median seconds and peak memory."""
-    reps = 1 if quick else 3
+    """Every tool, REPS times each round, interleaved; the medians with their ranges."""
+    del quick  # the same 500 pages: the part is short
     site = Site()
-    results: dict[str, list[tuple[Measured, Measured]]] = {}
+    results: dict[str, list[Round]] = {}
     with tempfile.TemporaryDirectory(prefix="bench-pages-") as tmp, LoopbackServer(site) as server:
-        for _ in range(reps):
+        for _ in range(REPS):
             for etags in (False, True):
-                for name, pair in _rounds(site, server, Path(tmp), etags=etags).items():
-                    results.setdefault(name, []).append(pair)
+                for name, found in _rounds(site, server, Path(tmp), etags=etags).items():
+                    results.setdefault(name, []).append(found)
     rows = []
-    for name, pairs in results.items():
-        rows += compare("html", f"html kind, {PAGES} pages, {name}", pairs)
+    for name, rounds in results.items():
+        rows += compare("html", f"html kind, {PAGES} pages, {name}", rounds)
     unchanged = PAGES - PAGES // CHANGED_EVERY
-    counted = [not_modified(p[1]) for p in results["5% changed, site sends ETags"]]
+    counted = [not_modified(r["watcher"]) for r in results["5% changed, site sends ETags"]]
     rows.append(
         Row(
             "html",
