@@ -59,7 +59,8 @@ CHANGED = 0  # the record of the first source changed in a round (a relevant one
 
 
 class Portal:
-    """The loopback BOAMP portal: source `k` under `/s{k}`, pages read from disk per request;
+    """The loopback BOAMP portal: source `k` asks `where=… slice = k …` (its `query`), pages read
+    from disk per request;
     `edit` appends a suffix to one record's title (the round with one changed notice)."""
 
     def __init__(self, slices: list[list[Path]]) -> None:
@@ -67,8 +68,8 @@ class Portal:
         self.edit = ""
 
     def __call__(self, path: str, query: dict[str, list[str]]) -> tuple[int, bytes, str]:
-        found = re.fullmatch(r"/s(\d+)" + re.escape(RECORDS_PATH), path)
-        if found is None or int(found.group(1)) >= len(self.slices):
+        found = re.search(r"slice = (\d+)", " ".join(query.get("where") or []))
+        if path != RECORDS_PATH or found is None or int(found.group(1)) >= len(self.slices):
             return 404, b'{"error": "not found"}', "application/json"
         pages = self.slices[int(found.group(1))]
         number = int((query.get("offset") or ["0"])[0]) // PAGE_SIZE
@@ -86,7 +87,7 @@ def _sources(folder: Path, base_url: str, count: int) -> Path:
     path = folder / f"sources-{count}.yaml"
     entries = "".join(
         f"  - name: boamp-{k}\n    kind: boamp\n    min_interval: 0\n"
-        f"    base_url: {base_url}/s{k}\n    query: []\n"
+        f"    base_url: {base_url}\n    query: ['slice = {k}']\n"
         for k in range(count)
     )
     path.write_text(f"sources:\n{entries}" if count else "sources: []\n", "utf-8")
@@ -127,7 +128,8 @@ def _interleaved(
             spawn([WATCHER, "export", "--ocds", "--out", str(out)], env=env).check()
         )
         found["rematch"].append(spawn([WATCHER, "rematch"], env=env).check())
-        found["feed build again"].append(spawn([WATCHER, "feed", "build"], env=env).check())
+        feeds = [WATCHER, "feed", "build", "--out", str(Path(env["WATCHER_DATA_DIR"]) / "feeds")]
+        found["feed build again"].append(spawn(feeds, env=env).check())
         found["run --once, no source"].append(spawn([WATCHER, "run", "--once"], env=idle).check())
         if empty_urlwatch is not None:
             found["urlwatch, no job"].append(spawn(empty_urlwatch, env={"HOME": str(tmp)}).check())

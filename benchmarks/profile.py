@@ -32,23 +32,43 @@ from benchmarks.pages import WATCHER
 STAGES = (
     (
         "HTTP (httpx, httpcore, h11, sockets)",
-        ("/httpx/", "/httpcore/", "/h11/", "socket.py", "ssl.py"),
+        ("httpx/", "httpcore/", "h11/", "socket.py", "ssl.py"),
     ),
-    ("SQLAlchemy and the DB driver", ("/sqlalchemy/", "sqlite3", "/psycopg/")),
-    ("JSON (stdlib json; orjson is C, counted in its caller)", ("/json/",)),
+    ("SQLAlchemy and the DB driver", ("sqlalchemy/", "sqlite3", "psycopg/")),
+    ("JSON (stdlib json; orjson is C, counted in its caller)", ("json/",)),
     ("reading `donnees` (boamp_donnees)", ("watcher/sources/boamp_donnees",)),
     ("parsing (other source code)", ("watcher/sources/",)),
     ("the pure core (normalise, diff, phases, sanitise)", ("watcher/core/",)),
     ("the matcher", ("watcher/match/",)),
     ("companies", ("watcher/companies/",)),
-    ("feeds and pages (publish)", ("watcher/publish/", "/feedgen/", "/jinja2/", "/lxml/")),
+    ("feeds and pages (publish)", ("watcher/publish/", "feedgen/", "jinja2/", "lxml/")),
     ("the pipeline (poll, store, events, audit)", ("watcher/pipeline/",)),
     ("database models and queries (watcher/db)", ("watcher/db/",)),
     ("alerts (notify)", ("watcher/notify/",)),
-    ("pydantic and settings", ("/pydantic", "watcher/settings")),
-    ("the command line", ("watcher/cli/", "/click/")),
+    ("pydantic and settings", ("pydantic", "watcher/settings")),
+    ("the command line", ("watcher/cli/", "click/")),
 )
 IMPORTS = ("<frozen importlib._bootstrap", "importlib/__init__")
+# The steps of `watcher run --once`, by the outermost function of a sample that names one.
+STEPS = (
+    ("the poll (fetch, parse, store, match, events)", "run_source ("),
+    ("after the poll: companies", "refresh ("),
+    ("after the poll: feeds", "publish_feeds ("),
+    ("after the poll: audit", "audit_after_polls ("),
+    ("after the poll: alerts", "after_poll ("),
+    ("after the poll: deadline reminders", "remind_deadlines ("),
+    ("start-up: settings, sources, database check", "load_runtime ("),
+)
+
+
+def _step(stack: list[str]) -> str:
+    if any(any(mark in frame for mark in IMPORTS) for frame in stack):
+        return "imports (start-up)"
+    for frame in stack:
+        for name, marker in STEPS:
+            if frame.startswith(marker):
+                return name
+    return "the rest (start-up, command line, shutdown)"
 
 
 def _stage(stack: list[str]) -> str:
@@ -61,16 +81,17 @@ def _stage(stack: list[str]) -> str:
     return "other (stdlib, other libraries)"
 
 
-def summarise(root: Any) -> tuple[Counter[str], Counter[str], Counter[str], float]:
-    """Seconds by stage (innermost), by stage with all it calls (inclusive, overlapping) and by
-    function (own time), and the total, from pyinstrument's tree."""
+def summarise(root: Any) -> tuple[Counter[str], Counter[str], Counter[str], Counter[str], float]:
+    """Seconds by step of the command, by stage (innermost), by stage with all it calls
+    (inclusive, overlapping) and by function (own time), and the total, from pyinstrument's tree."""
     stages: Counter[str] = Counter()
     inclusive: Counter[str] = Counter()
     functions: Counter[str] = Counter()
+    steps: Counter[str] = Counter()
 
     def walk(frame: Any, stack: list[str], parent: str) -> None:
         synthetic = (frame.function or "").startswith("[")  # pyinstrument's "[self]" frames
-        here = stack if synthetic else [*stack, frame.file_path or frame.function or ""]
+        here = stack if synthetic else [*stack, f"{frame.function} ({frame.file_path})"]
         label = parent
         if not synthetic:
             where = (frame.file_path or "").split("site-packages/")[-1]
@@ -79,6 +100,7 @@ def summarise(root: Any) -> tuple[Counter[str], Counter[str], Counter[str], floa
         own = frame.time - sum(child.time for child in frame.children)
         if own > 0:
             stages[_stage(here)] += own
+            steps[_step(here)] += own
             functions[label] += own
             for name, fragments in STAGES:
                 if any(fragment in path for path in here for fragment in fragments):
@@ -87,7 +109,7 @@ def summarise(root: Any) -> tuple[Counter[str], Counter[str], Counter[str], floa
             walk(child, here, label)
 
     walk(root, [], "")
-    return stages, inclusive, functions, root.time
+    return steps, stages, inclusive, functions, root.time
 
 
 def profiled(env: dict[str, str], out: Path) -> None:
@@ -114,8 +136,11 @@ def profiled(env: dict[str, str], out: Path) -> None:
 def report_session(session: Any) -> None:
     """Print the summary of a pyinstrument session."""
     root = session.root_frame()
-    stages, inclusive, functions, total = summarise(root)
+    steps, stages, inclusive, functions, total = summarise(root)
     print(f"\n{session.sample_count} samples, {total:.2f} s sampled (pyinstrument, 1 ms)")
+    print("by step of `watcher run --once`:")
+    for name, spent in steps.most_common():
+        print(f"  {spent / total:5.1%}  {spent:6.2f} s  {name}")
     print("by stage (own time of the innermost frame of a known stage):")
     for name, spent in stages.most_common():
         print(f"  {spent / total:5.1%}  {spent:6.2f} s  {name}")
@@ -134,11 +159,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=Path("profile.txt"))
     parser.add_argument("--py-spy", action="store_true", help="also sample with py-spy")
     parser.add_argument("--load", type=Path, help="summarise a saved .pyisession instead")
+    parser.add_argument("--load-py-spy", type=Path, help="summarise a saved py-spy raw file")
     args = parser.parse_args(argv)
     if args.load:
         from pyinstrument.session import Session  # noqa: PLC0415 - the bench extra
 
         report_session(Session.load(str(args.load)))
+        return 0
+    if args.load_py_spy:
+        _py_spy_summary(args.load_py_spy)
         return 0
     with tempfile.TemporaryDirectory(prefix="bench-profile-") as tmp_name:
         tmp = Path(tmp_name)
@@ -197,15 +226,24 @@ def _py_spy(env: dict[str, str], out: Path) -> None:
     if done.returncode != 0:
         print(f"py-spy did not run: {(done.stderr or done.stdout).strip().splitlines()[-1:]}")
         return
+    _py_spy_summary(out)
+
+
+def _py_spy_summary(out: Path) -> None:
     stages: Counter[str] = Counter()
+    steps: Counter[str] = Counter()
+    leaves: Counter[str] = Counter()
     for line in out.read_text().splitlines():
         stack, _, count = line.rpartition(" ")
-        paths = [frame.rpartition("(")[2] for frame in stack.split(";")]
-        stages[_stage(paths)] += int(count)
+        frames = stack.split(";")
+        stages[_stage(frames)] += int(count)
+        steps[_step(frames)] += int(count)
+        leaves[frames[-1]] += int(count)
     total = sum(stages.values()) or 1
-    print(f"\npy-spy, {total} samples at 200 Hz, by stage:")
-    for name, count in stages.most_common():
-        print(f"  {count / total:5.1%}  {name}")
+    for title, counted in (("step", steps), ("stage", stages), ("function (own time)", leaves)):
+        print(f"\npy-spy, {total} samples at 200 Hz, by {title}:")
+        for name, count in counted.most_common(15):
+            print(f"  {count / total:5.1%}  {name}")
 
 
 if __name__ == "__main__":
