@@ -14,7 +14,7 @@ import tempfile
 from pathlib import Path
 
 from benchmarks.common import REPS, LoopbackServer, Row, spawn
-from benchmarks.pages import WATCHER, Round, compare, urlwatch_bin
+from benchmarks.pages import WATCHER, Round, compare, urlwatch_argv
 
 FEEDS, ITEMS, CHANGED_EVERY = 200, 20, 20
 ITEM = """<item><guid isPermaLink="false">feed-{feed}-item-{n}</guid>
@@ -73,13 +73,7 @@ def _files(folder: Path, base_url: str) -> tuple[list[str] | None, dict[str, str
     folder.mkdir(parents=True, exist_ok=True)
     urls = [f"{base_url}/feeds/{n}.xml" for n in range(FEEDS)]
     jobs = "---\n".join(f"name: acheteur {n}\nurl: {url}\n" for n, url in enumerate(urls))
-    (folder / "urls.yaml").write_text(jobs, "utf-8")
-    binary = urlwatch_bin()
-    urlwatch = None
-    if binary is not None:
-        urlwatch = [str(binary), "--urls", str(folder / "urls.yaml")]
-        urlwatch += ["--config", str(folder / "urlwatch.yaml")]
-        urlwatch += ["--hooks", str(folder / "hooks.py"), "--cache", str(folder / "cache.db")]
+    urlwatch = urlwatch_argv(folder, jobs)
     entries = "".join(
         f"  - name: acheteur-{n}\n    kind: feed\n    min_interval: 0\n    url: {url}\n"
         for n, url in enumerate(urls)

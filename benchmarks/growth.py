@@ -28,7 +28,6 @@ import json
 import os
 import re
 import signal
-import socket
 import subprocess
 import tempfile
 import threading
@@ -50,7 +49,8 @@ from benchmarks.common import (
     spawn,
     times,
 )
-from benchmarks.pages import PYTHON, WATCHER, urlwatch_bin
+from benchmarks.pages import PYTHON, WATCHER, urlwatch_argv
+from benchmarks.serving import free_port
 
 SCALE, QUICK_SCALE, PAGE_SIZE, PER_SOURCE = 100_000, 2_000, 100, 10_000
 CLIENTS, REQUESTS = 20, 5  # each client's requests per page, after one warm-up
@@ -115,7 +115,7 @@ def _interleaved(
     idle = _env(tmp / "idle", _sources(tmp, "http://127.0.0.1:9", 0), tmp / "idle.sqlite3")
     (tmp / "idle").mkdir(exist_ok=True)
     spawn([WATCHER, "db", "upgrade"], env=idle).check()
-    empty_urlwatch = _empty_urlwatch(tmp / "urlwatch-idle")
+    empty_urlwatch = urlwatch_argv(tmp / "urlwatch-idle", "")
     for rep in range(REPS):
         found["round, nothing new"].append(
             spawn([WATCHER, "run", "--once"], env=first_only).check()
@@ -134,25 +134,6 @@ def _interleaved(
         if empty_urlwatch is not None:
             found["urlwatch, no job"].append(spawn(empty_urlwatch, env={"HOME": str(tmp)}).check())
     return found
-
-
-def _empty_urlwatch(folder: Path) -> list[str] | None:
-    binary = urlwatch_bin()
-    if binary is None:
-        return None
-    folder.mkdir(parents=True, exist_ok=True)
-    (folder / "urls.yaml").write_text("", "utf-8")
-    return [
-        str(binary),
-        "--urls",
-        str(folder / "urls.yaml"),
-        "--config",
-        str(folder / "urlwatch.yaml"),
-        "--hooks",
-        str(folder / "hooks.py"),
-        "--cache",
-        str(folder / "cache.db"),
-    ]
 
 
 def run(*, quick: bool = False, scale: int | None = None) -> list[Row]:
@@ -239,13 +220,6 @@ def _compare(
     return rows
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
 def _get(port: int, path: str) -> tuple[int, bytes]:
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=120)
     try:
@@ -295,7 +269,7 @@ def _load(port: int, path: str) -> list[float]:
 
 def _pages(env: dict[str, str], total: int) -> list[Row]:
     """`watcher serve` on the grown database; each page under CLIENTS clients."""
-    port = _free_port()
+    port = free_port()
     full_env = {**os.environ, "PYTHONPATH": str(ROOT), **env}
     argv = [WATCHER, "serve", "--no-scheduler", "--host", "127.0.0.1", "--port", str(port)]
     server = subprocess.Popen(

@@ -81,12 +81,7 @@ def poll(database_url: str, workdir: str, base_url: str, profile: str | None = N
     from watcher.settings import Settings  # noqa: PLC0415
 
     folder = Path(workdir)
-    sources = folder / "sources.yaml"
-    sources.write_text(
-        "sources:\n  - name: boamp\n    kind: boamp\n    min_interval: 0\n"
-        f"    base_url: {base_url}\n    query: []\n",
-        "utf-8",
-    )
+    sources = boamp_sources(folder, base_url)
     settings = Settings(sources=sources, data_dir=folder / "data", database_url=database_url)
     runtime = Runtime(settings)
     [source] = runtime.config.build()
@@ -134,7 +129,8 @@ def _fresh(db: str, folder: Path) -> Iterator[str]:
         yield url
 
 
-def _sources(folder: Path, base_url: str) -> Path:
+def boamp_sources(folder: Path, base_url: str) -> Path:
+    """`folder/sources.yaml` with one `boamp` source reading `base_url`."""
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / "sources.yaml"
     path.write_text(
@@ -149,7 +145,7 @@ def whole_command(url: str, folder: Path, base_url: str, records: int) -> tuple[
     """`watcher run --once` from outside with a fresh data dir: a first poll, then the unchanged
     re-poll (the install, `watcher db upgrade`, is not timed)."""
     env = {
-        "WATCHER_SOURCES": str(_sources(folder, base_url)),
+        "WATCHER_SOURCES": str(boamp_sources(folder, base_url)),
         "WATCHER_DATA_DIR": str(folder / "data"),
         "WATCHER_DATABASE_URL": url,
         "HOME": str(folder),

@@ -143,12 +143,13 @@ URLWATCH_ABSENT = (
 )
 
 
-def _urlwatch_files(folder: Path, base_url: str) -> list[str] | None:
+def urlwatch_argv(folder: Path, jobs: str) -> list[str] | None:
+    """urlwatch's command line with its jobs (`jobs`, YAML), configuration, hooks and cache all
+    in `folder`; None when urlwatch is not installed."""
     folder.mkdir(parents=True, exist_ok=True)
     binary = urlwatch_bin()
     if binary is None:
         return None
-    jobs = "---\n".join(f"name: avis {n}\nurl: {base_url}/avis/{n}.html\n" for n in range(PAGES))
     (folder / "urls.yaml").write_text(jobs, "utf-8")
     return [
         str(binary),
@@ -161,6 +162,11 @@ def _urlwatch_files(folder: Path, base_url: str) -> list[str] | None:
         "--cache",
         str(folder / "cache.db"),
     ]
+
+
+def _urlwatch_files(folder: Path, base_url: str) -> list[str] | None:
+    jobs = "---\n".join(f"name: avis {n}\nurl: {base_url}/avis/{n}.html\n" for n in range(PAGES))
+    return urlwatch_argv(folder, jobs)
 
 
 def _watcher_env(folder: Path, base_url: str) -> dict[str, str]:

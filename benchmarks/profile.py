@@ -25,6 +25,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks.boamp_data import BoampPages, write_pages
 from benchmarks.common import PYTHON, LoopbackServer, load_line
+from benchmarks.ingest import boamp_sources
 from benchmarks.pages import WATCHER
 
 # (stage, path fragment), the first that matches a frame's file wins; the innermost matching frame
@@ -176,14 +177,8 @@ def main(argv: list[str] | None = None) -> int:
             envs = []
             for name in ("pyinstrument", "py-spy"):
                 folder = tmp / name
-                folder.mkdir()
-                (folder / "sources.yaml").write_text(
-                    "sources:\n  - name: boamp\n    kind: boamp\n    min_interval: 0\n"
-                    f"    base_url: {server.url}\n    query: []\n",
-                    "utf-8",
-                )
                 env = {
-                    "WATCHER_SOURCES": str(folder / "sources.yaml"),
+                    "WATCHER_SOURCES": str(boamp_sources(folder, server.url)),
                     "WATCHER_DATA_DIR": str(folder / "data"),
                     "WATCHER_DATABASE_URL": f"sqlite:///{folder / 'watcher.sqlite3'}",
                 }

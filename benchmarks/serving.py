@@ -40,7 +40,7 @@ def _wrk() -> str | None:
     return shutil.which("wrk")
 
 
-def _free_port() -> int:
+def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port: int = sock.getsockname()[1]
@@ -115,7 +115,7 @@ def run(*, quick: bool = False) -> list[Row]:
         url = f"sqlite:///{Path(tmp) / 'watcher.sqlite3'}"
         child("scale.grow", database_url=url, start=0, stop=notices).check()
         (Path(tmp) / "sources.yaml").write_text("sources: []\n", "utf-8")
-        port = _free_port()
+        port = free_port()
         env = {
             **os.environ,
             "PYTHONPATH": str(ROOT),
