@@ -14,6 +14,7 @@
 | `WATCHER_DEADLINE_SOON_DAYS` | `7` | a "deadline soon" reminder this many days before a deadline |
 | `WATCHER_USER_AGENT` | `detention-watcher/<version>` | sent to every portal |
 | `WATCHER_LOG_FORMAT` | `text` | `json`: one JSON object per log line |
+| `WATCHER_SECRET_KEY` | unset (a random key in `<data dir>/secret.key`) | signs the forms' tokens; set the same one on every instance |
 
 Every value is checked when a command starts; a wrong one is one line naming the variable and
 what to write instead (`environment: WATCHER_HTTP_RETRIES=-1: must be 0 or more`).
@@ -24,7 +25,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, ValidationError, field_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from watcher import __version__
@@ -51,6 +52,8 @@ class Settings(BaseSettings):
     demo: bool = False
     # The prefix of the ocids of `watcher export --ocds` and `/api/procedures/{id}.ocds.json`.
     ocid_prefix: str = "ocds-watcher"
+    # Signs the forms' tokens and the used confirmation links; unset: `<data dir>/secret.key`.
+    secret_key: SecretStr | None = Field(default=None, min_length=16)
     user_agent: str = f"detention-watcher/{__version__} (+https://github.com/detention-watcher)"
 
     @field_validator("base_url")
@@ -114,6 +117,6 @@ def load_settings() -> Settings:
     try:
         return Settings()
     except ValidationError as exc:
-        secret = frozenset({"WATCHER_DATABASE_URL"})
+        secret = frozenset({"WATCHER_DATABASE_URL", "WATCHER_SECRET_KEY"})
         problems = [env_problem(dict(err), secret=secret) for err in exc.errors()]
         raise ConfigError(problems[0], problems) from None

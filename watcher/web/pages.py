@@ -53,6 +53,7 @@ from watcher.web.listing import (
     timeline,
 )
 from watcher.web.pictures import site_pictures
+from watcher.web.protect import page_form_token
 from watcher.web.reasons import reason_text
 
 # Pages hold no secrets and run no script: nothing but this site's own stylesheet.
@@ -192,6 +193,7 @@ class Pages:
             schedule_words=lambda schedule: human_schedule(schedule, lang),
             reason_words=lambda reason: reason_text(reason, lang),
             demo=self.runtime.settings.demo,
+            form_token=lambda: page_form_token(request, self.runtime.settings),
             **context,
         )
         headers = {**SECURITY_HEADERS, "Content-Language": lang, "Vary": "Accept-Language"}
