@@ -49,12 +49,12 @@ from pathlib import Path
 from typing import Literal
 from urllib.parse import urlsplit
 
-from pydantic import ValidationError, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import Field, ValidationError, field_validator
+from pydantic_settings import BaseSettings
 from starlette.requests import Request
 
 from watcher.errors import ConfigError
-from watcher.settings import Settings
+from watcher.settings import ENV_CONFIG, Settings
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 HONEYPOT = "website"  # a field people never see nor fill (hidden by the stylesheet)
@@ -77,12 +77,12 @@ SECURITY_HEADERS = {
 class SubscribeSettings(BaseSettings):
     """Limits of the public subscription form, from `WATCHER_*` environment variables."""
 
-    model_config = SettingsConfigDict(env_prefix="WATCHER_", extra="ignore")
+    model_config = ENV_CONFIG
 
-    subscribe_per_client: int = 10
-    subscribe_per_address: int = 3
-    subscribe_mails_per_hour: int = 100
-    subscribe_token_hours: float = 48.0
+    subscribe_per_client: int = Field(default=10, ge=1)
+    subscribe_per_address: int = Field(default=3, ge=1)
+    subscribe_mails_per_hour: int = Field(default=100, ge=1)
+    subscribe_token_hours: float = Field(default=48.0, gt=0, le=24 * 365)
     trusted_proxies: str = ""
 
     @field_validator("trusted_proxies")
@@ -111,12 +111,13 @@ def parse_networks(text: str) -> list[Network]:
 
 def load_subscribe_settings() -> SubscribeSettings:
     """Read the form's limits; a bad variable becomes one `ConfigError` line."""
+    from watcher.core.plain import env_problem  # noqa: PLC0415
+
     try:
         return SubscribeSettings()
     except ValidationError as exc:
-        err = exc.errors()[0]
-        name = "_".join(str(p) for p in err["loc"]).upper()
-        raise ConfigError(f"environment: WATCHER_{name}: {err['msg']}") from None
+        problems = [env_problem(dict(err)) for err in exc.errors()]
+        raise ConfigError(problems[0], problems) from None
 
 
 def _address(text: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
