@@ -218,7 +218,7 @@ def test_subscribe_without_a_mail_server_explains_and_has_the_site_around_it(
     )
     assert doc.cssselect(".notice-banner a")[0].get("href") == "/feeds?lang=fr"
     assert doc.cssselect("header.site-header nav a")
-    assert doc.cssselect('nav a[aria-current="page"]')[0].get("href") == "/subscribe?lang=fr"
+    assert doc.cssselect('nav a[aria-current="page"]')[0].get("href") == "/subscribe"
 
 
 def test_subscribe_form_with_a_mail_server_has_the_site_header(
@@ -227,13 +227,12 @@ def test_subscribe_form_with_a_mail_server_has_the_site_header(
     monkeypatch.setenv("WATCHER_SMTP_URL", "smtp://127.0.0.1:1")
     doc = page(client, "/subscribe?lang=en")
     assert doc.cssselect('form[action="/subscribe"]')
+    # The same menu and footer as every other page (issue 25).
+    home = page(client, "/?lang=en")
     assert [a.text_content() for a in doc.cssselect("header nav a")] == [
-        "Home",
-        "Sites",
-        "Sources",
-        "Subscribe",
-        "Feeds",
+        a.text_content() for a in home.cssselect("header nav a")
     ]
+    assert doc.cssselect("footer")[0].text_content() == home.cssselect("footer")[0].text_content()
 
 
 FEED = """<?xml version="1.0"?>

@@ -165,11 +165,19 @@ class Pages:
         return site.label if site else slug
 
     def render(
-        self, request: Request, template: str, *, status: int = 200, **context: Any
+        self,
+        request: Request,
+        template: str,
+        *,
+        status: int = 200,
+        lang: str | None = None,
+        **context: Any,
     ) -> HTMLResponse:
-        """A page in the reader's language, with links that keep an explicitly chosen language."""
-        lang = negotiate(request)
-        chosen = explicit_lang(request)
+        """A page in the reader's language (or `lang`: a form's, a subscriber's), with links that
+        keep an explicitly chosen language."""
+        negotiated = negotiate(request)
+        lang = lang or negotiated
+        chosen = explicit_lang(request) or (lang if lang != negotiated else None)
         other = "en" if lang == "fr" else "fr"
 
         def url(path: str, **params: Any) -> str:

@@ -31,7 +31,7 @@ from urllib.parse import urlsplit
 from starlette.background import BackgroundTask
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, Response
+from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from watcher.companies.store import known_companies
@@ -42,10 +42,11 @@ from watcher.errors import ConfigError, DeliveryError, WatcherError
 from watcher.notify import make_mailer, utcnow
 from watcher.notify import subscribers as subs
 from watcher.notify.apprise_channel import AppriseChannel
-from watcher.notify.render import render_confirm, render_page, site_label
+from watcher.notify.render import render_confirm, site_label
 from watcher.notify.settings import load_notify_settings
 from watcher.pipeline.runtime import Runtime
 from watcher.publish.entries import TITLE_PREFIX
+from watcher.web.pages import Pages
 from watcher.web.protect import (
     FORM_TOKEN,
     HONEYPOT,
@@ -53,7 +54,6 @@ from watcher.web.protect import (
     SubscribeSettings,
     Verdict,
     client_address,
-    form_token,
     load_subscribe_settings,
     post_verdict,
     sign,
@@ -197,29 +197,6 @@ def mail_configured() -> bool:
         return False
 
 
-def _message(
-    lang: str,
-    title: str,
-    text: str,
-    status: int = 200,
-    button: dict[str, str] | None = None,
-    headers: dict[str, str] | None = None,
-    background: BackgroundTask | None = None,
-) -> Response:
-    t = TEXTS[lang]
-    body = render_page(
-        "message",
-        lang=lang,
-        home=t["home"],
-        title=t[title],
-        paragraphs=[t[text]],
-        button=button,
-    )
-    return HTMLResponse(
-        body, status_code=status, headers={**HEADERS, **(headers or {})}, background=background
-    )
-
-
 def _mailbox(address: str) -> str:
     """The mailbox an address reaches, for the per-address limit: `victim+1@…` and `victim+2@…`
     land in the same inbox, so they share one limit."""
@@ -236,14 +213,13 @@ def routes(runtime: Runtime) -> list[BaseRoute]:
         except WatcherError:  # no readable rules: the form offers no site choice
             return []
 
+    pages = Pages(runtime)
+
     def key() -> bytes:
         return site_secret(runtime.settings)
 
     def client_of(request: Request) -> str:
         return client_address(request, load_subscribe_settings().proxies())
-
-    def fresh_token(request: Request) -> str:
-        return form_token(key(), client_of(request))
 
     def verdict(request: Request, form: Any) -> Verdict:
         """What the browser says about where this POST comes from (`post_verdict`)."""
@@ -252,12 +228,33 @@ def routes(runtime: Runtime) -> list[BaseRoute]:
         return post_verdict(request, runtime.settings.base_url, token_ok=token_ok)
 
     def button(request: Request, action: str, token: str, label: str) -> dict[str, str]:
-        return {
-            "action": action,
-            "token": token,
-            "label": label,
-            "form_token": fresh_token(request),
-        }
+        return {"action": action, "token": token, "label": label}
+
+    def message(
+        request: Request,
+        lang: str,
+        title: str,
+        text: str,
+        status: int = 200,
+        button: dict[str, str] | None = None,
+        headers: dict[str, str] | None = None,
+        background: BackgroundTask | None = None,
+    ) -> Response:
+        """A page of the flow, in the site's frame (its menu, its footer)."""
+        t = TEXTS[lang]
+        page = pages.render(
+            request,
+            "message.html",
+            status=status,
+            lang=lang,
+            active="subscribe",
+            title=t[title],
+            paragraphs=[t[text]],
+            button=button,
+        )
+        page.headers.update({**HEADERS, **(headers or {})})
+        page.background = background
+        return page
 
     def form_page(
         request: Request, lang: str, *, error: str | None = None, values: Any = None
@@ -265,11 +262,13 @@ def routes(runtime: Runtime) -> list[BaseRoute]:
         t = TEXTS[lang]
         values = values or {}
         sites = sorted(((s, site_label(s) or s) for s in known_sites()), key=lambda x: x[1])
-        body = render_page(
-            "subscribe",
+        page = pages.render(
+            request,
+            "subscribe.html",
+            status=400 if error else 200,
             lang=lang,
-            other="en" if lang == "fr" else "fr",
-            t=t,
+            active="subscribe",
+            s=t,
             error=error,
             email=values.get("email", ""),
             sites=sites,
@@ -278,9 +277,9 @@ def routes(runtime: Runtime) -> list[BaseRoute]:
             chosen_events=values.get("events", ()),
             digest=values.get("digest"),
             mail_on=mail_configured(),
-            form_token=fresh_token(request),
         )
-        return HTMLResponse(body, status_code=400 if error else 200, headers=HEADERS)
+        page.headers.update(HEADERS)
+        return page
 
     def mailer_or_off() -> str | None:
         """None when confirmation e-mails can be sent; else the page text that says why not."""
@@ -398,7 +397,7 @@ def routes(runtime: Runtime) -> list[BaseRoute]:
         lang = _lang(request, form)
         seen = verdict(request, form)
         if seen == "foreign":
-            return _message(lang, "foreign_title", "foreign_text", status=403)
+            return message(request, lang, "foreign_title", "foreign_text", status=403)
         conf = load_subscribe_settings()
         email = str(form.get("email") or "").strip()[:320]
         sites = [str(v) for v in form.getlist("site")]
@@ -413,14 +412,19 @@ def routes(runtime: Runtime) -> list[BaseRoute]:
         client = client_address(request, conf.proxies())
         if await run_in_threadpool(over_limit, client, address.lower(), conf):
             log.warning("subscription form: too many requests (client %s)", client)
-            return _message(
-                lang, "limited_title", "limited_text", status=429, headers={"Retry-After": "3600"}
+            return message(
+                request,
+                lang,
+                "limited_title",
+                "limited_text",
+                status=429,
+                headers={"Retry-After": "3600"},
             )
         if seen == "unsure":  # nothing sent: the same form again, filled in, with a fresh token
             return form_page(request, lang, error=TEXTS[lang]["again_text"], values=values)
         if form.get(HONEYPOT):
             log.info("subscription form: honeypot filled (client %s); nothing sent", client)
-            return _message(lang, "sent_title", "sent_text")
+            return message(request, lang, "sent_title", "sent_text")
         if channel != "email":
             return form_page(request, lang, error=TEXTS[lang]["bad_email"], values=values)
         if set(sites) - set(known_sites()) or set(events) - set(subs.EVENT_TYPES):
@@ -429,12 +433,12 @@ def routes(runtime: Runtime) -> list[BaseRoute]:
             return form_page(request, lang, error=TEXTS[lang]["bad_choice"], values=values)
         off = await run_in_threadpool(mailer_or_off)
         if off is not None:
-            return _message(lang, "down_title", off, status=503)
+            return message(request, lang, "down_title", off, status=503)
         filters = subs.Filters(
             sites=sites, events=events, lang=lang, digest=digest, companies=companies
         )
         task = BackgroundTask(run_in_threadpool, sent_in_background, address, filters, conf)
-        return _message(lang, "sent_title", "sent_text", background=task)
+        return message(request, lang, "sent_title", "sent_text", background=task)
 
     async def confirm(request: Request) -> Response:
         form = await request.form() if request.method == "POST" else None
@@ -443,7 +447,9 @@ def routes(runtime: Runtime) -> list[BaseRoute]:
         )
         seen = verdict(request, form) if form is not None else None
         if seen == "foreign":
-            return _message(_lang(request, form), "foreign_title", "foreign_text", status=403)
+            return message(
+                request, _lang(request, form), "foreign_title", "foreign_text", status=403
+            )
         used = sign(key(), "confirmed", token)  # the subscriber's token once this one is used
 
         def run(spend: bool) -> tuple[str, str | None]:
@@ -464,21 +470,23 @@ def routes(runtime: Runtime) -> list[BaseRoute]:
 
         state, lang = await run_in_threadpool(run, seen == "ok")
         if lang is None:
-            return _message(_lang(request), "invalid_title", "invalid_text", status=404)
+            return message(request, _lang(request), "invalid_title", "invalid_text", status=404)
         if state == "ask":
             text = "again_text" if seen == "unsure" else "confirm_text"
             t = TEXTS[lang]
             ask = button(request, "/subscribe/confirm", token, t["confirm_button"])
-            return _message(lang, "confirm_title", text, button=ask)
+            return message(request, lang, "confirm_title", text, button=ask)
         if state == "already":
-            return _message(lang, "already_title", "already_text")
-        return _message(lang, "confirmed_title", "confirmed_text")
+            return message(request, lang, "already_title", "already_text")
+        return message(request, lang, "confirmed_title", "confirmed_text")
 
     async def unsubscribe(request: Request) -> Response:
         form = await request.form() if request.method == "POST" else None
         seen = verdict(request, form) if form is not None else None
         if seen == "foreign":
-            return _message(_lang(request, form), "foreign_title", "foreign_text", status=403)
+            return message(
+                request, _lang(request, form), "foreign_title", "foreign_text", status=403
+            )
         token = request.query_params.get("token") or str(
             (form.get("token") if form is not None else None) or ""
         )
@@ -504,14 +512,14 @@ def routes(runtime: Runtime) -> list[BaseRoute]:
 
         state, lang = await run_in_threadpool(run, seen == "ok")
         if state == "gone":
-            return _message(_lang(request, form), "gone_title", "gone_text")
+            return message(request, _lang(request, form), "gone_title", "gone_text")
         if lang is None:
-            return _message(_lang(request), "invalid_title", "invalid_text", status=404)
+            return message(request, _lang(request), "invalid_title", "invalid_text", status=404)
         if state == "removed":
-            return _message(lang, "unsubbed_title", "unsubbed_text")
+            return message(request, lang, "unsubbed_title", "unsubbed_text")
         ask = button(request, "/unsubscribe", token, TEXTS[lang]["unsub_button"])
         text = "again_text" if seen == "unsure" else "unsub_text"
-        return _message(lang, "unsub_title", text, button=ask)
+        return message(request, lang, "unsub_title", text, button=ask)
 
     return [
         Route("/subscribe", subscribe, methods=["GET", "POST"]),
