@@ -282,3 +282,36 @@ def test_company_form_and_language_switch_in_a_real_browser(
     record(browser, "subscribe after the language switch (en)")
     wait_for_mail(mailbox, "frank@example.org", 1)
     assert stored(runtime)["frank@example.org"].lang == "en"
+
+
+MAIN_PAGES = {
+    "home": "/",
+    "procedure": None,  # the Dunkerque procedure, found from the home page
+    "sites": "/sites",
+    "company": "/companies/spie-batignolles-nord",
+    "subscribe": "/subscribe",
+}
+
+
+@pytest.mark.parametrize("width", [1280, 390])
+def test_main_pages_at_laptop_and_phone_width(
+    site: str, browser: webdriver.Chrome, width: int
+) -> None:
+    """Screenshots of the five pages a newcomer sees first, kept as artefacts; none scrolls
+    sideways, and each has the site's menu and footer."""
+    browser.set_window_size(width, 900)
+    browser.get(f"{site}/")
+    notice = browser.find_element(By.CSS_SELECTOR, "ol.items h3 a").get_attribute("href")
+    assert notice
+    for name, path in MAIN_PAGES.items():
+        browser.set_window_size(width, 900)
+        browser.get(notice if path is None else f"{site}{path}")
+        overflow = browser.execute_script(
+            "return document.documentElement.scrollWidth - document.documentElement.clientWidth"
+        )
+        assert overflow <= 0, f"{name} scrolls sideways by {overflow}px at {width}px"
+        assert browser.find_elements(By.CSS_SELECTOR, "header nav a"), name
+        assert browser.find_elements(By.CSS_SELECTOR, "footer"), name
+        ARTIFACTS.mkdir(exist_ok=True)
+        assert browser.save_screenshot(str(ARTIFACTS / f"page-{name}-{width}-first-screen.png"))
+        screenshot(browser, f"page-{name}-{width}.png")
