@@ -134,3 +134,26 @@ def test_env_example_is_valid_shell_and_means_the_same_to_the_program(
 
     assert load_notify_settings().mail_from == seen["WATCHER_MAIL_FROM"]
     assert load_settings().base_url == seen["WATCHER_BASE_URL"]
+
+
+def test_a_sqlite_file_in_a_folder_that_does_not_exist_is_refused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    missing = tmp_path / "no" / "such" / "folder"
+    env = {"WATCHER_DATABASE_URL": f"sqlite:///{missing}/watcher.sqlite3"}
+    result = CliRunner().invoke(main, ["run", "--once"], env=env)
+    assert result.exit_code == 1
+    [line] = result.stderr.splitlines()
+    assert line.startswith(
+        f"error: environment: WATCHER_DATABASE_URL: the folder {missing} does not exist"
+    )
+    assert not missing.exists() and not (tmp_path / "no").exists()
+
+
+def test_the_default_sender_speaks_french(monkeypatch: pytest.MonkeyPatch) -> None:
+    from watcher.notify.settings import NotifySettings  # noqa: PLC0415
+
+    monkeypatch.delenv("WATCHER_MAIL_FROM", raising=False)
+    sender = NotifySettings().sender("https://veille.example.org")
+    assert sender == "Veille des marchés de la rétention <alerts@veille.example.org>"

@@ -364,3 +364,19 @@ def test_a_form_token_is_bound_to_the_visitor_and_to_a_day() -> None:
     assert not valid_form_token(secret, "192.0.2.1", token, now=1_000_000 + 25 * 3600)
     assert not valid_form_token(b"x" * 32, "192.0.2.1", token, now=1_000_000)
     assert not valid_form_token(secret, "192.0.2.1", "123.abc", now=1_000_000)
+
+
+def test_counters_hold_no_plain_hash_of_an_address(
+    client: TestClient, runtime: Runtime, mailbox: Mailbox
+) -> None:
+    """Issue 25: a bare SHA-256 of an address can be checked against a list of guesses; the
+    per-address counter is keyed by a signature under the site's secret instead."""
+    import hashlib  # noqa: PLC0415
+
+    from watcher.db.models import Counter  # noqa: PLC0415
+
+    client.post("/subscribe", data={"email": "grace@example.org"})
+    with runtime.sessions() as session:
+        keys = " ".join(session.scalars(select(Counter.key)))
+    assert "subscribe:address:" in keys
+    assert hashlib.sha256(b"grace@example.org").hexdigest()[:40] not in keys

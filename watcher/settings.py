@@ -124,6 +124,14 @@ def check_database_url(value: str) -> str:
         raise ValueError(
             f"{backend} databases are not supported, only SQLite and PostgreSQL; {DATABASE_HINT}"
         )
+    database = url.database or ""
+    if backend == "sqlite" and database and database != ":memory:" and "mode=memory" not in value:
+        folder = Path(database).expanduser().parent
+        if not folder.is_dir():
+            # SQLite would create an empty database there, or fail later with a vaguer error.
+            raise ValueError(
+                f"the folder {folder} does not exist; create it, or fix the path ({DATABASE_HINT})"
+            )
     return value.strip()
 
 

@@ -156,9 +156,22 @@ def test_matcher_reasons_in_french(client: TestClient, polled: Runtime) -> None:
         ("site: Loon-Plage → dunkerque", "site : Loon-Plage → dunkerque"),
         ("'CRA' ignored: the notice says 'autisme'", "« CRA » écarté : l'avis dit « autisme »"),
         ("something new", "something new"),
+        (
+            "CPV 45216113 (prison building construction; the closest CPV for a CRA)",
+            "code CPV 45216113 (construction d'établissements pénitentiaires ; le code CPV le "
+            "plus proche d'un CRA)",
+        ),
     ],
 )
 def test_reasons_table(reason: str, french: str) -> None:
+    """Every CPV label of the rules has its French words (no English on French pages)."""
+    import yaml  # noqa: PLC0415
+
+    from watcher.web.reasons import CPV_LABELS_FR  # noqa: PLC0415
+
+    rules = Path(__file__).parents[2] / "watcher" / "match" / "rules" / "relevance.yaml"
+    labels = {c["label"] for c in yaml.safe_load(rules.read_text("utf-8"))["cpv"]}
+    assert labels <= set(CPV_LABELS_FR)
     assert reason_text(reason, "fr") == french
     assert reason_text(reason, "en") == reason
 
@@ -171,6 +184,11 @@ def test_reasons_table(reason: str, french: str) -> None:
         ("1d", "tous les jours", "every day"),
         ("0 7 * * *", "tous les jours à 07:00 (heure de Paris)", "every day at 07:00 (Paris time)"),
         ("0 7 1 * *", "cron : 0 7 1 * *", "cron: 0 7 1 * *"),
+        (
+            "0 8,14,20 * * *",
+            "trois fois par jour, à 8 h, 14 h et 20 h (heure de Paris)",
+            "three times a day, at 08:00, 14:00 and 20:00 (Paris time)",
+        ),
     ],
 )
 def test_schedules_in_words(schedule: str, fr: str, en: str) -> None:

@@ -3,7 +3,7 @@
 | variable | default | meaning |
 |---|---|---|
 | `WATCHER_SMTP_URL` | unset (e-mail alerts wait) | `smtp://u:p@host:25`, `smtp+starttls://…:587`, `smtps://…:465` |
-| `WATCHER_MAIL_FROM` | `detention-watcher <alerts@HOST of WATCHER_BASE_URL>` | the sender of every e-mail |
+| `WATCHER_MAIL_FROM` | `Veille des marchés de la rétention <alerts@HOST of WATCHER_BASE_URL>` | the sender of every e-mail |
 | `WATCHER_MAINTAINERS` | unset | comma-separated e-mail addresses and/or Apprise URLs told when a source breaks |
 | `WATCHER_MAINTAINER_FAILURES` | `3` | failed polls in a row before the maintainers are told |
 | `WATCHER_SMTP_TIMEOUT` | `30` | seconds for the mail server to answer |
@@ -65,7 +65,7 @@ class NotifySettings(BaseSettings):
         if self.mail_from:
             return self.mail_from
         host = urlsplit(base_url).hostname or "localhost"
-        return f"detention-watcher <alerts@{host}>"
+        return f"Veille des marchés de la rétention <alerts@{host}>"
 
     def maintainer_targets(self) -> list[str]:
         """The maintainers' addresses and Apprise URLs, in order."""
