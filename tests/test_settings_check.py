@@ -10,9 +10,10 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
+from watcher.cli.environment import setting_names, unknown_names
 from watcher.cli.firstrun import __file__ as firstrun_file
 from watcher.cli.main import main
-from watcher.settings import load_settings, setting_names, unknown_names
+from watcher.settings import load_settings
 
 BAD = [
     ("WATCHER_TRUSTED_PROXIES", "abc", "'abc' is not an IP address or network"),

@@ -23,17 +23,14 @@ One place for all of them (issue 25): every settings model (this one, alerts
 `watcher.notify.settings`, the form's limits `watcher.web.protect`, `WATCHER_FETCH_ALLOW`
 `watcher.sources.netguard`, documents `watcher.documents.sync`) reads the process environment and
 then a `.env` file in the current folder (`ENV_CONFIG`; the environment wins), and
-`check_environment()` reads them all when a command starts: every wrong value is one line, and a
+`watcher.cli.environment.check_environment()` reads them all when a command starts: every wrong value is one line, and a
 `WATCHER_*` name that is no setting (`WATCHER_SMTP_ULR`) is one line naming the closest real one.
 """
 
 from __future__ import annotations
 
-import difflib
-import os
-from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any, Literal
+from typing import Literal
 
 from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -46,8 +43,6 @@ ENV_FILE = ".env"
 ENV_CONFIG = SettingsConfigDict(
     env_prefix="WATCHER_", extra="ignore", env_file=ENV_FILE, env_file_encoding="utf-8"
 )
-# Read by the test suite and the benchmarks, not by the program.
-OTHER_NAMES = frozenset({"WATCHER_TEST_DATABASE_URL", "WATCHER_BENCH_PG"})
 
 
 class Settings(BaseSettings):
@@ -153,75 +148,3 @@ def load_settings() -> Settings:
         secret = frozenset({"WATCHER_DATABASE_URL", "WATCHER_SECRET_KEY"})
         problems = [env_problem(dict(err), secret=secret) for err in exc.errors()]
         raise ConfigError(problems[0], problems) from None
-
-
-def _models() -> list[tuple[type[BaseSettings], Callable[[], object]]]:
-    """Every settings model and the function that reads it (one `ConfigError` for bad values)."""
-    from watcher.documents.sync import DocumentsSettings, load_documents_settings  # noqa: PLC0415
-    from watcher.notify.settings import (  # noqa: PLC0415
-        NotifySettings,
-        check_smtp_url,
-        load_notify_settings,
-    )
-    from watcher.sources.netguard import GuardSettings, load_allowance  # noqa: PLC0415
-    from watcher.web.protect import SubscribeSettings, load_subscribe_settings  # noqa: PLC0415
-
-    return [
-        (Settings, load_settings),
-        (NotifySettings, lambda: check_smtp_url(load_notify_settings())),
-        (SubscribeSettings, load_subscribe_settings),
-        (GuardSettings, load_allowance),
-        (DocumentsSettings, load_documents_settings),
-    ]
-
-
-def setting_names() -> frozenset[str]:
-    """Every `WATCHER_*` variable the program reads."""
-    names: set[str] = set()
-    for model, _load in _models():
-        prefix = str(model.model_config.get("env_prefix", ""))
-        for name, field in model.model_fields.items():
-            alias = field.validation_alias
-            names.add(alias.upper() if isinstance(alias, str) else (prefix + name).upper())
-    return frozenset(names)
-
-
-def unknown_names(environ: Mapping[str, str]) -> list[str]:
-    """One line for each `WATCHER_*` name in `environ` that is no setting, naming the closest."""
-    known = setting_names()
-    lines = []
-    for name in sorted(environ):
-        if not name.upper().startswith("WATCHER_") or name.upper() in known | OTHER_NAMES:
-            continue
-        # Compared without the common prefix, which would make every name look alike.
-        tails = {k.removeprefix("WATCHER_"): k for k in known}
-        close = difflib.get_close_matches(name.upper()[8:], sorted(tails), n=1, cutoff=0.6)
-        hint = f"did you mean {tails[close[0]]}?" if close else "see .env.example for the settings"
-        lines.append(f"environment: {name} is not a setting of detention-watcher; {hint}")
-    return lines
-
-
-def _env_file_names() -> dict[str, Any]:
-    from dotenv import dotenv_values  # noqa: PLC0415
-
-    path = Path(ENV_FILE)
-    return dict(dotenv_values(path)) if path.is_file() else {}
-
-
-def check_environment() -> Settings:
-    """Read every setting (the environment, then `.env`); `ConfigError` with one line per wrong
-    value or misspelt name. What every command does first."""
-    problems: list[str] = []
-    settings: Settings | None = None
-    for _model, load in _models():
-        try:
-            loaded = load()
-        except ConfigError as exc:
-            problems.extend(exc.problems)
-            continue
-        if isinstance(loaded, Settings):
-            settings = loaded
-    problems.extend(unknown_names({**_env_file_names(), **os.environ}))
-    if problems or settings is None:
-        raise ConfigError(problems[0], problems)
-    return settings

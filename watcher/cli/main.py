@@ -96,8 +96,8 @@ def _close_runtimes() -> None:
 
 def _check_environment() -> None:
     """Every setting, read and checked before any command starts: one line for each wrong one."""
+    from watcher.cli.environment import check_environment  # noqa: PLC0415
     from watcher.errors import ConfigError  # noqa: PLC0415
-    from watcher.settings import check_environment  # noqa: PLC0415
 
     try:
         check_environment()

@@ -100,6 +100,7 @@ MESSAGES: dict[str, dict[str, str]] = {
         "counts": "Avis reçus",
         "counts_n": "{notices} avis, {relevant} pertinent(s), {events} événement(s)",
         "failures_n": "{n} échec(s) de suite",
+        "rests_until": "au repos après ces échecs ; prochain essai à partir du",
         "database_down_title": "Base de données indisponible",
         "database_down_text": (
             "La base de données ne répond pas pour l'instant. Réessayez dans quelques minutes ; "
@@ -299,6 +300,7 @@ MESSAGES: dict[str, dict[str, str]] = {
         "counts": "Notices received",
         "counts_n": "{notices} notice(s), {relevant} relevant, {events} event(s)",
         "failures_n": "{n} failure(s) in a row",
+        "rests_until": "resting after these failures; next try from",
         "database_down_title": "Database unavailable",
         "database_down_text": (
             "The database does not answer right now. Try again in a few minutes; nothing that "

@@ -1,0 +1,30 @@
+"""Smaller findings of the issue 25 trial that show on the pages."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from sqlalchemy import update
+from starlette.testclient import TestClient
+
+from tests.web.test_pages import page
+from watcher.db.models import SourceState
+from watcher.db.session import session_scope
+from watcher.pipeline.runtime import Runtime
+
+
+def test_sources_page_says_when_a_resting_source_is_tried_again(
+    client: TestClient, polled: Runtime
+) -> None:
+    failed_at = dt.datetime.now(dt.UTC).replace(microsecond=0)
+    with session_scope(polled.sessions) as session:
+        session.execute(
+            update(SourceState).values(
+                consecutive_failures=3, last_error_at=failed_at, last_error="portal down"
+            )
+        )
+    doc = page(client, "/sources")
+    [rest] = doc.cssselect(".rest")
+    assert rest.text_content().startswith("au repos après ces échecs ; prochain essai à partir du")
+    until = (failed_at + dt.timedelta(minutes=15)).isoformat()
+    assert rest.cssselect("time")[0].get("datetime").startswith(until[:16])
