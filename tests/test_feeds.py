@@ -448,3 +448,26 @@ def test_calendar_and_site_feed_follow_a_corrigendum(
     content = newest.findtext(f"{ATOM}content") or ""
     assert "Date limite : 25/01/2027" in content and "26-120001" in content
     assert "Date limite : 04/01/2027" in (first.findtext(f"{ATOM}content") or "")
+
+
+def test_french_and_english_entries_have_distinct_ids() -> None:
+    """Issue 25: the same id in both languages made readers that take both feeds drop one."""
+    import datetime as dt  # noqa: PLC0415
+
+    from watcher.publish.entries import render_entry  # noqa: PLC0415
+
+    made = {
+        lang: render_entry(
+            key="boamp/26-1/1",
+            kind="new_tender",
+            created_at=dt.datetime(2026, 12, 1, tzinfo=dt.UTC),
+            changes=[],
+            snapshot={"title": "Repas du CRA"},
+            site=None,
+            source="boamp",
+            lang=lang,
+        )
+        for lang in ("fr", "en")
+    }
+    assert made["fr"].key == "boamp/26-1/1"  # unchanged: readers keep what they saw
+    assert made["en"].key == "boamp/26-1/1:en"
