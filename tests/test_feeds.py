@@ -471,3 +471,16 @@ def test_french_and_english_entries_have_distinct_ids() -> None:
     }
     assert made["fr"].key == "boamp/26-1/1"  # unchanged: readers keep what they saw
     assert made["en"].key == "boamp/26-1/1:en"
+
+
+def test_calendar_names_the_site_not_its_slug() -> None:
+    """Issue 25: `Site : dunkerque` in a calendar event → `Site : CRA de Dunkerque`."""
+    import datetime as dt  # noqa: PLC0415
+
+    from watcher.publish.ical import Deadline, vevent  # noqa: PLC0415
+
+    when = dt.datetime(2027, 1, 4, 12, tzinfo=dt.UTC)
+    item = Deadline("boamp", "26-1", "Construction", None, None, when, "dunkerque", 0, when)
+    text = vevent(item, "https://watcher.example").decode()
+    assert "Site : CRA de Dunkerque" in text.replace("\r\n ", "")
+    assert "Site : dunkerque" not in text
