@@ -108,3 +108,29 @@ def test_the_proxy_is_named_without_its_password(monkeypatch: pytest.MonkeyPatch
     )
     monkeypatch.setenv("NO_PROXY", "boamp.fr")
     assert proxy_in_use("https://www.boamp.fr/") is None
+
+
+def test_run_once_says_each_failure_once_in_paris_time(tmp_path: Path) -> None:
+    """Issue 25: the poll's log line repeated each failure, in the machine's time without zone."""
+    import subprocess  # noqa: PLC0415
+    import sys  # noqa: PLC0415
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        dead = sock.getsockname()[1]
+    (tmp_path / "sources.yaml").write_text(
+        f"sources:\n  - name: boamp\n    kind: boamp\n    base_url: http://127.0.0.1:{dead}\n"
+    )
+    env = {"PATH": "/usr/bin:/bin", "WATCHER_HTTP_RETRIES": "0", "WATCHER_SOURCES": "sources.yaml"}
+    done = subprocess.run(
+        [sys.executable, "-m", "watcher", "run", "--once"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 1
+    assert done.stderr.count("Connection refused") == 1, done.stderr
+    assert " INFO " not in done.stderr

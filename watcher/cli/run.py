@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import errno
+import logging
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -53,6 +54,13 @@ def run(once: bool, source_name: str | None, force: bool) -> None:
             click.echo(line, err=True)
         if stop:
             sys.exit(1)
+    if runtime.settings.log_format == "text" and not logging.getLogger().isEnabledFor(
+        logging.DEBUG
+    ):
+        # The lines below say each poll's outcome once, in Paris time: the same news as log
+        # lines (machine time, no zone) would say each failure twice (issue 25).
+        for name in ("watcher.pipeline.poll", "watcher.companies.resolve"):
+            logging.getLogger(name).setLevel(logging.WARNING)
     ctx = runtime.context()
     results = []
     # Progress only for a person watching a terminal, never in logs or pipes.

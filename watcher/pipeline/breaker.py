@@ -11,6 +11,8 @@ from __future__ import annotations
 import datetime as dt
 from typing import Protocol
 
+from watcher.core.normalize import PARIS
+
 THRESHOLD = 3
 FIRST_REST = dt.timedelta(minutes=15)
 LONGEST_REST = dt.timedelta(days=1)
@@ -46,5 +48,5 @@ def breaker_open(state: _State, now: dt.datetime) -> str | None:
         return None
     return (
         f"failed {state.consecutive_failures} times in a row; resting until "
-        f"{until:%Y-%m-%d %H:%M} UTC (use --force to try now)"
+        f"{until.astimezone(PARIS):%d/%m/%Y %H:%M %Z} (use --force to try now)"
     )
