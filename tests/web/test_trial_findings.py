@@ -28,3 +28,11 @@ def test_sources_page_says_when_a_resting_source_is_tried_again(
     assert rest.text_content().startswith("au repos après ces échecs ; prochain essai à partir du")
     until = (failed_at + dt.timedelta(minutes=15)).isoformat()
     assert rest.cssselect("time")[0].get("datetime").startswith(until[:16])
+
+
+def test_british_site_types_are_in_french_on_french_pages(client: TestClient) -> None:
+    sites = page(client, "/sites").text_content()
+    assert "Centre de rétention (Royaume-Uni)" in sites
+    assert "Immigration removal centre" not in sites
+    english = page(client, "/sites?lang=en").text_content()
+    assert "Immigration removal centre" in english and "Royaume-Uni" not in english

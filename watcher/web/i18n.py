@@ -217,8 +217,8 @@ MESSAGES: dict[str, dict[str, str]] = {
         ),
         "kind_cra": "Centre de rétention administrative",
         "kind_za": "Zone d'attente",
-        "kind_irc": "Immigration removal centre",
-        "kind_sthf": "Short-term holding facility",
+        "kind_irc": "Centre de rétention (Royaume-Uni)",
+        "kind_sthf": "Local de rétention de courte durée (Royaume-Uni)",
         "kind_other": "Autre",
     },
     "en": {
