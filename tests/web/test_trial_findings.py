@@ -36,3 +36,23 @@ def test_british_site_types_are_in_french_on_french_pages(client: TestClient) ->
     assert "Immigration removal centre" not in sites
     english = page(client, "/sites?lang=en").text_content()
     assert "Immigration removal centre" in english and "Royaume-Uni" not in english
+
+
+def test_sources_errors_are_in_french_on_the_french_page(
+    client: TestClient, polled: Runtime
+) -> None:
+    from watcher.sources.netdiag import UNREACHABLE  # noqa: PLC0415
+
+    error = f"127.0.0.1: {UNREACHABLE} (the connection was refused) [ConnectError: refused]"
+    with session_scope(polled.sessions) as session:
+        session.execute(
+            update(SourceState).values(
+                consecutive_failures=1, last_error_at=dt.datetime.now(dt.UTC), last_error=error
+            )
+        )
+    shown = page(client, "/sources").cssselect("p.error")[0].text_content()
+    assert shown == (
+        "127.0.0.1: impossible de joindre le portail — vérifiez la connexion internet ou le "
+        "proxy (la connexion a été refusée) [ConnectError: refused]"
+    )
+    assert page(client, "/sources?lang=en").cssselect("p.error")[0].text_content() == error

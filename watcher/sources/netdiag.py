@@ -84,6 +84,41 @@ _WORDS = {
 }
 
 
+# The same words in French, for the French pages (`/sources` shows the stored error).
+WORDS_FR = {
+    UNREACHABLE: "impossible de joindre le portail — vérifiez la connexion internet ou le proxy",
+    "(the portal's name could not be looked up: DNS)": "(le nom du portail est introuvable : DNS)",
+    "(the connection was refused)": "(la connexion a été refusée)",
+    "(the network is unreachable)": "(le réseau est injoignable)",
+    "(the connection failed)": "(la connexion a échoué)",
+    _WORDS["timeout"]: (
+        "le portail n'a pas répondu à temps — vérifiez la connexion internet ou le proxy ; le "
+        "portail est peut-être aussi lent ou en panne (WATCHER_HTTP_TIMEOUT règle la patience)"
+    ),
+    _WORDS["proxy"]: (
+        "impossible de joindre le portail par le proxy — vérifiez l'adresse du proxy (la clé "
+        "`proxy:` de la source, ou HTTPS_PROXY) et que le proxy fonctionne"
+    ),
+    _WORDS["tls"]: (
+        "impossible d'ouvrir une connexion sécurisée (TLS) avec le portail — vérifiez la date et "
+        "l'heure de l'ordinateur, et tout proxy ou antivirus qui intercepte le HTTPS"
+    ),
+    _WORDS["hangup"]: (
+        "le portail a raccroché avant d'avoir tout envoyé ; il sera réessayé plus tard"
+    ),
+    "(through the proxy ": "(par le proxy ",
+    "(the source's proxy:)": "(la clé proxy: de la source)",
+}
+
+
+def in_french(text: str) -> str:
+    """A stored failure line with the words of this module in French (the host, the proxy's
+    address and the technical detail in brackets stay as they are)."""
+    for english in sorted(WORDS_FR, key=len, reverse=True):
+        text = text.replace(english, WORDS_FR[english])
+    return text
+
+
 def _bare(proxy: str) -> str:
     """A proxy's address without its user name and password."""
     parts = urlsplit(proxy if "://" in proxy else f"http://{proxy}")

@@ -34,6 +34,7 @@ from watcher.core.phases import ORDER as PHASE_ORDER
 from watcher.db.models import Notice, NoticeVersion, SourceState
 from watcher.errors import ConfigError
 from watcher.pipeline.runtime import Runtime
+from watcher.sources.netdiag import in_french
 from watcher.web.company_listing import site_counts_by_slug, site_timeline
 from watcher.web.feedlinks import feed_links
 from watcher.web.gazetteer import Site, load_sites
@@ -200,6 +201,7 @@ class Pages:
             site_label=self.site_label,
             schedule_words=lambda schedule: human_schedule(schedule, lang),
             reason_words=lambda reason: reason_text(reason, lang),
+            error_words=lambda text: in_french(text) if lang == "fr" else text,
             demo=self.runtime.settings.demo,
             form_token=lambda: page_form_token(request, self.runtime.settings),
             **context,
