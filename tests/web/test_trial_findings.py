@@ -56,3 +56,11 @@ def test_sources_errors_are_in_french_on_the_french_page(
         "proxy (la connexion a été refusée) [ConnectError: refused]"
     )
     assert page(client, "/sources?lang=en").cssselect("p.error")[0].text_content() == error
+
+
+def test_event_rows_say_when_the_portal_published_and_when_it_was_seen(
+    client: TestClient,
+) -> None:
+    [first, *_] = page(client, "/").cssselect("ol.items li.item")
+    terms = [dt_.text_content() for dt_ in first.cssselect("dl.facts dt")]
+    assert terms[:2] == ["Publié le :", "Vu le :"] or terms[:2] == ["Publié le", "Vu le"], terms
