@@ -120,12 +120,15 @@ def test_demo_serves_the_site_a_procedure_and_a_feed_without_network(tmp_path: P
         proc.terminate()
         out, err = proc.communicate(timeout=30)
     assert out.splitlines()[0] == (
-        "demo: DEMONSTRATION with a bundled sample of 3 BOAMP notices (real-shaped, frozen; "
-        "names and dates rewritten). Nothing is fetched from the internet and no alert is sent."
+        "demo: DEMONSTRATION with a bundled sample of 4 BOAMP notices, an award among them "
+        "(real-shaped, frozen; names and dates rewritten). Nothing is fetched from the internet and no alert is sent."
     )
     page = re.search(r"demo: a procedure's page:  (\S+)", out)
     assert page is not None
     assert "demo: a feed:              " in out and "Traceback" not in err
+    # An award and the company that won it (issue 25).
+    company = re.search(r"demo: a company's page:    (\S+)", out)
+    assert company is not None and company.group(1).endswith("/companies/restauration-des-flandres")
 
 
 def test_demo_procedure_page_has_a_timeline(tmp_path: Path) -> None:
@@ -136,6 +139,8 @@ def test_demo_procedure_page_has_a_timeline(tmp_path: Path) -> None:
     lines = result.stdout.splitlines()
     assert lines[1] == "demo: poll 1 of the sample: 3 notice(s), 3 new, 0 changed, 2 event(s)"
     assert lines[2] == "demo: poll 2 of the sample: 3 notice(s), 0 new, 1 changed, 1 event(s)"
+    assert lines[3] == "demo: poll 3 of the sample: 4 notice(s), 1 new, 0 changed, 1 event(s)"
+    assert lines[4] == "demo: companies: 1"
     from starlette.testclient import TestClient  # noqa: PLC0415
 
     from watcher.pipeline.runtime import Runtime  # noqa: PLC0415
@@ -154,6 +159,10 @@ def test_demo_procedure_page_has_a_timeline(tmp_path: Path) -> None:
     )
     with TestClient(create_app(runtime)) as client:
         notice = client.get(path.group(1)).text
+        company = client.get("/companies/restauration-des-flandres")
+        subscribe = client.get("/subscribe").text
+    assert company.status_code == 200 and "RESTAURATION DES FLANDRES" in company.text
+    assert "Démonstration" in subscribe  # the form says it is a demonstration too
     assert notice.count('class="step') == 2 and "04/01/2027" in notice and "18/01/2027" in notice
     runtime.close()
 
@@ -173,7 +182,7 @@ def test_demo_run_again_on_its_folder_adds_no_event(tmp_path: Path) -> None:
     assert again.exit_code == 0, again.output
     assert f"demo: the sample is already in {tmp_path}; shown as it is" in again.stdout
     with engine.connect() as conn:
-        assert conn.scalar(select(func.count(Event.id))) == before == 3
+        assert conn.scalar(select(func.count(Event.id))) == before == 4
     engine.dispose()
 
 

@@ -40,6 +40,7 @@ def prepare(data_dir: Path, base_url: str) -> tuple[Runtime, list[str]]:
     data_dir.mkdir(parents=True, exist_ok=True)
     first = json.loads(bundled("demo_poll_1.json"))["results"]
     second = json.loads(bundled("demo_poll_2.json"))["results"]
+    third = json.loads(bundled("demo_poll_3.json"))["results"]
     lines = []
     database = data_dir / "demo.sqlite3"
     if database.exists():
@@ -65,7 +66,7 @@ def prepare(data_dir: Path, base_url: str) -> tuple[Runtime, list[str]]:
         quiet.setLevel(logging.WARNING)
         try:
             results = []
-            for records in (first, second):
+            for records in (first, second, third):
                 portal.records = records
                 results.append(run_source(source, ctx))
         finally:
@@ -77,6 +78,15 @@ def prepare(data_dir: Path, base_url: str) -> tuple[Runtime, list[str]]:
                 f"demo: poll {number} of the sample: {result.fetched} notice(s), {result.new} new, "
                 f"{result.changed} changed, {result.events} event(s)"
             )
+    from watcher.pipeline.cycle import refresh  # noqa: PLC0415
+
+    resolve = logging.getLogger("watcher.companies.resolve")
+    level = resolve.level
+    resolve.setLevel(logging.WARNING)  # the line below says it
+    try:
+        lines.append(f"demo: {refresh(runtime)}")
+    finally:
+        resolve.setLevel(level)
     lines.append(f"demo: {publish_feeds(runtime)}")
     return runtime, lines
 
@@ -131,11 +141,12 @@ def demo(host: str, port: int, data_dir: Path | None, no_serve: bool) -> None:
 def _demo(host: str, port: int, folder: Path, *, temporary: bool, no_serve: bool) -> None:
     from sqlalchemy import select  # noqa: PLC0415
 
-    from watcher.db.models import Event, Notice  # noqa: PLC0415
+    from watcher.db.models import Company, Event, Notice  # noqa: PLC0415
 
     base = f"http://{host}:{port}"
     click.echo(
-        "demo: DEMONSTRATION with a bundled sample of 3 BOAMP notices (real-shaped, frozen; "
+        "demo: DEMONSTRATION with a bundled sample of 4 BOAMP notices, an award among them "
+        "(real-shaped, frozen; "
         "names and dates rewritten). Nothing is fetched from the internet and no alert is sent."
     )
     runtime, lines = prepare(folder, base)
@@ -148,6 +159,10 @@ def _demo(host: str, port: int, folder: Path, *, temporary: bool, no_serve: bool
         ) or session.scalar(select(Notice.id).where(Notice.relevant.is_(True)).limit(1))
     click.echo(f"demo: the site:            {base}/")
     click.echo(f"demo: a procedure's page:  {base}/notices/{notice}")
+    with runtime.sessions() as session:
+        company = session.scalar(select(Company.slug).order_by(Company.id).limit(1))
+    if company:
+        click.echo(f"demo: a company's page:    {base}/companies/{company}")
     click.echo(f"demo: a feed:              {base}/feeds/all.atom (what a feed is: {base}/feeds)")
     if temporary:
         click.echo(f"demo: its data are in {folder}, deleted when the demonstration stops")
