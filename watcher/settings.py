@@ -119,15 +119,25 @@ def check_database_url(value: str) -> str:
         raise ValueError(
             f"{backend} databases are not supported, only SQLite and PostgreSQL; {DATABASE_HINT}"
         )
-    database = url.database or ""
-    if backend == "sqlite" and database and database != ":memory:" and "mode=memory" not in value:
-        folder = Path(database).expanduser().parent
-        if not folder.is_dir():
-            # SQLite would create an empty database there, or fail later with a vaguer error.
-            raise ValueError(
-                f"the folder {folder} does not exist; create it, or fix the path ({DATABASE_HINT})"
-            )
     return value.strip()
+
+
+def missing_sqlite_folder(settings: Settings) -> Path | None:
+    """The folder of the configured SQLite file when it does not exist and the watcher would not
+    make it (it makes only the data dir): SQLite would create an empty database elsewhere than
+    meant, or fail later with vaguer words."""
+    from sqlalchemy.engine import make_url  # noqa: PLC0415
+
+    if not settings.database_url:
+        return None
+    url = make_url(settings.database_url)
+    database = url.database or ""
+    if url.get_backend_name() != "sqlite" or not database or database == ":memory:":
+        return None
+    folder = Path(database).expanduser().resolve().parent
+    if folder.is_dir() or folder == settings.data_dir.expanduser().resolve():
+        return None
+    return folder
 
 
 def normalize_url(url: str) -> str:

@@ -19,7 +19,13 @@ from pydantic_settings import BaseSettings
 from watcher.documents.sync import DocumentsSettings, load_documents_settings
 from watcher.errors import ConfigError
 from watcher.notify.settings import NotifySettings, check_smtp_url, load_notify_settings
-from watcher.settings import ENV_FILE, Settings, load_settings
+from watcher.settings import (
+    DATABASE_HINT,
+    ENV_FILE,
+    Settings,
+    load_settings,
+    missing_sqlite_folder,
+)
 from watcher.sources.netguard import GuardSettings, load_allowance
 from watcher.web.protect import SubscribeSettings, load_subscribe_settings
 
@@ -71,7 +77,11 @@ def _env_file_names() -> dict[str, Any]:
     return dict(dotenv_values(path)) if path.is_file() else {}
 
 
-def check_environment() -> Settings:
+# Commands that may make a new database where it is asked to be (its folder included).
+MAKE_DATABASE = frozenset({"restore", "db"})
+
+
+def check_environment(command: str | None = None) -> Settings:
     """Read every setting (the environment, then `.env`); `ConfigError` with one line per wrong
     value or misspelt name. What every command does first."""
     problems: list[str] = []
@@ -84,6 +94,12 @@ def check_environment() -> Settings:
             continue
         if isinstance(loaded, Settings):
             settings = loaded
+            folder = None if command in MAKE_DATABASE else missing_sqlite_folder(loaded)
+            if folder is not None:
+                problems.append(
+                    f"environment: WATCHER_DATABASE_URL: the folder {folder} does not exist; "
+                    f"create it, or fix the path ({DATABASE_HINT})"
+                )
     problems.extend(unknown_names({**_env_file_names(), **os.environ}))
     if problems or settings is None:
         raise ConfigError(problems[0], problems)

@@ -94,13 +94,13 @@ def _close_runtimes() -> None:
         runtime.Runtime.close_all()
 
 
-def _check_environment() -> None:
+def _check_environment(command: str | None) -> None:
     """Every setting, read and checked before any command starts: one line for each wrong one."""
     from watcher.cli.environment import check_environment  # noqa: PLC0415
     from watcher.errors import ConfigError  # noqa: PLC0415
 
     try:
-        check_environment()
+        check_environment(command)
     except ConfigError as exc:
         for line in exc.problems:
             click.echo(f"error: {line}", err=True)
@@ -118,7 +118,7 @@ def main(verbose: bool) -> None:
     ctx = click.get_current_context()
     ctx.call_on_close(_close_runtimes)
     if ctx.invoked_subcommand not in (None, *OWN_SETTINGS) and not ctx.meta.get("watcher.help"):
-        _check_environment()
+        _check_environment(ctx.invoked_subcommand)
     logging.basicConfig(
         level=logging.DEBUG if verbose else logging.INFO,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
