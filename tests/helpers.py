@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import html
 import json
 import os
+import re
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +28,14 @@ def runtime_env(runtime: Runtime, *, inherit: bool = False, **extra: str) -> dic
         **extra,
     }
     return {**os.environ, **env} if inherit else env
+
+
+def press(client: Any, page: Any) -> Any:
+    """Press the button of `page`'s form as a browser would: its action, its hidden fields."""
+    found = re.search(r'<form method="post" action="([^"]+)"', page.text)
+    assert found is not None, "the page has no form"
+    fields = dict(re.findall(r'<input type="hidden" name="(\w+)" value="([^"]*)"', page.text))
+    return client.post(html.unescape(found.group(1)), data=fields)
 
 
 class BoampPortal:

@@ -402,7 +402,7 @@ def _cli_checks(runtime: Runtime, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("WATCHER_DOCUMENTS_MAX_BYTES", "-1")
     result = CliRunner().invoke(main, ["documents", "sync"])
     assert result.exit_code == 1 and "Traceback" not in result.output
-    assert "error: environment: WATCHER_DOCUMENTS_MAX_BYTES: Input should be greater than 0" in (
+    assert "error: environment: WATCHER_DOCUMENTS_MAX_BYTES=-1: must be more than 0" in (
         result.output
     )
 

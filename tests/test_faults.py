@@ -172,7 +172,7 @@ def test_a_failing_source_rests_then_recovers_by_itself(
         assert not run_source(source, ctx, breaker=True).ok
     asked = len(server.requests)
     rested = run_source(source, ctx, breaker=True)  # the breaker is open: the portal is spared
-    assert rested.skipped and "resting until 2026-11-26 12:15" in rested.skipped
+    assert rested.skipped and "resting until 26/11/2026 13:15 CET" in rested.skipped
     assert len(server.requests) == asked
     assert run_source(source, ctx, breaker=False).ok is False  # --force still tries
     handler.always = None  # the portal is back

@@ -448,3 +448,39 @@ def test_calendar_and_site_feed_follow_a_corrigendum(
     content = newest.findtext(f"{ATOM}content") or ""
     assert "Date limite : 25/01/2027" in content and "26-120001" in content
     assert "Date limite : 04/01/2027" in (first.findtext(f"{ATOM}content") or "")
+
+
+def test_french_and_english_entries_have_distinct_ids() -> None:
+    """Issue 25: the same id in both languages made readers that take both feeds drop one."""
+    import datetime as dt  # noqa: PLC0415
+
+    from watcher.publish.entries import render_entry  # noqa: PLC0415
+
+    made = {
+        lang: render_entry(
+            key="boamp/26-1/1",
+            kind="new_tender",
+            created_at=dt.datetime(2026, 12, 1, tzinfo=dt.UTC),
+            changes=[],
+            snapshot={"title": "Repas du CRA"},
+            site=None,
+            source="boamp",
+            lang=lang,
+        )
+        for lang in ("fr", "en")
+    }
+    assert made["fr"].key == "boamp/26-1/1"  # unchanged: readers keep what they saw
+    assert made["en"].key == "boamp/26-1/1:en"
+
+
+def test_calendar_names_the_site_not_its_slug() -> None:
+    """Issue 25: `Site : dunkerque` in a calendar event → `Site : CRA de Dunkerque`."""
+    import datetime as dt  # noqa: PLC0415
+
+    from watcher.publish.ical import Deadline, vevent  # noqa: PLC0415
+
+    when = dt.datetime(2027, 1, 4, 12, tzinfo=dt.UTC)
+    item = Deadline("boamp", "26-1", "Construction", None, None, when, "dunkerque", 0, when)
+    text = vevent(item, "https://watcher.example").decode()
+    assert "Site : CRA de Dunkerque" in text.replace("\r\n ", "")
+    assert "Site : dunkerque" not in text

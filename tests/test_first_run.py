@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 
 import httpx
+import pytest
 from click.testing import CliRunner
 
 from tests.atom_schema import atom_problems
@@ -119,12 +120,15 @@ def test_demo_serves_the_site_a_procedure_and_a_feed_without_network(tmp_path: P
         proc.terminate()
         out, err = proc.communicate(timeout=30)
     assert out.splitlines()[0] == (
-        "demo: DEMONSTRATION with a bundled sample of 3 BOAMP notices (real-shaped, frozen; "
-        "names and dates rewritten). Nothing is fetched from the internet and no alert is sent."
+        "demo: DEMONSTRATION with a bundled sample of 4 BOAMP notices, an award among them "
+        "(real-shaped, frozen; names and dates rewritten). Nothing is fetched from the internet and no alert is sent."
     )
     page = re.search(r"demo: a procedure's page:  (\S+)", out)
     assert page is not None
     assert "demo: a feed:              " in out and "Traceback" not in err
+    # An award and the company that won it (issue 25).
+    company = re.search(r"demo: a company's page:    (\S+)", out)
+    assert company is not None and company.group(1).endswith("/companies/restauration-des-flandres")
 
 
 def test_demo_procedure_page_has_a_timeline(tmp_path: Path) -> None:
@@ -135,6 +139,8 @@ def test_demo_procedure_page_has_a_timeline(tmp_path: Path) -> None:
     lines = result.stdout.splitlines()
     assert lines[1] == "demo: poll 1 of the sample: 3 notice(s), 3 new, 0 changed, 2 event(s)"
     assert lines[2] == "demo: poll 2 of the sample: 3 notice(s), 0 new, 1 changed, 1 event(s)"
+    assert lines[3] == "demo: poll 3 of the sample: 4 notice(s), 1 new, 0 changed, 1 event(s)"
+    assert lines[4] == "demo: companies: 1"
     from starlette.testclient import TestClient  # noqa: PLC0415
 
     from watcher.pipeline.runtime import Runtime  # noqa: PLC0415
@@ -153,5 +159,58 @@ def test_demo_procedure_page_has_a_timeline(tmp_path: Path) -> None:
     )
     with TestClient(create_app(runtime)) as client:
         notice = client.get(path.group(1)).text
+        company = client.get("/companies/restauration-des-flandres")
+        subscribe = client.get("/subscribe").text
+    assert company.status_code == 200 and "RESTAURATION DES FLANDRES" in company.text
+    assert "Démonstration" in subscribe  # the form says it is a demonstration too
     assert notice.count('class="step') == 2 and "04/01/2027" in notice and "18/01/2027" in notice
     runtime.close()
+
+
+def test_demo_run_again_on_its_folder_adds_no_event(tmp_path: Path) -> None:
+    """Issue 25: polling the sample again moved the deadline back and forth: false events."""
+    args = ["demo", "--no-serve", "--data-dir", str(tmp_path)]
+    assert CliRunner().invoke(main, args, env={}).exit_code == 0
+    from sqlalchemy import create_engine, func, select  # noqa: PLC0415
+
+    from watcher.db.models import Event  # noqa: PLC0415
+
+    engine = create_engine(f"sqlite:///{tmp_path / 'demo.sqlite3'}")
+    with engine.connect() as conn:
+        before = conn.scalar(select(func.count(Event.id)))
+    again = CliRunner().invoke(main, args, env={})
+    assert again.exit_code == 0, again.output
+    assert f"demo: the sample is already in {tmp_path}; shown as it is" in again.stdout
+    with engine.connect() as conn:
+        assert conn.scalar(select(func.count(Event.id))) == before == 4
+    engine.dispose()
+
+
+def test_demo_checks_its_port_first_and_leaves_no_temporary_folder(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("TMPDIR", str(tmp_path))
+    import tempfile  # noqa: PLC0415
+
+    monkeypatch.setattr(tempfile, "tempdir", None)
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen(1)
+        port = busy.getsockname()[1]
+        taken = CliRunner().invoke(main, ["demo", "--port", str(port)], env={})
+    assert taken.exit_code == 1
+    assert f"port {port} on 127.0.0.1 is already in use" in taken.stderr
+    assert "poll 1" not in taken.stdout  # nothing was built first
+    done = CliRunner().invoke(main, ["demo", "--no-serve"], env={})
+    assert done.exit_code == 0, done.output
+    assert "deleted when the demonstration stops" in done.stdout
+    assert list(tmp_path.iterdir()) == []  # no watcher-demo-* folder left
+
+
+def test_demo_feeds_say_demonstration(tmp_path: Path) -> None:
+    args = ["demo", "--no-serve", "--data-dir", str(tmp_path)]
+    assert CliRunner().invoke(main, args, env={}).exit_code == 0
+    atom = (tmp_path / "feeds" / "all.atom").read_text("utf-8")
+    assert "<title>Démonstration — " in atom
+    english = (tmp_path / "feeds" / "en" / "all.atom").read_text("utf-8")
+    assert "<title>Demonstration — " in english

@@ -94,6 +94,13 @@ def test_report_summary_says_how_many_wait() -> None:
     )
 
 
+def test_digest_alerts_wait_for_the_digest_not_for_a_retry() -> None:
+    """Issue 25: an alert for a daily-digest subscriber is not failing; it waits for 07:00."""
+    assert DeliveryReport(queued=2, digest_waiting=2).summary() == (
+        "alerts: 0 sent (0 messages); 2 alerts wait for the 07:00 digest (Paris time)"
+    )
+
+
 GOLDEN = Path(__file__).parent / "fixtures" / "notify"
 
 

@@ -10,6 +10,7 @@ import pytest
 from sqlalchemy import select
 from starlette.testclient import TestClient
 
+from tests.helpers import press
 from tests.loopback import LoopbackServer
 from tests.mailbox import Mailbox
 from tests.test_pipeline import BoampPortal, sources_yaml
@@ -93,7 +94,7 @@ def test_double_opt_in_then_only_what_happens_after_confirming(
     run_sources(runtime.config.build(), runtime.context())
     assert deliver_pending(runtime).queued == 0
 
-    confirmed = client.get(link.group(1))
+    confirmed = press(client, client.get(link.group(1)))
     assert confirmed.status_code == 200 and "Subscription confirmed" in confirmed.text
     assert stored(runtime)[0].confirmed
     # The backlog from before confirming is not sent; what happens after is.
@@ -157,7 +158,10 @@ def test_unsubscribe_asks_for_a_click_then_erases_the_address(
     done = client.post(f"/unsubscribe?token={token}", data={"List-Unsubscribe": "One-Click"})
     assert done.status_code == 200 and "Vous êtes désabonné·e" in done.text
     assert stored(runtime) == []
-    assert client.post("/unsubscribe", data={"token": token}).status_code == 404
+    # The same link used again: "already unsubscribed", never "invalid".
+    again = client.post("/unsubscribe", data={"token": token})
+    assert again.status_code == 200 and "Désabonnement déjà fait" in again.text
+    assert "Désabonnement déjà fait" in client.get(f"/unsubscribe?token={token}").text
 
 
 def test_the_confirmation_button_of_the_page_unsubscribes_too(

@@ -19,6 +19,7 @@ import uvicorn
 from sqlalchemy import select, update
 from starlette.testclient import TestClient
 
+from tests.helpers import press
 from tests.loopback import LoopbackServer
 from tests.mailbox import Mailbox
 from tests.test_pipeline import BoampPortal, sources_yaml
@@ -26,7 +27,7 @@ from watcher.db.models import Subscriber
 from watcher.db.session import session_scope
 from watcher.notify.subscribers import Filters, add_confirmed
 from watcher.pipeline.runtime import Runtime
-from watcher.web.protect import client_address, parse_networks
+from watcher.web.protect import client_address, form_token, parse_networks, valid_form_token
 from watcher.web.server import create_app
 
 CONFIRM = re.compile(r"https://watcher\.example(/subscribe/confirm\?token=[\w-]+)")
@@ -177,9 +178,15 @@ def test_confirmation_links_expire_and_work_once(
         rcpts[0]: CONFIRM.search(m.get_body(("plain",)).get_content()).group(1)  # type: ignore[union-attr]
         for rcpts, m in mailbox.received
     }
-    assert client.get(links["carol@example.org"]).status_code == 200
+    # Opening the link (a mail filter does) confirms nothing: its page has a button.
+    shown = client.get(links["carol@example.org"])
+    assert shown.status_code == 200 and "Confirmer mon abonnement" in shown.text
+    assert not stored(runtime)[0].confirmed
+    assert "Abonnement confirmé" in press(client, shown).text
+    # Opened again, or its button pressed again: "already confirmed", never "invalid".
     again = client.get(links["carol@example.org"])
-    assert again.status_code == 404 and "Lien non valide" in again.text  # used once already
+    assert again.status_code == 200 and "Abonnement déjà confirmé" in again.text
+    assert "Abonnement déjà confirmé" in press(client, shown).text
     # Carol's unsubscribe token is a new one, that still works.
     [carol] = [s for s in stored(runtime) if s.address == "carol@example.org"]
     assert carol.confirmed and carol.token not in links["carol@example.org"]
@@ -302,3 +309,74 @@ def test_limits_are_shared_by_instances_and_survive_restarts(
                 form = {"email": f"x{len(codes)}@example.org"}
                 codes.append(tc.post("/subscribe", data=form).status_code)
     assert codes == [200] * 10 + [429] * 2
+
+
+@pytest.mark.parametrize(
+    ("headers", "with_token", "outcome"),
+    [
+        # What Chromium and Firefox send for this site's own form under `no-referrer`.
+        ({"Origin": "null", "Sec-Fetch-Site": "same-origin"}, True, "sent"),
+        ({"Origin": "null", "Sec-Fetch-Site": "same-origin"}, False, "sent"),
+        # Plain HTTP on a public host: no Sec-Fetch-Site; the signed token decides.
+        ({"Origin": "null"}, True, "sent"),
+        ({"Origin": "null"}, False, "again"),
+        # Another site's page posting the form, whatever token it copied.
+        ({"Origin": "null", "Sec-Fetch-Site": "cross-site"}, True, "refused"),
+        ({"Origin": "null", "Sec-Fetch-Site": "same-site"}, True, "refused"),
+        ({"Origin": "https://evil.example", "Sec-Fetch-Site": "same-origin"}, True, "refused"),
+    ],
+)
+def test_forms_sent_by_real_browsers_are_told_from_forged_ones(
+    client: TestClient,
+    runtime: Runtime,
+    mailbox: Mailbox,
+    headers: dict[str, str],
+    with_token: bool,
+    outcome: str,
+) -> None:
+    form = client.get("/subscribe")
+    token = re.search(r'name="form_token" value="([^"]+)"', form.text)
+    assert token is not None
+    data = {"email": "erin@example.org"} | ({"form_token": token.group(1)} if with_token else {})
+    sent = client.post("/subscribe", data=data, headers=headers)
+    if outcome == "sent":
+        assert sent.status_code == 200 and "Vérifiez votre boîte mail" in sent.text
+        assert [r for r, _m in mailbox.received] == [["erin@example.org"]]
+    elif outcome == "again":  # the form again, filled in, with a fresh token; nothing sent
+        assert sent.status_code == 400 and "appuyez encore sur le bouton" in sent.text
+        assert 'value="erin@example.org"' in sent.text
+        fresh = re.search(r'name="form_token" value="([^"]+)"', sent.text)
+        assert fresh is not None and stored(runtime) == []
+        again = client.post(
+            "/subscribe", data=data | {"form_token": fresh.group(1)}, headers=headers
+        )
+        assert again.status_code == 200 and len(mailbox.received) == 1
+    else:
+        assert sent.status_code == 403 and "Demande refusée" in sent.text
+        assert stored(runtime) == [] and mailbox.received == []
+
+
+def test_a_form_token_is_bound_to_the_visitor_and_to_a_day() -> None:
+    secret = b"k" * 32
+    token = form_token(secret, "192.0.2.1", now=1_000_000)
+    assert valid_form_token(secret, "192.0.2.1", token, now=1_000_000 + 3600)
+    assert not valid_form_token(secret, "198.51.100.7", token, now=1_000_000)  # another client
+    assert not valid_form_token(secret, "192.0.2.1", token, now=1_000_000 + 25 * 3600)
+    assert not valid_form_token(b"x" * 32, "192.0.2.1", token, now=1_000_000)
+    assert not valid_form_token(secret, "192.0.2.1", "123.abc", now=1_000_000)
+
+
+def test_counters_hold_no_plain_hash_of_an_address(
+    client: TestClient, runtime: Runtime, mailbox: Mailbox
+) -> None:
+    """Issue 25: a bare SHA-256 of an address can be checked against a list of guesses; the
+    per-address counter is keyed by a signature under the site's secret instead."""
+    import hashlib  # noqa: PLC0415
+
+    from watcher.db.models import Counter  # noqa: PLC0415
+
+    client.post("/subscribe", data={"email": "grace@example.org"})
+    with runtime.sessions() as session:
+        keys = " ".join(session.scalars(select(Counter.key)))
+    assert "subscribe:address:" in keys
+    assert hashlib.sha256(b"grace@example.org").hexdigest()[:40] not in keys

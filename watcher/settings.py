@@ -14,9 +14,17 @@
 | `WATCHER_DEADLINE_SOON_DAYS` | `7` | a "deadline soon" reminder this many days before a deadline |
 | `WATCHER_USER_AGENT` | `detention-watcher/<version>` | sent to every portal |
 | `WATCHER_LOG_FORMAT` | `text` | `json`: one JSON object per log line |
+| `WATCHER_SECRET_KEY` | unset (a random key in `<data dir>/secret.key`) | signs the forms' tokens; set the same one on every instance |
 
 Every value is checked when a command starts; a wrong one is one line naming the variable and
 what to write instead (`environment: WATCHER_HTTP_RETRIES=-1: must be 0 or more`).
+
+One place for all of them (issue 25): every settings model (this one, alerts
+`watcher.notify.settings`, the form's limits `watcher.web.protect`, `WATCHER_FETCH_ALLOW`
+`watcher.sources.netguard`, documents `watcher.documents.sync`) reads the process environment and
+then a `.env` file in the current folder (`ENV_CONFIG`; the environment wins), and
+`watcher.cli.environment.check_environment()` reads them all when a command starts: every wrong value is one line, and a
+`WATCHER_*` name that is no setting (`WATCHER_SMTP_ULR`) is one line naming the closest real one.
 """
 
 from __future__ import annotations
@@ -24,17 +32,23 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, ValidationError, field_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from watcher import __version__
 from watcher.errors import ConfigError
 
+ENV_FILE = ".env"
+# The configuration every settings model shares: `WATCHER_*` variables, then `.env`.
+ENV_CONFIG = SettingsConfigDict(
+    env_prefix="WATCHER_", extra="ignore", env_file=ENV_FILE, env_file_encoding="utf-8"
+)
+
 
 class Settings(BaseSettings):
     """Settings from `WATCHER_*` environment variables."""
 
-    model_config = SettingsConfigDict(env_prefix="WATCHER_", extra="ignore")
+    model_config = ENV_CONFIG
 
     sources: Path = Path("sources.yaml")
     data_dir: Path = Path("data")
@@ -51,6 +65,8 @@ class Settings(BaseSettings):
     demo: bool = False
     # The prefix of the ocids of `watcher export --ocds` and `/api/procedures/{id}.ocds.json`.
     ocid_prefix: str = "ocds-watcher"
+    # Signs the forms' tokens and the used confirmation links; unset: `<data dir>/secret.key`.
+    secret_key: SecretStr | None = None
     user_agent: str = f"detention-watcher/{__version__} (+https://github.com/detention-watcher)"
 
     @field_validator("base_url")
@@ -59,6 +75,13 @@ class Settings(BaseSettings):
         if not value.startswith(("http://", "https://")):
             raise ValueError("must start with http:// or https://")
         return value.rstrip("/")
+
+    @field_validator("secret_key")
+    @classmethod
+    def _secret_key(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and len(value.get_secret_value().strip()) < 16:
+            raise ValueError("is too short: write at least 16 random characters")
+        return value
 
     @field_validator("log_format", mode="before")
     @classmethod
@@ -99,6 +122,24 @@ def check_database_url(value: str) -> str:
     return value.strip()
 
 
+def missing_sqlite_folder(settings: Settings) -> Path | None:
+    """The folder of the configured SQLite file when it does not exist and the watcher would not
+    make it (it makes only the data dir): SQLite would create an empty database elsewhere than
+    meant, or fail later with vaguer words."""
+    from sqlalchemy.engine import make_url  # noqa: PLC0415
+
+    if not settings.database_url:
+        return None
+    url = make_url(settings.database_url)
+    database = url.database or ""
+    if url.get_backend_name() != "sqlite" or not database or database == ":memory:":
+        return None
+    folder = Path(database).expanduser().resolve().parent
+    if folder.is_dir() or folder == settings.data_dir.expanduser().resolve():
+        return None
+    return folder
+
+
 def normalize_url(url: str) -> str:
     """A plain `postgresql://` (or `postgres://`) URL uses the psycopg 3 driver."""
     for prefix in ("postgres://", "postgresql://"):
@@ -114,6 +155,6 @@ def load_settings() -> Settings:
     try:
         return Settings()
     except ValidationError as exc:
-        secret = frozenset({"WATCHER_DATABASE_URL"})
+        secret = frozenset({"WATCHER_DATABASE_URL", "WATCHER_SECRET_KEY"})
         problems = [env_problem(dict(err), secret=secret) for err in exc.errors()]
         raise ConfigError(problems[0], problems) from None

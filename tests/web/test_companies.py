@@ -223,3 +223,12 @@ def test_company_subscription_gets_only_its_procedures(
         mine, all_titles = titles("a@example.org"), titles("b@example.org")
     assert mine and all("Dunkerque" in t for t in mine)
     assert len(all_titles) > len(mine)
+
+
+def test_the_company_page_offers_e_mails_and_its_feed(client: TestClient) -> None:
+    html = client.get("/companies/spie-batignolles-nord").text
+    assert '<a class="follow-mail" href="#sub-email">' in html
+    assert (
+        '<a class="follow-feed" href="/feeds/companies/spie-batignolles-nord.atom"'
+        ' type="application/atom+xml">'
+    ) in html

@@ -156,9 +156,22 @@ def test_matcher_reasons_in_french(client: TestClient, polled: Runtime) -> None:
         ("site: Loon-Plage → dunkerque", "site : Loon-Plage → dunkerque"),
         ("'CRA' ignored: the notice says 'autisme'", "« CRA » écarté : l'avis dit « autisme »"),
         ("something new", "something new"),
+        (
+            "CPV 45216113 (prison building construction; the closest CPV for a CRA)",
+            "code CPV 45216113 (construction d'établissements pénitentiaires ; le code CPV le "
+            "plus proche d'un CRA)",
+        ),
     ],
 )
 def test_reasons_table(reason: str, french: str) -> None:
+    """Every CPV label of the rules has its French words (no English on French pages)."""
+    import yaml  # noqa: PLC0415
+
+    from watcher.web.reasons import CPV_LABELS_FR  # noqa: PLC0415
+
+    rules = Path(__file__).parents[2] / "watcher" / "match" / "rules" / "relevance.yaml"
+    labels = {c["label"] for c in yaml.safe_load(rules.read_text("utf-8"))["cpv"]}
+    assert labels <= set(CPV_LABELS_FR)
     assert reason_text(reason, "fr") == french
     assert reason_text(reason, "en") == reason
 
@@ -171,6 +184,11 @@ def test_reasons_table(reason: str, french: str) -> None:
         ("1d", "tous les jours", "every day"),
         ("0 7 * * *", "tous les jours à 07:00 (heure de Paris)", "every day at 07:00 (Paris time)"),
         ("0 7 1 * *", "cron : 0 7 1 * *", "cron: 0 7 1 * *"),
+        (
+            "0 8,14,20 * * *",
+            "trois fois par jour, à 8 h, 14 h et 20 h (heure de Paris)",
+            "three times a day, at 08:00, 14:00 and 20:00 (Paris time)",
+        ),
     ],
 )
 def test_schedules_in_words(schedule: str, fr: str, en: str) -> None:
@@ -218,7 +236,7 @@ def test_subscribe_without_a_mail_server_explains_and_has_the_site_around_it(
     )
     assert doc.cssselect(".notice-banner a")[0].get("href") == "/feeds?lang=fr"
     assert doc.cssselect("header.site-header nav a")
-    assert doc.cssselect('nav a[aria-current="page"]')[0].get("href") == "/subscribe?lang=fr"
+    assert doc.cssselect('nav a[aria-current="page"]')[0].get("href") == "/subscribe"
 
 
 def test_subscribe_form_with_a_mail_server_has_the_site_header(
@@ -227,13 +245,12 @@ def test_subscribe_form_with_a_mail_server_has_the_site_header(
     monkeypatch.setenv("WATCHER_SMTP_URL", "smtp://127.0.0.1:1")
     doc = page(client, "/subscribe?lang=en")
     assert doc.cssselect('form[action="/subscribe"]')
+    # The same menu and footer as every other page (issue 25).
+    home = page(client, "/?lang=en")
     assert [a.text_content() for a in doc.cssselect("header nav a")] == [
-        "Home",
-        "Sites",
-        "Sources",
-        "Subscribe",
-        "Feeds",
+        a.text_content() for a in home.cssselect("header nav a")
     ]
+    assert doc.cssselect("footer")[0].text_content() == home.cssselect("footer")[0].text_content()
 
 
 FEED = """<?xml version="1.0"?>

@@ -270,7 +270,7 @@ def test_sources_health(make_runtime: Callable[..., Runtime]) -> None:
     assert boamp[2].endswith(" s)") and ("CET" in boamp[2] or "CEST" in boamp[2])
     assert boamp[4] == "3 avis, 2 pertinent(s), 2 événement(s)"
     assert broken[0] == "En échec 1 échec(s) de suite" and broken[2].startswith("— ")
-    assert "cannot reach the portal — check the internet connection or the proxy" in broken[3]
+    assert "impossible de joindre le portail — vérifiez la connexion internet" in broken[3]
     assert resting[0] == "Désactivée"
     banner = text(doc.cssselect(".notice-banner")[0])
     assert banner == ("1 source(s) sur 2 en échec (broken) : des avis récents peuvent manquer.")

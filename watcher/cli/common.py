@@ -73,6 +73,12 @@ class LazyGroup(click.Group):
     def list_commands(self, ctx: click.Context) -> list[str]:
         return sorted({*super().list_commands(ctx), *self.commands_at})
 
+    def invoke(self, ctx: click.Context) -> Any:
+        # Whether a command's `--help` was asked: the group's callback checks no setting then.
+        rest = [*(getattr(ctx, "_protected_args", None) or []), *ctx.args]
+        ctx.meta["watcher.help"] = "--help" in rest
+        return super().invoke(ctx)
+
     def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
         if cmd_name in self.commands_at and cmd_name not in self.commands:
             target, _ = self.commands_at[cmd_name]

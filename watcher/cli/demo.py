@@ -13,14 +13,19 @@ from __future__ import annotations
 
 import json
 import logging
+import shutil
 import tempfile
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from watcher.cli.common import friendly
 from watcher.errors import WatcherError
 from watcher.pipeline.runtime import Runtime
+
+if TYPE_CHECKING:
+    from watcher.settings import Settings
 
 SOURCE_NAME = "boamp-demo"
 
@@ -31,12 +36,18 @@ def prepare(data_dir: Path, base_url: str) -> tuple[Runtime, list[str]]:
     from watcher.cli.firstrun.portal import DemoPortal  # noqa: PLC0415
     from watcher.pipeline.cycle import publish_feeds  # noqa: PLC0415
     from watcher.pipeline.poll import run_source  # noqa: PLC0415
-    from watcher.settings import Settings  # noqa: PLC0415
 
     data_dir.mkdir(parents=True, exist_ok=True)
     first = json.loads(bundled("demo_poll_1.json"))["results"]
     second = json.loads(bundled("demo_poll_2.json"))["results"]
+    third = json.loads(bundled("demo_poll_3.json"))["results"]
     lines = []
+    database = data_dir / "demo.sqlite3"
+    if database.exists():
+        # Polled again, the sample's first poll would move the deadline back: false events.
+        runtime = Runtime(_settings(data_dir, base_url))
+        Runtime._opened.append(runtime)
+        return runtime, [f"demo: the sample is already in {data_dir}; shown as it is"]
     with DemoPortal(first) as portal:
         sources = data_dir / "sources.yaml"
         sources.write_text(
@@ -45,16 +56,7 @@ def prepare(data_dir: Path, base_url: str) -> tuple[Runtime, list[str]]:
             f"sources:\n  - name: {SOURCE_NAME}\n    kind: boamp\n    base_url: {portal.url}\n",
             encoding="utf-8",
         )
-        settings = Settings(
-            sources=sources,
-            data_dir=data_dir,
-            database_url=f"sqlite:///{data_dir / 'demo.sqlite3'}",
-            base_url=base_url,
-            http_backoff=0.0,
-            http_retries=0,
-            demo=True,
-        )
-        runtime = Runtime(settings)
+        runtime = Runtime(_settings(data_dir, base_url))
         Runtime._opened.append(runtime)
         ctx = runtime.context()
         [source] = runtime.config.build()
@@ -64,7 +66,7 @@ def prepare(data_dir: Path, base_url: str) -> tuple[Runtime, list[str]]:
         quiet.setLevel(logging.WARNING)
         try:
             results = []
-            for records in (first, second):
+            for records in (first, second, third):
                 portal.records = records
                 results.append(run_source(source, ctx))
         finally:
@@ -76,8 +78,32 @@ def prepare(data_dir: Path, base_url: str) -> tuple[Runtime, list[str]]:
                 f"demo: poll {number} of the sample: {result.fetched} notice(s), {result.new} new, "
                 f"{result.changed} changed, {result.events} event(s)"
             )
+    from watcher.pipeline.cycle import refresh  # noqa: PLC0415
+
+    resolve = logging.getLogger("watcher.companies.resolve")
+    level = resolve.level
+    resolve.setLevel(logging.WARNING)  # the line below says it
+    try:
+        lines.append(f"demo: {refresh(runtime)}")
+    finally:
+        resolve.setLevel(level)
     lines.append(f"demo: {publish_feeds(runtime)}")
     return runtime, lines
+
+
+def _settings(data_dir: Path, base_url: str) -> Settings:
+    """The demonstration's own settings: its folder, its SQLite file, no retries."""
+    from watcher.settings import Settings  # noqa: PLC0415
+
+    return Settings(
+        sources=data_dir / "sources.yaml",
+        data_dir=data_dir,
+        database_url=f"sqlite:///{data_dir / 'demo.sqlite3'}",
+        base_url=base_url,
+        http_backoff=0.0,
+        http_retries=0,
+        demo=True,
+    )
 
 
 @click.command("demo")
@@ -99,14 +125,28 @@ def demo(host: str, port: int, data_dir: Path | None, no_serve: bool) -> None:
 
     Montre le site avec un échantillon d'avis fourni, sans réseau.
     """
+    if not no_serve:
+        from watcher.web.server import bind  # noqa: PLC0415
+
+        bind(host, port).close()  # a port in use is said now, not after building everything
+    folder = data_dir or Path(tempfile.mkdtemp(prefix="watcher-demo-"))
+    try:
+        _demo(host, port, folder, temporary=data_dir is None, no_serve=no_serve)
+    finally:
+        if data_dir is None:  # a temporary folder goes when the demonstration ends
+            Runtime.close_all()
+            shutil.rmtree(folder, ignore_errors=True)
+
+
+def _demo(host: str, port: int, folder: Path, *, temporary: bool, no_serve: bool) -> None:
     from sqlalchemy import select  # noqa: PLC0415
 
-    from watcher.db.models import Event, Notice  # noqa: PLC0415
+    from watcher.db.models import Company, Event, Notice  # noqa: PLC0415
 
-    folder = data_dir or Path(tempfile.mkdtemp(prefix="watcher-demo-"))
     base = f"http://{host}:{port}"
     click.echo(
-        "demo: DEMONSTRATION with a bundled sample of 3 BOAMP notices (real-shaped, frozen; "
+        "demo: DEMONSTRATION with a bundled sample of 4 BOAMP notices, an award among them "
+        "(real-shaped, frozen; "
         "names and dates rewritten). Nothing is fetched from the internet and no alert is sent."
     )
     runtime, lines = prepare(folder, base)
@@ -119,8 +159,15 @@ def demo(host: str, port: int, data_dir: Path | None, no_serve: bool) -> None:
         ) or session.scalar(select(Notice.id).where(Notice.relevant.is_(True)).limit(1))
     click.echo(f"demo: the site:            {base}/")
     click.echo(f"demo: a procedure's page:  {base}/notices/{notice}")
+    with runtime.sessions() as session:
+        company = session.scalar(select(Company.slug).order_by(Company.id).limit(1))
+    if company:
+        click.echo(f"demo: a company's page:    {base}/companies/{company}")
     click.echo(f"demo: a feed:              {base}/feeds/all.atom (what a feed is: {base}/feeds)")
-    click.echo(f"demo: its data are in {folder} (delete the folder when done)")
+    if temporary:
+        click.echo(f"demo: its data are in {folder}, deleted when the demonstration stops")
+    else:
+        click.echo(f"demo: its data are in {folder}")
     if no_serve:
         return
     from watcher.web.server import serve  # noqa: PLC0415

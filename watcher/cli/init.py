@@ -8,6 +8,7 @@ when no portal answers: a missing network is news, not a mistake, and `watcher d
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import click
@@ -33,36 +34,36 @@ def write_files(folder: Path, *, force: bool) -> list[str]:
     return lines
 
 
-def network_lines(sources: Path, user_agent: str, timeout: float) -> list[str]:
-    """The portals of `sources`, each reachable or not, in words, then a summary line."""
+def network_lines(sources: Path, user_agent: str, timeout: float) -> Iterator[str]:
+    """The portals of `sources`, each reachable or not, in words, then a summary line; each line
+    comes as soon as its portal is checked (a silent proxy makes each check last `timeout`)."""
     from watcher.cli.firstrun.probe import check, probes  # noqa: PLC0415
     from watcher.pipeline.config import load_config  # noqa: PLC0415
     from watcher.sources.netdiag import UNREACHABLE  # noqa: PLC0415
 
     todo = probes(load_config(sources).sources)
-    lines = [f"checking the network to {len(todo)} portal(s) of {sources.name}…"]
+    yield f"checking the network to {len(todo)} portal(s) of {sources.name}…"
     reachable = 0
     for probe in todo:
         names = ", ".join(probe.sources)
         problem = check(probe, user_agent, timeout)
         if problem is None:
             reachable += 1
-            lines.append(f"  ok    {names}: {probe.url} answers")
+            yield f"  ok    {names}: {probe.url} answers"
         else:
-            lines.append(f"  FAIL  {names}: {problem}")
+            yield f"  FAIL  {names}: {problem}"
     if todo and reachable == len(todo):
-        lines.append("every portal answers: run `watcher run --once` to poll them now")
+        yield "every portal answers: run `watcher run --once` to poll them now"
     elif reachable:
-        lines.append(
+        yield (
             f"{reachable} of {len(todo)} portal(s) answer; the others are tried at each run "
             "and their failures shown on the /sources page"
         )
     elif todo:
-        lines.append(
+        yield (
             f"no portal answers: {UNREACHABLE}. Meanwhile `watcher demo` shows the site with "
             "sample data, without any network"
         )
-    return lines
 
 
 @click.command("init")

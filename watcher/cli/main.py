@@ -84,10 +84,27 @@ COMMANDS: dict[str, tuple[str, str]] = {
 }
 
 
+# Commands that read none of the deployment's settings (`demo` makes its own, in a fresh folder).
+OWN_SETTINGS = ("demo", "sources")
+
+
 def _close_runtimes() -> None:
     runtime = sys.modules.get("watcher.pipeline.runtime")
     if runtime is not None:
         runtime.Runtime.close_all()
+
+
+def _check_environment(command: str | None) -> None:
+    """Every setting, read and checked before any command starts: one line for each wrong one."""
+    from watcher.cli.environment import check_environment  # noqa: PLC0415
+    from watcher.errors import ConfigError  # noqa: PLC0415
+
+    try:
+        check_environment(command)
+    except ConfigError as exc:
+        for line in exc.problems:
+            click.echo(f"error: {line}", err=True)
+        sys.exit(1)
 
 
 @click.group(cls=LazyGroup, commands_at=COMMANDS)
@@ -98,7 +115,10 @@ def main(verbose: bool) -> None:
 
     Surveille les portails de marchés publics pour les contrats de la rétention administrative.
     """
-    click.get_current_context().call_on_close(_close_runtimes)
+    ctx = click.get_current_context()
+    ctx.call_on_close(_close_runtimes)
+    if ctx.invoked_subcommand not in (None, *OWN_SETTINGS) and not ctx.meta.get("watcher.help"):
+        _check_environment(ctx.invoked_subcommand)
     logging.basicConfig(
         level=logging.DEBUG if verbose else logging.INFO,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",

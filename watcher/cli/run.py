@@ -3,13 +3,21 @@
 from __future__ import annotations
 
 import errno
+import logging
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from watcher.cli.common import friendly
 from watcher.errors import WatcherError
+
+if TYPE_CHECKING:
+    from watcher.pipeline.runtime import Runtime
+
+# Seconds every portal is given to answer before a first run (at most WATCHER_HTTP_TIMEOUT).
+FIRST_RUN_PROBE_SECONDS = 10.0
 
 
 @click.command("run")
@@ -36,6 +44,23 @@ def run(once: bool, source_name: str | None, force: bool) -> None:
         return
     from watcher.pipeline.summary import round_summary  # noqa: PLC0415
 
+    if not force and _first_run(runtime):
+        from watcher.cli.firstrun.probe import first_run_check  # noqa: PLC0415
+
+        configs = [s.config for s in sources]
+        seconds = min(FIRST_RUN_PROBE_SECONDS, runtime.settings.http_timeout)
+        stop = first_run_check(configs, runtime.settings.user_agent, seconds)
+        for line in stop:
+            click.echo(line, err=True)
+        if stop:
+            sys.exit(1)
+    if runtime.settings.log_format == "text" and not logging.getLogger().isEnabledFor(
+        logging.DEBUG
+    ):
+        # The lines below say each poll's outcome once, in Paris time: the same news as log
+        # lines (machine time, no zone) would say each failure twice (issue 25).
+        for name in ("watcher.pipeline.poll", "watcher.companies.resolve"):
+            logging.getLogger(name).setLevel(logging.WARNING)
     ctx = runtime.context()
     results = []
     # Progress only for a person watching a terminal, never in logs or pipes.
@@ -57,6 +82,19 @@ def run(once: bool, source_name: str | None, force: bool) -> None:
         click.echo(f"error: {len(failed)} source(s) failed: {', '.join(failed)}", err=True)
     if failed or problems:
         sys.exit(1)
+
+
+def _first_run(runtime: Runtime) -> bool:
+    """Whether no source was ever polled with success (a first run, maybe without network)."""
+    from sqlalchemy import select  # noqa: PLC0415
+
+    from watcher.db.models import SourceState  # noqa: PLC0415
+
+    with runtime.sessions() as session:
+        done = session.scalar(
+            select(SourceState.id).where(SourceState.last_success_at.is_not(None))
+        )
+    return done is None
 
 
 @click.group("feed")

@@ -54,6 +54,7 @@ from watcher.documents.storage import (
 )
 from watcher.documents.text import ZipLimits, filename_for, media_type, sniff
 from watcher.errors import ConfigError, FetchError, RefusedURLError, TooLargeError
+from watcher.settings import ENV_CONFIG
 from watcher.sources import netguard
 from watcher.sources.http import Fetcher, build_client
 
@@ -80,7 +81,7 @@ class DocumentsSettings(BaseSettings):
     """`WATCHER_DOCUMENTS=1` turns documents on in `run --once`; `WATCHER_DOCUMENTS_*` tune them."""
 
     model_config = SettingsConfigDict(
-        env_prefix="WATCHER_DOCUMENTS_", extra="ignore", populate_by_name=True
+        **{**ENV_CONFIG, "env_prefix": "WATCHER_DOCUMENTS_", "populate_by_name": True}
     )
 
     enabled: bool = Field(default=False, validation_alias="WATCHER_DOCUMENTS")
@@ -104,9 +105,11 @@ def load_documents_settings() -> DocumentsSettings:
         return DocumentsSettings()
     except ValidationError as exc:
         names = ["_".join(str(p) for p in err["loc"]).upper() for err in exc.errors()]
+        from watcher.core.plain import explain  # noqa: PLC0415
+
         problems = [
-            f"environment: {n if n.startswith('WATCHER_') else 'WATCHER_DOCUMENTS_' + n}: "
-            f"{err['msg']}"
+            f"environment: {n if n.startswith('WATCHER_') else 'WATCHER_DOCUMENTS_' + n}"
+            f"={str(err.get('input'))[:60]}: {explain(dict(err))}"
             for n, err in zip(names, exc.errors(), strict=True)
         ]
         raise ConfigError(problems[0], problems) from None

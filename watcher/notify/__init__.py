@@ -69,6 +69,7 @@ class DeliveryReport:
     interrupted: int = 0
     unconfigured: int = 0
     waiting: int = 0
+    digest_waiting: int = 0  # alerts of daily-digest subscribers, waiting for the next digest
     in_flight: int = 0
     problems: list[str] = field(default_factory=list)
 
@@ -80,6 +81,7 @@ class DeliveryReport:
             or self.failed
             or self.interrupted
             or self.waiting
+            or self.digest_waiting
             or self.in_flight
             or self.problems
         )
@@ -95,6 +97,11 @@ class DeliveryReport:
                 "`watcher notify --interrupted` lists them)"
             )
         line = ", ".join(parts)
+        if self.digest_waiting:
+            line += (
+                f"; {self.digest_waiting} alerts wait for the "
+                f"{ledger.DIGEST_HOUR:02d}:00 digest (Paris time)"
+            )
         if self.waiting:
             line += f"; {self.waiting} alerts wait and will be retried"
         if self.in_flight:
@@ -161,6 +168,7 @@ def deliver_pending(
             report.problem("e-mail is not configured (set WATCHER_SMTP_URL)")
         with runtime.sessions() as session:
             report.waiting = ledger.waiting(session)
+            report.digest_waiting = ledger.waiting(session, digest=True)
             report.in_flight = ledger.in_flight(session)
     if report.interrupted:
         log.warning("%d alerts were interrupted by a crash and are not re-sent", report.interrupted)

@@ -231,9 +231,15 @@ def mark_failed(sessions: sessionmaker[Session], ids: Sequence[int], error: str)
         )
 
 
-def waiting(session: Session) -> int:
-    """Alerts still pending after a round: they will be tried again."""
-    query = select(func.count(Delivery.id)).where(Delivery.status == "pending")
+def waiting(session: Session, *, digest: bool = False) -> int:
+    """Alerts still pending after a round: of immediate subscribers (they will be tried again),
+    or with `digest`, of daily-digest subscribers (they wait for the next digest)."""
+    query = (
+        select(func.count(Delivery.id))
+        .join(Subscriber, Subscriber.id == Delivery.subscriber_id)
+        .where(Delivery.status == "pending")
+        .where(Subscriber.digest.is_not(None) if digest else Subscriber.digest.is_(None))
+    )
     return int(session.scalar(query) or 0)
 
 

@@ -296,8 +296,3 @@ def render_maintainer_email(
     message["Auto-Submitted"] = "auto-generated"
     message.set_content(body)
     return message
-
-
-def render_page(name: str, **context: Any) -> str:
-    """A web page of the subscription flow (`web_*.html`), autoescaped."""
-    return _ENV.get_template(f"web_{name}.html").render(context)

@@ -198,23 +198,34 @@ def request(
     return sub
 
 
+def confirmable(sub: Subscriber, now: dt.datetime, ttl: dt.timedelta) -> bool:
+    """Whether `sub` is pending and its confirmation link, sent less than `ttl` ago, still works."""
+    if sub.confirmed or sub.confirm_sent_at is None:
+        return False
+    return now - sub.confirm_sent_at <= ttl
+
+
 def confirm(
-    session: Session, token: str, now: dt.datetime, ttl: dt.timedelta = CONFIRM_TOKEN_TTL
+    session: Session,
+    token: str,
+    now: dt.datetime,
+    ttl: dt.timedelta = CONFIRM_TOKEN_TTL,
+    *,
+    next_token: str | None = None,
 ) -> Subscriber | None:
     """Confirm the pending subscription holding `token`; None for an unknown, used or expired one.
 
     A confirmation link works once and for `ttl` after it was sent: confirming gives the
-    subscriber a new token (the one its alerts' unsubscribe links carry from then on).
+    subscriber a new token (`next_token`, else a random one), the one its alerts' unsubscribe
+    links carry from then on.
     """
     sub = by_token(session, token)
-    if sub is None or sub.confirmed:
-        return None
-    if sub.confirm_sent_at is None or now - sub.confirm_sent_at > ttl:
+    if sub is None or not confirmable(sub, now, ttl):
         return None
     sub.confirmed = True
     sub.confirmed_at = now
     sub.since_event_id = latest_event_id(session)
-    sub.token = new_token()
+    sub.token = next_token or new_token()
     session.flush()
     return sub
 

@@ -11,6 +11,8 @@ from __future__ import annotations
 import datetime as dt
 from typing import Protocol
 
+from watcher.core.normalize import PARIS
+
 THRESHOLD = 3
 FIRST_REST = dt.timedelta(minutes=15)
 LONGEST_REST = dt.timedelta(days=1)
@@ -30,15 +32,21 @@ def rest_after(failures: int) -> dt.timedelta | None:
     return min(rest, LONGEST_REST)
 
 
-def breaker_open(state: _State, now: dt.datetime) -> str | None:
-    """Why the source rests now, or None when it may be polled."""
+def resting_until(state: _State, now: dt.datetime) -> dt.datetime | None:
+    """When the source's rest ends, while it rests at `now`; else None."""
     rest = rest_after(state.consecutive_failures)
     if rest is None or state.last_error_at is None:
         return None
     until = state.last_error_at + rest
-    if now >= until:
+    return until if now < until else None
+
+
+def breaker_open(state: _State, now: dt.datetime) -> str | None:
+    """Why the source rests now, or None when it may be polled."""
+    until = resting_until(state, now)
+    if until is None:
         return None
     return (
         f"failed {state.consecutive_failures} times in a row; resting until "
-        f"{until:%Y-%m-%d %H:%M} UTC (use --force to try now)"
+        f"{until.astimezone(PARIS):%d/%m/%Y %H:%M %Z} (use --force to try now)"
     )

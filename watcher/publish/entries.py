@@ -260,7 +260,9 @@ def render_entry(
     text = "\n".join([*lines, *fact_lines, *([page] if page else []), *([link] if link else [])])
     categories = tuple(x for x in (kind, site, source) if x)
     return Entry(
-        key=key,
+        # The English entry is another entry, with its own id (a reader that takes both feeds
+        # shows both); the French ids stay as they always were.
+        key=key if lang == "fr" else f"{key}:{lang}",
         title=title,
         link=link,
         updated=created_at,

@@ -155,6 +155,7 @@ class _Build:
     base_url: str
     writer: _Writer
     manifest: dict[str, str]
+    demo: bool = False  # `watcher demo`: titles say "Démonstration"
     fingerprints: dict[str, str] = field(default_factory=dict)
     pages: list[_Page] = field(default_factory=list)
     # event id → (its place in the stream, the pages to write that carry it)
@@ -191,7 +192,7 @@ class _Build:
             items = [r[lang] for r in newest_first]
             for fmt in FORMATS:
                 ref = DocRef(todo.spec, lang, fmt, todo.page)
-                document = render_document(ref, self.base_url, todo.archives, items)
+                document = render_document(ref, self.base_url, todo.archives, items, demo=self.demo)
                 self.writer.write(ref.path, document.body)
 
     def render_and_write(self, session: Session, batch: int = BATCH) -> None:
@@ -305,6 +306,7 @@ def write_feeds(
         base_url=settings.base_url,
         writer=_Writer(out),
         manifest=_read_manifest(out / MANIFEST),
+        demo=settings.demo,
     )
     for position, ref in enumerate(stream_refs(session, upto)):
         for spec in _specs(ref):

@@ -17,6 +17,7 @@ import icalendar
 
 from watcher.core.deadlines import PARIS_ZONE, shown
 from watcher.core.normalize import format_deadline
+from watcher.publish.entries import site_name
 
 CALENDAR_NAME = "Dates limites — marchés de la rétention et de l'expulsion"
 _END = b"END:VCALENDAR"
@@ -68,7 +69,7 @@ def _description(item: Deadline) -> str:
         new = shown(item.local, item.zone, with_time=False) or format_deadline(item.deadline)
         lines.append(f"Date limite modifiée : {item.previous} → {new}")
     if item.site:
-        lines.append(f"Site : {item.site}")
+        lines.append(f"Site : {site_name(item.site)}")  # its name, not its slug
     lines.append(f"Source : {item.source} ({item.native_id})")
     if item.url:
         lines.append(item.url)

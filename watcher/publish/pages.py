@@ -84,16 +84,22 @@ def _older(ref: DocRef, archives: int) -> DocRef | None:
     return ref.sibling(ref.page - 1) if ref.page > 1 else None
 
 
+DEMO_TITLE = {"fr": "Démonstration — ", "en": "Demonstration — "}
+
+
 def render_document(
-    ref: DocRef, base_url: str, archives: int, items: Sequence[Rendered]
+    ref: DocRef, base_url: str, archives: int, items: Sequence[Rendered], *, demo: bool = False
 ) -> Document:
     """One document of a feed from its rendered events (newest first); `archives` is how many
-    archive pages the feed has, for the RFC 5005 links (and JSON Feed's `next_url`)."""
+    archive pages the feed has, for the RFC 5005 links (and JSON Feed's `next_url`). With
+    `demo` (`watcher demo`), its title says it is a demonstration."""
     lang, page = ref.lang, ref.page
     current = ref.sibling(None).url(base_url)
     older = _older(ref, archives)
     updated = items[0].updated if items else None
     title = ref.spec.title(lang) if page is None else catalog.archive_title(ref.spec, lang, page)
+    if demo:
+        title = DEMO_TITLE.get(lang, DEMO_TITLE["en"]) + title
     if ref.fmt == "json":
         json_meta = JsonFeedMeta(
             title=title,
@@ -123,7 +129,7 @@ def render_document(
 
 
 def build_document(
-    session: Session, base_url: str, ref: DocRef, page_size: int = PAGE_SIZE
+    session: Session, base_url: str, ref: DocRef, page_size: int = PAGE_SIZE, *, demo: bool = False
 ) -> Document | None:
     """One document read straight from the database (the web server's path); None when that
     archive page does not exist (yet)."""
@@ -137,7 +143,7 @@ def build_document(
         offset, limit = (ref.page - 1) * page_size, page_size
     rows = feed_slice(session, ref.spec, offset, limit) if limit > 0 else []
     items = [render(row, ref.lang, base_url) for row in rows]
-    return render_document(ref, base_url, archives, items)
+    return render_document(ref, base_url, archives, items, demo=demo)
 
 
 def build_calendar_document(session: Session, base_url: str, now: dt.datetime) -> Document:

@@ -40,9 +40,10 @@ from typing import Any
 
 import httpx
 from pydantic import BaseModel, ValidationError, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings
 
 from watcher.errors import ConfigError, RefusedURLError
+from watcher.settings import ENV_CONFIG
 
 log = logging.getLogger("watcher.sources.netguard")
 Address = ipaddress.IPv4Address | ipaddress.IPv6Address
@@ -54,7 +55,7 @@ URL_FIELDS = ("base_url", "list_urls", "url", "urls")
 class GuardSettings(BaseSettings):
     """`WATCHER_FETCH_ALLOW`, from the environment."""
 
-    model_config = SettingsConfigDict(env_prefix="WATCHER_", extra="ignore")
+    model_config = ENV_CONFIG
 
     fetch_allow: str = ""
 
@@ -79,10 +80,12 @@ def networks(text: str) -> list[Network]:
 
 def load_allowance() -> list[Network]:
     """`WATCHER_FETCH_ALLOW` as networks; a bad value is one `ConfigError` line."""
+    from watcher.core.plain import env_problem  # noqa: PLC0415
+
     try:
         return networks(GuardSettings().fetch_allow)
     except ValidationError as exc:
-        raise ConfigError(f"environment: WATCHER_FETCH_ALLOW: {exc.errors()[0]['msg']}") from None
+        raise ConfigError(env_problem(dict(exc.errors()[0]))) from None
 
 
 def is_public(address: Address) -> bool:

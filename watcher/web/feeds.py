@@ -168,7 +168,11 @@ def routes(runtime: Runtime, *, page_size: int = PAGE_SIZE) -> list[BaseRoute]:
             if ref is None or not known_feed(session, ref.spec, site_slugs()):
                 return None
             found = cache.get(
-                ref.path, state, lambda: build_document(session, base_url, ref, page_size)
+                ref.path,
+                state,
+                lambda: build_document(
+                    session, base_url, ref, page_size, demo=runtime.settings.demo
+                ),
             )
             # An archive page's entries never change: caches may keep it for a day.
             return (found, FRESH if ref.page is None else ARCHIVED) if found else None

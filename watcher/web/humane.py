@@ -22,6 +22,23 @@ _DAYS = {
     "en": ["Sunday", "Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday"],
 }
 _NUMBER = re.compile(r"^\d+$")
+_HOURS = re.compile(r"^\d+(,\d+)+$")
+_TIMES_A_DAY = {
+    "fr": {2: "deux fois par jour", 3: "trois fois par jour", 4: "quatre fois par jour"},
+    "en": {2: "twice a day", 3: "three times a day", 4: "four times a day"},
+}
+
+
+def _times_a_day(minute: int, hours: list[int], lang: str) -> str:
+    """`0 8,14,20 * * *` → "trois fois par jour, à 8 h, 14 h et 20 h (heure de Paris)"."""
+    count = len(hours)
+    if lang == "fr":
+        times = [f"{h} h" + (f" {minute:02d}" if minute else "") for h in hours]
+        words = _TIMES_A_DAY["fr"].get(count, f"{count} fois par jour")
+        return f"{words}, à {', '.join(times[:-1])} et {times[-1]} (heure de Paris)"
+    times = [f"{h:02d}:{minute:02d}" for h in hours]
+    words = _TIMES_A_DAY["en"].get(count, f"{count} times a day")
+    return f"{words}, at {', '.join(times[:-1])} and {times[-1]} (Paris time)"
 
 
 def local(moment: Any, with_time: bool = True) -> str:
@@ -68,6 +85,10 @@ def human_schedule(schedule: str | None, lang: str = "fr") -> str:
     zone = "heure de Paris" if lang == "fr" else "Paris time"
     if len(fields) == 5 and fields[2] == "*" and fields[3] == "*":
         minute, hour, _dom, _month, weekday = fields
+        if _NUMBER.match(minute) and _HOURS.match(hour) and weekday == "*":
+            hours = sorted({int(h) for h in hour.split(",")})
+            if all(h < 24 for h in hours) and len(hours) > 1:
+                return _times_a_day(int(minute), hours, lang)
         if _NUMBER.match(minute) and _NUMBER.match(hour):
             at = f"{int(hour):02d}:{int(minute):02d}"
             if weekday == "*":

@@ -52,6 +52,9 @@ MESSAGES: dict[str, dict[str, str]] = {
         ),
         "health_see": "Voir l'état des sources",
         "feeds_box_title": "Suivre dans un lecteur de flux",
+        "follow_title": "Suivre",
+        "follow_mail": "Recevoir un e-mail à chaque nouveauté",
+        "follow_feed": "Suivre ce flux",
         "feeds_box_exact": "Le flux de {what} contient les mêmes événements que cette page.",
         "feeds_box_closest": (
             "Aucun flux ne correspond exactement à cette recherche ; le plus proche est celui "
@@ -97,6 +100,7 @@ MESSAGES: dict[str, dict[str, str]] = {
         "counts": "Avis reçus",
         "counts_n": "{notices} avis, {relevant} pertinent(s), {events} événement(s)",
         "failures_n": "{n} échec(s) de suite",
+        "rests_until": "au repos après ces échecs ; prochain essai à partir du",
         "database_down_title": "Base de données indisponible",
         "database_down_text": (
             "La base de données ne répond pas pour l'instant. Réessayez dans quelques minutes ; "
@@ -132,6 +136,7 @@ MESSAGES: dict[str, dict[str, str]] = {
         "buyer": "Acheteur",
         "deadline": "Date limite",
         "published": "Publié le",
+        "seen_on": "Vu le",
         "site": "Site",
         "source": "Source",
         "type": "Type d'avis",
@@ -213,8 +218,8 @@ MESSAGES: dict[str, dict[str, str]] = {
         ),
         "kind_cra": "Centre de rétention administrative",
         "kind_za": "Zone d'attente",
-        "kind_irc": "Immigration removal centre",
-        "kind_sthf": "Short-term holding facility",
+        "kind_irc": "Centre de rétention (Royaume-Uni)",
+        "kind_sthf": "Local de rétention de courte durée (Royaume-Uni)",
         "kind_other": "Autre",
     },
     "en": {
@@ -250,6 +255,9 @@ MESSAGES: dict[str, dict[str, str]] = {
         ),
         "health_see": "See the sources' health",
         "feeds_box_title": "Follow in a feed reader",
+        "follow_title": "Follow",
+        "follow_mail": "Get an e-mail for each new event",
+        "follow_feed": "Follow this feed",
         "feeds_box_exact": "The feed of {what} holds the same events as this page.",
         "feeds_box_closest": (
             "No feed matches this search exactly; the closest is the feed of {what}."
@@ -293,6 +301,7 @@ MESSAGES: dict[str, dict[str, str]] = {
         "counts": "Notices received",
         "counts_n": "{notices} notice(s), {relevant} relevant, {events} event(s)",
         "failures_n": "{n} failure(s) in a row",
+        "rests_until": "resting after these failures; next try from",
         "database_down_title": "Database unavailable",
         "database_down_text": (
             "The database does not answer right now. Try again in a few minutes; nothing that "
@@ -328,6 +337,7 @@ MESSAGES: dict[str, dict[str, str]] = {
         "buyer": "Buyer",
         "deadline": "Deadline",
         "published": "Published",
+        "seen_on": "Seen on",
         "site": "Site",
         "source": "Source",
         "type": "Notice type",

@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session, contains_eager, defer, joinedload, selectinl
 from watcher.core.diff import diff_snapshots
 from watcher.core.places import normalise
 from watcher.db.models import Event, Notice, NoticeVersion, PollRun, SourceState
+from watcher.pipeline.breaker import resting_until
 from watcher.publish.entries import TITLE_PREFIX
 from watcher.records import FieldChange
 from watcher.sources.base import SourceConfig
@@ -327,6 +328,7 @@ class SourceHealth:
     relevant: int
     events: int
     last_seconds: float | None
+    rests_until: dt.datetime | None = None  # the breaker's rest after repeated failures
 
     @property
     def status(self) -> str:
@@ -371,6 +373,7 @@ def source_health(session: Session, configs: Sequence[SourceConfig]) -> list[Sou
         for run in session.scalars(select(PollRun).where(PollRun.id.in_(latest)))
     }
     by_config = {c.name: c for c in configs}
+    now = dt.datetime.now(dt.UTC)
     rows = []
     for name in sorted(set(states) | set(by_config)):
         state, config = states.get(name), by_config.get(name)
@@ -388,6 +391,7 @@ def source_health(session: Session, configs: Sequence[SourceConfig]) -> list[Sou
                 relevant=relevant,
                 events=events.get(source_id, 0),
                 last_seconds=seconds.get(source_id),
+                rests_until=resting_until(state, now) if state else None,
             )
         )
     return rows

@@ -35,6 +35,7 @@ from watcher.db.models import Notice, NoticeVersion, SourceState
 from watcher.errors import ConfigError
 from watcher.pipeline.runtime import Runtime
 from watcher.web import asking
+from watcher.sources.netdiag import in_french
 from watcher.web.company_listing import site_counts_by_slug, site_timeline
 from watcher.web.feedlinks import feed_links
 from watcher.web.gazetteer import Site, load_sites
@@ -54,6 +55,7 @@ from watcher.web.listing import (
     timeline,
 )
 from watcher.web.pictures import site_pictures
+from watcher.web.protect import page_form_token
 from watcher.web.reasons import reason_text
 
 # Pages hold no secrets and run no script: nothing but this site's own stylesheet.
@@ -165,11 +167,19 @@ class Pages:
         return site.label if site else slug
 
     def render(
-        self, request: Request, template: str, *, status: int = 200, **context: Any
+        self,
+        request: Request,
+        template: str,
+        *,
+        status: int = 200,
+        lang: str | None = None,
+        **context: Any,
     ) -> HTMLResponse:
-        """A page in the reader's language, with links that keep an explicitly chosen language."""
-        lang = negotiate(request)
-        chosen = explicit_lang(request)
+        """A page in the reader's language (or `lang`: a form's, a subscriber's), with links that
+        keep an explicitly chosen language."""
+        negotiated = negotiate(request)
+        lang = lang or negotiated
+        chosen = explicit_lang(request) or (lang if lang != negotiated else None)
         other = "en" if lang == "fr" else "fr"
 
         def url(path: str, **params: Any) -> str:
@@ -192,7 +202,9 @@ class Pages:
             site_label=self.site_label,
             schedule_words=lambda schedule: human_schedule(schedule, lang),
             reason_words=lambda reason: reason_text(reason, lang),
+            error_words=lambda text: in_french(text) if lang == "fr" else text,
             demo=self.runtime.settings.demo,
+            form_token=lambda: page_form_token(request, self.runtime.settings),
             **context,
         )
         headers = {**SECURITY_HEADERS, "Content-Language": lang, "Vary": "Accept-Language"}

@@ -16,24 +16,52 @@ Always, whatever the settings: at most one confirmation e-mail per address per 2
 (`watcher.notify.subscribers.RESEND_CONFIRMATION_AFTER`); a hidden honeypot field that people
 never fill (a filled one gets the usual answer and nothing is sent); the same answer, in the same
 time, whether an address is new, pending or subscribed (the e-mail is sent after the answer);
-tokens compared in constant time; state-changing POSTs from another site refused (`Origin`, or
-else `Referer`, must be this site when the browser sends one). All counters live in the database
-(`watcher.db.limits`), so limits hold across restarts and across instances.
+tokens compared in constant time; state-changing POSTs from another site refused. All counters
+live in the database (`watcher.db.limits`), so limits hold across restarts and across instances.
+
+Telling a form sent from this site from one sent from another (issue 25): every page says
+`Referrer-Policy: no-referrer`, so a browser posts this site's own forms with `Origin: null` and
+no `Referer`. What a browser really sends is read in this order (`post_verdict`):
+`Sec-Fetch-Site` (Chromium, Firefox, Safari; on HTTPS and on localhost) refuses `cross-site` and
+`same-site`; a real `Origin` (or `Referer`) must be this site; `Sec-Fetch-Site: same-origin` is
+enough; else every form carries a signed token (`form_token`: HMAC-SHA256 under the site's secret
+of the client's address and the time the page was shown, valid 24 h), which a page on another site
+cannot produce for the visitor's address. `Origin: null` without a valid token is *unsure*: the
+form is shown again, filled in, with a fresh token, and nothing is sent. A POST with no browser
+signal at all (a mail provider's RFC 8058 one-click unsubscribe, curl) is let through: it cannot
+ride on a visitor's browser, and the limits above still hold.
+
+The secret is `WATCHER_SECRET_KEY` when set (several instances must share it), else a random key
+written once to `<data dir>/secret.key` (mode 600).
 """
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import hmac
 import ipaddress
+import os
+import secrets
+import time
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
 from urllib.parse import urlsplit
 
-from pydantic import ValidationError, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import Field, ValidationError, field_validator
+from pydantic_settings import BaseSettings
 from starlette.requests import Request
 
 from watcher.errors import ConfigError
+from watcher.settings import ENV_CONFIG, Settings
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 HONEYPOT = "website"  # a field people never see nor fill (hidden by the stylesheet)
+FORM_TOKEN = "form_token"  # noqa: S105 - the name of the hidden field of every form
+FORM_TOKEN_TTL = 24 * 3600  # seconds a shown form may wait before it is sent
+SECRET_FILE = "secret.key"  # noqa: S105 - a file name
+Verdict = Literal["ok", "foreign", "unsure"]
 SECURITY_HEADERS = {
     "Content-Security-Policy": (
         "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; "
@@ -49,12 +77,12 @@ SECURITY_HEADERS = {
 class SubscribeSettings(BaseSettings):
     """Limits of the public subscription form, from `WATCHER_*` environment variables."""
 
-    model_config = SettingsConfigDict(env_prefix="WATCHER_", extra="ignore")
+    model_config = ENV_CONFIG
 
-    subscribe_per_client: int = 10
-    subscribe_per_address: int = 3
-    subscribe_mails_per_hour: int = 100
-    subscribe_token_hours: float = 48.0
+    subscribe_per_client: int = Field(default=10, ge=1)
+    subscribe_per_address: int = Field(default=3, ge=1)
+    subscribe_mails_per_hour: int = Field(default=100, ge=1)
+    subscribe_token_hours: float = Field(default=48.0, gt=0, le=24 * 365)
     trusted_proxies: str = ""
 
     @field_validator("trusted_proxies")
@@ -83,12 +111,13 @@ def parse_networks(text: str) -> list[Network]:
 
 def load_subscribe_settings() -> SubscribeSettings:
     """Read the form's limits; a bad variable becomes one `ConfigError` line."""
+    from watcher.core.plain import env_problem  # noqa: PLC0415
+
     try:
         return SubscribeSettings()
     except ValidationError as exc:
-        err = exc.errors()[0]
-        name = "_".join(str(p) for p in err["loc"]).upper()
-        raise ConfigError(f"environment: WATCHER_{name}: {err['msg']}") from None
+        problems = [env_problem(dict(err)) for err in exc.errors()]
+        raise ConfigError(problems[0], problems) from None
 
 
 def _address(text: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
@@ -129,6 +158,76 @@ def _origin(url: str) -> str | None:
     if not parts.scheme or not parts.netloc:
         return None
     return f"{parts.scheme}://{parts.netloc}".lower()
+
+
+def site_secret(settings: Settings) -> bytes:
+    """The key of the site's signatures: `WATCHER_SECRET_KEY`, else `<data dir>/secret.key`
+    (made at first use, readable by its owner only)."""
+    if settings.secret_key is not None:
+        return settings.secret_key.get_secret_value().encode("utf-8")
+    return _secret_file(str(settings.data_dir.resolve() / SECRET_FILE))
+
+
+@lru_cache(maxsize=8)
+def _secret_file(name: str) -> bytes:
+    path = Path(name)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        key = path.read_bytes().strip()
+        if len(key) >= 32:
+            return key
+        raise ConfigError(f"{path}: the site's secret key is too short; delete the file") from None
+    with os.fdopen(fd, "w") as out:
+        out.write(secrets.token_hex(32) + "\n")
+    return path.read_bytes().strip()
+
+
+def sign(secret: bytes, *parts: str) -> str:
+    """A URL-safe HMAC-SHA256 signature (32 characters) of `parts`."""
+    digest = hmac.new(secret, "\x1f".join(parts).encode("utf-8"), hashlib.sha256).digest()
+    return base64.urlsafe_b64encode(digest[:24]).decode("ascii")
+
+
+def form_token(secret: bytes, client: str, now: float | None = None) -> str:
+    """The hidden token of a form shown to `client` (its address, as `client_address` says)."""
+    issued = str(int(time.time() if now is None else now))
+    return f"{issued}.{sign(secret, 'form', client, issued)}"
+
+
+def page_form_token(request: Request, settings: Settings) -> str:
+    """The token for a form on a page shown by `request` (the company page's form)."""
+    client = client_address(request, load_subscribe_settings().proxies())
+    return form_token(site_secret(settings), client)
+
+
+def valid_form_token(secret: bytes, client: str, token: str, now: float | None = None) -> bool:
+    """Whether `token` was made by `form_token` for this client less than 24 hours ago."""
+    issued, _, signature = token.partition(".")
+    if not issued.isdigit() or len(issued) > 12:
+        return False
+    age = (time.time() if now is None else now) - int(issued)
+    if not -300 <= age <= FORM_TOKEN_TTL:
+        return False
+    return hmac.compare_digest(signature.encode(), sign(secret, "form", client, issued).encode())
+
+
+def post_verdict(request: Request, base_url: str, *, token_ok: bool) -> Verdict:
+    """Whether a POST comes from a page of this site (`ok`), from another site (`foreign`), or
+    from a browser that says too little to tell (`unsure`: `Origin: null`, no valid token).
+
+    `token_ok` says whether the form's signed token (`valid_form_token`) checked out.
+    """
+    fetch_site = request.headers.get("sec-fetch-site", "").strip().lower()
+    if fetch_site in {"cross-site", "same-site"}:
+        return "foreign"
+    claimed = request.headers.get("origin")
+    if claimed not in (None, "null") or request.headers.get("referer"):
+        return "ok" if same_site(request, base_url) else "foreign"
+    if fetch_site in {"same-origin", "none"} or token_ok:
+        return "ok"
+    return "unsure" if claimed == "null" else "ok"
 
 
 def same_site(request: Request, base_url: str) -> bool:

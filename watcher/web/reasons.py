@@ -18,6 +18,24 @@ FIELDS_FR = {
     "lots": "les lots",
 }
 
+# The labels of the CPV codes of `watcher/match/rules/relevance.yaml`, in French (issue 25).
+CPV_LABELS_FR = {
+    "prison building construction; the closest CPV for a CRA": (
+        "construction d'établissements pénitentiaires ; le code CPV le plus proche d'un CRA"
+    ),
+    "construction work for law and order buildings": (
+        "travaux de construction de bâtiments pour l'ordre public"
+    ),
+    "services related to detention": "services liés à la détention",
+    "non-scheduled air transport (charters)": "transport aérien non régulier (vols affrétés)",
+    "hire of air transport with crew": "location de moyens de transport aérien avec équipage",
+    "special-purpose road passenger transport (escorts)": (
+        "transport routier spécialisé de passagers (escortes)"
+    ),
+    "security services": "services de sécurité",
+    "guard services": "services de gardiennage",
+}
+
 _Q = r"'(.+?)'"
 _RULES: tuple[tuple[re.Pattern[str], str], ...] = (
     (re.compile(rf"^phrase {_Q} in (\w+)$"), "expression « {0} » dans {1}"),
@@ -56,7 +74,7 @@ def reason_text(reason: str, lang: str) -> str:
             parts = [
                 _field(value)
                 if value in FIELDS_FR and template.count("dans {1}") and i == 1
-                else value
+                else CPV_LABELS_FR.get(value, value)
                 for i, value in enumerate(found.groups())
             ]
             return template.format(*parts)

@@ -10,8 +10,12 @@
   maintainers are told once when it is reached), a honeypot field, cross-site POSTs refused. The
   confirmation is stored and sent *after* the answer, so every accepted submission gets the same
   page in the same time: neither its text nor its timing says whether the address is known.
+- `GET /subscribe/confirm?token=…` shows a button; only its `POST` confirms (mail filters open
+  links). A confirmed link opened again says "already confirmed": the subscriber's new token is a
+  signature of the confirmation token, so a used link is still recognised.
 - `GET /unsubscribe?token=…` asks for a click (link scanners must not unsubscribe anyone);
-  `POST /unsubscribe?token=…` unsubscribes and deletes the address. Mail clients use the same POST
+  `POST /unsubscribe?token=…` unsubscribes and deletes the address; the same link opened again
+  (for a day) says "already unsubscribed". Mail clients use the same POST
   for RFC 8058 one-click unsubscribe (`List-Unsubscribe-Post: List-Unsubscribe=One-Click`).
 """
 
@@ -27,7 +31,7 @@ from urllib.parse import urlsplit
 from starlette.background import BackgroundTask
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, Response
+from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from watcher.companies.store import known_companies
@@ -38,17 +42,23 @@ from watcher.errors import ConfigError, DeliveryError, WatcherError
 from watcher.notify import make_mailer, utcnow
 from watcher.notify import subscribers as subs
 from watcher.notify.apprise_channel import AppriseChannel
-from watcher.notify.render import render_confirm, render_page, site_label
+from watcher.notify.render import render_confirm, site_label
 from watcher.notify.settings import load_notify_settings
 from watcher.pipeline.runtime import Runtime
 from watcher.publish.entries import TITLE_PREFIX
+from watcher.web.pages import Pages
 from watcher.web.protect import (
+    FORM_TOKEN,
     HONEYPOT,
     SECURITY_HEADERS,
     SubscribeSettings,
+    Verdict,
     client_address,
     load_subscribe_settings,
-    same_site,
+    post_verdict,
+    sign,
+    site_secret,
+    valid_form_token,
 )
 
 log = logging.getLogger("watcher.web.subscribe")
@@ -97,6 +107,17 @@ TEXTS: dict[str, dict[str, str]] = {
         "limited_title": "Trop de demandes",
         "limited_text": "Trop de demandes d'abonnement sont venues d'ici ou pour cette adresse. "
         "Réessayez dans une heure (ou demain pour une même adresse).",
+        "confirm_title": "Confirmer l'abonnement",
+        "confirm_text": "Appuyez sur le bouton pour recevoir les alertes à cette adresse.",
+        "confirm_button": "Confirmer mon abonnement",
+        "already_title": "Abonnement déjà confirmé",
+        "already_text": "Cet abonnement est déjà confirmé : les prochaines alertes arriveront à "
+        "cette adresse. Chaque e-mail contient un lien de désabonnement.",
+        "gone_title": "Désabonnement déjà fait",
+        "gone_text": "Vous ne recevez plus d'alertes et votre adresse a été effacée. Vous pouvez "
+        "vous réabonner quand vous voulez.",
+        "again_text": "Votre navigateur n'a pas dit d'où venait ce formulaire : vérifiez les "
+        "informations et appuyez encore sur le bouton.",
         "foreign_title": "Demande refusée",
         "foreign_text": "Ce formulaire a été envoyé depuis un autre site. Ouvrez la page "
         "d'abonnement de ce site et réessayez.",
@@ -140,6 +161,17 @@ TEXTS: dict[str, dict[str, str]] = {
         "limited_title": "Too many requests",
         "limited_text": "Too many subscription requests came from here or for this address. "
         "Please try again in an hour (or tomorrow for the same address).",
+        "confirm_title": "Confirm the subscription",
+        "confirm_text": "Press the button to receive the alerts at this address.",
+        "confirm_button": "Confirm my subscription",
+        "already_title": "Subscription already confirmed",
+        "already_text": "This subscription is already confirmed: the next alerts will come to "
+        "this address. Every e-mail has an unsubscribe link.",
+        "gone_title": "Already unsubscribed",
+        "gone_text": "You receive no more alerts and your address has been erased. You can "
+        "subscribe again at any time.",
+        "again_text": "Your browser did not say where this form came from: check the details "
+        "and press the button again.",
         "foreign_title": "Request refused",
         "foreign_text": "This form was sent from another site. Open this site's subscription "
         "page and try again.",
@@ -165,29 +197,6 @@ def mail_configured() -> bool:
         return False
 
 
-def _message(
-    lang: str,
-    title: str,
-    text: str,
-    status: int = 200,
-    button: dict[str, str] | None = None,
-    headers: dict[str, str] | None = None,
-    background: BackgroundTask | None = None,
-) -> Response:
-    t = TEXTS[lang]
-    body = render_page(
-        "message",
-        lang=lang,
-        home=t["home"],
-        title=t[title],
-        paragraphs=[t[text]],
-        button=button,
-    )
-    return HTMLResponse(
-        body, status_code=status, headers={**HEADERS, **(headers or {})}, background=background
-    )
-
-
 def _mailbox(address: str) -> str:
     """The mailbox an address reaches, for the per-address limit: `victim+1@…` and `victim+2@…`
     land in the same inbox, so they share one limit."""
@@ -204,15 +213,62 @@ def routes(runtime: Runtime) -> list[BaseRoute]:
         except WatcherError:  # no readable rules: the form offers no site choice
             return []
 
-    def form_page(lang: str, *, error: str | None = None, values: Any = None) -> Response:
+    pages = Pages(runtime)
+
+    def key() -> bytes:
+        return site_secret(runtime.settings)
+
+    def client_of(request: Request) -> str:
+        return client_address(request, load_subscribe_settings().proxies())
+
+    def verdict(request: Request, form: Any) -> Verdict:
+        """What the browser says about where this POST comes from (`post_verdict`)."""
+        sent = str(form.get(FORM_TOKEN) or "")
+        token_ok = valid_form_token(key(), client_of(request), sent)
+        return post_verdict(request, runtime.settings.base_url, token_ok=token_ok)
+
+    def button(request: Request, action: str, token: str, label: str) -> dict[str, str]:
+        return {"action": action, "token": token, "label": label}
+
+    def message(
+        request: Request,
+        lang: str,
+        title: str,
+        text: str,
+        status: int = 200,
+        button: dict[str, str] | None = None,
+        headers: dict[str, str] | None = None,
+        background: BackgroundTask | None = None,
+    ) -> Response:
+        """A page of the flow, in the site's frame (its menu, its footer)."""
+        t = TEXTS[lang]
+        page = pages.render(
+            request,
+            "message.html",
+            status=status,
+            lang=lang,
+            active="subscribe",
+            title=t[title],
+            paragraphs=[t[text]],
+            button=button,
+        )
+        page.headers.update({**HEADERS, **(headers or {})})
+        page.background = background
+        return page
+
+    def form_page(
+        request: Request, lang: str, *, error: str | None = None, values: Any = None
+    ) -> Response:
         t = TEXTS[lang]
         values = values or {}
         sites = sorted(((s, site_label(s) or s) for s in known_sites()), key=lambda x: x[1])
-        body = render_page(
-            "subscribe",
+        page = pages.render(
+            request,
+            "subscribe.html",
+            status=400 if error else 200,
             lang=lang,
-            other="en" if lang == "fr" else "fr",
-            t=t,
+            active="subscribe",
+            s=t,
             error=error,
             email=values.get("email", ""),
             sites=sites,
@@ -222,7 +278,8 @@ def routes(runtime: Runtime) -> list[BaseRoute]:
             digest=values.get("digest"),
             mail_on=mail_configured(),
         )
-        return HTMLResponse(body, status_code=400 if error else 200, headers=HEADERS)
+        page.headers.update(HEADERS)
+        return page
 
     def mailer_or_off() -> str | None:
         """None when confirmation e-mails can be sent; else the page text that says why not."""
@@ -239,7 +296,9 @@ def routes(runtime: Runtime) -> list[BaseRoute]:
             by_client = limits.hit(session, limits.key("subscribe:client", client), HOUR, now)
             if by_client > conf.subscribe_per_client:
                 return True
-            mailbox = _mailbox(address)
+            # Keyed by a signature, not a bare hash: the counters do not hold a guessable
+            # fingerprint of an address.
+            mailbox = sign(key(), "address", _mailbox(address))
             by_address = limits.hit(session, limits.key("subscribe:address", mailbox), DAY, now)
             return by_address > conf.subscribe_per_address
 
@@ -332,11 +391,13 @@ def routes(runtime: Runtime) -> list[BaseRoute]:
 
     async def subscribe(request: Request) -> Response:
         if request.method == "GET":
-            return form_page(_lang(request))
+            chosen = [s for s in request.query_params.getlist("site") if s in known_sites()]
+            return form_page(request, _lang(request), values={"sites": chosen})
         form = await request.form()
         lang = _lang(request, form)
-        if not same_site(request, runtime.settings.base_url):
-            return _message(lang, "foreign_title", "foreign_text", status=403)
+        seen = verdict(request, form)
+        if seen == "foreign":
+            return message(request, lang, "foreign_title", "foreign_text", status=403)
         conf = load_subscribe_settings()
         email = str(form.get("email") or "").strip()[:320]
         sites = [str(v) for v in form.getlist("site")]
@@ -351,73 +412,117 @@ def routes(runtime: Runtime) -> list[BaseRoute]:
         client = client_address(request, conf.proxies())
         if await run_in_threadpool(over_limit, client, address.lower(), conf):
             log.warning("subscription form: too many requests (client %s)", client)
-            return _message(
-                lang, "limited_title", "limited_text", status=429, headers={"Retry-After": "3600"}
+            return message(
+                request,
+                lang,
+                "limited_title",
+                "limited_text",
+                status=429,
+                headers={"Retry-After": "3600"},
             )
+        if seen == "unsure":  # nothing sent: the same form again, filled in, with a fresh token
+            return form_page(request, lang, error=TEXTS[lang]["again_text"], values=values)
         if form.get(HONEYPOT):
             log.info("subscription form: honeypot filled (client %s); nothing sent", client)
-            return _message(lang, "sent_title", "sent_text")
+            return message(request, lang, "sent_title", "sent_text")
         if channel != "email":
-            return form_page(lang, error=TEXTS[lang]["bad_email"], values=values)
+            return form_page(request, lang, error=TEXTS[lang]["bad_email"], values=values)
         if set(sites) - set(known_sites()) or set(events) - set(subs.EVENT_TYPES):
-            return form_page(lang, error=TEXTS[lang]["bad_choice"], values=values)
+            return form_page(request, lang, error=TEXTS[lang]["bad_choice"], values=values)
         if companies and not await run_in_threadpool(known_companies, runtime, companies):
-            return form_page(lang, error=TEXTS[lang]["bad_choice"], values=values)
+            return form_page(request, lang, error=TEXTS[lang]["bad_choice"], values=values)
         off = await run_in_threadpool(mailer_or_off)
         if off is not None:
-            return _message(lang, "down_title", off, status=503)
+            return message(request, lang, "down_title", off, status=503)
         filters = subs.Filters(
             sites=sites, events=events, lang=lang, digest=digest, companies=companies
         )
         task = BackgroundTask(run_in_threadpool, sent_in_background, address, filters, conf)
-        return _message(lang, "sent_title", "sent_text", background=task)
+        return message(request, lang, "sent_title", "sent_text", background=task)
 
     async def confirm(request: Request) -> Response:
-        token = request.query_params.get("token", "")
-
-        def run() -> str | None:
-            with session_scope(runtime.sessions) as session:
-                ttl = dt.timedelta(hours=load_subscribe_settings().subscribe_token_hours)
-                sub = subs.confirm(session, token, utcnow(), ttl)
-                if sub is None:
-                    return None
-                log.info("subscriber #%d confirmed", sub.id)
-                return sub.lang
-
-        lang = await run_in_threadpool(run)
-        if lang is None:
-            return _message(_lang(request), "invalid_title", "invalid_text", status=404)
-        return _message(lang, "confirmed_title", "confirmed_text")
-
-    async def unsubscribe(request: Request) -> Response:
         form = await request.form() if request.method == "POST" else None
-        if form is not None and not same_site(request, runtime.settings.base_url):
-            return _message(_lang(request, form), "foreign_title", "foreign_text", status=403)
         token = request.query_params.get("token") or str(
             (form.get("token") if form is not None else None) or ""
         )
+        seen = verdict(request, form) if form is not None else None
+        if seen == "foreign":
+            return message(
+                request, _lang(request, form), "foreign_title", "foreign_text", status=403
+            )
+        used = sign(key(), "confirmed", token)  # the subscriber's token once this one is used
 
-        def run(remove: bool) -> str | None:
+        def run(spend: bool) -> tuple[str, str | None]:
+            now = utcnow()
+            ttl = dt.timedelta(hours=load_subscribe_settings().subscribe_token_hours)
+            with session_scope(runtime.sessions) as session:
+                sub = subs.by_token(session, token)
+                if sub is not None and subs.confirmable(sub, now, ttl):
+                    if not spend:
+                        return "ask", sub.lang
+                    subs.confirm(session, token, now, ttl, next_token=used)
+                    log.info("subscriber #%d confirmed", sub.id)
+                    return "confirmed", sub.lang
+                done = subs.by_token(session, used) if token else None
+                if done is not None and done.confirmed:
+                    return "already", done.lang
+                return "invalid", None
+
+        state, lang = await run_in_threadpool(run, seen == "ok")
+        if lang is None:
+            return message(request, _lang(request), "invalid_title", "invalid_text", status=404)
+        if state == "ask":
+            text = "again_text" if seen == "unsure" else "confirm_text"
+            t = TEXTS[lang]
+            ask = button(request, "/subscribe/confirm", token, t["confirm_button"])
+            return message(request, lang, "confirm_title", text, button=ask)
+        if state == "already":
+            return message(request, lang, "already_title", "already_text")
+        return message(request, lang, "confirmed_title", "confirmed_text")
+
+    async def unsubscribe(request: Request) -> Response:
+        form = await request.form() if request.method == "POST" else None
+        seen = verdict(request, form) if form is not None else None
+        if seen == "foreign":
+            return message(
+                request, _lang(request, form), "foreign_title", "foreign_text", status=403
+            )
+        token = request.query_params.get("token") or str(
+            (form.get("token") if form is not None else None) or ""
+        )
+        # A day-long mark that this link was used, to say "already unsubscribed" when it is
+        # opened again (a signature of the token: nothing that names the person).
+        gone = limits.key("unsubscribed", sign(key(), "unsubscribed", token))
+
+        def run(remove: bool) -> tuple[str, str | None]:
+            now = utcnow()
             with session_scope(runtime.sessions) as session:
                 sub = subs.by_token(session, token)
                 if sub is None:
-                    return None
+                    if token and limits.count(session, gone, DAY, now):
+                        return "gone", None
+                    return "invalid", None
                 lang = sub.lang
                 if remove:
                     log.info("subscriber #%d unsubscribed", sub.id)
                     subs.remove(session, sub)
-                return lang
+                    limits.hit(session, gone, DAY, now)
+                    return "removed", lang
+                return "ask", lang
 
-        lang = await run_in_threadpool(run, request.method == "POST")
+        state, lang = await run_in_threadpool(run, seen == "ok")
+        if state == "gone":
+            return message(request, _lang(request, form), "gone_title", "gone_text")
         if lang is None:
-            return _message(_lang(request), "invalid_title", "invalid_text", status=404)
-        if request.method == "POST":
-            return _message(lang, "unsubbed_title", "unsubbed_text")
-        button = {"action": "/unsubscribe", "token": token, "label": TEXTS[lang]["unsub_button"]}
-        return _message(lang, "unsub_title", "unsub_text", button=button)
+            return message(request, _lang(request), "invalid_title", "invalid_text", status=404)
+        if state == "removed":
+            return message(request, lang, "unsubbed_title", "unsubbed_text")
+        ask = button(request, "/unsubscribe", token, TEXTS[lang]["unsub_button"])
+        text = "again_text" if seen == "unsure" else "unsub_text"
+        return message(request, lang, "unsub_title", text, button=ask)
 
     return [
         Route("/subscribe", subscribe, methods=["GET", "POST"]),
-        Route("/subscribe/confirm", confirm, methods=["GET"]),
+        Route("/subscribe/confirm", confirm, methods=["GET", "POST"]),
         Route("/unsubscribe", unsubscribe, methods=["GET", "POST"]),
     ]
