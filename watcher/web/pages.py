@@ -34,8 +34,8 @@ from watcher.core.phases import ORDER as PHASE_ORDER
 from watcher.db.models import Notice, NoticeVersion, SourceState
 from watcher.errors import ConfigError
 from watcher.pipeline.runtime import Runtime
-from watcher.web import asking
 from watcher.sources.netdiag import in_french
+from watcher.web import asking
 from watcher.web.company_listing import site_counts_by_slug, site_timeline
 from watcher.web.feedlinks import feed_links
 from watcher.web.gazetteer import Site, load_sites
