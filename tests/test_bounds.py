@@ -4,20 +4,29 @@ the issue's table (memory, disk, mail, connections, records that cannot be read)
 from __future__ import annotations
 
 import gzip
+import json
 import tracemalloc
 import zlib
 from collections.abc import Callable
+from pathlib import Path
 
 import httpx
 import pytest
+from sqlalchemy import select
 
+from tests.helpers import BoampPortal
 from tests.loopback import LoopbackServer, Reply
 from tests.test_documents import DocsPortal, documents, set_notice, sync
+from watcher.db.models import Notice
 from watcher.errors import TooLargeError
+from watcher.pipeline.poll import run_sources
 from watcher.pipeline.runtime import Runtime
+from watcher.records import RunResult
 from watcher.sources.http import Fetcher
 
 MiB = 1024 * 1024
+FIXTURES = Path(__file__).parent / "fixtures"
+HTML = {"Content-Type": "text/html; charset=utf-8"}
 
 
 def double_gzip(size: int) -> bytes:
@@ -90,3 +99,158 @@ def test_row1_double_gzip_document_is_refused_as_too_large(
     assert documents(runtime)["bomb.pdf"].last_error is not None
     assert "larger than" in (documents(runtime)["bomb.pdf"].last_error or "")
     assert peak < 40 * MiB, f"peak {peak / MiB:.0f} MiB"
+
+
+# Row 4: a record with a date at year 1 or 9999 with an offset, or a field nested ~1,000 levels.
+
+Y1 = "0001-01-01T00:00:00+00:00"
+Y9999 = "9999-12-31T23:59:59-05:00"
+DEEP = "__DEEP__"
+
+
+def _nested(document: object, depth: int = 1000) -> bytes:
+    """`document` as JSON with `DEEP` replaced by an object nested `depth` levels."""
+    text = json.dumps(document).replace(f'"{DEEP}"', '{"a":' * depth + '"x"' + "}" * depth)
+    return text.encode()
+
+
+def _dates(node: object, value: str) -> None:
+    """Every date-like string of an OCDS release set to `value`."""
+    if isinstance(node, dict):
+        for key, inner in node.items():
+            if isinstance(inner, str) and (key.lower().endswith("date") or key == "date"):
+                node[key] = value
+            else:
+                _dates(inner, value)
+    elif isinstance(node, list):
+        for inner in node:
+            _dates(inner, value)
+
+
+def _poll(runtime: Runtime) -> RunResult:
+    [result] = run_sources(runtime.config.build(), runtime.context())
+    return result
+
+
+def _stored(runtime: Runtime) -> dict[str, Notice]:
+    with runtime.sessions() as session:
+        return {n.native_id: n for n in session.scalars(select(Notice))}
+
+
+def _kept(runtime: Runtime, source: str) -> list[str]:
+    where = runtime.settings.data_dir / "unreadable" / source
+    return [p.read_text("utf-8") for p in sorted(where.glob("*.txt"))] if where.exists() else []
+
+
+@pytest.mark.parametrize("date", [Y1, Y9999])
+def test_row4_boamp_date_out_of_range_is_a_doubt_not_a_failed_poll(
+    make_runtime: Callable[..., Runtime], date: str
+) -> None:
+    portal = BoampPortal()
+    portal.records[0]["datelimitereponse"] = date  # BOAMP's top-level deadline field
+    portal.records[0]["donnees"] = None  # ... the one read when `donnees` says nothing
+    portal.records[1]["dateparution"] = date[:10]
+    with LoopbackServer(portal) as server:
+        runtime = make_runtime(
+            f"sources:\n  - {{name: boamp, kind: boamp, base_url: '{server.url}'}}\n"
+        )
+        result = _poll(runtime)
+    assert result.ok, result.error
+    stored = _stored(runtime)
+    assert len(stored) == len(portal.records)
+    first = stored[portal.records[0]["idweb"]]
+    assert first.deadline is None
+    assert "unreadable date" in " ".join(first.snapshot["flags"])
+
+
+def test_row4_boamp_record_nested_1000_levels_is_skipped_counted_and_kept(
+    make_runtime: Callable[..., Runtime],
+) -> None:
+    records = BoampPortal().records
+    records[0]["extra"] = DEEP
+    body = _nested({"total_count": len(records), "results": records})
+    with LoopbackServer(lambda _r: Reply(200, body)) as server:
+        runtime = make_runtime(
+            f"sources:\n  - {{name: boamp, kind: boamp, base_url: '{server.url}'}}\n"
+        )
+        result = _poll(runtime)
+    assert result.ok, result.error
+    assert result.unreadable == 1
+    assert "unreadable" in result.summary()
+    assert set(_stored(runtime)) == {r["idweb"] for r in records[1:]}
+    [evidence] = _kept(runtime, "boamp")
+    assert records[0]["idweb"] in evidence and "RecursionError" in evidence
+    assert '{"a":' * 999 in evidence
+
+
+TED_DATES = ("publication-date", "deadline-receipt-tender-date-lot", "deadline-date-lot")
+
+
+@pytest.mark.parametrize("date", ["0001-01-01+00:00", "9999-12-31-05:00", "0001-01-01"])
+def test_row4_ted_date_out_of_range_is_an_unreadable_date_doubt(
+    make_runtime: Callable[..., Runtime], date: str
+) -> None:
+    notices = json.loads((FIXTURES / "ted" / "search_page1.json").read_text("utf-8"))["notices"]
+    first = notices[0]
+    for key in list(first):
+        if key in TED_DATES or key.startswith("deadline"):
+            first[key] = [date] if isinstance(first[key], list) else date
+    notices[1]["extra"] = DEEP
+    body = _nested({"notices": notices, "totalNoticeCount": len(notices)})
+    with LoopbackServer(lambda _r: Reply(200, body)) as server:
+        runtime = make_runtime(
+            f"sources:\n  - {{name: ted, kind: ted, base_url: '{server.url}', min_interval: 0}}\n"
+        )
+        result = _poll(runtime)
+    assert result.ok, result.error
+    assert result.unreadable == 1  # the nested one
+    stored = _stored(runtime)
+    notice = stored[first["publication-number"]]
+    assert notice.deadline is None
+    assert any(f.startswith("unreadable date") for f in notice.snapshot.get("flags", []))
+    assert notices[1]["publication-number"] not in stored
+    assert len(stored) == len(notices) - 1
+
+
+@pytest.mark.parametrize("kind", ["find_a_tender", "contracts_finder"])
+@pytest.mark.parametrize("date", [Y1, Y9999])
+def test_row4_ocds_portals_date_out_of_range_and_deep_nesting(
+    make_runtime: Callable[..., Runtime], kind: str, date: str
+) -> None:
+    page = "packages_page1.json" if kind == "find_a_tender" else "search_page1.json"
+    package = json.loads((FIXTURES / kind / page).read_text("utf-8"))
+    package["links"] = {}
+    releases = package["releases"]
+    _dates(releases[0], date)
+    releases[-1]["extra"] = DEEP
+    body = _nested(package)
+    with LoopbackServer(lambda _r: Reply(200, body)) as server:
+        runtime = make_runtime(
+            f"sources:\n  - {{name: p, kind: {kind}, base_url: '{server.url}'}}\n"
+        )
+        result = _poll(runtime)
+    assert result.ok, result.error
+    assert result.unreadable >= 1
+    flagged = [n for n in _stored(runtime).values() if n.snapshot.get("flags")]
+    assert flagged and all(
+        any(f.startswith("unreadable date") for f in n.snapshot["flags"]) for n in flagged
+    )
+    assert _kept(runtime, "p")
+
+
+def test_row4_html_page_published_at_year_1(make_runtime: Callable[..., Runtime]) -> None:
+    page = (FIXTURES / "html" / "list.html").read_text("utf-8")
+    page = page.replace("Publié le 2 mars 2026", "Publié le 01/01/0001")
+    page = page.replace("15/04/2026 à 12h00", "31/12/9999 à 23h59")
+    with LoopbackServer(lambda _r: Reply(200, page.encode(), HTML)) as server:
+        runtime = make_runtime(
+            "sources:\n  - name: prefecture\n    kind: html\n"
+            f"    list_urls: ['{server.url}/avis']\n"
+            "    item: li.avis\n"
+            "    fields: {id: '@data-ref', title: h2.titre a, link: h2.titre a@href,"
+            " published: p.publication, deadline: p.limite, buyer: p.acheteur}\n"
+        )
+        result = _poll(runtime)
+    assert result.ok, result.error
+    stored = _stored(runtime)
+    assert set(stored) == {"PREF59-2026-014", "PREF59-2026-015"}

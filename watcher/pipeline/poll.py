@@ -25,9 +25,10 @@ from watcher.db.session import session_scope
 from watcher.db.store import PollStore
 from watcher.errors import WatcherError
 from watcher.match.matcher import Matcher
+from watcher.pipeline import unreadable
 from watcher.pipeline.breaker import breaker_open
 from watcher.pipeline.validators import load_validators, save_validators
-from watcher.records import NoticeRecord, PollWindow, RawPage, RawRecord, RunResult
+from watcher.records import NoticeRecord, PollWindow, RawPage, RawRecord, RunResult, Unreadable
 from watcher.settings import Settings
 from watcher.sources import netguard
 from watcher.sources.base import Source
@@ -166,6 +167,8 @@ def _poll(
                     continue  # answered 304: nothing downloaded, nothing to parse
                 store.add_page(page, _records(source, page))
             store.finish()
+            result.unreadable = len(store.unreadable)
+            unreadable.keep(ctx.settings.data_dir, source.name, store.unreadable, started)
             result.not_modified = fetcher.validators.not_modified
             save_validators(fetcher.validators, session, state_id, started)
             state = session.get_one(SourceState, state_id)
@@ -199,14 +202,14 @@ class RawRecordSource(Protocol):
     """A source that can hand over a page's records unparsed (`RawRecord`s: id, date, raw
     payload), so that a poll parses only the records whose hash changed (`boamp`)."""
 
-    def raw_records(self, page: RawPage) -> Iterator[RawRecord]:
+    def raw_records(self, page: RawPage) -> Iterator[RawRecord | Unreadable]:
         """The page's records, cheaply: without reading what only parsing needs."""
 
-    def parse_raw(self, raw: RawRecord) -> NoticeRecord | None:
+    def parse_raw(self, raw: RawRecord) -> NoticeRecord | Unreadable | None:
         """The notice of one raw record, the same `parse()` gives."""
 
 
-def _records(source: Source, page: RawPage) -> list[NoticeRecord | RawRecord]:
+def _records(source: Source, page: RawPage) -> list[NoticeRecord | RawRecord | Unreadable]:
     if isinstance(source, RawRecordSource):
         return list(source.raw_records(page))
     return list(source.parse(page))

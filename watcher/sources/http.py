@@ -10,17 +10,17 @@ deadlines per request and per poll (`WATCHER_HTTP_DEADLINE`, `WATCHER_POLL_DEADL
 from __future__ import annotations
 
 import functools
-import json
 import random
 import ssl
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from email.utils import parsedate_to_datetime
 from typing import TYPE_CHECKING, Any
 
 import httpx
 
+from watcher.core import fastjson
 from watcher.errors import FetchError, ParseError, RetryableFetchError, TooLargeError
 from watcher.settings import Settings
 from watcher.sources import netdiag
@@ -148,7 +148,10 @@ class Fetcher:
                 # Decoded here, in bounded steps, so every decompressed byte counts against the
                 # cap as it comes (httpx inflated `gzip, gzip` whole first: issue 26).
                 codings = encodings(response.headers.get("Content-Encoding"))
-                for chunk in inflate(response.iter_raw(), codings):
+                raw: Iterable[bytes] = response.iter_raw()
+                if response.is_stream_consumed:  # built with its content (a mock): decoded
+                    codings, raw = [], [response.content]
+                for chunk in inflate(raw, codings):
                     size += len(chunk)
                     if size > self.max_bytes:
                         raise TooLargeError(
@@ -220,8 +223,8 @@ class Fetcher:
 def decode_json(response: httpx.Response) -> Any:
     """The JSON of an answer, or a `ParseError` that says what came instead (e.g. a maintenance page)."""
     try:
-        return json.loads(response.content)
-    except ValueError:
+        return fastjson.loads(response.content)
+    except (ValueError, RecursionError):
         raise ParseError(
             f"{_short(str(response.request.url))}: expected JSON, got "
             f"{response.headers.get('content-type', 'unknown type')}: {_snippet(response)}"
