@@ -4,7 +4,15 @@ the issue's table (memory, disk, mail, connections, records that cannot be read)
 from __future__ import annotations
 
 import gzip
+import http.client
 import json
+import resource
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
 import tracemalloc
 import zlib
 from collections.abc import Callable
@@ -14,7 +22,7 @@ import httpx
 import pytest
 from sqlalchemy import select
 
-from tests.helpers import BoampPortal
+from tests.helpers import BoampPortal, runtime_env
 from tests.loopback import LoopbackServer, Reply
 from tests.test_documents import DocsPortal, documents, set_notice, sync
 from watcher.db.models import Notice
@@ -254,3 +262,115 @@ def test_row4_html_page_published_at_year_1(make_runtime: Callable[..., Runtime]
     assert result.ok, result.error
     stored = _stored(runtime)
     assert set(stored) == {"PREF59-2026-014", "PREF59-2026-015"}
+
+
+# Row 3: 1,100 connections that send one byte every few seconds to `watcher serve`.
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _limit_files() -> None:
+    resource.setrlimit(resource.RLIMIT_NOFILE, (1024, 1024))  # the usual limit
+
+
+def start_server(runtime: Runtime, **env: str) -> tuple[subprocess.Popen[bytes], int]:
+    """`watcher serve --no-scheduler` on a free port, with 1,024 open files at most; waits
+    until `/healthz` answers."""
+    port = _free_port()
+    runtime.engine  # noqa: B018 - migrated before the server starts
+    server = subprocess.Popen(
+        [sys.executable, "-m", "watcher", "serve", "--no-scheduler", "--port", str(port)],
+        env=runtime_env(runtime, inherit=True, **env),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        preexec_fn=_limit_files,
+    )
+    deadline = time.monotonic() + 60
+    while probe(port) is None:
+        assert server.poll() is None, (server.stderr.read() if server.stderr else b"").decode()
+        assert time.monotonic() < deadline, "the server did not start"
+        time.sleep(0.2)
+    return server, port
+
+
+def probe(port: int, timeout: float = 5.0) -> float | None:
+    """Seconds `/healthz` took to answer 200 on a new connection; None when it did not."""
+    started = time.perf_counter()
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
+    try:
+        conn.request("GET", "/healthz")
+        answer = conn.getresponse()
+        answer.read()
+        return time.perf_counter() - started if answer.status == 200 else None
+    except OSError:
+        return None
+    finally:
+        conn.close()
+
+
+class SlowClients:
+    """`count` connections, each sending a request head one byte every `every` seconds."""
+
+    HEAD = b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: " + b"a" * 200
+
+    def __init__(self, port: int, count: int, every: float) -> None:
+        self.port, self.every = port, every
+        self.socks: list[socket.socket] = []
+        for _ in range(count):
+            sock = socket.socket()
+            sock.setblocking(False)
+            sock.connect_ex(("127.0.0.1", port))
+            self.socks.append(sock)
+        self.closed_by_server = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._drip, daemon=True)
+
+    def _drip(self) -> None:
+        sent = 0
+        while not self._stop.wait(self.every):
+            byte = self.HEAD[sent % len(self.HEAD) : sent % len(self.HEAD) + 1]
+            sent += 1
+            for sock in list(self.socks):
+                try:
+                    sock.send(byte)
+                except BlockingIOError:
+                    pass
+                except OSError:
+                    self.closed_by_server += 1
+                    self.socks.remove(sock)
+                    sock.close()
+
+    def __enter__(self) -> SlowClients:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self._stop.set()
+        self._thread.join(10)
+        for sock in self.socks:
+            sock.close()
+
+
+def test_row3_healthz_answers_in_under_a_second_under_1100_slow_connections(
+    make_runtime: Callable[..., Runtime],
+) -> None:
+    runtime = make_runtime("sources: []\n")
+    server, port = start_server(runtime, WATCHER_SERVE_READ_TIMEOUT="4")
+    try:
+        with SlowClients(port, 1100, every=1.0) as slow:
+            time.sleep(2.0)  # every slow connection is in
+            times = []
+            for _ in range(6):
+                times.append(probe(port, timeout=3.0))
+                time.sleep(0.5)
+            time.sleep(3.0)  # past WATCHER_SERVE_READ_TIMEOUT: the slow ones are closed
+            closed = slow.closed_by_server
+    finally:
+        server.send_signal(signal.SIGTERM)
+        server.communicate(timeout=30)
+    assert all(t is not None and t < 1.0 for t in times), times
+    assert closed >= 1000, closed

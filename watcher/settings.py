@@ -14,6 +14,8 @@
 | `WATCHER_DEADLINE_SOON_DAYS` | `7` | a "deadline soon" reminder this many days before a deadline |
 | `WATCHER_USER_AGENT` | `detention-watcher/<version>` | sent to every portal |
 | `WATCHER_LOG_FORMAT` | `text` | `json`: one JSON object per log line |
+| `WATCHER_SERVE_READ_TIMEOUT` | `10` | seconds a client of `watcher serve` has to send a whole request |
+| `WATCHER_SERVE_MAX_CONNECTIONS` | `1000` | connections `watcher serve` holds at once (lowered to fit the open-file limit) |
 
 Every value is checked when a command starts; a wrong one is one line naming the variable and
 what to write instead (`environment: WATCHER_HTTP_RETRIES=-1: must be 0 or more`).
@@ -52,6 +54,9 @@ class Settings(BaseSettings):
     # The prefix of the ocids of `watcher export --ocds` and `/api/procedures/{id}.ocds.json`.
     ocid_prefix: str = "ocds-watcher"
     user_agent: str = f"detention-watcher/{__version__} (+https://github.com/detention-watcher)"
+    # Bounds on hostile input (issue 26); README "Safe on the open internet".
+    serve_read_timeout: float = Field(default=10.0, gt=0, le=600)
+    serve_max_connections: int = Field(default=1000, ge=16, le=100_000)
 
     @field_validator("base_url")
     @classmethod

@@ -22,7 +22,7 @@ from starlette.routing import Route
 
 from watcher.errors import WatcherError
 from watcher.pipeline.runtime import Runtime
-from watcher.web import api, feeds, metrics
+from watcher.web import api, connections, feeds, metrics
 from watcher.web.company_pages import routes as company_routes
 from watcher.web.failsafe import FailSafe, OnceLog, database_problem
 from watcher.web.pages import Pages
@@ -127,8 +127,20 @@ def serve(runtime: Runtime, *, host: str, port: int, scheduler: bool = True) -> 
                 clean = await asyncio.to_thread(stop_scheduler, sched)
 
     app = create_app(runtime, lifespan=lifespan)
+    settings = runtime.settings
     config = uvicorn.Config(
-        app, host=host, port=port, log_level="warning", timeout_graceful_shutdown=3
+        app,
+        host=host,
+        port=port,
+        log_level="warning",
+        timeout_graceful_shutdown=3,
+        # Slow clients and connection floods (issue 26): see `watcher.web.connections`.
+        http=connections.protocol(
+            settings.serve_read_timeout, connections.connection_cap(settings.serve_max_connections)
+        ),
+        timeout_keep_alive=5,
+        backlog=connections.ACCEPT_BATCH,
+        h11_max_incomplete_event_size=connections.MAX_HEAD,
     )
     server = uvicorn.Server(config)
     # uvicorn takes SIGTERM and SIGINT over while it runs and raises them again once it has
