@@ -17,14 +17,17 @@ import tracemalloc
 import zlib
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
+from click.testing import CliRunner
 from sqlalchemy import select
 
 from tests.helpers import BoampPortal, runtime_env
 from tests.loopback import LoopbackServer, Reply
 from tests.test_documents import DocsPortal, documents, set_notice, sync
+from watcher.cli import main
 from watcher.db.models import Notice
 from watcher.errors import TooLargeError
 from watcher.pipeline.poll import run_sources
@@ -374,3 +377,59 @@ def test_row3_healthz_answers_in_under_a_second_under_1100_slow_connections(
         server.communicate(timeout=30)
     assert all(t is not None and t < 1.0 for t in times), times
     assert closed >= 1000, closed
+
+
+# Row 2: one award notice whose winner list has thousands of names.
+
+
+def many_winners_notice(count: int) -> dict[str, Any]:
+    """The TED Loon-Plage tender (relevant) as an award naming `count` winners (`winner-name`)."""
+    notices = json.loads((FIXTURES / "ted" / "search_page1.json").read_text("utf-8"))["notices"]
+    notice = next(n for n in notices if n["publication-number"] == "612845-2025")
+    notice = {**notice, "publication-number": "800001-2026", "notice-type": "can-standard"}
+    notice["form-type"] = "result"
+    notice["winner-name"] = {"fra": [_company_name(n) for n in range(count)]}
+    return notice
+
+
+def _company_name(n: int) -> str:
+    """A distinct company name per `n` (letters, since names are compared without digits)."""
+    word = ""
+    for _ in range(3):
+        n, letter = divmod(n, 26)
+        word += chr(ord("a") + letter)
+    return f"Société {word.capitalize()} Bâtiment et Services SAS"
+
+
+def ted_yaml(url: str) -> str:
+    return f"sources:\n  - {{name: ted, kind: ted, base_url: '{url}', min_interval: 0}}\n"
+
+
+def run_once_cli(runtime: Runtime, monkeypatch: pytest.MonkeyPatch) -> float:
+    for key, value in runtime_env(runtime).items():
+        monkeypatch.setenv(key, value)
+    started = time.perf_counter()
+    result = CliRunner().invoke(main, ["run", "--once"])
+    assert result.exit_code == 0, result.output
+    return time.perf_counter() - started
+
+
+def tree_bytes(folder: Path) -> tuple[int, int]:
+    files = [p for p in folder.rglob("*") if p.is_file()]
+    return len(files), sum(p.stat().st_size for p in files)
+
+
+def test_row2_a_notice_with_1500_winners_is_cut_and_costs_little_disk(
+    make_runtime: Callable[..., Runtime], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    notice = many_winners_notice(1500)
+    body = json.dumps({"notices": [notice], "totalNoticeCount": 1}).encode()
+    with LoopbackServer(lambda _r: Reply(200, body)) as server:
+        runtime = make_runtime(ted_yaml(server.url))
+        seconds = run_once_cli(runtime, monkeypatch)
+    files, size = tree_bytes(runtime.settings.data_dir / "feeds")
+    assert size < 20 * MiB, f"{files} files, {size / MiB:.0f} MiB"
+    assert seconds < 10, seconds
+    stored = _stored(runtime)["800001-2026"]
+    assert len(stored.snapshot["winners"]) == 200  # WATCHER_NOTICE_MAX_WINNERS's default
+    assert "cut: 1500 winners, the first 200 kept" in stored.snapshot["flags"]

@@ -18,6 +18,7 @@ import httpx
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session, sessionmaker
 
+from watcher.core.bounds import NoticeCaps, cap_notice
 from watcher.db import limits
 from watcher.db.locks import source_lock
 from watcher.db.models import PollRun, SourceState
@@ -158,14 +159,15 @@ def _poll(
             fetcher = make_fetcher(source, ctx, client)
             fetcher.validators = load_validators(session, state_id)
             state = session.get_one(SourceState, state_id)
+            caps = notice_caps(ctx.settings)
             store = PollStore(session, state, ctx.matcher, started, result, announce=announce)
             if isinstance(source, RawRecordSource):
-                store.parse_raw = source.parse_raw
+                store.parse_raw = _capped_raw(source, caps)
             for page in source.fetch(fetcher, window):
                 result.pages += 1
                 if page.meta.get("not_modified"):
                     continue  # answered 304: nothing downloaded, nothing to parse
-                store.add_page(page, _records(source, page))
+                store.add_page(page, _records(source, page, caps))
             store.finish()
             result.unreadable = len(store.unreadable)
             unreadable.keep(ctx.settings.data_dir, source.name, store.unreadable, started)
@@ -209,10 +211,31 @@ class RawRecordSource(Protocol):
         """The notice of one raw record, the same `parse()` gives."""
 
 
-def _records(source: Source, page: RawPage) -> list[NoticeRecord | RawRecord | Unreadable]:
+def _records(
+    source: Source, page: RawPage, caps: NoticeCaps
+) -> list[NoticeRecord | RawRecord | Unreadable]:
     if isinstance(source, RawRecordSource):
         return list(source.raw_records(page))
-    return list(source.parse(page))
+    return [cap_notice(r, caps) if isinstance(r, NoticeRecord) else r for r in source.parse(page)]
+
+
+def _capped_raw(
+    source: RawRecordSource, caps: NoticeCaps
+) -> Callable[[RawRecord], NoticeRecord | Unreadable | None]:
+    def parse_raw(raw: RawRecord) -> NoticeRecord | Unreadable | None:
+        found = source.parse_raw(raw)
+        return cap_notice(found, caps) if isinstance(found, NoticeRecord) else found
+
+    return parse_raw
+
+
+def notice_caps(settings: Settings) -> NoticeCaps:
+    """The per-notice caps of the settings (`WATCHER_NOTICE_MAX_*`)."""
+    return NoticeCaps(
+        winners=settings.notice_max_winners,
+        lots=settings.notice_max_lots,
+        text=settings.notice_max_text,
+    )
 
 
 def _flag(previous: int | None, fetched: int) -> str | None:
