@@ -473,3 +473,26 @@ def test_row6_companies_csv_cells_never_start_a_formula(
         for cell in row:
             assert not cell.startswith(("=", "+", "@", "\t", "\r")), row
             assert not cell.startswith("-") or cell.replace(".", "").lstrip("-").isdigit(), row
+
+
+# Row 10: ids of thousands of digits, or with thousands of leading zeros.
+
+HUGE_IDS = ["9" * 5000, "0" * 5000 + "1", "0" * 4400, "1" + "0" * 4301]
+
+
+@pytest.mark.parametrize("number", HUGE_IDS, ids=["9x5000", "zeros+1", "zeros", "10^4301"])
+def test_row10_huge_ids_answer_404_without_a_traceback(
+    make_runtime: Callable[..., Runtime], caplog: pytest.LogCaptureFixture, number: str
+) -> None:
+    runtime = make_runtime("sources: []\n")
+    paths = [
+        f"/notices/{number}",
+        f"/notices/{number}/versions/1/raw",
+        f"/notices/1/versions/{number}/raw",
+        f"/api/notices/{number}",
+        f"/api/procedures/{number}.ocds.json",
+    ]
+    with TestClient(create_app(runtime), raise_server_exceptions=False) as client:
+        answers = {n: client.get(path).status_code for n, path in enumerate(paths)}
+    assert set(answers.values()) == {404}, answers
+    assert not [r for r in caplog.records if r.exc_info or r.levelname == "ERROR"]

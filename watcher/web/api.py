@@ -200,7 +200,7 @@ def routes(runtime: Runtime) -> list[BaseRoute]:
         Route("/api/notices/{notice_id:id}", notice, name="api_notice"),
         Route("/api/events", events, name="api_events"),
         Route(
-            "/api/procedures/{notice_id:int}.ocds.json", procedure_ocds, name="api_procedure_ocds"
+            "/api/procedures/{notice_id:id}.ocds.json", procedure_ocds, name="api_procedure_ocds"
         ),
         Route("/api/openapi.json", openapi, name="api_openapi"),
     ]
