@@ -496,3 +496,28 @@ def test_row10_huge_ids_answer_404_without_a_traceback(
         answers = {n: client.get(path).status_code for n, path in enumerate(paths)}
     assert set(answers.values()) == {404}, answers
     assert not [r for r in caplog.records if r.exc_info or r.levelname == "ERROR"]
+
+
+# Row 14: `Host: evil.example` on `/subscribe/`.
+
+
+def test_row14_host_header_never_makes_a_redirect_or_an_origin_trusted(
+    make_runtime: Callable[..., Runtime],
+) -> None:
+    runtime = make_runtime("sources: []\n")  # WATCHER_BASE_URL https://watcher.example
+    with TestClient(create_app(runtime), follow_redirects=False) as client:
+        moved = client.get("/subscribe/", headers={"Host": "evil.example"})
+        posted = client.post(
+            "/subscribe",
+            data={"email": "victim@example.org"},
+            headers={"Host": "evil.example", "Origin": "http://evil.example"},
+        )
+        ours = client.post(
+            "/subscribe",
+            data={"email": "reader@example.org"},
+            headers={"Origin": "https://watcher.example"},
+        )
+    assert moved.status_code in {301, 302, 307, 308}
+    assert moved.headers["location"] == "https://watcher.example/subscribe"
+    assert posted.status_code == 403
+    assert ours.status_code != 403  # (503 here: no mail server is set up)

@@ -25,6 +25,7 @@ from watcher.pipeline.runtime import Runtime
 from watcher.web import api, connections, feeds, metrics
 from watcher.web.company_pages import routes as company_routes
 from watcher.web.failsafe import FailSafe, OnceLog, database_problem
+from watcher.web.hosts import BaseUrlRedirects
 from watcher.web.pages import Pages
 from watcher.web.subscribe import routes as subscribe_routes
 
@@ -63,7 +64,10 @@ def create_app(runtime: Runtime, *, lifespan: Any = None) -> Starlette:
         Route("/healthz", healthz),
     ]
     handlers: dict[Any, Any] = {404: pages.not_found, 405: pages.not_found}
-    middleware = [Middleware(FailSafe, render=pages.failure, once=once)]
+    middleware = [
+        Middleware(BaseUrlRedirects, base_url=runtime.settings.base_url),
+        Middleware(FailSafe, render=pages.failure, once=once),
+    ]
     return Starlette(
         routes=routes, lifespan=lifespan, exception_handlers=handlers, middleware=middleware
     )
