@@ -7,6 +7,7 @@ import csv
 import gzip
 import http.client
 import json
+import os
 import resource
 import signal
 import socket
@@ -23,8 +24,9 @@ from typing import Any
 
 import httpx
 import pytest
+from alembic import command
 from click.testing import CliRunner
-from sqlalchemy import select
+from sqlalchemy import Engine, event, inspect, select, text
 from starlette.testclient import TestClient
 
 from tests.helpers import BoampPortal, runtime_env
@@ -34,7 +36,8 @@ from tests.test_pipeline import sources_yaml
 from tests.test_timeline import award
 from watcher.cli import main
 from watcher.db.models import Notice
-from watcher.errors import TooLargeError
+from watcher.db.session import alembic_config, make_engine, shipped_head, upgrade
+from watcher.errors import StorageError, TooLargeError
 from watcher.pipeline.cycle import after_polls
 from watcher.pipeline.poll import run_sources
 from watcher.pipeline.runtime import Runtime
@@ -43,6 +46,7 @@ from watcher.sources.http import Fetcher
 from watcher.web.server import create_app
 
 MiB = 1024 * 1024
+PG = bool(os.environ.get("WATCHER_TEST_DATABASE_URL"))
 FIXTURES = Path(__file__).parent / "fixtures"
 HTML = {"Content-Type": "text/html; charset=utf-8"}
 
@@ -521,3 +525,93 @@ def test_row14_host_header_never_makes_a_redirect_or_an_origin_trusted(
     assert moved.headers["location"] == "https://watcher.example/subscribe"
     assert posted.status_code == 403
     assert ours.status_code != 403  # (503 here: no mail server is set up)
+
+
+# Row 7: `kill -9` during `watcher db upgrade` on SQLite, and what older releases left behind.
+
+
+def _migrate_to(engine: Engine, revision: str) -> None:
+    cfg = alembic_config(engine.url.render_as_string(hide_password=False))
+    with engine.begin() as conn:
+        cfg.attributes["connection"] = conn
+        command.upgrade(cfg, revision)
+
+
+def _revision(engine: Engine) -> str | None:
+    with engine.connect() as conn:
+        return conn.execute(text("SELECT version_num FROM alembic_version")).scalar()
+
+
+def test_row7_a_migration_stopped_midway_leaves_the_previous_schema(database_url: str) -> None:
+    engine = make_engine(database_url)
+    _migrate_to(engine, "0007")
+
+    def die(_conn: object, _cursor: object, statement: str, *_args: object) -> None:
+        if "CREATE INDEX" in statement and "company_contracts" in statement:
+            raise RuntimeError("killed")  # after `companies` was created, inside 0008
+
+    event.listen(Engine, "before_cursor_execute", die)
+    try:
+        with pytest.raises(RuntimeError, match="killed"):
+            upgrade(engine)
+    finally:
+        event.remove(Engine, "before_cursor_execute", die)
+    try:
+        assert _revision(engine) == "0007"
+        assert "companies" not in inspect(engine).get_table_names()
+        assert upgrade(engine) is True  # and the next start just migrates
+        assert "companies" in inspect(engine).get_table_names()
+    finally:
+        engine.dispose()
+
+
+sqlite_only = pytest.mark.skipif(bool(PG), reason="half-migrated databases come from SQLite")
+
+
+@sqlite_only
+def test_row7_half_migrated_database_of_an_older_release_is_repaired(database_url: str) -> None:
+    engine = make_engine(database_url)
+    _migrate_to(engine, "0008")
+    with engine.begin() as conn:  # what 0008 killed midway left: its tables, 0007's record
+        conn.execute(text("UPDATE alembic_version SET version_num = '0007'"))
+        conn.execute(text('CREATE TABLE "_alembic_tmp_subscribers" (id INTEGER)'))
+    try:
+        assert upgrade(engine) is True
+        assert _revision(engine) == shipped_head()
+        assert "_alembic_tmp_subscribers" not in inspect(engine).get_table_names()
+    finally:
+        engine.dispose()
+
+
+@sqlite_only
+def test_row7_first_upgrade_killed_midway_is_repaired(database_url: str) -> None:
+    engine = make_engine(database_url)
+    _migrate_to(engine, "0003")
+    with engine.begin() as conn:  # tables without a migration record: "no migration record"
+        conn.execute(text("DROP TABLE alembic_version"))
+    try:
+        assert upgrade(engine) is True
+        assert _revision(engine) == shipped_head()
+    finally:
+        engine.dispose()
+
+
+@sqlite_only
+def test_row7_tables_with_rows_are_never_dropped(database_url: str) -> None:
+    engine = make_engine(database_url)
+    _migrate_to(engine, "0003")
+    with engine.begin() as conn:
+        conn.execute(text("DROP TABLE alembic_version"))
+        conn.execute(
+            text(
+                "INSERT INTO sources (name, kind, consecutive_failures, created_at)"
+                " VALUES ('s', 'boamp', 0, '2026-12-01 08:00:00')"
+            )
+        )
+    try:
+        with pytest.raises(StorageError, match="no migration record"):
+            upgrade(engine)
+        with engine.connect() as conn:
+            assert conn.execute(text("SELECT count(*) FROM sources")).scalar() == 1
+    finally:
+        engine.dispose()
