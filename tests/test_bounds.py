@@ -615,3 +615,24 @@ def test_row7_tables_with_rows_are_never_dropped(database_url: str) -> None:
             assert conn.execute(text("SELECT count(*) FROM sources")).scalar() == 1
     finally:
         engine.dispose()
+
+
+# Row 15: a YAML syntax error in `companies.yaml`.
+
+
+@pytest.mark.parametrize("command", ["check", "refresh"])
+def test_row15_companies_yaml_syntax_error_is_one_line(
+    make_runtime: Callable[..., Runtime], monkeypatch: pytest.MonkeyPatch, command: str
+) -> None:
+    runtime = make_runtime("sources: []\n")
+    runtime.engine  # noqa: B018 - migrated
+    path = runtime.settings.sources.parent / "companies.yaml"
+    path.write_text("companies:\n  spie:\n    name: [SPIE\n  other: {\n", encoding="utf-8")
+    for key, value in runtime_env(runtime).items():
+        monkeypatch.setenv(key, value)
+    result = CliRunner().invoke(main, ["companies", command])
+    assert result.exit_code == 1
+    assert result.exception is None or isinstance(result.exception, SystemExit)
+    assert "Traceback" not in result.output
+    assert f"error: {path}: line " in result.output
+    assert "YAML does not parse" in result.output
