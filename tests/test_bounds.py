@@ -30,7 +30,7 @@ from sqlalchemy import Engine, event, inspect, select, text
 from starlette.testclient import TestClient
 
 from tests.helpers import BoampPortal, runtime_env
-from tests.loopback import LoopbackServer, Reply
+from tests.loopback import LoopbackServer, Reply, Request
 from tests.test_documents import DocsPortal, documents, set_notice, sync
 from tests.test_pipeline import sources_yaml
 from tests.test_timeline import award
@@ -636,3 +636,32 @@ def test_row15_companies_yaml_syntax_error_is_one_line(
     assert "Traceback" not in result.output
     assert f"error: {path}: line " in result.output
     assert "YAML does not parse" in result.output
+
+
+# Row 16: a poll that fails and rolls back.
+
+
+def test_row16_a_failed_poll_reports_nothing_stored(
+    make_runtime: Callable[..., Runtime], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    portal = BoampPortal()
+    model = portal.records[0]
+    portal.records = [{**model, "idweb": f"26-{n:06d}"} for n in range(150)]
+
+    def first_page_then_broken(request: Request) -> Reply:
+        if int(request.param("offset", "0") or 0) >= 100:
+            return Reply(200, b"<html>maintenance</html>", HTML)
+        return portal(request)
+
+    with LoopbackServer(first_page_then_broken) as server:
+        runtime = make_runtime(
+            f"sources:\n  - {{name: boamp, kind: boamp, base_url: '{server.url}', page_size: 100}}\n"
+        )
+        [result] = run_sources(runtime.config.build(), runtime.context())
+        for key, value in runtime_env(runtime).items():
+            monkeypatch.setenv(key, value)
+        output = CliRunner().invoke(main, ["run", "--once"]).output
+    assert not result.ok
+    assert (result.new, result.changed, result.events) == (0, 0, 0)
+    assert _stored(runtime) == {}
+    assert "; 0 new, 0 changed, 0 event(s)" in output, output

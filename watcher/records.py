@@ -208,6 +208,12 @@ class RunResult:
     # Records that could not be read: skipped, kept as evidence (issue 26).
     unreadable: int = 0
 
+    def rolled_back(self) -> None:
+        """The poll failed and its transaction was rolled back: nothing it counted as stored
+        was kept (issue 26: a failed poll said "100 new")."""
+        self.new = self.changed = self.unchanged = self.relevant = self.events = 0
+        self.merged = self.unreadable = 0
+
     def summary(self) -> str:
         """One line for a person: what the poll fetched and what it found."""
         if self.skipped:

@@ -189,6 +189,7 @@ def _poll(
             session.add(_run_row(state_id, started, ctx.clock(), result))
     except Exception as exc:
         result.ok = False
+        result.rolled_back()
         result.error = str(exc) if isinstance(exc, WatcherError) else f"{type(exc).__name__}: {exc}"
         result.seconds = time.monotonic() - clock_start
         if not isinstance(exc, WatcherError):
