@@ -665,3 +665,33 @@ def test_row16_a_failed_poll_reports_nothing_stored(
     assert (result.new, result.changed, result.events) == (0, 0, 0)
     assert _stored(runtime) == {}
     assert "; 0 new, 0 changed, 0 event(s)" in output, output
+
+
+# Row 13: `kill -9` during `watcher backup` left its full-size temporary file forever.
+
+
+def test_row13_a_killed_backups_temporary_file_is_swept(
+    make_runtime: Callable[..., Runtime], tmp_path: Path
+) -> None:
+    runtime = make_runtime("sources: []\n")
+    runtime.engine  # noqa: B018 - migrated
+    out = tmp_path / "backups" / "watcher.backup"
+    out.parent.mkdir()
+    killed = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    killed.send_signal(signal.SIGKILL)  # a backup killed midway: its pid is gone
+    killed.wait()
+    left = out.with_name(f".{out.name}.{killed.pid}.tmp")
+    left.write_bytes(b"\0" * MiB)
+    running = out.with_name(f".{out.name}.{os.getpid()}.tmp")  # a backup still running
+    running.write_bytes(b"x")
+    env = runtime_env(runtime, inherit=True)
+    done = subprocess.run(
+        [sys.executable, "-m", "watcher", "backup", "--out", str(out)],
+        env=env,
+        capture_output=True,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr.decode()
+    assert out.exists()
+    assert not left.exists()
+    assert running.exists()
