@@ -4,6 +4,8 @@ the issue's table (memory, disk, mail, connections, records that cannot be read)
 from __future__ import annotations
 
 import csv
+import dataclasses
+import datetime as dt
 import gzip
 import http.client
 import json
@@ -35,12 +37,14 @@ from tests.test_documents import DocsPortal, documents, set_notice, sync
 from tests.test_pipeline import sources_yaml
 from tests.test_timeline import award
 from watcher.cli import main
-from watcher.db.models import Notice
+from watcher.db.models import Notice, SourceState
 from watcher.db.session import alembic_config, make_engine, shipped_head, upgrade
 from watcher.errors import StorageError, TooLargeError
+from watcher.pipeline.breaker import breaker_open
 from watcher.pipeline.cycle import after_polls
-from watcher.pipeline.poll import run_sources
+from watcher.pipeline.poll import run_source, run_sources
 from watcher.pipeline.runtime import Runtime
+from watcher.pipeline.scheduler import first_run
 from watcher.records import RunResult
 from watcher.sources.http import Fetcher
 from watcher.web.server import create_app
@@ -695,3 +699,41 @@ def test_row13_a_killed_backups_temporary_file_is_swept(
     assert out.exists()
     assert not left.exists()
     assert running.exists()
+
+
+# Row 12: a forward clock jump of 400 days, then failures, then the right time again.
+
+
+def test_row12_a_clock_that_jumped_forward_does_not_rest_a_source_for_a_year(
+    make_runtime: Callable[..., Runtime],
+) -> None:
+    portal = BoampPortal()
+    broken = {"now": True}
+
+    def handler(request: Request) -> Reply:
+        return Reply(503, b"busy") if broken["now"] else portal(request)
+
+    today = dt.datetime(2026, 12, 5, 8, 0, tzinfo=dt.UTC)
+    jumped = today + dt.timedelta(days=400)
+    with LoopbackServer(handler) as server:
+        runtime = make_runtime(
+            f"sources:\n  - {{name: boamp, kind: boamp, base_url: '{server.url}'}}\n",
+            http_retries=0,
+        )
+        [source] = runtime.config.build()
+        at_jump = dataclasses.replace(runtime.context(), clock=lambda: jumped)
+        for _ in range(4):  # failures dated 400 days ahead: the breaker opens
+            run_source(source, at_jump, breaker=True)
+        assert breaker_open_for(runtime, jumped)
+        broken["now"] = False
+        back = dataclasses.replace(runtime.context(), clock=lambda: today + dt.timedelta(hours=1))
+        result = run_source(source, back, breaker=True, fresh_for=dt.timedelta(minutes=50))
+        assert result.skipped is None and result.ok, result
+        assert result.new == len(portal.records)  # asked from now, not from 400 days ahead
+    assert first_run("2h", jumped, today) == today
+
+
+def breaker_open_for(runtime: Runtime, now: dt.datetime) -> bool:
+    with runtime.sessions() as session:
+        state = session.scalar(select(SourceState))
+        return state is not None and breaker_open(state, now) is not None

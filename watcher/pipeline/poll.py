@@ -110,7 +110,8 @@ def run_source(
                 polled = session.scalar(
                     select(SourceState.last_polled_at).where(SourceState.name == source.name)
                 )
-            if polled is not None and ctx.clock() - polled < fresh_for:
+            # A poll dated in the future (a clock that jumped forward, then back) is not fresh.
+            if polled is not None and dt.timedelta(0) <= ctx.clock() - polled < fresh_for:
                 return _skip(source, f"polled at {polled:%Y-%m-%d %H:%M:%S} UTC already")
         if breaker:
             with ctx.sessions() as session:
@@ -147,7 +148,10 @@ def _poll(
     with session_scope(ctx.sessions) as session:
         state = source_state(session, source)
         state_id = state.id
-        window = PollWindow(now=until or started, since=since or state.last_success_at)
+        last = state.last_success_at
+        if last is not None and last > started:  # dated by a clock that jumped: ask from now
+            last = started
+        window = PollWindow(now=until or started, since=since or last)
     guard = netguard.for_source(source.config, ctx.transport, source.config.proxy)
     try:
         with (
