@@ -33,6 +33,7 @@ from starlette.testclient import TestClient
 
 from tests.helpers import BoampPortal, runtime_env
 from tests.loopback import LoopbackServer, Reply, Request
+from tests.mailbox import Mailbox
 from tests.test_documents import DocsPortal, documents, set_notice, sync
 from tests.test_pipeline import sources_yaml
 from tests.test_timeline import award
@@ -737,3 +738,53 @@ def breaker_open_for(runtime: Runtime, now: dt.datetime) -> bool:
     with runtime.sessions() as session:
         state = session.scalar(select(SourceState))
         return state is not None and breaker_open(state, now) is not None
+
+
+# Row 11: Gmail dot spellings of one address; posts straddling the hour.
+
+
+def _dotted(local: str, n: int) -> str:
+    """The `n`-th dot spelling of `local` (`v.ictim`, `vi.ctim`, `v.i.ctim`, …)."""
+    out = local[0]
+    for i, letter in enumerate(local[1:]):
+        out += ("." if n >> i & 1 else "") + letter
+    return out
+
+
+def test_row11_gmail_dot_spellings_share_the_per_mailbox_limit(
+    make_runtime: Callable[..., Runtime], mailbox: Mailbox, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("WATCHER_SMTP_URL", mailbox.url)
+    runtime = make_runtime("sources: []\n")
+    spellings = [f"{_dotted('victimname', n)}@gmail.com" for n in range(1, 27)]
+    spellings.append("victimname@googlemail.com")
+    app = create_app(runtime)
+    for n, address in enumerate(spellings):  # each from its own client: no per-client limit
+        with TestClient(app, client=(f"198.51.100.{n + 1}", 4242)) as client:
+            client.post("/subscribe", data={"email": address})
+    inbox = [
+        m for rcpts, m in mailbox.received if any("victimname" in r.replace(".", "") for r in rcpts)
+    ]
+    assert len(inbox) <= 3, len(inbox)  # WATCHER_SUBSCRIBE_PER_ADDRESS's default
+
+
+def test_row11_posts_straddling_the_hour_count_together(
+    make_runtime: Callable[..., Runtime], mailbox: Mailbox, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import watcher.web.subscribe as subscribe_module  # noqa: PLC0415
+
+    monkeypatch.setenv("WATCHER_SMTP_URL", mailbox.url)
+    runtime = make_runtime("sources: []\n")
+    moments = iter(
+        [dt.datetime(2026, 12, 5, 10, 59, 50, tzinfo=dt.UTC)] * 10
+        + [dt.datetime(2026, 12, 5, 11, 0, 11, tzinfo=dt.UTC)] * 10
+    )
+    now = {"at": dt.datetime(2026, 12, 5, 10, 59, 50, tzinfo=dt.UTC)}
+    monkeypatch.setattr(subscribe_module, "utcnow", lambda: now["at"])
+    codes = []
+    with TestClient(create_app(runtime), client=("203.0.113.9", 4242)) as client:
+        for n, moment in enumerate(moments):
+            now["at"] = moment
+            codes.append(client.post("/subscribe", data={"email": f"p{n}@example.org"}).status_code)
+    assert codes.count(429) >= 10, codes  # 20 posts in 21 s: the second ten are over the limit
+    assert len(mailbox.received) <= 10
