@@ -41,6 +41,8 @@ from watcher.cli import main
 from watcher.db.models import Notice, SourceState
 from watcher.db.session import alembic_config, make_engine, shipped_head, upgrade
 from watcher.errors import StorageError, TooLargeError
+from watcher.notify import deliver_pending
+from watcher.notify.subscribers import Filters, add_confirmed
 from watcher.pipeline.breaker import breaker_open
 from watcher.pipeline.cycle import after_polls
 from watcher.pipeline.poll import run_source, run_sources
@@ -788,3 +790,63 @@ def test_row11_posts_straddling_the_hour_count_together(
             codes.append(client.post("/subscribe", data={"email": f"p{n}@example.org"}).status_code)
     assert codes.count(429) >= 10, codes  # 20 posts in 21 s: the second ten are over the limit
     assert len(mailbox.received) <= 10
+
+
+# Row 5: an `html` page with 300 relevant items, ids renamed at each poll.
+
+
+def relevant_list(count: int, round_: int) -> bytes:
+    """A prefecture's list of `count` notices about the Lesquin CRA, ids new at each `round_`."""
+    items = "".join(
+        f'<li class="avis" data-ref="R{round_}-{n}"><h2 class="titre"><a href="/a/{round_}/{n}">'
+        f"Nettoyage du centre de rétention administrative de Lesquin, lot {n}</a></h2>"
+        '<span class="acheteur">SGAMI Nord</span></li>'
+        for n in range(count)
+    )
+    return f"<html><body><ul>{items}</ul></body></html>".encode()
+
+
+def html_yaml(url: str) -> str:
+    return (
+        "sources:\n  - name: prefecture\n    kind: html\n"
+        f"    list_urls: ['{url}/avis']\n"
+        "    item: li.avis\n"
+        "    fields: {id: '@data-ref', title: h2.titre a, link: h2.titre a@href,"
+        " buyer: span.acheteur}\n"
+    )
+
+
+def flood(runtime: Runtime, rounds: int) -> list[int]:
+    """Mails to one subscriber after each of `rounds` polls of a 300-item page."""
+    page = {"round": 0}
+
+    def handler(_request: Request) -> Reply:
+        return Reply(200, relevant_list(300, page["round"]), HTML)
+
+    counts = []
+    with LoopbackServer(handler) as server:
+        runtime.settings.sources.write_text(html_yaml(server.url), encoding="utf-8")
+        with runtime.sessions() as session, session.begin():
+            add_confirmed(session, "reader@example.org", Filters(), dt.datetime.now(dt.UTC))
+        for n in range(rounds):
+            page["round"] = n
+            [result] = run_sources(runtime.config.build(), runtime.context())
+            assert result.ok and result.events == 300, result
+            report = deliver_pending(runtime)
+            counts.append(report.messages)
+    return counts
+
+
+def test_row5_300_alerts_at_once_make_20_mails_and_one_that_says_280_more(
+    make_runtime: Callable[..., Runtime], mailbox: Mailbox, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("WATCHER_SMTP_URL", mailbox.url)
+    runtime = make_runtime("sources: []\n")
+    counts = flood(runtime, rounds=2)
+    assert counts == [21, 21], counts  # 20 alone (WATCHER_ALERTS_PER_ROUND) + one for the rest
+    mails = mailbox.to("reader@example.org")
+    assert len(mails) == 42
+    more = [m for m in mails if "280" in str(m["Subject"])]
+    assert len(more) == 2, [str(m["Subject"]) for m in mails]
+    text = more[0].get_body(("plain",)).get_content()  # type: ignore[union-attr]
+    assert "280" in text and "https://watcher.example/" in text

@@ -18,6 +18,7 @@
 | `WATCHER_NOTICE_MAX_WINNERS` | `200` | winners kept of one notice (and of each lot); the cut is a parser's doubt |
 | `WATCHER_NOTICE_MAX_LOTS` | `200` | lots kept of one notice |
 | `WATCHER_NOTICE_MAX_TEXT` | `20000` | characters kept of a notice's description |
+| `WATCHER_ALERTS_PER_ROUND` | `20` | alerts one subscriber gets one by one per round; the rest in one message (`0`: no cap) |
 | `WATCHER_SERVE_MAX_CONNECTIONS` | `1000` | connections `watcher serve` holds at once (lowered to fit the open-file limit) |
 
 Every value is checked when a command starts; a wrong one is one line naming the variable and
@@ -63,6 +64,7 @@ class Settings(BaseSettings):
     notice_max_winners: int = Field(default=200, ge=1)
     notice_max_lots: int = Field(default=200, ge=1)
     notice_max_text: int = Field(default=20_000, ge=100)
+    alerts_per_round: int = Field(default=20, ge=0)
 
     @field_validator("base_url")
     @classmethod
