@@ -35,6 +35,7 @@ from tests.helpers import BoampPortal, runtime_env
 from tests.loopback import LoopbackServer, Reply, Request
 from tests.mailbox import Mailbox
 from tests.test_documents import DocsPortal, documents, set_notice, sync
+from tests.test_hostile_disk import _fill, _mount_tmpfs
 from tests.test_pipeline import sources_yaml
 from tests.test_timeline import award
 from watcher.cli import main
@@ -298,13 +299,16 @@ def _limit_files() -> None:
     resource.setrlimit(resource.RLIMIT_NOFILE, (1024, 1024))  # the usual limit
 
 
-def start_server(runtime: Runtime, **env: str) -> tuple[subprocess.Popen[bytes], int]:
+def start_server(
+    runtime: Runtime, *, scheduler: bool = False, **env: str
+) -> tuple[subprocess.Popen[bytes], int]:
     """`watcher serve --no-scheduler` on a free port, with 1,024 open files at most; waits
     until `/healthz` answers."""
     port = _free_port()
     runtime.engine  # noqa: B018 - migrated before the server starts
     server = subprocess.Popen(
-        [sys.executable, "-m", "watcher", "serve", "--no-scheduler", "--port", str(port)],
+        [sys.executable, "-m", "watcher", "serve", "--port", str(port)]
+        + ([] if scheduler else ["--no-scheduler"]),
         env=runtime_env(runtime, inherit=True, **env),
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
@@ -850,3 +854,40 @@ def test_row5_300_alerts_at_once_make_20_mails_and_one_that_says_280_more(
     assert len(more) == 2, [str(m["Subject"]) for m in mails]
     text = more[0].get_body(("plain",)).get_content()  # type: ignore[union-attr]
     assert "280" in text and "https://watcher.example/" in text
+
+
+# Row 17: a full data disk.
+
+
+def test_row17_watcher_serve_starts_on_a_full_disk_and_serves_what_it_has(
+    portal: tuple[BoampPortal, LoopbackServer], make_runtime: Callable[..., Runtime]
+) -> None:
+    runtime = make_runtime(sources_yaml(portal[1].url))
+    data = runtime.settings.data_dir
+    if not _mount_tmpfs(data, "16m"):
+        pytest.skip("cannot mount a tmpfs here (needs root)")
+    try:
+        first = CliRunner().invoke(main, ["run", "--once"], env=runtime_env(runtime))
+        assert first.exit_code == 0, first.output
+        with runtime.sessions() as session:
+            notice_id = session.scalar(select(Notice.id).where(Notice.relevant).limit(1))
+        runtime.engine.dispose()  # the WAL checkpointed and gone: opening must create it
+        fd = os.open(data / "filler", os.O_WRONLY | os.O_CREAT)
+        try:
+            with pytest.raises(OSError, match="No space left"):
+                _fill(fd)
+        finally:
+            os.close(fd)
+        server, port = start_server(runtime, scheduler=True)
+        try:
+            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+            conn.request("GET", f"/notices/{notice_id}")
+            page = conn.getresponse()
+            body = page.read().decode()
+        finally:
+            server.send_signal(signal.SIGTERM)
+            _out, err = server.communicate(timeout=30)
+        assert page.status == 200, body[:300]
+        assert "Traceback" not in err.decode()
+    finally:
+        subprocess.run(["umount", "-l", str(data)], check=False)
