@@ -453,8 +453,8 @@ def test_row2_a_notice_with_1500_winners_is_cut_and_costs_little_disk(
     assert size < 20 * MiB, f"{files} files, {size / MiB:.0f} MiB"
     assert seconds < 10, seconds
     stored = _stored(runtime)["800001-2026"]
-    assert len(stored.snapshot["winners"]) == 200  # WATCHER_NOTICE_MAX_WINNERS's default
-    assert "cut: 1500 winners, the first 200 kept" in stored.snapshot["flags"]
+    assert len(stored.snapshot["winners"]) == 100  # WATCHER_NOTICE_MAX_WINNERS default
+    assert "cut: 1500 winners, the first 100 kept" in stored.snapshot["flags"]
 
 
 # Row 6: winner names that a spreadsheet would run as formulas, in `/companies.csv`.

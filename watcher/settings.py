@@ -15,7 +15,7 @@
 | `WATCHER_USER_AGENT` | `detention-watcher/<version>` | sent to every portal |
 | `WATCHER_LOG_FORMAT` | `text` | `json`: one JSON object per log line |
 | `WATCHER_SERVE_READ_TIMEOUT` | `10` | seconds a client of `watcher serve` has to send a whole request |
-| `WATCHER_NOTICE_MAX_WINNERS` | `200` | winners kept of one notice (and of each lot); the cut is a parser's doubt |
+| `WATCHER_NOTICE_MAX_WINNERS` | `100` | winners kept of one notice (and of each lot); the cut is a parser's doubt |
 | `WATCHER_NOTICE_MAX_LOTS` | `200` | lots kept of one notice |
 | `WATCHER_NOTICE_MAX_TEXT` | `20000` | characters kept of a notice's description |
 | `WATCHER_ALERTS_PER_ROUND` | `20` | alerts one subscriber gets one by one per round; the rest in one message (`0`: no cap) |
@@ -61,7 +61,7 @@ class Settings(BaseSettings):
     # Bounds on hostile input (issue 26); README "Safe on the open internet".
     serve_read_timeout: float = Field(default=10.0, gt=0, le=600)
     serve_max_connections: int = Field(default=1000, ge=16, le=100_000)
-    notice_max_winners: int = Field(default=200, ge=1)
+    notice_max_winners: int = Field(default=100, ge=1)
     notice_max_lots: int = Field(default=200, ge=1)
     notice_max_text: int = Field(default=20_000, ge=100)
     alerts_per_round: int = Field(default=20, ge=0)

@@ -4,7 +4,7 @@ One award notice naming 6,000 winners made 6,000 company feeds of 1.3 MB each (2
 `cap_notice()` keeps the first `winners` names (of the notice and of each lot), the first
 `lots` lots and `text` characters of the description (1,000 of a title or buyer), and says
 what was cut in the notice's `flags`, a parser's doubt shown and counted by `watcher audit`
-(`cut: 6000 winners, the first 200 kept`). Pure: no I/O.
+(`cut: 6000 winners, the first 100 kept`). Pure: no I/O.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ SHORT_TEXT = 1_000  # characters of a title or a buyer's name
 class NoticeCaps:
     """How much of one notice is kept (`WATCHER_NOTICE_MAX_*`)."""
 
-    winners: int = 200
+    winners: int = 100
     lots: int = 200
     text: int = 20_000
 

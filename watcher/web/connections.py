@@ -13,19 +13,30 @@ from __future__ import annotations
 
 import asyncio
 import resource
+import socket
 from collections import Counter
 from typing import Any
 
 import h11
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
-MAX_HEAD = (
-    16 * 1024
-)  # bytes of request line and headers (uvicorn's `h11_max_incomplete_event_size`)
+# Bytes of request line and headers (uvicorn's `h11_max_incomplete_event_size`).
+MAX_HEAD = 16 * 1024
 # Connections accepted in one go (asyncio accepts up to the backlog before any is counted).
 ACCEPT_BATCH = 64
 RESERVED_FILES = 256  # descriptors left for the database, logs, feeds and accept bursts
+LISTEN_QUEUE = 2048  # connections the kernel holds before they are accepted
 STATS: Counter[str] = Counter()  # "too_slow", "evicted"
+
+
+class WideQueue(socket.socket):
+    """A listening socket whose kernel queue stays `LISTEN_QUEUE` long: asyncio calls
+    `listen(backlog)` with the small `ACCEPT_BATCH`, and a full queue drops a newcomer's SYN
+    (a 1 s retransmission) during a flood."""
+
+    def listen(self, backlog: int = LISTEN_QUEUE) -> None:
+        """Listen with at least `LISTEN_QUEUE` pending connections."""
+        super().listen(max(backlog, LISTEN_QUEUE))
 
 
 def connection_cap(wanted: int) -> int:

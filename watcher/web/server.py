@@ -83,7 +83,7 @@ def bind(host: str, port: int) -> socket.socket:
             "computer only) or 0.0.0.0 (every network)"
         ) from None
     family, kind, proto, _name, address = infos[0]
-    sock = socket.socket(family, kind, proto)
+    sock = connections.WideQueue(family, kind, proto)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     try:
         sock.bind(address)
