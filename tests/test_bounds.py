@@ -891,3 +891,52 @@ def test_row17_watcher_serve_starts_on_a_full_disk_and_serves_what_it_has(
         assert "Traceback" not in err.decode()
     finally:
         subprocess.run(["umount", "-l", str(data)], check=False)
+
+
+# Row 8: a huge `html` list and a huge RSS feed in one poll.
+
+
+def rss(count: int) -> bytes:
+    items = "".join(
+        f"<item><title>Nettoyage du centre de rétention administrative de Lesquin {n}</title>"
+        f"<link>https://prefecture.example/a/{n}</link><guid>g{n}</guid></item>"
+        for n in range(count)
+    )
+    return f'<?xml version="1.0"?><rss version="2.0"><channel>{items}</channel></rss>'.encode()
+
+
+@pytest.mark.parametrize("kind", ["html", "feed"])
+def test_row8_a_page_of_too_many_items_is_cut_and_the_rest_asked_again(
+    make_runtime: Callable[..., Runtime], kind: str
+) -> None:
+    body = relevant_list(5000, 0) if kind == "html" else rss(5000)
+    ctype = HTML if kind == "html" else {"Content-Type": "application/rss+xml"}
+    with LoopbackServer(lambda _r: Reply(200, body, ctype)) as server:
+        if kind == "html":
+            yaml_text = html_yaml(server.url)
+        else:
+            yaml_text = f"sources:\n  - {{name: prefecture, kind: feed, url: '{server.url}/rss'}}\n"
+        runtime = make_runtime(yaml_text, page_max_items=1000, poll_max_items=3000)
+        [result] = run_sources(runtime.config.build(), runtime.context())
+    assert result.ok, result.error
+    assert result.fetched == 1000
+    assert result.flagged and "WATCHER_PAGE_MAX_ITEMS" in result.flagged
+    assert len(_stored(runtime)) == 1000
+    with runtime.sessions() as session:
+        state = session.scalar(select(SourceState))
+        assert state is not None and state.last_success_at is None  # the window is asked again
+
+
+def test_row8_a_poll_stops_at_its_item_cap(make_runtime: Callable[..., Runtime]) -> None:
+    portal = BoampPortal()
+    model = portal.records[0]
+    portal.records = [{**model, "idweb": f"26-{n:06d}"} for n in range(500)]
+    with LoopbackServer(portal) as server:
+        runtime = make_runtime(
+            f"sources:\n  - {{name: boamp, kind: boamp, base_url: '{server.url}', page_size: 100}}\n",
+            poll_max_items=250,
+        )
+        [result] = run_sources(runtime.config.build(), runtime.context())
+    assert result.ok, result.error
+    assert result.fetched == 250 and result.pages == 3
+    assert result.flagged and "WATCHER_POLL_MAX_ITEMS" in result.flagged

@@ -19,6 +19,9 @@
 | `WATCHER_NOTICE_MAX_LOTS` | `200` | lots kept of one notice |
 | `WATCHER_NOTICE_MAX_TEXT` | `20000` | characters kept of a notice's description |
 | `WATCHER_ALERTS_PER_ROUND` | `20` | alerts one subscriber gets one by one per round; the rest in one message (`0`: no cap) |
+| `WATCHER_POLL_MAX_ITEMS` | `100000` | records one poll takes in all; the rest at the next polls (the same window is asked again) |
+| `WATCHER_PAGE_MAX_ITEMS` | `10000` | records taken of one page (a list of 100,000 items is cut) |
+| `WATCHER_POLL_MAX_BYTES` | `1000000000` | bytes of pages one poll reads in all |
 | `WATCHER_SERVE_MAX_CONNECTIONS` | `1000` | connections `watcher serve` holds at once (lowered to fit the open-file limit) |
 
 Every value is checked when a command starts; a wrong one is one line naming the variable and
@@ -65,6 +68,9 @@ class Settings(BaseSettings):
     notice_max_lots: int = Field(default=200, ge=1)
     notice_max_text: int = Field(default=20_000, ge=100)
     alerts_per_round: int = Field(default=20, ge=0)
+    poll_max_items: int = Field(default=100_000, ge=1)
+    page_max_items: int = Field(default=10_000, ge=1)
+    poll_max_bytes: int = Field(default=1_000_000_000, ge=1_000_000)
 
     @field_validator("base_url")
     @classmethod

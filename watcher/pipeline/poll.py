@@ -8,11 +8,12 @@ from a successful, complete fetch.
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 import logging
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
-from typing import Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 import httpx
 from sqlalchemy import Engine, select
@@ -167,11 +168,15 @@ def _poll(
             store = PollStore(session, state, ctx.matcher, started, result, announce=announce)
             if isinstance(source, RawRecordSource):
                 store.parse_raw = _capped_raw(source, caps)
+            budget = PollBudget(ctx.settings)
             for page in source.fetch(fetcher, window):
                 result.pages += 1
                 if page.meta.get("not_modified"):
                     continue  # answered 304: nothing downloaded, nothing to parse
-                store.add_page(page, _records(source, page, caps))
+                records = _records(source, page, caps, budget.items_for(page))
+                store.add_page(page, budget.took(records))
+                if budget.spent():
+                    break  # the rest is asked for again at the next poll
             store.finish()
             result.unreadable = len(store.unreadable)
             unreadable.keep(ctx.settings.data_dir, source.name, store.unreadable, started)
@@ -182,8 +187,10 @@ def _poll(
                 # Pages that answered 304 hold notices that were not counted: no warning then.
                 unread = result.not_modified > 0
                 result.flagged = None if unread else _flag(state.last_count, result.fetched)
+                result.flagged = budget.cut or result.flagged
                 state.last_polled_at = started
-                state.last_success_at = started
+                if not budget.cut:  # a poll cut short asks the same window again next time
+                    state.last_success_at = started
                 state.last_error = None
                 state.consecutive_failures = 0
                 state.flagged = result.flagged
@@ -217,11 +224,61 @@ class RawRecordSource(Protocol):
 
 
 def _records(
-    source: Source, page: RawPage, caps: NoticeCaps
+    source: Source, page: RawPage, caps: NoticeCaps, most: int
 ) -> list[NoticeRecord | RawRecord | Unreadable]:
+    """The records of a page, at most `most` + 1 of them (one more tells a cut)."""
     if isinstance(source, RawRecordSource):
-        return list(source.raw_records(page))
-    return [cap_notice(r, caps) if isinstance(r, NoticeRecord) else r for r in source.parse(page)]
+        return list(itertools.islice(source.raw_records(page), most + 1))
+    found = itertools.islice(source.parse(page), most + 1)
+    return [cap_notice(r, caps) if isinstance(r, NoticeRecord) else r for r in found]
+
+
+@dataclass
+class PollBudget:
+    """Per-poll caps (issue 26): at most `WATCHER_POLL_MAX_ITEMS` records in all and
+    `WATCHER_PAGE_MAX_ITEMS` of one page (a 40 MB list of 100,000 items), and pages of at most
+    `WATCHER_POLL_MAX_BYTES` bytes in all. What is beyond is left for the next poll, which asks
+    the same window again; `cut` says what was cut (the poll's warning)."""
+
+    settings: Settings
+    items: int = 0
+    size: int = 0
+    cut: str | None = None
+    _most: int = 0
+
+    def items_for(self, page: RawPage) -> int:
+        """How many records of `page` may be taken."""
+        self.size += len(page.content)
+        left = self.settings.poll_max_items - self.items
+        self._most = max(0, min(left, self.settings.page_max_items))
+        return self._most
+
+    def took(self, records: list[Any]) -> list[Any]:
+        """`records` within the page's share, noting a cut."""
+        if len(records) > self._most:
+            records = records[: self._most]
+            if self.items + len(records) >= self.settings.poll_max_items:
+                self.cut = (
+                    f"cut at {self.settings.poll_max_items} records in one poll "
+                    "(WATCHER_POLL_MAX_ITEMS); the rest comes at the next polls"
+                )
+            else:
+                self.cut = (
+                    f"a page of more than {self.settings.page_max_items} records, cut "
+                    "(WATCHER_PAGE_MAX_ITEMS)"
+                )
+        self.items += len(records)
+        return records
+
+    def spent(self) -> bool:
+        """Whether the poll must stop asking for pages."""
+        if self.size > self.settings.poll_max_bytes:
+            self.cut = self.cut or (
+                f"stopped after {self.size} bytes of pages (WATCHER_POLL_MAX_BYTES); "
+                "the rest comes at the next polls"
+            )
+            return True
+        return self.items >= self.settings.poll_max_items
 
 
 def _capped_raw(
