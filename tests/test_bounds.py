@@ -940,3 +940,36 @@ def test_row8_a_poll_stops_at_its_item_cap(make_runtime: Callable[..., Runtime])
     assert result.ok, result.error
     assert result.fetched == 250 and result.pages == 3
     assert result.flagged and "WATCHER_POLL_MAX_ITEMS" in result.flagged
+
+
+# Row 9: deep pages of `/api/notices`, `/sites/<slug>`, `/?q=`.
+
+
+def test_row9_keyset_paging_walks_every_notice_and_deep_offsets_are_refused(
+    make_runtime: Callable[..., Runtime], database_url: str
+) -> None:
+    from benchmarks.scale import grow  # noqa: PLC0415
+
+    grow(database_url, 0, 450)
+    runtime = make_runtime("sources: []\n")
+    seen: list[int] = []
+    with TestClient(create_app(runtime)) as client:
+        deep = client.get("/api/notices?page=700&per_page=10")
+        html_deep = client.get("/?page=700")
+        url: str | None = "/api/notices?per_page=100&relevant=any"
+        asked = 0
+        while url:
+            answer = client.get(url)
+            assert answer.status_code == 200, answer.text
+            body = answer.json()
+            seen += [item["id"] for item in body["items"]]
+            url = body["next"]
+            asked += 1
+            assert asked < 20
+        total = body["total"]
+        bad = client.get("/api/notices?after=abc")
+    assert deep.status_code == 400 and "after" in deep.json()["error"]
+    assert html_deep.status_code == 400
+    assert bad.status_code == 400
+    assert len(seen) == len(set(seen)) == total  # every notice once, none skipped
+    assert all("after=" in u for u in [body.get("next") or "after="])
