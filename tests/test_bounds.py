@@ -860,10 +860,13 @@ def test_row5_300_alerts_at_once_make_20_mails_and_one_that_says_280_more(
 
 
 def test_row17_watcher_serve_starts_on_a_full_disk_and_serves_what_it_has(
-    portal: tuple[BoampPortal, LoopbackServer], make_runtime: Callable[..., Runtime]
+    portal: tuple[BoampPortal, LoopbackServer],
+    make_runtime: Callable[..., Runtime],
+    tmp_path: Path,
 ) -> None:
-    runtime = make_runtime(sources_yaml(portal[1].url))
-    data = runtime.settings.data_dir
+    data = tmp_path / "data"
+    on_disk = {} if PG else {"database_url": f"sqlite:///{data}/watcher.sqlite3"}
+    runtime = make_runtime(sources_yaml(portal[1].url), data_dir=data, **on_disk)
     if not _mount_tmpfs(data, "16m"):
         pytest.skip("cannot mount a tmpfs here (needs root)")
     try:

@@ -197,6 +197,33 @@ def _has_rows(conn: Any, table: str) -> bool:
     return conn.exec_driver_sql(f'SELECT 1 FROM "{table}" LIMIT 1').first() is not None
 
 
+FULL_DISK = 1024 * 1024  # bytes free below which a data disk counts as full
+
+
+def read_only_on_full_disk(url: str) -> Engine | None:
+    """An engine that only reads an SQLite database whose disk is full (issue 26): opening it
+    as usual must write (the WAL's index) and fails with "disk I/O error", so `watcher serve`
+    would not start. The file is opened `immutable` (what was checkpointed into it: a clean
+    stop or a dispose checkpoints all). None when the URL is not SQLite or the disk has room."""
+    import shutil  # noqa: PLC0415
+    import sqlite3  # noqa: PLC0415
+
+    url = normalize_url(url)
+    if not url.startswith("sqlite:///") or url.startswith("sqlite:///:memory:"):
+        return None
+    path = Path(url.removeprefix("sqlite:///")).expanduser()
+    if not path.is_file() or shutil.disk_usage(path.parent).free > FULL_DISK:
+        return None
+    uri = f"{path.resolve().as_uri()}?mode=ro&immutable=1"
+    kwargs: dict[str, Any] = {"json_serializer": fastjson.dumps}
+    kwargs["json_deserializer"] = fastjson.loads
+    return create_engine(
+        "sqlite://",
+        creator=lambda: sqlite3.connect(uri, uri=True, check_same_thread=False),
+        **kwargs,
+    )
+
+
 def make_sessionmaker(engine: Engine) -> sessionmaker[Session]:
     """Sessions that keep loaded objects usable after commit."""
     return sessionmaker(engine, expire_on_commit=False)

@@ -20,7 +20,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from watcher.errors import WatcherError
+from watcher.db.session import read_only_on_full_disk
+from watcher.errors import StorageError, WatcherError
 from watcher.pipeline.runtime import Runtime
 from watcher.web import api, connections, feeds, metrics
 from watcher.web.company_pages import routes as company_routes
@@ -114,6 +115,20 @@ def serve(runtime: Runtime, *, host: str, port: int, scheduler: bool = True) -> 
     """
     from watcher.pipeline.scheduler import abandon, build_scheduler, stop_scheduler  # noqa: PLC0415
 
+    try:
+        runtime.engine  # noqa: B018 - migrate before serving
+    except StorageError:
+        # A full data disk (issue 26): serve what the database holds, read-only, and poll
+        # nothing until there is room again.
+        fallback = read_only_on_full_disk(runtime.settings.db_url)
+        if fallback is None:
+            raise
+        log.warning(
+            "the data disk is full: serving what the database holds, read-only; no polls until "
+            "there is room again (restart `watcher serve` then)"
+        )
+        runtime.__dict__["engine"] = fallback
+        scheduler = False
     clean = True
 
     @asynccontextmanager
@@ -151,7 +166,6 @@ def serve(runtime: Runtime, *, host: str, port: int, scheduler: bool = True) -> 
     # stopped; this handler makes that (and a signal during start-up) a clean stop, not a kill.
     for stop_signal in (signal.SIGTERM, signal.SIGINT):
         signal.signal(stop_signal, lambda sig, frame: server.handle_exit(sig, frame))
-    runtime.engine  # noqa: B018 - migrate before serving
     sources = runtime.config.build() if scheduler else []
     # Bind first, so that a busy port is one clear line and "serving on" is only said when true.
     sock = bind(host, port)
