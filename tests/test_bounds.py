@@ -887,6 +887,7 @@ def test_row17_watcher_serve_starts_on_a_full_disk_and_serves_what_it_has(
             conn.request("GET", f"/notices/{notice_id}")
             page = conn.getresponse()
             body = page.read().decode()
+            conn.close()
         finally:
             server.send_signal(signal.SIGTERM)
             _out, err = server.communicate(timeout=30)
