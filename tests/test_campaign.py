@@ -560,7 +560,7 @@ def test_an_award_notice_naming_6000_winners(
         later = time.monotonic() - again
     files, size = tree_bytes(runtime.settings.data_dir / "feeds")
     figure(
-        "award notice naming 6,000 winners (1.3 MB record)",
+        "award notice naming 6,000 winners",
         record_bytes=len(json.dumps(notice)),
         feed_files=files,
         feed_disk=f"{size / 1e6:.1f}MB",
