@@ -15,13 +15,18 @@ Marked `campaign`: the everyday `pytest -q` leaves it out (`-m "not campaign"` i
 - the web site under 50 concurrent clients for 20 s on `/`, a procedure page and
   `/feeds/all.atom` with 10,000 notices: no error, p99 printed;
 - 1,000 subscription attempts from one client: rate-limited, at most the allowed number of
-  confirmation e-mails reach the SMTP server.
+  confirmation e-mails reach the SMTP server;
+- issue 26: an answer `Content-Encoding: gzip, gzip` declaring 1 GiB (peak memory of `run
+  --once`), an award naming 6,000 winners (feed disk and seconds), 1,100 slow connections to
+  `watcher serve` under 1,024 open files (`/healthz` latency, connections closed), an `html`
+  page of 300 relevant items (mails per poll), `kill -9` during `watcher db upgrade`.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import http.client
+import json
 import os
 import random
 import signal
@@ -36,11 +41,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import create_engine, select, text, update
+from sqlalchemy import create_engine, inspect, select, text, update
 from starlette.testclient import TestClient
 
 from tests.helpers import runtime_env
-from tests.loopback import LoopbackServer
+from tests.loopback import LoopbackServer, Reply
 from tests.mailbox import Mailbox
 from tests.test_crash import SlowPortal, run_once, state
 from watcher.db.models import Delivery, Notice, Subscriber
@@ -484,3 +489,179 @@ def test_1000_subscription_attempts_from_one_client(
     assert codes[429] >= 1000 - allowed
     assert len(mailbox.received) <= allowed
     assert len(mailbox.to("victim@example.org")) <= 1
+
+
+# Issue 26: bounded memory, disk, mail and connections.
+
+
+def _peak_rss_mib(argv: list[str], env: dict[str, str]) -> tuple[int, float, str]:
+    """Run `argv`; its exit code, its peak resident memory in MiB and its output."""
+    child = subprocess.Popen(argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    assert child.stdout is not None
+    with child.stdout:
+        output = child.stdout.read().decode()
+    _pid, status, usage = os.wait4(child.pid, 0)
+    child.returncode = os.waitstatus_to_exitcode(status)
+    return child.returncode, usage.ru_maxrss / 1024, output
+
+
+def test_double_gzip_answer_of_1_gib_from_a_portal_and_a_document(
+    make_runtime: Callable[..., Runtime], figure: Callable[..., None]
+) -> None:
+    from tests.test_bounds import double_gzip  # noqa: PLC0415
+    from tests.test_documents import set_notice  # noqa: PLC0415
+
+    body = double_gzip(1024 * 1024 * 1024)
+    bomb = {"Content-Type": "application/json", "Content-Encoding": "gzip, gzip"}
+    with LoopbackServer(lambda r: Reply(200, body, bomb)) as server:
+        runtime = make_runtime(boamp_yaml(server.url))
+        runtime.engine  # noqa: B018 - migrated
+        set_notice(runtime, "26-100", [f"{server.url}/docs/bomb.pdf"])
+        env = runtime_env(
+            runtime, inherit=True, WATCHER_FETCH_ALLOW="127.0.0.0/8", WATCHER_DOCUMENTS="1"
+        )
+        started = time.monotonic()
+        code, peak, output = _peak_rss_mib([sys.executable, "-m", "watcher", "run", "--once"], env)
+        seconds = time.monotonic() - started
+    figure(
+        "Content-Encoding: gzip, gzip (1,827 bytes per 1 GiB), run --once",
+        answer_bytes=len(body),
+        declared="1 GiB",
+        peak_memory=f"{peak:.0f}MiB",
+        seconds=f"{seconds:.1f}",
+        refused="larger than" in output,
+    )
+    assert "Traceback" not in output, output[-2000:]
+    assert "larger than" in output, output[-2000:]
+    assert peak < 200, f"{peak:.0f} MiB"
+    assert code in (0, 1), output[-2000:]
+
+
+def test_an_award_notice_naming_6000_winners(
+    make_runtime: Callable[..., Runtime], figure: Callable[..., None]
+) -> None:
+    from tests.test_bounds import many_winners_notice, ted_yaml, tree_bytes  # noqa: PLC0415
+
+    notice = many_winners_notice(6000)
+    body = json.dumps({"notices": [notice], "totalNoticeCount": 1}).encode()
+    with LoopbackServer(lambda _r: Reply(200, body)) as server:
+        runtime = make_runtime(ted_yaml(server.url))
+        runtime.engine  # noqa: B018 - migrated
+        env = runtime_env(runtime, inherit=True)
+        started = time.monotonic()
+        done = subprocess.run(
+            [sys.executable, "-m", "watcher", "run", "--once"], env=env, capture_output=True
+        )
+        seconds = time.monotonic() - started
+        again = time.monotonic()
+        subprocess.run(
+            [sys.executable, "-m", "watcher", "run", "--once"], env=env, capture_output=True
+        )
+        later = time.monotonic() - again
+    files, size = tree_bytes(runtime.settings.data_dir / "feeds")
+    figure(
+        "award notice naming 6,000 winners",
+        record_bytes=len(json.dumps(notice)),
+        feed_files=files,
+        feed_disk=f"{size / 1e6:.1f}MB",
+        seconds=f"{seconds:.1f}",
+        next_round_seconds=f"{later:.1f}",
+    )
+    assert done.returncode == 0, done.stdout.decode()[-2000:]
+    assert size < 50e6 and seconds < 10
+
+
+def test_1100_slow_connections_to_watcher_serve(
+    make_runtime: Callable[..., Runtime], figure: Callable[..., None]
+) -> None:
+    from tests.test_bounds import SlowClients, probe, start_server  # noqa: PLC0415
+
+    runtime = make_runtime("sources: []\n")
+    server, port = start_server(runtime)  # WATCHER_SERVE_READ_TIMEOUT's default: 10 s
+    try:
+        with SlowClients(port, 1100, every=5.0) as slow:
+            times: list[float | None] = []
+            for _ in range(30):  # 15 s: past the read timeout
+                times.append(probe(port, timeout=5.0))
+                time.sleep(0.5)
+            time.sleep(11.0)  # two more drips: each closed connection has noticed
+            closed = slow.closed_by_server
+    finally:
+        server.send_signal(signal.SIGTERM)
+        server.communicate(timeout=30)
+    answered = [t for t in times if t is not None]
+    figure(
+        "1,100 connections sending one byte every 5 s, 1,024 open files",
+        healthz_probes=len(times),
+        answered=len(answered),
+        healthz_max=f"{max(answered) * 1000:.0f}ms" if answered else "none",
+        slow_connections_closed=closed,
+    )
+    assert len(answered) == len(times) and max(answered) < 1.0, times
+    assert closed >= 1000
+
+
+def test_an_html_page_of_300_relevant_items_renamed_at_each_poll(
+    make_runtime: Callable[..., Runtime],
+    mailbox: Mailbox,
+    figure: Callable[..., None],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from tests.test_bounds import flood  # noqa: PLC0415
+
+    monkeypatch.setenv("WATCHER_SMTP_URL", mailbox.url)
+    runtime = make_runtime("sources: []\n")
+    started = time.monotonic()
+    counts = flood(runtime, rounds=3)
+    figure(
+        "html page with 300 relevant items, ids renamed at each poll, 3 polls",
+        alerts_per_poll=300,
+        mails_per_poll=counts,
+        mails_in_all=len(mailbox.received),
+        seconds=f"{time.monotonic() - started:.1f}",
+    )
+    assert counts == [21, 21, 21]
+
+
+def test_kill_9_during_watcher_db_upgrade(
+    tmp_path: Path, figure: Callable[..., None], database_url: str
+) -> None:
+    from tests.test_bounds import _migrate_to  # noqa: PLC0415
+    from watcher.db.session import make_engine  # noqa: PLC0415
+
+    rng = random.Random(SEED)
+    kills = 24
+    landed = broken = 0
+    for n in range(kills):
+        url = database_url if PG else f"sqlite:///{tmp_path / f'k{n}.sqlite3'}"
+        engine = make_engine(url)
+        if PG:
+            with engine.begin() as conn:  # an empty schema for each try
+                for table in sorted(inspect(conn).get_table_names(), reverse=True):
+                    conn.execute(text(f'DROP TABLE IF EXISTS "{table}" CASCADE'))
+        if n % 2:
+            _migrate_to(engine, "0007")
+        engine.dispose()
+        env = {**os.environ, "WATCHER_DATABASE_URL": url, "WATCHER_DATA_DIR": str(tmp_path)}
+        victim = subprocess.Popen(
+            [sys.executable, "-m", "watcher", "db", "upgrade"],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        time.sleep(rng.uniform(0.3, 2.0))
+        landed += victim.poll() is None
+        victim.send_signal(signal.SIGKILL)
+        victim.wait()
+        after = subprocess.run(
+            [sys.executable, "-m", "watcher", "db", "upgrade"], env=env, capture_output=True
+        )
+        broken += after.returncode != 0
+    figure(
+        "kill -9 during watcher db upgrade (fresh, or from 0007)",
+        seed=SEED,
+        kills=kills,
+        landed_while_running=landed,
+        databases_left_unopenable=broken,
+    )
+    assert broken == 0

@@ -28,6 +28,7 @@ HELPERS = {
     "boamp_donnees",
     "ocds",
     "http",
+    "inflate",
     "scrape",
     "netdiag",
     "netguard",

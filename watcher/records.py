@@ -222,6 +222,17 @@ class FieldChange:
 
 
 @dataclass(frozen=True, slots=True)
+class Unreadable:
+    """A record of a page that could not be read, whatever the reason (issue 26): the poll skips
+    it, counts it and keeps it as evidence (`<data dir>/unreadable/<source>/`); the rest of the
+    page is stored."""
+
+    native_id: str | None
+    reason: str  # `RecursionError: maximum recursion depth exceeded …`, one line
+    raw: str  # the record as the portal sent it, as far as it can be written
+
+
+@dataclass(frozen=True, slots=True)
 class PollWindow:
     """What a poll asks a portal for: everything published or updated since `since` until `now`."""
 
@@ -251,6 +262,14 @@ class RunResult:
     flagged: str | None = None
     # Why nothing was polled: another instance holds the source, or polled it moments ago.
     skipped: str | None = None
+    # Records that could not be read: skipped, kept as evidence (issue 26).
+    unreadable: int = 0
+
+    def rolled_back(self) -> None:
+        """The poll failed and its transaction was rolled back: nothing it counted as stored
+        was kept (issue 26: a failed poll said "100 new")."""
+        self.new = self.changed = self.unchanged = self.relevant = self.events = 0
+        self.merged = self.unreadable = 0
 
     def summary(self) -> str:
         """One line for a person: what the poll fetched and what it found."""
@@ -265,6 +284,8 @@ class RunResult:
         )
         if self.not_modified:
             text += f", {self.not_modified} pages not modified (304)"
+        if self.unreadable:
+            text += f", {self.unreadable} unreadable records skipped (kept in unreadable/)"
 
         if self.flagged:
             text += f" [warning: {self.flagged}]"

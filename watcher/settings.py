@@ -15,6 +15,15 @@
 | `WATCHER_USER_AGENT` | `detention-watcher/<version>` | sent to every portal |
 | `WATCHER_LOG_FORMAT` | `text` | `json`: one JSON object per log line |
 | `WATCHER_SECRET_KEY` | unset (a random key in `<data dir>/secret.key`) | signs the forms' tokens; set the same one on every instance |
+| `WATCHER_SERVE_READ_TIMEOUT` | `10` | seconds a client of `watcher serve` has to send a whole request |
+| `WATCHER_NOTICE_MAX_WINNERS` | `100` | winners kept of one notice (and of each lot); the cut is a parser's doubt |
+| `WATCHER_NOTICE_MAX_LOTS` | `200` | lots kept of one notice |
+| `WATCHER_NOTICE_MAX_TEXT` | `20000` | characters kept of a notice's description |
+| `WATCHER_ALERTS_PER_ROUND` | `20` | alerts one subscriber gets one by one per round; the rest in one message (`0`: no cap) |
+| `WATCHER_POLL_MAX_ITEMS` | `100000` | records one poll takes in all; the rest at the next polls (the same window is asked again) |
+| `WATCHER_PAGE_MAX_ITEMS` | `10000` | records taken of one page (a list of 100,000 items is cut) |
+| `WATCHER_POLL_MAX_BYTES` | `1000000000` | bytes of pages one poll reads in all |
+| `WATCHER_SERVE_MAX_CONNECTIONS` | `1000` | connections `watcher serve` holds at once (lowered to fit the open-file limit) |
 
 Every value is checked when a command starts; a wrong one is one line naming the variable and
 what to write instead (`environment: WATCHER_HTTP_RETRIES=-1: must be 0 or more`).
@@ -68,6 +77,16 @@ class Settings(BaseSettings):
     # Signs the forms' tokens and the used confirmation links; unset: `<data dir>/secret.key`.
     secret_key: SecretStr | None = None
     user_agent: str = f"detention-watcher/{__version__} (+https://github.com/detention-watcher)"
+    # Bounds on hostile input (issue 26); README "Safe on the open internet".
+    serve_read_timeout: float = Field(default=10.0, gt=0, le=600)
+    serve_max_connections: int = Field(default=1000, ge=16, le=100_000)
+    notice_max_winners: int = Field(default=100, ge=1)
+    notice_max_lots: int = Field(default=200, ge=1)
+    notice_max_text: int = Field(default=20_000, ge=100)
+    alerts_per_round: int = Field(default=20, ge=0)
+    poll_max_items: int = Field(default=100_000, ge=1)
+    page_max_items: int = Field(default=10_000, ge=1)
+    poll_max_bytes: int = Field(default=1_000_000_000, ge=1_000_000)
 
     @field_validator("base_url")
     @classmethod

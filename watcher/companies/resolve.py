@@ -25,11 +25,12 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from rapidfuzz import fuzz
 
 from watcher.companies.ids import Identifier, identifier
-from watcher.core.yamlio import load_yaml
+from watcher.core.yamlio import load_yaml, problem
 from watcher.errors import ConfigError
 
 __all__ = ["Identifier", "Mention", "identifier", "load_overrides", "normalise_name", "resolve"]
@@ -211,7 +212,10 @@ class Overrides(BaseModel):
 
 def load_overrides(text: str, where: str = "companies.yaml") -> Overrides:
     """Parse `companies.yaml`; `ConfigError` with the place of the mistake."""
-    data = load_yaml(text) or {}
+    try:
+        data = load_yaml(text) or {}
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{where}: {problem(exc)}") from None
     try:
         overrides = Overrides.model_validate(data)
     except ValidationError as exc:

@@ -17,6 +17,8 @@ from dataclasses import dataclass
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from watcher.core import doubts
+
 PARIS_ZONE = "Europe/Paris"
 _ISO = re.compile(
     r"^(\d{4}-\d{2}-\d{2})"  # the date
@@ -78,12 +80,18 @@ def read(value: Any, zone: str = PARIS_ZONE, *, ignore_offset: bool = False) -> 
     except ValueError:
         return None
     local = naive.strftime("%Y-%m-%dT%H:%M") if clock else day.isoformat()
-    if offset_text and not ignore_offset:
-        offset = _offset(offset_text)
-        return Deadline(
-            naive.replace(tzinfo=offset).astimezone(dt.UTC), local, _zone_name(offset, naive, zone)
-        )
-    return Deadline(naive.replace(tzinfo=ZoneInfo(zone)).astimezone(dt.UTC), local, zone)
+    try:
+        if offset_text and not ignore_offset:
+            offset = _offset(offset_text)
+            return Deadline(
+                naive.replace(tzinfo=offset).astimezone(dt.UTC),
+                local,
+                _zone_name(offset, naive, zone),
+            )
+        return Deadline(naive.replace(tzinfo=ZoneInfo(zone)).astimezone(dt.UTC), local, zone)
+    except (OverflowError, ValueError):  # year 1 or 9999 moved across midnight UTC
+        doubts.unreadable_date(value)
+        return None
 
 
 def from_instant(utc: dt.datetime, zone: str = PARIS_ZONE, *, date_only: bool = False) -> Deadline:

@@ -32,3 +32,35 @@ def dumps(value: Any) -> str:
         return orjson.dumps(value, option=_OPTIONS).decode()
     except TypeError:
         return json.dumps(value, ensure_ascii=False)
+
+
+class _Text(str):
+    """Text already written (a bracket, a key): `dumps_deep` copies it as is."""
+
+
+def dumps_deep(value: Any) -> str:
+    """JSON text of a value nested deeper than any recursive writer goes (`json.dumps` stops near
+    1,000 levels, orjson at 255): written with a stack of its own, for evidence (issue 26).
+    Keys keep their order; what JSON cannot hold is written as its text."""
+    out: list[str] = []
+    stack: list[Any] = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, _Text):
+            out.append(item)
+        elif isinstance(item, dict):
+            out.append("{")
+            stack.append(_Text("}"))
+            for n, (key, inner) in reversed(list(enumerate(item.items()))):
+                stack.append(inner)
+                stack.append(_Text(("," if n else "") + json.dumps(str(key)) + ":"))
+        elif isinstance(item, list | tuple):
+            out.append("[")
+            stack.append(_Text("]"))
+            for n, inner in reversed(list(enumerate(item))):
+                stack.append(inner)
+                if n:
+                    stack.append(_Text(","))
+        else:
+            out.append(json.dumps(item, ensure_ascii=False, default=str))
+    return "".join(out)

@@ -16,7 +16,7 @@ from zoneinfo import ZoneInfo
 
 import nh3
 
-from watcher.core import facts
+from watcher.core import doubts, facts
 from watcher.core.sanitize import INVISIBLE
 from watcher.records import NoticeRecord
 
@@ -62,14 +62,24 @@ def safe_url(value: Any) -> str | None:
 
 
 def to_utc(value: dt.datetime) -> dt.datetime:
-    """An aware UTC datetime; a naive one is read as Paris time (French portals' habit)."""
+    """An aware UTC datetime; a naive one is read as Paris time (French portals' habit).
+    OverflowError for a date no calendar holds once in UTC (year 1 or 9999 with an offset)."""
     if value.tzinfo is None:
         value = value.replace(tzinfo=PARIS)
     return value.astimezone(dt.UTC)
 
 
 def parse_datetime(value: Any) -> dt.datetime | None:
-    """ISO 8601 date or datetime (with or without offset) → aware UTC; None when unreadable."""
+    """ISO 8601 date or datetime (with or without offset) → aware UTC; None when unreadable
+    (a date out of range is also noted as a parser's doubt: `watcher.core.doubts`)."""
+    try:
+        return _parse_datetime(value)
+    except OverflowError:
+        doubts.unreadable_date(value)
+        return None
+
+
+def _parse_datetime(value: Any) -> dt.datetime | None:
     if value in (None, ""):
         return None
     if isinstance(value, dt.datetime):

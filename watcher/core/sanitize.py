@@ -61,6 +61,18 @@ def plain_line(text: str) -> str:
     return " ".join(re.sub(r"[\x00-\x1f\x7f]", " ", visible(text)).split())
 
 
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+_NUMBER = re.compile(r"-?\d+(\.\d+)?")
+
+
+def spreadsheet_cell(value: Any) -> Any:
+    """A CSV cell no spreadsheet runs as a formula (OWASP's rule, issue 26): text starting with
+    `= + - @`, a tab or a carriage return gets a leading `'`; numbers stay numbers."""
+    if isinstance(value, str) and value.startswith(_FORMULA_START) and not _NUMBER.fullmatch(value):
+        return "'" + value
+    return value
+
+
 def safe_filename(name: str, default: str = "document") -> str:
     """A file name to show or save: no path separators, controls, bidi overrides or invisibles."""
     cleaned = " ".join(_FILENAME_BAD.sub("", storable(name)).split()).strip(" .")

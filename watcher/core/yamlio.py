@@ -13,6 +13,15 @@ import yaml
 _Loader: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
+def problem(exc: yaml.YAMLError) -> str:
+    """A YAML mistake in one line: `line 3, column 5: YAML does not parse: …`."""
+    mark = getattr(exc, "problem_mark", None)
+    where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
+    found = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+    what = "" if "written twice" in str(found) else "YAML does not parse: "
+    return f"{where}{what}{found}"
+
+
 def load_yaml(text: str) -> Any:
     """Parse YAML safely (no arbitrary objects); raises `yaml.YAMLError` like `safe_load`."""
     return yaml.load(text, Loader=_Loader)  # noqa: S506 - a safe loader

@@ -97,12 +97,37 @@ def _check_sqlite(path: Path) -> dict[str, int]:
         raise StorageError(f"{path}: not a readable SQLite database ({exc})") from None
 
 
+def sweep_stale(out: Path) -> int:
+    """Remove the temporary copies a killed backup to `out` left (issue 26: `kill -9` left a
+    full-size `.<name>.<pid>.tmp` forever): those whose process is gone. A running backup's
+    copy is left alone. How many were removed."""
+    removed = 0
+    for stale in out.parent.glob(f".{out.name}.*.tmp"):
+        pid = stale.name[len(out.name) + 2 : -len(".tmp")]
+        if not pid.isdigit() or int(pid) == os.getpid() or _alive(int(pid)):
+            continue
+        stale.unlink(missing_ok=True)
+        removed += 1
+    return removed
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # another user's process
+    return True
+
+
 def backup(url: str, out: Path) -> BackupReport:
     """Write a checked copy of the database at `url` to `out` (replaced only once checked)."""
     out = out.expanduser()
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_name(f".{out.name}.{os.getpid()}.tmp")
     tmp.unlink(missing_ok=True)
+    sweep_stale(out)
     path = _sqlite_path(url)
     try:
         if path is not None:

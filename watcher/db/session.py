@@ -100,24 +100,128 @@ def upgrade(engine: Engine) -> bool:
     from alembic.runtime.migration import MigrationContext  # noqa: PLC0415
     from alembic.script import ScriptDirectory  # noqa: PLC0415
 
-    cfg = alembic_config(engine.url.render_as_string(hide_password=False))
+    url = engine.url.render_as_string(hide_password=False)
+    cfg = alembic_config(url)
     head = ScriptDirectory.from_config(cfg).get_current_head()
+    sqlite = engine.dialect.name == "sqlite"
+    migrating = _all_or_nothing(url) if sqlite else engine
     try:
         with engine.connect() as conn:
             current = MigrationContext.configure(conn).get_current_revision()
             if current == head:
                 return False
+        if sqlite:
+            _repair(migrating, current)
+        with engine.connect() as conn:
             if current is None and inspect(conn).has_table("notices"):
                 raise StorageError(
                     "the database has watcher tables but no migration record; "
                     "it was not created by `watcher db upgrade`"
                 )
-        with engine.begin() as conn:
+        with migrating.begin() as conn:
             cfg.attributes["connection"] = conn
             command.upgrade(cfg, "head")
     except OperationalError as exc:
         raise StorageError(f"database {engine.url!r} cannot be reached: {exc.orig}") from None
+    finally:
+        if migrating is not engine:
+            migrating.dispose()
     return True
+
+
+def _all_or_nothing(url: str) -> Engine:
+    """An SQLite engine whose transactions hold DDL too (issue 26): the driver opens none before
+    `CREATE TABLE` by itself, so a `kill -9` mid-migration left half a schema. Here each
+    transaction is a `BEGIN IMMEDIATE`: a migration is applied whole or not at all."""
+    migrating = make_engine(url)
+
+    @event.listens_for(migrating, "connect")
+    def _no_implicit_transactions(dbapi_connection: Any, _record: Any) -> None:
+        dbapi_connection.isolation_level = None
+
+    @event.listens_for(migrating, "begin")
+    def _begin_immediate(conn: Any) -> None:
+        conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+    return migrating
+
+
+def _repair(engine: Engine, current: str | None) -> None:
+    """Undo what a migration of an older release left half done on SQLite (issue 26), when
+    nothing can be lost: the tables, columns and indexes that the database has beyond what
+    revision `current` makes (built on a scratch database in memory to compare), and Alembic's
+    `_alembic_tmp_*` copies. A table that holds rows is never dropped: with no migration record
+    and rows, the upgrade refuses as before."""
+    tables, columns, indexes = _schema_of(current)
+    with engine.begin() as conn:
+        found = inspect(conn)
+        present = set(found.get_table_names())
+        stray = {t for t in present - tables - {"alembic_version"} if not _has_rows(conn, t)}
+        if current is None and present - tables - stray - {"alembic_version"}:
+            return  # tables with rows and no record: refused by the caller, nothing touched
+        drops = [f'DROP TABLE "{t}"' for t in sorted(stray)]
+        for table in sorted(present & tables):
+            for index in found.get_indexes(table):
+                if index["name"] and index["name"] not in indexes:
+                    drops.append(f'DROP INDEX "{index["name"]}"')
+            for column in found.get_columns(table):
+                if column["name"] not in columns[table]:
+                    drops.append(f'ALTER TABLE "{table}" DROP COLUMN "{column["name"]}"')
+        for statement in drops:
+            conn.exec_driver_sql(statement)
+
+
+def _schema_of(revision: str | None) -> tuple[set[str], dict[str, set[str]], set[str]]:
+    """Tables, their columns and the index names that the shipped migrations make up to
+    `revision` (nothing for None), read from a scratch SQLite database in memory."""
+    if revision is None:
+        return set(), {}, set()
+    from alembic import command  # noqa: PLC0415
+
+    scratch = create_engine("sqlite://")
+    try:
+        with scratch.begin() as conn:
+            cfg = alembic_config("sqlite://")
+            cfg.attributes["connection"] = conn
+            command.upgrade(cfg, revision)
+            found = inspect(conn)
+            tables = set(found.get_table_names())
+            columns = {t: {c["name"] for c in found.get_columns(t)} for t in tables}
+            indexes = {str(i["name"]) for t in tables for i in found.get_indexes(t)}
+    finally:
+        scratch.dispose()
+    return tables, columns, indexes
+
+
+def _has_rows(conn: Any, table: str) -> bool:
+    return conn.exec_driver_sql(f'SELECT 1 FROM "{table}" LIMIT 1').first() is not None
+
+
+FULL_DISK = 1024 * 1024  # bytes free below which a data disk counts as full
+
+
+def read_only_on_full_disk(url: str) -> Engine | None:
+    """An engine that only reads an SQLite database whose disk is full (issue 26): opening it
+    as usual must write (the WAL's index) and fails with "disk I/O error", so `watcher serve`
+    would not start. The file is opened `immutable` (what was checkpointed into it: a clean
+    stop or a dispose checkpoints all). None when the URL is not SQLite or the disk has room."""
+    import shutil  # noqa: PLC0415
+    import sqlite3  # noqa: PLC0415
+
+    url = normalize_url(url)
+    if not url.startswith("sqlite:///") or url.startswith("sqlite:///:memory:"):
+        return None
+    path = Path(url.removeprefix("sqlite:///")).expanduser()
+    if not path.is_file() or shutil.disk_usage(path.parent).free > FULL_DISK:
+        return None
+    uri = f"{path.resolve().as_uri()}?mode=ro&immutable=1"
+    kwargs: dict[str, Any] = {"json_serializer": fastjson.dumps}
+    kwargs["json_deserializer"] = fastjson.loads
+    return create_engine(
+        "sqlite://",
+        creator=lambda: sqlite3.connect(uri, uri=True, check_same_thread=False),
+        **kwargs,
+    )
 
 
 def make_sessionmaker(engine: Engine) -> sessionmaker[Session]:

@@ -47,7 +47,7 @@ from watcher.core.timeline import (
 )
 from watcher.db.models import Event, Notice, NoticeVersion, SourceState
 from watcher.match.matcher import Matcher, MatchInput, Verdict
-from watcher.records import FieldChange, NoticeRecord, RawPage, RawRecord, RunResult
+from watcher.records import FieldChange, NoticeRecord, RawPage, RawRecord, RunResult, Unreadable
 
 log = logging.getLogger("watcher.db.store")
 __all__ = ["SIMILARITY_THRESHOLD", "PollStore"]
@@ -153,7 +153,7 @@ class PollStore:
     result: RunResult
     # How a source turns a `RawRecord` into its notice (`Source.parse_raw`), for sources that hand
     # over raw records.
-    parse_raw: Callable[[RawRecord], NoticeRecord | None] | None = None
+    parse_raw: Callable[[RawRecord], NoticeRecord | Unreadable | None] | None = None
     # False for a backfill: history is stored (versions, verdicts, procedure links) but nothing is
     # announced, so feeds and subscribers are not flooded with years of old notices.
     announce: bool = True
@@ -167,14 +167,20 @@ class PollStore:
     _merged: dict[int, set[int]] = field(default_factory=dict)
     _made_count: int = 0
     _analyzed: bool = False
+    # Records that could not be read (issue 26): skipped here, counted and kept by the poll.
+    unreadable: list[tuple[RawPage, Unreadable]] = field(default_factory=list)
 
-    def add_page(self, page: RawPage, records: Sequence[NoticeRecord | RawRecord]) -> None:
+    def add_page(
+        self, page: RawPage, records: Sequence[NoticeRecord | RawRecord | Unreadable]
+    ) -> None:
         """Take the records of one page; they are written in batches of about `BATCH` records
-        (a page of an API, or a hundred one-notice detail pages), then let go of."""
+        (a page of an API, or a hundred one-notice detail pages), then let go of. Unreadable
+        records are set aside in `unreadable`."""
+        self.unreadable += [(page, r) for r in records if isinstance(r, Unreadable)]
         # Lone surrogates, NUL bytes and bidi controls go before anything is hashed (issue 18).
-        records = [clean_any(record) for record in records]
+        readable = [clean_any(r) for r in records if not isinstance(r, Unreadable)]
         # Oldest first, so that an original notice is stored before its corrigenda and awards.
-        for record in sorted(records, key=lambda r: (r.published or _EPOCH, r.native_id)):
+        for record in sorted(readable, key=lambda r: (r.published or _EPOCH, r.native_id)):
             digest = record_digest(record)
             if self._seen.get(record.native_id) == digest:
                 continue  # the same record twice in one poll (overlapping windows or pages)
@@ -210,18 +216,22 @@ class PollStore:
                 self.result.unchanged += 1
                 self.result.relevant += int(bool(relevant))
                 continue
-            parsed = self._parsed(item)
+            parsed = self._parsed(page, item)
             if parsed is not None:
                 changed.append((page, parsed, digest, notice_id))
         if changed:
             self._write(changed)
 
-    def _parsed(self, item: NoticeRecord | RawRecord) -> NoticeRecord | None:
+    def _parsed(self, page: RawPage, item: NoticeRecord | RawRecord) -> NoticeRecord | None:
         if isinstance(item, NoticeRecord):
             return item
         if self.parse_raw is None:
             raise TypeError("PollStore got raw records without a parse_raw")
         parsed = self.parse_raw(item)
+        if isinstance(parsed, Unreadable):
+            self.unreadable.append((page, parsed))
+            self.result.fetched -= 1
+            return None
         return clean_record(parsed) if parsed is not None else None
 
     def _write(self, changed: list[tuple[RawPage, NoticeRecord, str, int | None]]) -> None:

@@ -48,6 +48,8 @@ log = logging.getLogger("watcher.notify")
 # One delivery round at a time per process (the scheduler polls sources in parallel threads);
 # other processes are kept out by the ledger's claim.
 _ROUND = threading.Lock()
+# Alerts an overflow message lists (it says how many there are in all and links the list).
+OVERFLOW_SHOWN = 20
 
 
 class Channel(Protocol):
@@ -154,7 +156,8 @@ def deliver_pending(
             report.interrupted = ledger.recover_interrupted(session, now)
             report.queued = ledger.enqueue(session, now)
         with runtime.sessions() as session:
-            batches = ledger.due(session, now, force=force)
+            per_round = runtime.settings.alerts_per_round or None
+            batches = ledger.due(session, now, force=force, per_round=per_round)
         own = mailer is None
         mailer = make_mailer(cfg) if own else mailer
         round_ = _Round(runtime, cfg, now, report, mailer, channel or AppriseChannel())
@@ -234,7 +237,9 @@ class _Round:
             log.info("sent %d alert(s) to subscriber #%d", count, sub_id)
 
     def _prepare(self, sub: Subscriber, batch: ledger.Batch) -> Callable[[], None]:
-        events = self._events(batch.event_ids)
+        # An overflow message names the first alerts and says how many there are in all.
+        shown = batch.event_ids[:OVERFLOW_SHOWN] if batch.overflow else batch.event_ids
+        events = self._events(shown)
         base_url = self.runtime.settings.base_url
         items = [alert_item(e, sub.lang, base_url) for e in events]
         if sub.channel == "email":
@@ -246,6 +251,7 @@ class _Round:
                 sender=self.cfg.sender(base_url),
                 now=self.now,
                 digest=batch.digest,
+                more=len(batch.event_ids) if batch.overflow else 0,
             )
             return functools.partial(self.mailer.send, message)
         title, body = render_channel(items, sub.lang)

@@ -73,6 +73,9 @@ class Batch:
     delivery_ids: tuple[int, ...]
     event_ids: tuple[int, ...]
     digest: bool = False
+    # The alerts beyond a round's cap for one subscriber (issue 26): one message that says how
+    # many and links the list, instead of one each.
+    overflow: bool = False
 
 
 def _matching_events(sub: Subscriber) -> Any:
@@ -157,10 +160,14 @@ def recover_interrupted(session: Session, now: dt.datetime) -> int:
     return max(cast(CursorResult[Any], result).rowcount, 0)
 
 
-def due(session: Session, now: dt.datetime, *, force: bool = False) -> list[Batch]:
+def due(
+    session: Session, now: dt.datetime, *, force: bool = False, per_round: int | None = None
+) -> list[Batch]:
     """What to send now: one batch per alert, one per digest subscriber whose digest is due.
 
     `force` ignores the retry backoff (`watcher notify` means "now"), not the digest's rhythm.
+    With `per_round`, a subscriber gets at most that many alerts one by one in this round; the
+    rest go in one `overflow` batch (one message that says how many).
     """
     query = (
         select(Delivery.id, Delivery.event_id, Subscriber)
@@ -172,11 +179,19 @@ def due(session: Session, now: dt.datetime, *, force: bool = False) -> list[Batc
         query = query.where(Delivery.next_attempt_at <= now)
     batches: list[Batch] = []
     digests: dict[int, list[tuple[int, int]]] = {}
+    beyond: dict[int, list[tuple[int, int]]] = {}
+    alone: dict[int, int] = {}
     for delivery_id, event_id, sub in session.execute(query).all():
         if sub.digest:
             digests.setdefault(sub.id, []).append((delivery_id, event_id))
+        elif per_round is not None and alone.get(sub.id, 0) >= per_round:
+            beyond.setdefault(sub.id, []).append((delivery_id, event_id))
         else:
+            alone[sub.id] = alone.get(sub.id, 0) + 1
             batches.append(Batch(sub.id, (delivery_id,), (event_id,)))
+    for sub_id, pairs in beyond.items():
+        ids, events = zip(*pairs, strict=True)
+        batches.append(Batch(sub_id, tuple(ids), tuple(events), digest=True, overflow=True))
     for sub_id, pairs in digests.items():
         sub = session.get_one(Subscriber, sub_id)
         if digest_due(sub.last_digest_at or sub.confirmed_at or sub.created_at, now):

@@ -52,6 +52,9 @@ STRINGS: dict[str, dict[str, str]] = {
         "companies": "entreprises",
         "unsubscribe": "Se désabonner",
         "digest": "Résumé du jour",
+        "more_subject": "{n} alertes de plus en une fois",
+        "more_intro": "Trop d'alertes sont venues en une fois pour les envoyer une à une : "
+        "en voici {n} ensemble ({shown} ci-dessous). La liste complète des avis",
         "alerts": "alertes",
         "alert": "alerte",
         "confirm_subject": "Confirmez votre abonnement aux alertes",
@@ -77,6 +80,9 @@ STRINGS: dict[str, dict[str, str]] = {
         "companies": "companies",
         "unsubscribe": "Unsubscribe",
         "digest": "Daily digest",
+        "more_subject": "{n} more alerts at once",
+        "more_intro": "Too many alerts came at once to send them one by one: here are {n} "
+        "together ({shown} below). The full list of notices",
         "alerts": "alerts",
         "alert": "alert",
         "confirm_subject": "Confirm your alert subscription",
@@ -205,8 +211,11 @@ def render_alert(
     sender: str,
     now: dt.datetime,
     digest: bool = False,
+    more: int = 0,
 ) -> EmailMessage:
-    """One alert (or a digest of several) for one subscriber: multipart text + HTML.
+    """One alert (or a digest of several) for one subscriber: multipart text + HTML. With
+    `more`, the digest of a round's alerts beyond its cap: `more` alerts in all, the first
+    `items` listed, and a link to the list of the latest notices.
 
     Every alert carries `List-Unsubscribe` and `List-Unsubscribe-Post` (RFC 8058 one-click).
     """
@@ -221,8 +230,12 @@ def render_alert(
         "base_url": base_url,
         "filters": filters_text(sub),
         "unsubscribe_url": unsubscribe_url(base_url, sub.token),
+        "more": more,
+        "list_url": f"{base_url}/",
     }
     subject = digest_subject(items, lang) if digest else alert_subject(items[0])
+    if more:
+        subject = STRINGS[lang]["more_subject"].format(n=more)
     context["subject"] = subject
     message = _message(
         sender=sender,

@@ -3,7 +3,8 @@
 After `THRESHOLD` consecutive failures a source is not asked again until a rest has passed: 15
 minutes, doubling with each further failure, at most a day. The first poll after the rest is a
 normal poll: a success closes the breaker (the failure count goes back to zero), another failure
-doubles the rest. Pure: the time is passed in.
+doubles the rest. A failure dated in the future (a clock that jumped forward, then back) never
+makes a source rest longer than its rest from now. Pure: the time is passed in.
 """
 
 from __future__ import annotations
@@ -38,7 +39,11 @@ def resting_until(state: _State, now: dt.datetime) -> dt.datetime | None:
     if rest is None or state.last_error_at is None:
         return None
     until = state.last_error_at + rest
-    return until if now < until else None
+    if now >= until or until - now > rest:
+        # The last failure is dated in the future: the clock jumped forward, then back (issue
+        # 26). A rest never lasts longer than `rest` from now: poll, and date the next failure.
+        return None
+    return until
 
 
 def breaker_open(state: _State, now: dt.datetime) -> str | None:

@@ -16,7 +16,7 @@ import yaml
 from pydantic import ValidationError
 
 from watcher.core.plain import explain
-from watcher.core.yamlio import load_yaml_strict
+from watcher.core.yamlio import load_yaml_strict, problem
 from watcher.errors import ConfigError
 from watcher.sources import SOURCES, get_source
 from watcher.sources.base import Source, SourceConfig
@@ -134,9 +134,5 @@ def load_config(path: Path) -> Config:
     try:
         data = load_yaml_strict(text)
     except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
-        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
-        what = "" if "written twice" in str(problem) else "YAML does not parse: "
-        raise ConfigError(f"{fname}: {where}{what}{problem}") from None
+        raise ConfigError(f"{fname}: {problem(exc)}") from None
     return parse_config(data, path)

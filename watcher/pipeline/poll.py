@@ -8,16 +8,18 @@ from a successful, complete fetch.
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 import logging
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
-from typing import Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 import httpx
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session, sessionmaker
 
+from watcher.core.bounds import NoticeCaps, cap_notice
 from watcher.db import limits
 from watcher.db.locks import source_lock
 from watcher.db.models import PollRun, SourceState
@@ -25,9 +27,10 @@ from watcher.db.session import session_scope
 from watcher.db.store import PollStore
 from watcher.errors import WatcherError
 from watcher.match.matcher import Matcher
+from watcher.pipeline import unreadable
 from watcher.pipeline.breaker import breaker_open
 from watcher.pipeline.validators import load_validators, save_validators
-from watcher.records import NoticeRecord, PollWindow, RawPage, RawRecord, RunResult
+from watcher.records import NoticeRecord, PollWindow, RawPage, RawRecord, RunResult, Unreadable
 from watcher.settings import Settings
 from watcher.sources import netguard
 from watcher.sources.base import Source
@@ -108,7 +111,8 @@ def run_source(
                 polled = session.scalar(
                     select(SourceState.last_polled_at).where(SourceState.name == source.name)
                 )
-            if polled is not None and ctx.clock() - polled < fresh_for:
+            # A poll dated in the future (a clock that jumped forward, then back) is not fresh.
+            if polled is not None and dt.timedelta(0) <= ctx.clock() - polled < fresh_for:
                 return _skip(source, f"polled at {polled:%Y-%m-%d %H:%M:%S} UTC already")
         if breaker:
             with ctx.sessions() as session:
@@ -145,7 +149,10 @@ def _poll(
     with session_scope(ctx.sessions) as session:
         state = source_state(session, source)
         state_id = state.id
-        window = PollWindow(now=until or started, since=since or state.last_success_at)
+        last = state.last_success_at
+        if last is not None and last > started:  # dated by a clock that jumped: ask from now
+            last = started
+        window = PollWindow(now=until or started, since=since or last)
     guard = netguard.for_source(source.config, ctx.transport, source.config.proxy)
     try:
         with (
@@ -157,15 +164,22 @@ def _poll(
             fetcher = make_fetcher(source, ctx, client)
             fetcher.validators = load_validators(session, state_id)
             state = session.get_one(SourceState, state_id)
+            caps = notice_caps(ctx.settings)
             store = PollStore(session, state, ctx.matcher, started, result, announce=announce)
             if isinstance(source, RawRecordSource):
-                store.parse_raw = source.parse_raw
+                store.parse_raw = _capped_raw(source, caps)
+            budget = PollBudget(ctx.settings)
             for page in source.fetch(fetcher, window):
                 result.pages += 1
                 if page.meta.get("not_modified"):
                     continue  # answered 304: nothing downloaded, nothing to parse
-                store.add_page(page, _records(source, page))
+                records = _records(source, page, caps, budget.items_for(page))
+                store.add_page(page, budget.took(records))
+                if budget.spent():
+                    break  # the rest is asked for again at the next poll
             store.finish()
+            result.unreadable = len(store.unreadable)
+            unreadable.keep(ctx.settings.data_dir, source.name, store.unreadable, started)
             result.not_modified = fetcher.validators.not_modified
             save_validators(fetcher.validators, session, state_id, started)
             state = session.get_one(SourceState, state_id)
@@ -173,8 +187,10 @@ def _poll(
                 # Pages that answered 304 hold notices that were not counted: no warning then.
                 unread = result.not_modified > 0
                 result.flagged = None if unread else _flag(state.last_count, result.fetched)
+                result.flagged = budget.cut or result.flagged
                 state.last_polled_at = started
-                state.last_success_at = started
+                if not budget.cut:  # a poll cut short asks the same window again next time
+                    state.last_success_at = started
                 state.last_error = None
                 state.consecutive_failures = 0
                 state.flagged = result.flagged
@@ -184,6 +200,7 @@ def _poll(
             session.add(_run_row(state_id, started, ctx.clock(), result))
     except Exception as exc:
         result.ok = False
+        result.rolled_back()
         result.error = str(exc) if isinstance(exc, WatcherError) else f"{type(exc).__name__}: {exc}"
         result.seconds = time.monotonic() - clock_start
         if not isinstance(exc, WatcherError):
@@ -199,17 +216,88 @@ class RawRecordSource(Protocol):
     """A source that can hand over a page's records unparsed (`RawRecord`s: id, date, raw
     payload), so that a poll parses only the records whose hash changed (`boamp`)."""
 
-    def raw_records(self, page: RawPage) -> Iterator[RawRecord]:
+    def raw_records(self, page: RawPage) -> Iterator[RawRecord | Unreadable]:
         """The page's records, cheaply: without reading what only parsing needs."""
 
-    def parse_raw(self, raw: RawRecord) -> NoticeRecord | None:
+    def parse_raw(self, raw: RawRecord) -> NoticeRecord | Unreadable | None:
         """The notice of one raw record, the same `parse()` gives."""
 
 
-def _records(source: Source, page: RawPage) -> list[NoticeRecord | RawRecord]:
+def _records(
+    source: Source, page: RawPage, caps: NoticeCaps, most: int
+) -> list[NoticeRecord | RawRecord | Unreadable]:
+    """The records of a page, at most `most` + 1 of them (one more tells a cut)."""
     if isinstance(source, RawRecordSource):
-        return list(source.raw_records(page))
-    return list(source.parse(page))
+        return list(itertools.islice(source.raw_records(page), most + 1))
+    found = itertools.islice(source.parse(page), most + 1)
+    return [cap_notice(r, caps) if isinstance(r, NoticeRecord) else r for r in found]
+
+
+@dataclass
+class PollBudget:
+    """Per-poll caps (issue 26): at most `WATCHER_POLL_MAX_ITEMS` records in all and
+    `WATCHER_PAGE_MAX_ITEMS` of one page (a 40 MB list of 100,000 items), and pages of at most
+    `WATCHER_POLL_MAX_BYTES` bytes in all. What is beyond is left for the next poll, which asks
+    the same window again; `cut` says what was cut (the poll's warning)."""
+
+    settings: Settings
+    items: int = 0
+    size: int = 0
+    cut: str | None = None
+    _most: int = 0
+
+    def items_for(self, page: RawPage) -> int:
+        """How many records of `page` may be taken."""
+        self.size += len(page.content)
+        left = self.settings.poll_max_items - self.items
+        self._most = max(0, min(left, self.settings.page_max_items))
+        return self._most
+
+    def took(self, records: list[Any]) -> list[Any]:
+        """`records` within the page's share, noting a cut."""
+        if len(records) > self._most:
+            records = records[: self._most]
+            if self.items + len(records) >= self.settings.poll_max_items:
+                self.cut = (
+                    f"cut at {self.settings.poll_max_items} records in one poll "
+                    "(WATCHER_POLL_MAX_ITEMS); the rest comes at the next polls"
+                )
+            else:
+                self.cut = (
+                    f"a page of more than {self.settings.page_max_items} records, cut "
+                    "(WATCHER_PAGE_MAX_ITEMS)"
+                )
+        self.items += len(records)
+        return records
+
+    def spent(self) -> bool:
+        """Whether the poll must stop asking for pages."""
+        if self.size > self.settings.poll_max_bytes:
+            self.cut = self.cut or (
+                f"stopped after {self.size} bytes of pages (WATCHER_POLL_MAX_BYTES); "
+                "the rest comes at the next polls"
+            )
+            return True
+        return self.items >= self.settings.poll_max_items
+
+
+def _capped_raw(
+    source: RawRecordSource, caps: NoticeCaps
+) -> Callable[[RawRecord], NoticeRecord | Unreadable | None]:
+    def parse_raw(raw: RawRecord) -> NoticeRecord | Unreadable | None:
+        found = source.parse_raw(raw)
+        return cap_notice(found, caps) if isinstance(found, NoticeRecord) else found
+
+    return parse_raw
+
+
+def notice_caps(settings: Settings) -> NoticeCaps:
+    """The per-notice caps of the settings (`WATCHER_NOTICE_MAX_*`)."""
+    return NoticeCaps(
+        winners=settings.notice_max_winners,
+        lots=settings.notice_max_lots,
+        text=settings.notice_max_text,
+    )
 
 
 def _flag(previous: int | None, fetched: int) -> str | None:

@@ -86,7 +86,7 @@ def trigger_for(schedule: str, jitter: int | None = None) -> BaseTrigger:
 
 def first_run(schedule: str, last_polled: dt.datetime | None, now: dt.datetime) -> dt.datetime:
     """When a source should first run after a (re)start: now if never polled or overdue."""
-    if last_polled is None:
+    if last_polled is None or last_polled > now:  # never, or dated by a clock that jumped
         return now
     seconds = parse_interval(schedule)
     if seconds is not None:

@@ -7,16 +7,18 @@ turns one page into `NoticeRecord`s. The pipeline does everything else.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import re
 from abc import ABC, abstractmethod
-from collections.abc import Iterator
-from typing import Any, ClassVar
+from collections.abc import Callable, Iterable, Iterator
+from typing import Any, ClassVar, TypeVar
 from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from watcher.records import NoticeRecord, PollWindow, RawPage
+from watcher.core import doubts, fastjson
+from watcher.records import NoticeRecord, PollWindow, RawPage, RawRecord, Unreadable
 from watcher.sources.http import Fetcher
 
 _INTERVAL = re.compile(r"^\s*(\d+)\s*([smhd])\s*$")
@@ -144,8 +146,75 @@ class Source(ABC):
         """Ask the portal for what was published in `window`; I/O only, no parsing beyond paging."""
 
     @abstractmethod
-    def parse(self, page: RawPage) -> Iterator[NoticeRecord]:
-        """Turn one page into notices; pure (no I/O, no clock), so it is tested on saved pages."""
+    def parse(self, page: RawPage) -> Iterator[NoticeRecord | Unreadable]:
+        """Turn one page into notices; pure (no I/O, no clock), so it is tested on saved pages.
+        Each record is read through `read_each`: one that cannot be read is an `Unreadable`."""
+
+
+Read = TypeVar("Read", NoticeRecord, RawRecord)
+_ID_KEYS = ("idweb", "publication-number", "ocid", "id", "uid", "reference", "link", "url")
+EVIDENCE_LIMIT = 1_000_000  # characters of one unreadable record kept as evidence
+
+
+def read_each(
+    items: Iterable[Any], read: Callable[[Any], Read | None]
+) -> Iterator[Read | Unreadable]:
+    """`read(item)` for each item of a page, guarded (issue 26): an item that raises anything
+    (a date no calendar holds, nesting deeper than Python recurses, a field of an odd type) is an
+    `Unreadable` with its evidence, and the next item is read; doubts noted while reading
+    (`watcher.core.doubts`) join the notice's `flags`."""
+    for item in items:
+        try:
+            with doubts.collecting() as noted:
+                found = read(item)
+        except Exception as exc:  # noqa: BLE001 - whatever it is, one record never fails a poll
+            yield unreadable(item, exc)
+            continue
+        if isinstance(found, NoticeRecord):
+            if noted:
+                extra = tuple(d for d in noted if d not in found.flags)
+                found = dataclasses.replace(found, flags=found.flags + extra)
+            found = doubts.plausible_dates(found)
+        if found is not None:
+            yield found
+
+
+def unreadable(item: Any, exc: BaseException) -> Unreadable:
+    """An item that could not be read, with its id when one shows and its text as evidence."""
+    ident = None
+    if isinstance(item, dict):
+        ident = next((str(item[k])[:200] for k in _ID_KEYS if item.get(k)), None)
+    reason = " ".join(f"{type(exc).__name__}: {exc}".split())[:300]
+    return Unreadable(ident, reason, evidence(item))
+
+
+def evidence(item: Any) -> str:
+    """The text of a record as the portal sent it, whatever its shape (JSON, an XML or HTML
+    element, text), however deep; cut at `EVIDENCE_LIMIT` characters."""
+    try:
+        if isinstance(item, bytes):
+            text = item[:EVIDENCE_LIMIT].decode("utf-8", "replace")
+        elif isinstance(item, str):
+            text = item
+        elif isinstance(item, RawRecord):
+            text = item.raw or fastjson.dumps_deep(item.item)
+        elif hasattr(item, "tag"):
+            text = _element_text(item)
+        else:
+            text = fastjson.dumps_deep(item)
+    except Exception as exc:  # noqa: BLE001 - the evidence of what could not be read
+        text = f"(not written: {type(exc).__name__})"
+    return text[:EVIDENCE_LIMIT]
+
+
+def _element_text(element: Any) -> str:
+    from xml.etree import ElementTree  # noqa: PLC0415
+
+    from lxml import etree  # noqa: PLC0415
+
+    if isinstance(element, etree._Element):
+        return etree.tostring(element, encoding="unicode")
+    return ElementTree.tostring(element, encoding="unicode")
 
 
 def first(value: Any) -> Any:

@@ -57,8 +57,15 @@ from pydantic import Field, field_validator
 
 from watcher.core import deadlines, facts, fastjson, places
 from watcher.errors import ParseError
-from watcher.records import NoticeRecord, NoticeType, PollWindow, RawPage, RawRecord
-from watcher.sources.base import ApiSourceConfig, Source, as_list, dig
+from watcher.records import (
+    NoticeRecord,
+    NoticeType,
+    PollWindow,
+    RawPage,
+    RawRecord,
+    Unreadable,
+)
+from watcher.sources.base import ApiSourceConfig, Source, as_list, dig, read_each
 from watcher.sources.boamp_donnees import (
     PARIS,
     Donnees,
@@ -201,27 +208,30 @@ class BoampSource(Source):
             if (total is not None and offset >= total) or offset + size > MAX_RESULTS:
                 return
 
-    def parse(self, page: RawPage) -> Iterator[NoticeRecord]:
+    def parse(self, page: RawPage) -> Iterator[NoticeRecord | Unreadable]:
         """One notice per record of the page; a record without an id is skipped."""
         for raw in self.raw_records(page):
-            notice = self.parse_raw(raw)
+            notice = raw if isinstance(raw, Unreadable) else self.parse_raw(raw)
             if notice is not None:
                 yield notice
 
-    def raw_records(self, page: RawPage) -> Iterator[RawRecord]:
+    def raw_records(self, page: RawPage) -> Iterator[RawRecord | Unreadable]:
         """The page's records with their id, date and raw JSON, `donnees` left unread: the
         pipeline hashes these and parses only the records that changed (issue 9)."""
-        for record in page_records(page.content, page.url):
-            if not isinstance(record, dict):
-                continue
-            idweb = record_id(record)
-            if idweb:
-                published = parse_date(record.get("dateparution"))
-                yield RawRecord(idweb, published, record_raw(record), record)
+        return read_each(page_records(page.content, page.url), _raw_record)
 
-    def parse_raw(self, raw: RawRecord) -> NoticeRecord | None:
-        """The notice of one record of `raw_records`."""
-        return parse_record(raw.item, raw=raw.raw)
+    def parse_raw(self, raw: RawRecord) -> NoticeRecord | Unreadable | None:
+        """The notice of one record of `raw_records` (an `Unreadable` when it cannot be read)."""
+        return next(read_each([raw], lambda r: parse_record(r.item, raw=r.raw)), None)
+
+
+def _raw_record(record: Any) -> RawRecord | None:
+    if not isinstance(record, dict):
+        return None
+    idweb = record_id(record)
+    if not idweb:
+        return None
+    return RawRecord(idweb, parse_date(record.get("dateparution")), record_raw(record), record)
 
 
 def _page_counts(content: bytes, url: str) -> tuple[int | None, int | None]:

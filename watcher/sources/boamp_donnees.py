@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from watcher.core import deadlines, facts, fastjson, places
+from watcher.core import deadlines, doubts, facts, fastjson, places
 from watcher.records import Lot
 from watcher.sources.base import as_list, dig
 
@@ -163,6 +163,7 @@ def parse_datetime(value: Any, time: Any = None) -> dt.datetime | None:
         try:
             return dt.datetime.fromtimestamp(value / 1000, tz=dt.UTC)
         except (OverflowError, OSError, ValueError):
+            doubts.unreadable_date(value)
             return None
     found = text(value)
     if not found:
@@ -184,6 +185,7 @@ def parse_datetime(value: Any, time: Any = None) -> dt.datetime | None:
     try:
         return parsed.astimezone(dt.UTC)
     except (OverflowError, ValueError):
+        doubts.unreadable_date(value)
         return None
 
 

@@ -51,11 +51,11 @@ from typing import Any
 
 from pydantic import Field, field_validator
 
-from watcher.core import facts, places
+from watcher.core import facts, fastjson, places
 from watcher.core.normalize import clean_text
 from watcher.errors import ParseError
-from watcher.records import Modification, NoticeRecord, PollWindow, RawPage
-from watcher.sources.base import ApiSourceConfig, Source, as_list, first
+from watcher.records import Modification, NoticeRecord, PollWindow, RawPage, Unreadable
+from watcher.sources.base import ApiSourceConfig, Source, as_list, first, read_each
 from watcher.sources.http import Fetcher
 from watcher.sources.scrape import absolute_url
 
@@ -125,7 +125,7 @@ class DecpSource(Source):
                 meta={"resource": url},
             )
 
-    def parse(self, page: RawPage) -> Iterator[NoticeRecord]:
+    def parse(self, page: RawPage) -> Iterator[NoticeRecord | Unreadable]:
         url = page.meta.get("resource") or page.url
         names = [pattern(b, whole_words=False) for b in self.config.buyers if not _SIRET(b)]
         sirets = [b.replace(" ", "") for b in self.config.buyers if _SIRET(b)]
@@ -135,10 +135,12 @@ class DecpSource(Source):
             for c in contracts(page.content, url)
             if _wanted(c, names, sirets, self.config.cpv_prefixes, keywords)
         )
-        for versions in grouped(wanted):
-            record = _record(versions, url)
-            if record is not None:
-                yield replace(record, **contract_facts(versions))
+        yield from read_each(grouped(wanted), lambda versions: _with_facts(versions, url))
+
+
+def _with_facts(versions: list[dict[str, Any]], url: str) -> NoticeRecord | None:
+    record = _record(versions, url)
+    return replace(record, **contract_facts(versions)) if record is not None else None
 
 
 def clean(value: Any) -> str | None:
@@ -194,8 +196,8 @@ def _wanted(
 def contracts(content: bytes, url: str) -> Iterator[dict[str, Any]]:
     """The contracts of a DECP file in the 2019 or the 2022 format (concessions included)."""
     try:
-        data = json.loads(content)
-    except ValueError as exc:
+        data = fastjson.loads(content)
+    except (ValueError, RecursionError) as exc:
         raise ParseError(f"{url}: not JSON: {exc}") from None
     marches = data.get("marches") if isinstance(data, dict) else data
     if isinstance(

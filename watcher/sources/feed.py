@@ -38,8 +38,8 @@ from defusedxml.common import DefusedXmlException
 from pydantic import field_validator
 
 from watcher.errors import ParseError
-from watcher.records import NoticeRecord, PollWindow, RawPage
-from watcher.sources.base import Source, SourceConfig
+from watcher.records import NoticeRecord, PollWindow, RawPage, Unreadable
+from watcher.sources.base import Source, SourceConfig, read_each
 from watcher.sources.http import Fetcher
 from watcher.sources.scrape import absolute_url, clean, html_to_text
 from watcher.sources.validators import conditional_get
@@ -81,13 +81,10 @@ class FeedSource(Source):
             content_type=response.headers.get("content-type", "application/xml"),
         )
 
-    def parse(self, page: RawPage) -> Iterator[NoticeRecord]:
+    def parse(self, page: RawPage) -> Iterator[NoticeRecord | Unreadable]:
         root = parse_feed(page.content, page.url)
-        for element in root.iter():
-            if _local(element.tag) in {"item", "entry"}:
-                record = _record(element, page.url)
-                if record is not None:
-                    yield record
+        items = (e for e in root.iter() if _local(e.tag) in {"item", "entry"})
+        yield from read_each(items, lambda element: _record(element, page.url))
 
 
 def parse_feed(content: bytes, url: str) -> ET.Element:

@@ -50,8 +50,8 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from watcher.core import deadlines, places
 from watcher.errors import ParseError
-from watcher.records import NoticeRecord, PollWindow, RawPage
-from watcher.sources.base import Source, SourceConfig
+from watcher.records import NoticeRecord, PollWindow, RawPage, Unreadable
+from watcher.sources.base import Source, SourceConfig, read_each
 from watcher.sources.http import Fetcher
 from watcher.sources.scrape import (
     Follow,
@@ -172,16 +172,14 @@ class HtmlSource(Source):
             following = absolute_url(page.url, href)
         return Follow(Request(following) if following else None, details)
 
-    def parse(self, page: RawPage) -> Iterator[NoticeRecord]:
+    def parse(self, page: RawPage) -> Iterator[NoticeRecord | Unreadable]:
         if page.meta.get("role") == "detail":
             item = dict(page.meta.get("item") or {})
             if page.content.strip() and self.config.detail:
                 root = parse_html(page.content, page.url, page.content_type)
                 found = _values(root, {str(k): v for k, v in self.config.detail.items()}, page.url)
                 item.update({k: v for k, v in found.items() if v})
-            record = self._record(item, page.url)
-            if record is not None:
-                yield record
+            yield from read_each([item], lambda found: self._record(found, page.url))
             return
         root = parse_html(page.content, page.url, page.content_type)
         elements = self._elements(root)
@@ -192,10 +190,9 @@ class HtmlSource(Source):
             )
         if page.meta.get("details_follow"):
             return  # each item comes back with its detail page
-        for element in elements:
-            record = self._record(self._item(element, page.url), page.url)
-            if record is not None:
-                yield record
+        yield from read_each(
+            elements, lambda element: self._record(self._item(element, page.url), page.url)
+        )
 
     def _elements(self, root: lxml.html.HtmlElement) -> list[lxml.html.HtmlElement]:
         return select_elements(root, self.config.item)

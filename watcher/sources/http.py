@@ -10,20 +10,21 @@ deadlines per request and per poll (`WATCHER_HTTP_DEADLINE`, `WATCHER_POLL_DEADL
 from __future__ import annotations
 
 import functools
-import json
 import random
 import ssl
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from email.utils import parsedate_to_datetime
 from typing import TYPE_CHECKING, Any
 
 import httpx
 
+from watcher.core import fastjson
 from watcher.errors import FetchError, ParseError, RetryableFetchError, TooLargeError
 from watcher.settings import Settings
 from watcher.sources import netdiag
+from watcher.sources.inflate import encodings, inflate
 from watcher.sources.time_limits import DeadlineError, install, request_deadline, request_end
 
 if TYPE_CHECKING:
@@ -144,10 +145,19 @@ class Fetcher:
             with request_deadline(end), self.client.stream(method, url, **kwargs) as response:
                 chunks: list[bytes] = []
                 size = 0
-                for chunk in response.iter_bytes():
+                # Decoded here, in bounded steps, so every decompressed byte counts against the
+                # cap as it comes (httpx inflated `gzip, gzip` whole first: issue 26).
+                codings = encodings(response.headers.get("Content-Encoding"))
+                raw: Iterable[bytes] = response.iter_raw()
+                if response.is_stream_consumed:  # built with its content (a mock): decoded
+                    codings, raw = [], [response.content]
+                for chunk in inflate(raw, codings):
                     size += len(chunk)
                     if size > self.max_bytes:
-                        raise TooLargeError(f"{url}: answer larger than {self.max_bytes} bytes")
+                        raise TooLargeError(
+                            f"{_short(url)}: answer larger than {self.max_bytes} bytes"
+                            + (" once decompressed" if codings else "")
+                        )
                     if end is not None and time.monotonic() >= end:
                         raise self._late(url, end)
                     chunks.append(chunk)
@@ -165,9 +175,12 @@ class Fetcher:
             raise FetchError(netdiag.explain(exc, url)) from None
         except httpx.HTTPError as exc:
             raise FetchError(f"{_short(url)}: {type(exc).__name__}: {exc}") from None
+        headers = response.headers.copy()
+        for name in ("Content-Encoding", "Content-Length"):
+            headers.pop(name, None)  # the content below is decoded already
         response = httpx.Response(
             response.status_code,
-            headers=response.headers,
+            headers=headers,
             content=content,
             request=response.request,
         )
@@ -210,8 +223,8 @@ class Fetcher:
 def decode_json(response: httpx.Response) -> Any:
     """The JSON of an answer, or a `ParseError` that says what came instead (e.g. a maintenance page)."""
     try:
-        return json.loads(response.content)
-    except ValueError:
+        return fastjson.loads(response.content)
+    except (ValueError, RecursionError):
         raise ParseError(
             f"{_short(str(response.request.url))}: expected JSON, got "
             f"{response.headers.get('content-type', 'unknown type')}: {_snippet(response)}"

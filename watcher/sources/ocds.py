@@ -26,10 +26,10 @@ from urllib.parse import urlencode, urlsplit
 
 from pydantic import Field
 
-from watcher.core import deadlines, facts
+from watcher.core import deadlines, doubts, facts, fastjson
 from watcher.errors import ParseError
-from watcher.records import Lot, NoticeRecord, NoticeType, PollWindow, RawPage
-from watcher.sources.base import ApiSourceConfig, Source, as_list, dig
+from watcher.records import Lot, NoticeRecord, NoticeType, PollWindow, RawPage, Unreadable
+from watcher.sources.base import ApiSourceConfig, Source, as_list, dig, read_each
 from watcher.sources.http import Fetcher, decode_json
 
 log = logging.getLogger(__name__)
@@ -81,7 +81,7 @@ class OcdsSource(Source):
                 yield RawPage(url=url, content=response.content, fetched_at=window.now, meta=meta)
                 url = next_url(data, endpoint)
 
-    def parse(self, page: RawPage) -> Iterator[NoticeRecord]:
+    def parse(self, page: RawPage) -> Iterator[NoticeRecord | Unreadable]:
         """The releases of one package, grouped by `ocid`."""
         yield from parse_package(page, self.notice_url)
 
@@ -112,11 +112,11 @@ def next_url(package: Any, endpoint: str) -> str | None:
 
 def parse_package(
     page: RawPage, notice_url: Callable[[dict[str, Any]], str | None]
-) -> Iterator[NoticeRecord]:
+) -> Iterator[NoticeRecord | Unreadable]:
     """The notices of a release package; a release without an `id` is skipped."""
     try:
-        data = json.loads(page.content)
-    except ValueError:
+        data = fastjson.loads(page.content)
+    except (ValueError, RecursionError):
         raise ParseError(f"{page.url}: expected an OCDS release package, got no JSON") from None
     if not isinstance(data, dict) or "releases" not in data:
         raise ParseError(f"{page.url}: expected an OCDS release package with 'releases'")
@@ -125,10 +125,7 @@ def parse_package(
         if isinstance(release, dict):
             groups.setdefault(_str(release.get("ocid")) or "", []).append(release)
     for releases in groups.values():
-        for release in releases:
-            record = release_record(release, notice_url(release))
-            if record is not None:
-                yield record
+        yield from read_each(releases, lambda release: release_record(release, notice_url(release)))
 
 
 def release_record(release: dict[str, Any], url: str | None) -> NoticeRecord | None:
@@ -277,6 +274,7 @@ def _unique(values: list[str | None]) -> tuple[str, ...]:
     return tuple(dict.fromkeys(v for v in values if v))
 
 
+@doubts.in_range
 def _datetime(value: Any) -> dt.datetime | None:
     """An ISO 8601 timestamp as an aware UTC datetime; a naive one is taken as UTC (INFERRED)."""
     text = _str(value)
@@ -291,6 +289,7 @@ def _datetime(value: Any) -> dt.datetime | None:
     return when.astimezone(dt.UTC)
 
 
+@doubts.in_range
 def _published(value: Any) -> dt.date | None:
     """The day of a release as the portal dated it (its own offset, not UTC)."""
     text = _str(value)

@@ -54,8 +54,8 @@ from pydantic import Field
 
 from watcher.core import deadlines, places
 from watcher.errors import ParseError
-from watcher.records import NoticeRecord, PollWindow, RawPage
-from watcher.sources.base import ApiSourceConfig, Source
+from watcher.records import NoticeRecord, PollWindow, RawPage, Unreadable
+from watcher.sources.base import ApiSourceConfig, Source, read_each
 from watcher.sources.http import Fetcher
 from watcher.sources.scrape import (
     Follow,
@@ -182,7 +182,7 @@ class PlaceSource(Source):
         }
         return Follow(Request(absolute_url(page.url, action) or page.url, "POST", data), details)
 
-    def parse(self, page: RawPage) -> Iterator[NoticeRecord]:
+    def parse(self, page: RawPage) -> Iterator[NoticeRecord | Unreadable]:
         base = origin(page.url) or self.config.base_url
         if page.meta.get("role") == "detail":
             item = dict(page.meta.get("item") or {})
@@ -280,11 +280,8 @@ def _local(deadline: str | None) -> str | None:
     return deadlines.from_instant(when).local if when else None
 
 
-def _records(items: list[dict[str, Any]], base: str) -> Iterator[NoticeRecord]:
-    for item in items:
-        record = _record(item, base)
-        if record is not None:
-            yield record
+def _records(items: list[dict[str, Any]], base: str) -> Iterator[NoticeRecord | Unreadable]:
+    return read_each(items, lambda item: _record(item, base))
 
 
 def _record(item: dict[str, Any], base: str) -> NoticeRecord | None:

@@ -30,6 +30,7 @@ from cssselect import SelectorError
 from lxml import etree
 from lxml.cssselect import CSSSelector
 
+from watcher.core import doubts
 from watcher.errors import FetchError, ParseError, RefusedURLError, RetryableFetchError
 from watcher.records import RawPage
 from watcher.sources.http import Fetcher
@@ -242,6 +243,7 @@ def _from_iso(text: str, end_of_day: bool) -> dt.datetime | None:
     return value.replace(tzinfo=PARIS).astimezone(dt.UTC)
 
 
+@doubts.in_range
 def parse_datetime(
     text: str | None, fmt: str | None = None, *, end_of_day: bool = False
 ) -> dt.datetime | None:
@@ -283,6 +285,7 @@ def parse_datetime(
     return None
 
 
+@doubts.in_range
 def parse_date(text: str | None, fmt: str | None = None) -> dt.date | None:
     """The calendar date (as written, in Paris) of a French, ISO 8601 or `fmt` date."""
     value = parse_datetime(text, fmt)

@@ -51,12 +51,12 @@ from typing import Any, ClassVar, Literal
 
 from pydantic import Field, field_validator
 
-from watcher.core import places
+from watcher.core import doubts, fastjson, places
 from watcher.core.deadlines import Deadline
 from watcher.core.deadlines import read as read_deadline
 from watcher.errors import ParseError
-from watcher.records import Lot, NoticeRecord, NoticeType, PollWindow, RawPage
-from watcher.sources.base import ApiSourceConfig, Source, as_list
+from watcher.records import Lot, NoticeRecord, NoticeType, PollWindow, RawPage, Unreadable
+from watcher.sources.base import ApiSourceConfig, Source, as_list, read_each
 from watcher.sources.http import RETRY_STATUSES, Fetcher, decode_json
 
 log = logging.getLogger(__name__)
@@ -172,19 +172,19 @@ class TedSource(Source):
             "%s: stopped after max_pages=%d pages; raise it", self.name, self.config.max_pages
         )
 
-    def parse(self, page: RawPage) -> Iterator[NoticeRecord]:
+    def parse(self, page: RawPage) -> Iterator[NoticeRecord | Unreadable]:
         """Each notice of a search answer; notices without a publication number are skipped."""
         try:
-            data = json.loads(page.content)
-        except ValueError:
+            data = fastjson.loads(page.content)
+        except (ValueError, RecursionError):
             raise ParseError(f"{page.url}: TED answer is not JSON") from None
         if not isinstance(data, dict) or not isinstance(data.get("notices"), list):
             raise ParseError(f"{page.url}: TED answer has no 'notices' list")
-        for notice in data["notices"]:
-            if isinstance(notice, dict):
-                record = notice_record(notice)
-                if record is not None:
-                    yield record
+        yield from read_each(data["notices"], _notice_record)
+
+
+def _notice_record(notice: Any) -> NoticeRecord | None:
+    return notice_record(notice) if isinstance(notice, dict) else None
 
 
 def notice_record(notice: dict[str, Any]) -> NoticeRecord | None:
@@ -283,6 +283,7 @@ def _date(value: Any) -> dt.date | None:
     return parts[0] if parts else None
 
 
+@doubts.in_range
 def _deadline(date_text: str, time_text: str | None) -> dt.datetime | None:
     """A date and an optional time (`12:00:00+02:00`) → an aware UTC datetime."""
     parts = _split_date(date_text)

@@ -90,10 +90,12 @@ def event_json(event: Event) -> dict[str, Any]:
 
 
 def _listing(request: Request, page: Page[Any], items: list[dict[str, Any]]) -> Response:
-    params = dict(request.query_params)
+    params = {k: v for k, v in request.query_params.items() if k not in {"page", "after"}}
     following = None
-    if page.has_next:
-        following = f"{request.url.path}?{urlencode(params | {'page': page.paging.page + 1})}"
+    full = len(page.items) == page.paging.per_page
+    if page.items and full and (page.paging.after is not None or page.has_next):
+        # Keyset paging (issue 26): the next page starts after this one's last item.
+        following = f"{request.url.path}?{urlencode(params | {'after': page.items[-1].id})}"
     body = {
         "items": items,
         "page": page.paging.page,
@@ -200,7 +202,7 @@ def routes(runtime: Runtime) -> list[BaseRoute]:
         Route("/api/notices/{notice_id:id}", notice, name="api_notice"),
         Route("/api/events", events, name="api_events"),
         Route(
-            "/api/procedures/{notice_id:int}.ocds.json", procedure_ocds, name="api_procedure_ocds"
+            "/api/procedures/{notice_id:id}.ocds.json", procedure_ocds, name="api_procedure_ocds"
         ),
         Route("/api/openapi.json", openapi, name="api_openapi"),
     ]

@@ -22,6 +22,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
+from watcher.core.sanitize import spreadsheet_cell
 from watcher.db.models import Company, CompanyContract
 from watcher.pipeline.runtime import Runtime
 from watcher.publish.catalog import LANGS
@@ -213,7 +214,8 @@ def routes(runtime: Runtime, pages: Pages) -> list[BaseRoute]:
             ]
             for (currency, kind), value in totals:
                 writer.writerow(
-                    [
+                    spreadsheet_cell(cell)
+                    for cell in [
                         row.slug,
                         row.name,
                         row.parent or "",

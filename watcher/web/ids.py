@@ -20,9 +20,11 @@ _DIGITS = len(str(MAX_ID))
 
 def db_id(value: str) -> int:
     """`value` as an id, or 0 (no row) when it cannot be one."""
-    if not value.isdigit() or not value.isascii() or len(value.lstrip("0")) > _DIGITS:
+    digits = value.lstrip("0")
+    if not value.isdigit() or not value.isascii() or len(digits) > _DIGITS:
         return 0
-    number = int(value)
+    # Leading zeros stripped first: `int` refuses strings of more than 4,300 digits (issue 26).
+    number = int(digits or "0")
     return number if number <= MAX_ID else 0
 
 

@@ -18,6 +18,7 @@ from watcher.pipeline.breaker import resting_until
 from watcher.publish.entries import TITLE_PREFIX
 from watcher.records import FieldChange
 from watcher.sources.base import SourceConfig
+from watcher.web.ids import db_id
 
 EVENT_TYPES: tuple[str, ...] = tuple(TITLE_PREFIX["fr"])
 MAX_QUERY = 200
@@ -66,8 +67,10 @@ class Filters:
         return {k: v for k, v in pairs.items() if v}
 
 
-# A page past this is refused (400): its offset would overflow the databases' integers (issue 18).
-MAX_PAGE = 1_000_000
+# Numbered pages past this are refused (400): an OFFSET walks every row before it (`page=700`
+# cost seconds at 60,000 notices, issue 26); further on, the `after` cursor of the `next` link
+# (keyset paging) costs the same at any depth.
+MAX_PAGE = 200
 
 
 def _digits(value: str | None) -> str | None:
@@ -83,6 +86,8 @@ class Paging:
 
     page: int = 1
     per_page: int = 30
+    # Keyset paging: the id of the last item of the page before (the `next` link's `after`).
+    after: int | None = None
 
     @classmethod
     def from_params(
@@ -97,9 +102,16 @@ class Paging:
             raise BadRequest("page and per_page must be whole numbers") from None
         if not 1 <= page <= MAX_PAGE or not 1 <= per_page <= most:
             raise BadRequest(
-                f"page must be between 1 and {MAX_PAGE} and per_page between 1 and {most}"
+                f"page must be between 1 and {MAX_PAGE} and per_page between 1 and {most}; "
+                "further on, follow the `next` link (its `after` cursor)"
             )
-        return cls(page, per_page)
+        after = params.get("after")
+        if after is None or after == "":
+            return cls(page, per_page)
+        cursor = db_id(after.strip())
+        if not cursor:
+            raise BadRequest("after must be the id of an item (from the `next` link)")
+        return cls(1, per_page, cursor)
 
 
 @dataclass(frozen=True, slots=True)
@@ -163,8 +175,19 @@ def _filtered(query: Select[Any], filters: Filters, site_column: Any) -> Select[
     return query
 
 
-def _page(session: Session, query: Select[Any], paging: Paging) -> tuple[Sequence[Any], int]:
+def _page(
+    session: Session, query: Select[Any], paging: Paging, when: Any, ident: Any
+) -> tuple[Sequence[Any], int]:
+    """One page of `query` (ordered by `when` then `ident`, newest first) and the total. With
+    `paging.after`, the page starts after that item (keyset: no OFFSET, the same cost at any
+    depth)."""
     total = session.scalar(select(func.count()).select_from(query.order_by(None).subquery()))
+    if paging.after is not None:
+        moment = session.scalar(select(when).where(ident == paging.after))
+        if moment is None:  # an unknown cursor: nothing after it
+            return [], int(total or 0)
+        query = query.where(or_(when < moment, and_(when == moment, ident < paging.after)))
+        return session.scalars(query.limit(paging.per_page)).unique().all(), int(total or 0)
     offset = (paging.page - 1) * paging.per_page
     items = session.scalars(query.limit(paging.per_page).offset(offset)).unique().all()
     return items, int(total or 0)
@@ -194,7 +217,7 @@ def list_events(session: Session, filters: Filters, paging: Paging) -> Page[Even
         query = query.where(Event.site == filters.site)
     if filters.type:
         query = query.where(Event.type == filters.type)
-    items, total = _page(session, query, paging)
+    items, total = _page(session, query, paging, Event.created_at, Event.id)
     return Page(items, total, paging)
 
 
@@ -211,7 +234,7 @@ def list_notices(
     if relevant is not None:
         query = query.where(Notice.relevant.is_(relevant))
     query = _filtered(query, filters, Notice.site)
-    items, total = _page(session, query, paging)
+    items, total = _page(session, query, paging, Notice.first_seen_at, Notice.id)
     return Page(items, total, paging)
 
 

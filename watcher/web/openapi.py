@@ -38,7 +38,16 @@ FILTER_PARAMS = [
         "A département code (`57`, `2A`, `974`): notices whose place list names it, first or not.",
         {"type": "string"},
     ),
-    _param("page", "Page number, from 1.", {"type": "integer", "minimum": 1, "default": 1}),
+    _param(
+        "page",
+        "Page number, from 1, at most 200; further on, follow `next` (its `after` cursor).",
+        {"type": "integer", "minimum": 1, "maximum": 200, "default": 1},
+    ),
+    _param(
+        "after",
+        "Keyset paging: the id of the last item of the page before, as the `next` link gives it.",
+        {"type": "integer", "minimum": 1},
+    ),
     _param(
         "per_page",
         "Items per page.",

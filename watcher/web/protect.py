@@ -233,9 +233,10 @@ def post_verdict(request: Request, base_url: str, *, token_ok: bool) -> Verdict:
 def same_site(request: Request, base_url: str) -> bool:
     """False for a POST that a browser says comes from another site.
 
-    The browser's `Origin` (else its `Referer`) must be the public site (`WATCHER_BASE_URL`) or
-    the host the request was sent to. A request without either (a mail provider's RFC 8058
-    one-click unsubscribe, curl) is let through: the unsubscribe token is the secret there.
+    The browser's `Origin` (else its `Referer`) must be the public site (`WATCHER_BASE_URL`);
+    the `Host` a request names is the client's word, never trusted on its own (issue 26). A
+    request without either (a mail provider's RFC 8058 one-click unsubscribe, curl) is let
+    through: the unsubscribe token is the secret there.
     """
     claimed = request.headers.get("origin")
     if claimed is None or claimed == "null":
@@ -244,8 +245,4 @@ def same_site(request: Request, base_url: str) -> bool:
             return claimed is None
         claimed = referer
     origin = _origin(claimed)
-    allowed = {_origin(base_url), _origin(str(request.url))}
-    host = request.headers.get("host")
-    if host:
-        allowed.add(f"{request.url.scheme}://{host}".lower())
-    return origin is not None and origin in allowed
+    return origin is not None and origin == _origin(base_url)

@@ -20,11 +20,13 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from watcher.errors import WatcherError
+from watcher.db.session import read_only_on_full_disk
+from watcher.errors import StorageError, WatcherError
 from watcher.pipeline.runtime import Runtime
-from watcher.web import api, feeds, metrics
+from watcher.web import api, connections, feeds, metrics
 from watcher.web.company_pages import routes as company_routes
 from watcher.web.failsafe import FailSafe, OnceLog, database_problem
+from watcher.web.hosts import BaseUrlRedirects
 from watcher.web.pages import Pages
 from watcher.web.radar import routes as radar_routes
 from watcher.web.subscribe import routes as subscribe_routes
@@ -65,7 +67,10 @@ def create_app(runtime: Runtime, *, lifespan: Any = None) -> Starlette:
         Route("/healthz", healthz),
     ]
     handlers: dict[Any, Any] = {404: pages.not_found, 405: pages.not_found}
-    middleware = [Middleware(FailSafe, render=pages.failure, once=once)]
+    middleware = [
+        Middleware(BaseUrlRedirects, base_url=runtime.settings.base_url),
+        Middleware(FailSafe, render=pages.failure, once=once),
+    ]
     return Starlette(
         routes=routes, lifespan=lifespan, exception_handlers=handlers, middleware=middleware
     )
@@ -81,7 +86,7 @@ def bind(host: str, port: int) -> socket.socket:
             "computer only) or 0.0.0.0 (every network)"
         ) from None
     family, kind, proto, _name, address = infos[0]
-    sock = socket.socket(family, kind, proto)
+    sock = connections.WideQueue(family, kind, proto)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     try:
         sock.bind(address)
@@ -112,6 +117,20 @@ def serve(runtime: Runtime, *, host: str, port: int, scheduler: bool = True) -> 
     """
     from watcher.pipeline.scheduler import abandon, build_scheduler, stop_scheduler  # noqa: PLC0415
 
+    try:
+        runtime.engine  # noqa: B018 - migrate before serving
+    except StorageError:
+        # A full data disk (issue 26): serve what the database holds, read-only, and poll
+        # nothing until there is room again.
+        fallback = read_only_on_full_disk(runtime.settings.db_url)
+        if fallback is None:
+            raise
+        log.warning(
+            "the data disk is full: serving what the database holds, read-only; no polls until "
+            "there is room again (restart `watcher serve` then)"
+        )
+        runtime.__dict__["engine"] = fallback
+        scheduler = False
     clean = True
 
     @asynccontextmanager
@@ -129,15 +148,26 @@ def serve(runtime: Runtime, *, host: str, port: int, scheduler: bool = True) -> 
                 clean = await asyncio.to_thread(stop_scheduler, sched)
 
     app = create_app(runtime, lifespan=lifespan)
+    settings = runtime.settings
     config = uvicorn.Config(
-        app, host=host, port=port, log_level="warning", timeout_graceful_shutdown=3
+        app,
+        host=host,
+        port=port,
+        log_level="warning",
+        timeout_graceful_shutdown=3,
+        # Slow clients and connection floods (issue 26): see `watcher.web.connections`.
+        http=connections.protocol(
+            settings.serve_read_timeout, connections.connection_cap(settings.serve_max_connections)
+        ),
+        timeout_keep_alive=5,
+        backlog=connections.ACCEPT_BATCH,
+        h11_max_incomplete_event_size=connections.MAX_HEAD,
     )
     server = uvicorn.Server(config)
     # uvicorn takes SIGTERM and SIGINT over while it runs and raises them again once it has
     # stopped; this handler makes that (and a signal during start-up) a clean stop, not a kill.
     for stop_signal in (signal.SIGTERM, signal.SIGINT):
         signal.signal(stop_signal, lambda sig, frame: server.handle_exit(sig, frame))
-    runtime.engine  # noqa: B018 - migrate before serving
     sources = runtime.config.build() if scheduler else []
     # Bind first, so that a busy port is one clear line and "serving on" is only said when true.
     sock = bind(host, port)

@@ -197,11 +197,18 @@ def mail_configured() -> bool:
         return False
 
 
+GMAIL = frozenset({"gmail.com", "googlemail.com"})
+
+
 def _mailbox(address: str) -> str:
     """The mailbox an address reaches, for the per-address limit: `victim+1@…` and `victim+2@…`
-    land in the same inbox, so they share one limit."""
+    land in the same inbox, and so do Gmail's dot spellings (`v.i.c.tim@gmail.com`,
+    `victim@googlemail.com`, issue 26), so they share one limit."""
     local, at, domain = address.lower().partition("@")
-    return local.split("+", 1)[0] + at + domain
+    local = local.split("+", 1)[0]
+    if domain in GMAIL:
+        local, domain = local.replace(".", ""), "gmail.com"
+    return local + at + domain
 
 
 def routes(runtime: Runtime) -> list[BaseRoute]:
@@ -293,13 +300,18 @@ def routes(runtime: Runtime) -> list[BaseRoute]:
         """Count this submission for its client and its address; True when either is over."""
         now = utcnow()
         with session_scope(runtime.sessions) as session:
-            by_client = limits.hit(session, limits.key("subscribe:client", client), HOUR, now)
+            # Sliding windows: posts straddling the hour count together (issue 26).
+            by_client = limits.hit_sliding(
+                session, limits.key("subscribe:client", client), HOUR, now
+            )
             if by_client > conf.subscribe_per_client:
                 return True
             # Keyed by a signature, not a bare hash: the counters do not hold a guessable
             # fingerprint of an address.
             mailbox = sign(key(), "address", _mailbox(address))
-            by_address = limits.hit(session, limits.key("subscribe:address", mailbox), DAY, now)
+            by_address = limits.hit_sliding(
+                session, limits.key("subscribe:address", mailbox), DAY, now
+            )
             return by_address > conf.subscribe_per_address
 
     def request_and_send(address: str, filters: subs.Filters, conf: SubscribeSettings) -> str:
