@@ -124,6 +124,9 @@ class NoticeRecord:
     # A procedure or award closed without a contract: "unsuccessful" (infructueux, eForms
     # `clos-nw`) or "cancelled" (issue 24); None otherwise.
     outcome: Outcome | None = None
+    # Subcontractors the notice names (DECP 2022 `actesSousTraitance`, eForms
+    # `efac:SubContractor`): companies with the role "subcontractor", never winners (issue 24).
+    subcontractors: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         # One list and its first item: callers may give either (older code gives `department`).

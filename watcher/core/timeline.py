@@ -74,7 +74,11 @@ def linked_event(
         | {"currency": procedure.get("currency")},
         relevant_fields | {"currency": linked.get("currency")},
     )
-    if kind == "cancellation" or (kind in {"award", "corrigendum"} and _UNSUCCESSFUL.search(text)):
+    if (
+        kind == "cancellation"
+        or linked.get("outcome")
+        or (kind in {"award", "corrigendum"} and _UNSUCCESSFUL.search(text))
+    ):
         return "cancelled", changes
     if kind == "award":
         return "awarded", changes

@@ -24,7 +24,8 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from watcher.core import deadlines, fastjson, places
-from watcher.records import Lot
+from watcher.core.values import amount as stated_amount
+from watcher.records import Amount, Lot
 from watcher.sources.base import as_list, dig
 
 PARIS = ZoneInfo("Europe/Paris")
@@ -69,6 +70,15 @@ class Donnees:
     documents: list[str] = field(default_factory=list)
     related_ids: list[str] = field(default_factory=list)  # as written; boamp.idwebs() reads them
     lots: list[Lot] = field(default_factory=list)
+    # Every amount the notice states, with its kind (issue 24), and how it ended without a
+    # contract (eForms `clos-nw` on every lot: "unsuccessful").
+    amounts: list[Amount | None] = field(default_factory=list)
+    outcome: str | None = None
+    # Subcontractors named by the notice (eForms `efac:SubContractor`), apart from the winners.
+    subcontractors: list[str] = field(default_factory=list)
+    # The buyer's own references (FNSimple `identifiantInterne`, V230 `REFERENCE_MARCHE`) and a
+    # PLACE consultation named by `urlProfilAch` (`place:<orgAcronyme>:<refConsultation>`).
+    references: list[str] = field(default_factory=list)
 
 
 def text(value: Any) -> str | None:
@@ -270,11 +280,7 @@ def _eforms(node: Any, out: Donnees) -> None:
     orgs = _organisations(ext)
     for party in as_list(root.get("cac:ContractingParty")):
         pid = text(dig(party, "cac:Party", "cac:PartyIdentification", "cbc:ID"))
-        out.buyer = (
-            out.buyer
-            or orgs.get(pid or "")
-            or text(dig(party, "cac:Party", "cac:PartyName", "cbc:Name"))
-        )
+        out.buyer = out.buyer or orgs.get(pid or "") or party_name(dig(party, "cac:Party"))
         out.documents.append(_url(dig(party, "cbc:BuyerProfileURI")) or "")
     _eforms_changes(ext, out)
     out.procedure_id = text(root.get("cbc:ContractFolderID"))
@@ -285,14 +291,47 @@ def _eforms(node: Any, out: Donnees) -> None:
     out.value, out.currency = amount(
         dig(project, "cac:RequestedTenderTotal", "cbc:EstimatedOverallContractAmount")
     )
+    out.amounts += _eforms_requested(project, None)
     address = dig(project, "cac:RealizedLocation", "cac:Address")
     city, postal = text(dig(address, "cbc:CityName")), text(dig(address, "cbc:PostalZone"))
     nuts = text(dig(address, "cbc:CountrySubentityCode"))
     out.place = f"{city} ({postal})" if city and postal else city or nuts
     out.places.append(out.place or "")
     lot_winners, lot_values, total = _eforms_results(ext, orgs)
-    if total[0] is not None:
+    result = dig(ext, "efac:NoticeResult")
+    codes = [
+        (text(dig(r, "cbc:TenderResultCode")) or "").lower()
+        for r in as_list(dig(result, "efac:LotResult"))
+    ]
+    if codes and all(code == "clos-nw" for code in codes) and not lot_winners:
+        # Closed without a winner on every lot ("infructueux"): no award, no amount awarded.
+        out.outcome = "unsuccessful"
+    elif total[0] is not None:
         out.value, out.currency = total[0], total[1] or out.currency
+        field_name = "efac:NoticeResult/cbc:TotalAmount"
+        out.amounts.append(stated_amount("awarded", total[0], total[1], field=field_name))
+    maximum = amount(dig(result, "efbc:OverallMaximumFrameworkContractsAmount"))
+    out.amounts.append(
+        stated_amount(
+            "maximum",
+            maximum[0],
+            maximum[1],
+            field="efac:NoticeResult/efbc:OverallMaximumFrameworkContractsAmount",
+        )
+    )
+    for lot_id, value in lot_values.items():
+        out.amounts.append(
+            stated_amount(
+                "awarded",
+                value,
+                out.currency,
+                lot=lot_id or None,
+                field="efac:LotTender/cac:LegalMonetaryTotal/cbc:PayableAmount",
+            )
+        )
+    for party in as_list(dig(result, "efac:TenderingParty")):
+        for sub in as_list(dig(party, "efac:SubContractor")):
+            out.subcontractors.append(orgs.get(text(dig(sub, "cbc:ID")) or "") or "")
     for lot in as_list(root.get("cac:ProcurementProjectLot")):
         out.lots.append(_eforms_lot(lot, lot_winners, lot_values, out))
     out.winners.extend(name for names in lot_winners.values() for name in names)
@@ -309,10 +348,45 @@ def _organisations(ext: Any) -> dict[str, str]:
     for organisation in as_list(dig(ext, "efac:Organizations", "efac:Organization")):
         company = dig(organisation, "efac:Company")
         oid = text(dig(company, "cac:PartyIdentification", "cbc:ID"))
-        name = text(dig(company, "cac:PartyName", "cbc:Name"))
+        name = party_name(company)
         if oid and name:
             orgs[oid] = name
     return orgs
+
+
+def party_name(party: Any) -> str | None:
+    """A party's name; of a multilingual name (one `cac:PartyName` per language, SEEN in
+    samples/real: 24 of them, German first), the French one (issue 24)."""
+    names = [
+        name
+        for item in as_list(dig(party, "cac:PartyName") if isinstance(party, dict) else None)
+        for name in as_list(dig(item, "cbc:Name") if isinstance(item, dict) else None)
+    ]
+    return text(names) if names else None
+
+
+def _eforms_requested(project: Any, lot: str | None) -> list[Amount | None]:
+    """The estimate and the framework maximum of a procedure or a lot (`cac:RequestedTenderTotal`:
+    `cbc:EstimatedOverallContractAmount`, `efbc:FrameworkMaximumAmount` in its extension)."""
+    total = dig(project, "cac:RequestedTenderTotal")
+    estimate = amount(dig(total, "cbc:EstimatedOverallContractAmount"))
+    maximum = amount(
+        dig(
+            total,
+            "ext:UBLExtensions",
+            "ext:UBLExtension",
+            "ext:ExtensionContent",
+            "efext:EformsExtension",
+            "efbc:FrameworkMaximumAmount",
+        )
+    )
+    where = "cac:RequestedTenderTotal/"
+    return [
+        stated_amount(
+            "estimate", *estimate, lot=lot, field=where + "cbc:EstimatedOverallContractAmount"
+        ),
+        stated_amount("maximum", *maximum, lot=lot, field=where + "efbc:FrameworkMaximumAmount"),
+    ]
 
 
 def _eforms_changes(ext: Any, out: Donnees) -> None:
@@ -404,6 +478,7 @@ def _eforms_lot(
     estimated, _ = amount(
         dig(project, "cac:RequestedTenderTotal", "cbc:EstimatedOverallContractAmount")
     )
+    out.amounts += _eforms_requested(project, lot_id)
     return Lot(
         number=lot_id,
         title=text(dig(project, "cbc:Name")),
@@ -529,7 +604,17 @@ def _v230(root: dict[str, Any], out: Donnees) -> None:
     delays = _v(root, "CONDITION_DELAI")
     # Offers, else applications (a restricted procedure or a concession: `RECEPT_CANDIDAT`).
     for key in ("RECEPT_OFFRES", "RECEPT_CANDIDAT"):
-        out.deadline = parse_datetime(_v(delays, key))
+        value = _v(delays, key)
+        found = text(value) if isinstance(value, str) else None
+        if found and found.endswith("+01:00"):
+            # The dataset writes every V230 time with a fixed +01:00, in summer too
+            # (`2015-04-20T12:00:00+01:00` for "à 12 heures", SEEN in samples/real): it is Paris
+            # wall-clock time (issue 24).
+            shown = deadlines.read(found, ignore_offset=True)
+            if shown is not None:
+                out.deadline, out.deadline_text = shown.utc, shown
+                break
+        out.deadline = parse_datetime(value)
         if out.deadline is not None:
             # Epoch milliseconds (the retired DILA API) are an instant: shown in Paris time.
             out.deadline_text = portal_deadline(_v(delays, key)) or deadlines.from_instant(
