@@ -349,11 +349,23 @@ def parse_record(record: Any, *, raw: str | None = None) -> NoticeRecord | None:
         amounts=values.amounts(extra.amounts),
         outcome="unsuccessful" if extra.outcome == "unsuccessful" else None,
         subcontractors=tuple(unique(extra.subcontractors)),
-        procedure_id=text(record.get("contractfolderid")) or extra.procedure_id,
+        procedure_id=text(record.get("contractfolderid"))
+        or extra.procedure_id
+        or place_procedure(extra),
         related_ids=tuple(r for r in unique(related) if r != idweb),
         language="fr",
         raw=raw if raw is not None else record_raw(record),
     )
+
+
+def place_procedure(extra: Donnees) -> str | None:
+    """The buyer's reference (`identifiantInterne`) of a notice whose `urlProfilAch` names a PLACE
+    consultation: the reference PLACE gives the same consultation (its `procedure_id`), so the
+    two notices link by identifier, not by similarity (SEEN in samples/real: 26-7113, SGAMI Est,
+    `2025SGAMI57045`, issue 24)."""
+    on_place = any(r.startswith("place:") for r in extra.references)
+    own = [r for r in extra.references if not r.startswith("place:")]
+    return own[0] if on_place and own else None
 
 
 def top_level_deadline(value: Any, shape: str | None = None) -> deadlines.Deadline | None:

@@ -210,6 +210,22 @@ def portal_deadline(value: Any, time: Any = None) -> deadlines.Deadline | None:
     return deadlines.read(found)
 
 
+_PLACE_HOST = re.compile(r"^https?://(?:www\.)?marches-publics\.gouv\.fr/", re.IGNORECASE)
+_QUERY_KEY = re.compile(r"[?&](refConsultation|id|orgAcronyme)=([A-Za-z0-9_-]+)")
+
+
+def place_reference(url: str | None) -> str | None:
+    """`place:g6l:2920347` from a link to a PLACE consultation (`urlProfilAch` naming
+    `refConsultation` or `id`, and `orgAcronyme`, SEEN in samples/real, issue 24): the reference
+    the PLACE source gives the same consultation, so the two notices link by identifier."""
+    if not url or not _PLACE_HOST.match(url):
+        return None
+    found = dict(_QUERY_KEY.findall(url))
+    ref = found.get("refConsultation") or found.get("id")
+    org = found.get("orgAcronyme")
+    return f"place:{org.lower()}:{ref}" if ref and org else None
+
+
 def _url(value: Any) -> str | None:
     found = text(value)
     if found and found.lower().startswith(("http://", "https://")) and " " not in found:
@@ -259,6 +275,7 @@ def read_donnees(value: Any) -> Donnees:
     out.winners = unique(out.winners)
     out.documents = unique(out.documents)
     out.related_ids = unique(out.related_ids)
+    out.references = unique(out.references)
     return out
 
 
@@ -515,8 +532,25 @@ def _national(root: Any, out: Donnees) -> None:
             break
     estimate = dig(nature, "valeurEstimee")
     out.value, out.currency = amount(dig(estimate, "valeur"))
+    devise = text(dig(estimate, "@devise"))
+    out.amounts.append(
+        stated_amount("estimate", out.value, out.currency or devise, field="valeurEstimee.valeur")
+    )
     if out.value is None:
         out.value, out.currency = amount(dig(estimate, "fourchette", "valeurHaute"))
+        low, _ = amount(dig(estimate, "fourchette", "valeurBasse"))
+        out.amounts.append(
+            stated_amount(
+                "range",
+                out.value,
+                out.currency or devise,
+                low=low,
+                field="valeurEstimee.fourchette.valeurBasse/valeurHaute",
+            )
+        )
+    out.value = out.value or None  # "0.00": not stated (issue 24)
+    out.references.append(text(dig(organisme, "identifiantInterne")) or "")
+    out.references.append(text(dig(initial, "identifiantInterne")) or "")
     place = dig(nature, "lieuExecution")
     out.place = first_text(
         dig(place, "libelle"), place, dig(initial, "description", "lieuPrincipal")
@@ -527,9 +561,22 @@ def _national(root: Any, out: Donnees) -> None:
             out.cpv.append(cpv_code(value) or "")
         elif key.lower() in _DOC_KEYS:
             out.documents.append(_url(value) or "")
+            out.references.append(place_reference(_url(value)) or "")
+        elif key == "identifiantInterne":
+            out.references.append(text(value) or "")
     lots = dig(initial, "lots")
     for lot in as_list(dig(lots, "lot") if isinstance(lots, dict) else lots):
         out.lots.append(_national_lot(lot))
+        out.amounts.append(
+            stated_amount(
+                "estimate",
+                out.lots[-1].value,
+                text(dig(lot, "estimationValeur", "@devise"))
+                or text(dig(lot, "valeurEstimee", "@devise")),
+                lot=out.lots[-1].number,
+                field="lots.lot.estimationValeur.valeur",
+            )
+        )
         out.places.append(first_text(dig(lot, "lieuExecutionLivraison"), dig(lot, "lieu")) or "")
     for section in ("attribution", "rectificatif", "annulation"):
         out.related_ids.append(text(dig(root, section, "avisInitial", "idWeb")) or "")
@@ -560,7 +607,7 @@ def _national_lot(lot: Any) -> Lot:
         title=title,
         description=text(description),
         cpv=tuple(unique(codes)),
-        value=value,
+        value=value or None,  # `estimationValeur` "0.00": not stated (issue 24)
     )
 
 
@@ -573,6 +620,10 @@ def _national_award(section: Any, out: Donnees) -> None:
             out.winners.append(text(value) or "")
         elif key == "montant" and out.value is None:
             out.value, out.currency = amount(dig(value, "valeur"))
+            out.value = out.value or None
+            out.amounts.append(
+                stated_amount("awarded", out.value, out.currency, field="attribution.montant")
+            )
 
 
 def _national_rectif(section: Any, out: Donnees) -> None:
@@ -592,6 +643,7 @@ def _v230(root: dict[str, Any], out: Donnees) -> None:
         out.documents.append(_url(_v(identity, key)) or "")
     descriptions: list[str | None] = []
     for objet in as_list(_v(root, "OBJET")):
+        out.references.append(text(_v(objet, "REFERENCE_MARCHE")) or "")
         out.title = out.title or text(_v(objet, "TITRE_MARCHE"))
         descriptions.append(text(_v(objet, "OBJET_COMPLET")))
         for cpv in as_list(_v(objet, "CPV")):
