@@ -28,7 +28,7 @@ from typing import Any
 
 from watcher.companies.resolve import Identifier, Mention, fold, identifier, normalise_name
 
-AMOUNT_KINDS = ("award_value", "contract_value", "framework_maximum", "estimate")
+AMOUNT_KINDS = ("award_value", "contract_value", "framework_maximum", "estimate", "subcontract")
 _NAME_KEYS = ("denominationSociale", "nomTitulaire", "PersonneMorale", "denomination", "name")
 _ID_KEYS = {
     "siret": "siret",
@@ -54,6 +54,8 @@ class Award:
     amount_kind: str
     shared: int = 1
     lot: str | None = None
+    # "winner", or "subcontractor": never added to a winner's totals (issue 24).
+    role: str = "winner"
 
 
 def _json(raw: str) -> Any:
@@ -163,7 +165,30 @@ def _decp_unnamed(name: str) -> Identifier | None:
 def awards(
     kind: str, notice_type: str, snapshot: dict[str, Any], raw: str, ref: str
 ) -> list[Award]:
-    """The winners of one notice with their amounts (empty when it names none)."""
+    """The winners of one notice with their amounts, then its subcontractors (role
+    "subcontractor", no amount); empty when it names none."""
+    subs = [
+        Award(
+            _mention(str(name), parties(raw), ref), None, None, "subcontract", role="subcontractor"
+        )
+        for name in snapshot.get("subcontractors") or []
+        if str(name).strip()
+    ]
+    return _winner_awards(kind, notice_type, snapshot, raw, ref) + subs
+
+
+def _mention(name: str, known: list[tuple[str, tuple[Identifier, ...]]], ref: str) -> Mention:
+    """A named party with the identifiers the payload gives it (or its name, `SIRET …`)."""
+    unnamed = _decp_unnamed(name)
+    if unnamed is not None:
+        return Mention(name=name, identifiers=(unnamed,), ref=ref)
+    ids = next((i for n, i in known if n and normalise_name(n) == normalise_name(name)), ())
+    return Mention(name=name, identifiers=tuple(ids), ref=ref)
+
+
+def _winner_awards(
+    kind: str, notice_type: str, snapshot: dict[str, Any], raw: str, ref: str
+) -> list[Award]:
     names = [str(n) for n in snapshot.get("winners") or [] if str(n).strip()]
     if not names:
         return []

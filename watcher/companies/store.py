@@ -142,13 +142,20 @@ def refresh_companies(
                 currency=award.currency,
                 amount_kind=award.amount_kind,
                 shared=award.shared,
+                role=award.role,
                 awarded_on=notice.published,
                 site=notice.site or root.site,
                 relevant=bool(notice.relevant or root.relevant),
             )
         )
     session.flush()
-    log.info("companies: %d from %d winners", len(clusters), len(mentions))
+    subs = sum(1 for _, award in found if award.role == "subcontractor")
+    log.info(
+        "companies: %d from %d winners and %d subcontractors",
+        len(clusters),
+        len(mentions) - subs,
+        subs,
+    )
     if skipped.notices:
         log.warning(
             "companies: %d notice(s) skipped: %s", len(skipped.notices), ", ".join(skipped.notices)

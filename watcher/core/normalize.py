@@ -165,6 +165,11 @@ def snapshot(record: NoticeRecord) -> dict[str, Any]:
         found["amounts"] = amounts
     if record.outcome:
         found["outcome"] = record.outcome
+    subcontractors = sorted({s for s in (clean_text(x) for x in record.subcontractors) if s})
+    if subcontractors:
+        found["subcontractors"] = subcontractors
+    if record.cpv:
+        found["cpv_main"] = record.cpv[0][:8]  # the main CPV, first as the portal gives it
     return found
 
 
