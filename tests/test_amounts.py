@@ -18,7 +18,7 @@ from tests.test_real_captures import SPECS, parse
 from watcher.companies.extract import awards
 from watcher.companies.resolve import Overrides
 from watcher.companies.store import Skipped, refresh_companies
-from watcher.core import values
+from watcher.core import places, values
 from watcher.core.normalize import format_value, snapshot
 from watcher.core.phases import label, phase_of
 from watcher.db.models import Company, CompanyContract, Notice, SourceState
@@ -266,3 +266,19 @@ def test_main_cpv_is_kept_first() -> None:
     record = NoticeRecord(native_id="c", title="t", cpv=("79710000", "45000000"))
     snap = snapshot(record)
     assert snap["cpv_main"] == "79710000" and snap["cpv"] == ["45000000", "79710000"]
+
+
+@pytest.mark.parametrize(
+    ("place", "expected"),
+    [
+        ("GUADELOUPE", ["971"]),  # samples/real Maximilien a2x:895296
+        ("Les Abymes, Guadeloupe", ["971"]),
+        ("MARTINIQUE", ["972"]),
+        ("Guyane française", ["973"]),
+        ("La Réunion", ["974"]),
+        ("Mayotte", ["976"]),
+        ("Nord", []),  # a metropolitan name alone stays unread (a town is often named so)
+    ],
+)
+def test_an_overseas_departement_named_alone_is_read(place: str, expected: list[str]) -> None:
+    assert places.in_text(place) == expected
