@@ -118,6 +118,12 @@ def describe(item: Mapping[str, Any], lang: str = "fr") -> str:
     return text
 
 
+def described(items: Any) -> list[dict[str, Any]]:
+    """A snapshot's amounts for the API: each as stored, with `shown` in French and English."""
+    found = [a for a in items or [] if isinstance(a, Mapping) and stated(a.get("amount"))]
+    return [{**a, "shown": {"fr": describe(a, "fr"), "en": describe(a, "en")}} for a in found]
+
+
 def _items(snapshot: Mapping[str, Any]) -> list[Mapping[str, Any]]:
     found = [a for a in snapshot.get("amounts") or [] if isinstance(a, Mapping)]
     return [a for a in found if stated(a.get("amount")) is not None]

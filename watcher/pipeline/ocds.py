@@ -195,9 +195,11 @@ def _tender(snap: dict[str, Any], tag: str) -> dict[str, Any]:
     end = _deadline(snap.get("deadline"))
     if end:
         tender["tenderPeriod"] = {"endDate": end}
-    items = [
+    main = snap.get("cpv_main")
+    codes = [main, *[c for c in snap.get("cpv") or [] if c != main]] if main else snap.get("cpv")
+    items = [  # the main CPV first, the additional ones after it (issue 24)
         {"id": str(n), "classification": {"scheme": "CPV", "id": code}}
-        for n, code in enumerate(snap.get("cpv") or [], start=1)
+        for n, code in enumerate(codes or [], start=1)
     ]
     lots = []
     for n, lot in enumerate(snap.get("lots") or [], start=1):
