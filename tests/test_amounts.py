@@ -282,3 +282,50 @@ def test_main_cpv_is_kept_first() -> None:
 )
 def test_an_overseas_departement_named_alone_is_read(place: str, expected: list[str]) -> None:
     assert places.in_text(place) == expected
+
+
+def test_an_unsuccessful_award_is_told_as_such_in_events_feeds_and_mails(
+    make_runtime: Callable[..., Runtime],
+) -> None:
+    """A call for tenders, then its award notice closed without a winner (the real 524889-2023,
+    `clos-nw`, its `cbc:ContractFolderID` shared): the event says "Procédure infructueuse —
+    aucun titulaire", never "Marché attribué", and its estimate is shown as an estimate."""
+    runtime = make_runtime("sources: []\n")
+    can = eforms()["524889-2023"]
+    tender = NoticeRecord(
+        native_id="call-1",
+        title="Nettoyage du centre de rétention administrative de Metz",
+        buyer=can.buyer,
+        notice_type="notice",
+        deadline=dt.datetime(2026, 12, 20, 11, tzinfo=dt.UTC),
+        value=439000.0,
+        currency="EUR",
+        procedure_id=can.procedure_id,
+        departments=("57",),
+    )
+    store(runtime, "boamp", [tender])
+    with session_scope(runtime.sessions) as session:
+        state = session.scalars(select(SourceState)).one()
+        poll = PollStore(session, state, runtime.matcher, NOW, RunResult(source="boamp"))
+        poll.add_page(RawPage(url="https://boamp.example/2", content=b""), [can])
+        poll.finish()
+    from watcher.db.models import Event  # noqa: PLC0415
+    from watcher.notify.render import alert_item  # noqa: PLC0415
+
+    with runtime.sessions() as session:
+        events = session.scalars(select(Event).order_by(Event.id)).all()
+        assert [e.type for e in events] == ["new", "cancelled"]
+        for lang, words in (
+            ("fr", "Procédure infructueuse — aucun titulaire"),
+            ("en", "Unsuccessful — no contract awarded"),
+        ):
+            item = alert_item(events[-1], lang, "https://watcher.example")
+            assert item.entry.title.startswith(words)
+            assert "attribué" not in item.entry.title and "awarded :" not in item.entry.title
+            # the call's estimate stays an estimate, never an amount awarded
+            assert "attribué" not in item.body_text and "awarded 439" not in item.body_text
+            assert ("Estimation 439 000 €" if lang == "fr" else "Estimate 439 000 €") in (
+                item.body_text
+            )
+        notice = session.scalars(select(Notice).where(Notice.native_id == "524889-2023")).one()
+        assert notice.phase == "tenderCancellation"

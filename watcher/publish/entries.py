@@ -193,9 +193,10 @@ def render_entry(
     name = plain_line(str(snapshot.get("title") or "")) or "?"
     prefix = TITLE_PREFIX[lang].get(kind, kind)
     told = detail.get("outcome") if isinstance(detail, dict) else None
-    if kind in {"new", "cancelled", "awarded"} and "unsuccessful" in (
-        snapshot.get("outcome"),
-        told,
+    unsuccessful = OUTCOME_LABELS["fr"]["unsuccessful"]
+    if kind in {"new", "cancelled", "awarded"} and (
+        "unsuccessful" in (snapshot.get("outcome"), told)
+        or any(c.get("field") == "outcome" and c.get("new") == unsuccessful for c in changes)
     ):
         prefix = OUTCOME_LABELS[lang]["unsuccessful"]  # never told as an award (issue 24)
     title = f"{prefix}{colon}{name}"
