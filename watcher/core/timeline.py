@@ -67,7 +67,9 @@ def linked_event(
     # An award's news is who won and for how much (its place or lots as another portal words
     # them are not); a corrigendum may change any of the procedure's facts.
     worded = same_source if same_wording is None else same_wording
-    fields = AWARD_FIELDS if kind == "award" else PROCEDURE_FIELDS if worded else COMPARABLE_FIELDS
+    fields: tuple[str, ...] = (
+        AWARD_FIELDS if kind == "award" else PROCEDURE_FIELDS if worded else COMPARABLE_FIELDS
+    )
     if linked.get("outcome"):
         # Closed without a contract: its estimate is no amount awarded (issue 24).
         fields = tuple(f for f in fields if f != "value")
