@@ -329,3 +329,37 @@ def test_an_unsuccessful_award_is_told_as_such_in_events_feeds_and_mails(
             )
         notice = session.scalars(select(Notice).where(Notice.native_id == "524889-2023")).one()
         assert notice.phase == "tenderCancellation"
+
+
+def test_ocds_tender_range_and_audit_counters(make_runtime: Callable[..., Runtime]) -> None:
+    # FNSimple 26-7308: valeurEstimee.fourchette valeurBasse "1", valeurHaute "75000" (@devise
+    # EUR); 26-7319: lots estimationValeur "0.00"; eForms 524889-2023: clos-nw; 215550-2024:
+    # efac:SubContractor.
+    from watcher.core.audit import audit  # noqa: PLC0415
+
+    runtime = make_runtime("sources: []\n")
+    boamp = {n.native_id: n for n in parse(SPECS["boamp_v21_fnsimple_2026-01-21_5records"])}
+    found = eforms()
+    store(runtime, "boamp", [boamp["26-7308"], boamp["26-7319"], found["524889-2023"]])
+    with runtime.sessions() as session:
+        data = package(session, roots(session, relevant_only=False), NOW)
+        _validate_package(data)
+        tenders = [r["compiledRelease"]["tender"] for r in data["records"]]
+    [ranged] = [t for t in tenders if "minValue" in t]
+    assert ranged["minValue"] == {"amount": 1.0, "currency": "EUR"}
+    assert ranged["value"] == {"amount": 75000.0, "currency": "EUR"}
+    assert all((t.get("value") or {}).get("amount") != 0 for t in tenders)  # never {"amount": 0.0}
+    old_zero = {"value": 0.0, "currency": "GBP", "notice_type": "award"}  # stored before
+    counted = audit(
+        "x",
+        [
+            (snapshot(found["524889-2023"]), found["524889-2023"].raw),
+            (snapshot(found["215550-2024"]), found["215550-2024"].raw),
+            ({**snapshot(found["215550-2024"]), "subcontractors": []}, found["215550-2024"].raw),
+            (old_zero, None),
+        ],
+    )
+    assert counted.unsuccessful == 1
+    assert counted.zero_shown == 1
+    assert counted.unread_subcontractors == 1
+    assert "unsuccessful awards (no winner): 1" in "\n".join(counted.lines())

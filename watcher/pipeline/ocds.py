@@ -192,6 +192,13 @@ def _tender(snap: dict[str, Any], tag: str) -> dict[str, Any]:
     value = _value(snap.get("value"), snap.get("currency"))
     if value:
         tender["value"] = value
+    for item in snap.get("amounts") or []:
+        if item.get("kind") == "range" and item.get("lot") is None:  # `fourchette`, `minValue`
+            low = _value(item.get("low"), item.get("currency") or snap.get("currency"))
+            high = _value(item.get("amount"), item.get("currency") or snap.get("currency"))
+            if low and high:
+                tender["minValue"], tender["value"] = low, high
+            break
     end = _deadline(snap.get("deadline"))
     if end:
         tender["tenderPeriod"] = {"endDate": end}
