@@ -324,7 +324,7 @@ def _modifications(contract: dict[str, Any]) -> list[str]:
         parts = [f"Modification {change.get('id', '')}".strip() + (f" du {when}" if when else "")]
         if clean(str(change.get("objetModification") or "")):
             parts.append(clean(str(change["objetModification"])) or "")
-        amount = _amount(change.get("montant"))
+        amount = values.stated(_amount(change.get("montant")))  # a zero is not stated
         if amount is not None:
             parts.append(f"montant {_euros(amount)}")
         if change.get("dureeMois") not in (None, ""):
@@ -337,7 +337,7 @@ def _modifications(contract: dict[str, Any]) -> list[str]:
 
 
 def _version_line(contract: dict[str, Any]) -> str:
-    value = _amount(contract.get("montant", contract.get("valeurGlobale")))
+    value = values.stated(_amount(contract.get("montant", contract.get("valeurGlobale"))))
     parts = [
         f"publiée le {contract['datePublicationDonnees']}"
         if contract.get("datePublicationDonnees")
