@@ -363,3 +363,12 @@ def test_ocds_tender_range_and_audit_counters(make_runtime: Callable[..., Runtim
     assert counted.zero_shown == 1
     assert counted.unread_subcontractors == 1
     assert "unsuccessful awards (no winner): 1" in "\n".join(counted.lines())
+
+
+def test_real_decp_repeated_id_keeps_every_versions_winners() -> None:
+    # AIFE 2019 file: id 2018bMSc9pLWfL00 (acheteur.id 51825697900015) given twice,
+    # titulaires[0].denominationSociale "SMACL Assurances" in one record, "SMACL" in the other.
+    full = {n.native_id: n for n in parse(SPECS["decp_aife_2019_full"])}
+    notice = full["51825697900015:2018bMSc9pLWfL00"]
+    assert set(notice.winners) == {"SMACL Assurances", "SMACL"}
+    assert "2 versions of contract 2018bMSc9pLWfL00 in the file" in notice.flags
