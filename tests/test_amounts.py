@@ -372,3 +372,41 @@ def test_real_decp_repeated_id_keeps_every_versions_winners() -> None:
     notice = full["51825697900015:2018bMSc9pLWfL00"]
     assert set(notice.winners) == {"SMACL Assurances", "SMACL"}
     assert "2 versions of contract 2018bMSc9pLWfL00 in the file" in notice.flags
+
+
+def test_subcontractors_are_kept_apart_from_winners_in_totals(
+    make_runtime: Callable[..., Runtime],
+) -> None:
+    # 215550-2024: Astrazeneca Kft. wins 6 lots (PLN), NEUCA S.A. is its efac:SubContractor.
+    from watcher.web.company_listing import amount_text, company_rows  # noqa: PLC0415
+
+    runtime = make_runtime("sources: []\n")
+    store(runtime, "boamp", [eforms()["215550-2024"]])
+    with session_scope(runtime.sessions) as session:
+        for notice in session.scalars(select(Notice)):
+            notice.relevant = True  # as if at a detention site: the listing shows only those
+    with session_scope(runtime.sessions) as session:
+        refresh_companies(session, Overrides(), NOW)
+    with runtime.sessions() as session:
+        rows = {row.name: row for row in company_rows(session)}
+    neuca, astra = rows["NEUCA S.A."], rows["Astrazeneca Kft."]
+    assert (neuca.contracts, neuca.subcontracts, neuca.totals) == (0, 1, {})
+    assert astra.subcontracts == 0 and astra.contracts == 6
+    assert astra.totals == {("PLN", "award_value"): pytest.approx(14543415.48)}
+    assert amount_text(None, None, "subcontract", "fr") == "— (sous-traitance)"
+    assert neuca.as_json()["subcontracts"] == 1
+
+
+def test_eforms_says_whether_it_is_a_framework() -> None:
+    # cbc:ContractingSystemTypeCode listName "framework-agreement": "none" in 215550-2024 (an
+    # award value, though the payload holds the word), "fa-wo-rc" in 522031-2023 (a framework).
+    found = eforms()
+    kinds = {
+        ref: {a.amount_kind for a in awards("boamp", "award", snapshot(n), n.raw, ref)}
+        for ref, n in found.items()
+        if ref in {"215550-2024", "522031-2023"}
+    }
+    assert kinds == {
+        "215550-2024": {"award_value", "subcontract"},
+        "522031-2023": {"framework_maximum"},
+    }

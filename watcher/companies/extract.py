@@ -22,6 +22,7 @@ winner's own; a notice that names several winners and one total gives each winne
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -42,6 +43,9 @@ _ID_KEYS = {
     "tva": "tva",
 }
 _FRAMEWORK_WORDS = ("accord cadre", "accords cadres", "framework")
+_EFORMS_FRAMEWORK = re.compile(
+    r'"@listName"\s*:\s*"framework-agreement"\s*,\s*"#text"\s*:\s*"([^"]*)"'
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -145,8 +149,16 @@ def _ted_ids(data: Any, names: Sequence[str]) -> dict[str, tuple[Identifier, ...
 
 
 def _amount_kind(kind: str, notice_type: str, raw: str, snapshot: dict[str, Any]) -> str:
-    words = fold(" ".join([raw[:20000], str(snapshot.get("title") or "")]))
-    framework = any(w in words for w in _FRAMEWORK_WORDS)
+    text = raw[:20000].replace('\\"', '"')
+    codes = _EFORMS_FRAMEWORK.findall(text)
+    if codes:
+        # eForms says it: `ContractingSystemTypeCode` listName "framework-agreement", "none" when
+        # it is not one (SEEN in samples/real: 215550-2024, issue 24), whatever words it has.
+        text = _EFORMS_FRAMEWORK.sub(" ", text)
+    words = fold(" ".join([text, str(snapshot.get("title") or "")]))
+    framework = any(c != "none" for c in codes) or (
+        not codes and any(w in words for w in _FRAMEWORK_WORDS)
+    )
     if notice_type != "award":
         return "estimate"
     if framework:

@@ -49,8 +49,11 @@ def money(amount: float, currency: str | None) -> str:
 def amount_text(
     amount: float | None, currency: str | None, kind: str, lang: str, shared: int = 1
 ) -> str:
-    """`36 500 000 € (valeur d'attribution)`; "—" when the notice gives none."""
+    """`36 500 000 € (valeur d'attribution)`; "—" when the notice gives none; a subcontract says
+    so ("— (sous-traitance)"): the company holds it as a subcontractor (issue 24)."""
     if amount is None:
+        if kind == "subcontract":
+            return f"— ({KIND_LABELS.get(lang, KIND_LABELS['fr'])[kind]})"
         return "—"
     label = KIND_LABELS.get(lang, KIND_LABELS["fr"]).get(kind, kind)
     text = f"{money(amount, currency)} ({label})"
