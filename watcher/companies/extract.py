@@ -149,8 +149,10 @@ def _ted_ids(data: Any, names: Sequence[str]) -> dict[str, tuple[Identifier, ...
 
 
 def _amount_kind(kind: str, notice_type: str, raw: str, snapshot: dict[str, Any]) -> str:
+    codes = (
+        _EFORMS_FRAMEWORK.findall(raw.replace('\\"', '"')) if "framework-agreement" in raw else []
+    )
     text = raw[:20000].replace('\\"', '"')
-    codes = _EFORMS_FRAMEWORK.findall(text)
     if codes:
         # eForms says it: `ContractingSystemTypeCode` listName "framework-agreement", "none" when
         # it is not one (SEEN in samples/real: 215550-2024, issue 24), whatever words it has.
