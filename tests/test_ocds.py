@@ -90,7 +90,31 @@ def records_by_kind() -> Iterator[tuple[str, list[NoticeRecord]]]:
     yield "feed", test_feed.parse("atom.xml") + test_feed.parse("rss.xml")
 
 
+SCHEMAS = Path(__file__).parent / "schemas" / "ocds"
+SHIPPED = Path(__file__).parent.parent / "watcher" / "pipeline" / "schemas" / "ocds"
+
+
+def record_package_validator() -> jsonschema.Draft4Validator:
+    """The OCDS record-package schema, its `$ref`s to the release and versioned-release schemas
+    resolved to the local copies (no network, issue 24)."""
+    from referencing import Registry, Resource  # noqa: PLC0415
+    from referencing.jsonschema import DRAFT4  # noqa: PLC0415
+
+    schema = json.loads((SCHEMAS / "record-package-schema.json").read_text(encoding="utf-8"))
+    registry: Registry[Any] = Registry()
+    for name in ("release-schema.json", "versioned-release-validation-schema.json"):
+        document = json.loads((SHIPPED / name).read_text(encoding="utf-8"))
+        resource = Resource.from_contents(document, default_specification=DRAFT4)
+        registry = registry.with_resource(document["id"], resource)
+    return jsonschema.Draft4Validator(schema, registry=registry)
+
+
 def _validate_package(data: dict[str, Any]) -> int:
+    errors = [
+        f"{'/'.join(map(str, e.absolute_path))}: {e.message}"[:300]
+        for e in record_package_validator().iter_errors(data)
+    ]
+    assert errors == []
     releases = [r for record in data["records"] for r in record["releases"]]
     assert release_errors(releases) == []
     validator = jsonschema.Draft4Validator(release_schema())

@@ -181,6 +181,9 @@ class NoticeRecord:
     notified: dt.date | None = None
     data_published: dt.date | None = None
     modifications: tuple[Modification, ...] = ()
+    # Subcontractors the notice names (DECP 2022 `actesSousTraitance`, eForms
+    # `efac:SubContractor`): companies with the role "subcontractor", never winners (issue 24).
+    subcontractors: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         # One list and its first item: callers may give either (older code gives `department`).

@@ -52,7 +52,7 @@ CASES = [
         {
             "buyer": "13001845000028",  # the 2022 format names buyers by SIRET only
             "winners": ("SIRET 13001845000010",),
-            "value": 30000.0,
+            "value": 50.0,  # modifications[0].montant: the value after amendment (issue 24)
             "published": dt.date(2024, 10, 6),
             "place": "Code département 75",
             "department": "75",
@@ -82,7 +82,7 @@ CASES = [
             "buyer": "Minist\ufffdre de l'Int\ufffdrieur - SGAMI NORD - Bureau zonal des achats",
             "procedure_id": "2026-SGAMI-N-014",
             "winners": ("RESTAURATION COLLECTIVE DU NORD",),
-            "value": 1250000.0,
+            "value": 1310000.0,  # modifications[0].montant (montant 1250000 before, issue 24)
             "published": dt.date(2026, 7, 3),
         },
         id="2019-format-cra",

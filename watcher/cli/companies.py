@@ -22,15 +22,21 @@ def companies() -> None:
 @friendly
 def refresh_cmd() -> None:
     """Rebuild the companies from the award notices (after editing companies.yaml)."""
-    from watcher.companies.store import overrides_path, read_overrides, refresh_companies  # noqa: PLC0415
+    from watcher.companies.store import (  # noqa: PLC0415
+        Skipped,
+        overrides_path,
+        read_overrides,
+        refresh_companies,
+    )
     from watcher.db.session import session_scope  # noqa: PLC0415
     from watcher.pipeline.poll import utcnow  # noqa: PLC0415
 
     runtime = Runtime.from_env()
     overrides = read_overrides(overrides_path(runtime.settings.sources))
+    skipped = Skipped()
     with session_scope(runtime.sessions) as session:
-        count = refresh_companies(session, overrides, utcnow())
-    click.echo(f"companies: {count}")
+        count = refresh_companies(session, overrides, utcnow(), skipped)
+    click.echo(f"companies: {count}" + skipped.line())
 
 
 @companies.command("list")

@@ -22,13 +22,14 @@ winner's own; a notice that names several winners and one total gives each winne
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from watcher.companies.resolve import Identifier, Mention, fold, identifier, normalise_name
 
-AMOUNT_KINDS = ("award_value", "contract_value", "framework_maximum", "estimate")
+AMOUNT_KINDS = ("award_value", "contract_value", "framework_maximum", "estimate", "subcontract")
 _NAME_KEYS = ("denominationSociale", "nomTitulaire", "PersonneMorale", "denomination", "name")
 _ID_KEYS = {
     "siret": "siret",
@@ -42,6 +43,9 @@ _ID_KEYS = {
     "tva": "tva",
 }
 _FRAMEWORK_WORDS = ("accord cadre", "accords cadres", "framework")
+_EFORMS_FRAMEWORK = re.compile(
+    r'"@listName"\s*:\s*"framework-agreement"\s*,\s*"#text"\s*:\s*"([^"]*)"'
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,6 +58,8 @@ class Award:
     amount_kind: str
     shared: int = 1
     lot: str | None = None
+    # "winner", or "subcontractor": never added to a winner's totals (issue 24).
+    role: str = "winner"
 
 
 def _json(raw: str) -> Any:
@@ -143,8 +149,18 @@ def _ted_ids(data: Any, names: Sequence[str]) -> dict[str, tuple[Identifier, ...
 
 
 def _amount_kind(kind: str, notice_type: str, raw: str, snapshot: dict[str, Any]) -> str:
-    words = fold(" ".join([raw[:20000], str(snapshot.get("title") or "")]))
-    framework = any(w in words for w in _FRAMEWORK_WORDS)
+    codes = (
+        _EFORMS_FRAMEWORK.findall(raw.replace('\\"', '"')) if "framework-agreement" in raw else []
+    )
+    text = raw[:20000].replace('\\"', '"')
+    if codes:
+        # eForms says it: `ContractingSystemTypeCode` listName "framework-agreement", "none" when
+        # it is not one (SEEN in samples/real: 215550-2024, issue 24), whatever words it has.
+        text = _EFORMS_FRAMEWORK.sub(" ", text)
+    words = fold(" ".join([text, str(snapshot.get("title") or "")]))
+    framework = any(c != "none" for c in codes) or (
+        not codes and any(w in words for w in _FRAMEWORK_WORDS)
+    )
     if notice_type != "award":
         return "estimate"
     if framework:
@@ -163,7 +179,30 @@ def _decp_unnamed(name: str) -> Identifier | None:
 def awards(
     kind: str, notice_type: str, snapshot: dict[str, Any], raw: str, ref: str
 ) -> list[Award]:
-    """The winners of one notice with their amounts (empty when it names none)."""
+    """The winners of one notice with their amounts, then its subcontractors (role
+    "subcontractor", no amount); empty when it names none."""
+    subs = [
+        Award(
+            _mention(str(name), parties(raw), ref), None, None, "subcontract", role="subcontractor"
+        )
+        for name in snapshot.get("subcontractors") or []
+        if str(name).strip()
+    ]
+    return _winner_awards(kind, notice_type, snapshot, raw, ref) + subs
+
+
+def _mention(name: str, known: list[tuple[str, tuple[Identifier, ...]]], ref: str) -> Mention:
+    """A named party with the identifiers the payload gives it (or its name, `SIRET …`)."""
+    unnamed = _decp_unnamed(name)
+    if unnamed is not None:
+        return Mention(name=name, identifiers=(unnamed,), ref=ref)
+    ids = next((i for n, i in known if n and normalise_name(n) == normalise_name(name)), ())
+    return Mention(name=name, identifiers=tuple(ids), ref=ref)
+
+
+def _winner_awards(
+    kind: str, notice_type: str, snapshot: dict[str, Any], raw: str, ref: str
+) -> list[Award]:
     names = [str(n) for n in snapshot.get("winners") or [] if str(n).strip()]
     if not names:
         return []

@@ -13,6 +13,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -42,7 +43,24 @@ def read_overrides(path: Path) -> Overrides:
     return load_overrides(path.read_text(encoding="utf-8"), str(path))
 
 
-def _awards(session: Session) -> list[tuple[Notice, Award]]:
+@dataclass(slots=True)
+class Skipped:
+    """Notices whose winners could not be read in a rebuild: skipped, counted and named."""
+
+    notices: list[str] = field(default_factory=list)
+
+    def add(self, notice: Notice, exc: Exception) -> None:
+        """One notice skipped: named in the maintainers' log with why."""
+        name = f"{notice.id} ({notice.native_id})"
+        self.notices.append(name)
+        log.warning("companies: notice %s skipped: %s: %s", name, type(exc).__name__, exc)
+
+    def line(self) -> str:
+        """`, 2 notice(s) skipped (see the log)`, or nothing."""
+        return f", {len(self.notices)} notice(s) skipped (see the log)" if self.notices else ""
+
+
+def _awards(session: Session, skipped: Skipped | None = None) -> list[tuple[Notice, Award]]:
     rows = session.execute(
         select(Notice, SourceState.kind, NoticeVersion.raw)
         .join(SourceState, SourceState.id == Notice.source_id)
@@ -56,21 +74,33 @@ def _awards(session: Session) -> list[tuple[Notice, Award]]:
     found: list[tuple[Notice, Award]] = []
     for notice, kind, raw in rows:
         ref = f"{notice.id}"
-        for award in awards(kind, notice.notice_type, notice.snapshot or {}, raw or "", ref):
-            found.append((notice, award))
+        try:
+            found += [
+                (notice, award)
+                for award in awards(kind, notice.notice_type, notice.snapshot or {}, raw or "", ref)
+            ]
+        except Exception as exc:  # one notice never stops the rebuild (issue 24)
+            if skipped is None:
+                raise
+            skipped.add(notice, exc)
     return found
 
 
-def refresh_companies(session: Session, overrides: Overrides, now: dt.datetime) -> int:
-    """Rebuild companies and their contracts from the stored award notices; how many companies."""
-    found = _awards(session)
+def refresh_companies(
+    session: Session, overrides: Overrides, now: dt.datetime, skipped: Skipped | None = None
+) -> int:
+    """Rebuild companies and their contracts from the stored award notices; how many companies.
+
+    A notice whose winners cannot be read is skipped, counted in `skipped` and named in the log;
+    the other companies are rebuilt (issue 24)."""
+    skipped = Skipped() if skipped is None else skipped
+    found = _awards(session, skipped)
     mentions = [award.mention for _, award in found]
     clusters = resolve(mentions, overrides)
-    slug_of: dict[int, str] = {}
-    index = {id(m): i for i, m in enumerate(mentions)}
-    for cluster in clusters:
-        for mention in cluster.mentions:
-            slug_of[index[id(mention)]] = cluster.slug
+    # By the mention object: one winner named twice in a notice (several lots, or listed twice)
+    # is the same object at several places of `mentions` (issue 24: a KeyError before).
+    slug_by_mention = {id(m): cluster.slug for cluster in clusters for m in cluster.mentions}
+    slug_of = {i: slug_by_mention[id(m)] for i, m in enumerate(mentions)}
     roots: dict[int, Notice] = {}
     parents = {n.parent_id for n, _ in found if n.parent_id}
     if parents:
@@ -112,13 +142,24 @@ def refresh_companies(session: Session, overrides: Overrides, now: dt.datetime) 
                 currency=award.currency,
                 amount_kind=award.amount_kind,
                 shared=award.shared,
+                role=award.role,
                 awarded_on=notice.published,
                 site=notice.site or root.site,
                 relevant=bool(notice.relevant or root.relevant),
             )
         )
     session.flush()
-    log.info("companies: %d from %d winners", len(clusters), len(mentions))
+    subs = sum(1 for _, award in found if award.role == "subcontractor")
+    log.info(
+        "companies: %d from %d winners and %d subcontractors",
+        len(clusters),
+        len(mentions) - subs,
+        subs,
+    )
+    if skipped.notices:
+        log.warning(
+            "companies: %d notice(s) skipped: %s", len(skipped.notices), ", ".join(skipped.notices)
+        )
     return len(clusters)
 
 

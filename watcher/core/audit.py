@@ -55,6 +55,11 @@ class Audit:
     lost_cpv: int = 0
     records: int = 0  # portal records held as evidence (a DECP contract may hold several)
     raw_read: bool = False
+    # Issue 24: a zero shown as an amount, awards closed without a winner, subcontractors the
+    # payload names that the notice does not carry.
+    zero_shown: int = 0
+    unsuccessful: int = 0
+    unread_subcontractors: int = 0
 
     def share(self, check: str) -> float:
         """The share of notices (of calls for tenders, for deadlines) that fail `check`."""
@@ -68,9 +73,14 @@ class Audit:
             total = self.calls if check == "no_deadline" else self.notices
             out.append(f"  {name}: {self.counts[check]} ({_percent(self.counts[check], total)})")
         out.append(f"  parser doubts (flags): {self.flagged}")
+        out.append(f"  zero amounts shown as amounts: {self.zero_shown}")
+        out.append(f"  unsuccessful awards (no winner): {self.unsuccessful}")
         if self.raw_read:
             out.append(f"  CPV given by the portal but lost: {self.lost_cpv}")
             out.append(f"  portal records kept as evidence: {self.records}")
+            out.append(
+                f"  subcontractors named by the portal but not read: {self.unread_subcontractors}"
+            )
         return out
 
 
@@ -102,6 +112,17 @@ def raw_records(raw: str) -> int:
     return 1
 
 
+# How a payload names a subcontractor: DECP 2022 `sousTraitant`, eForms `efac:SubContractor`.
+_SUBCONTRACTOR_MARKERS = ('"sousTraitant"', '"efac:SubContractor"', '\\"efac:SubContractor\\"')
+
+
+def _zero_shown(snap: Mapping[str, Any]) -> bool:
+    """Whether a notice stored before issue 24 would show a zero as an amount ("Montant 0 £")."""
+    lots = [lot.get("value") for lot in snap.get("lots") or [] if isinstance(lot, Mapping)]
+    amounts = [a.get("amount") for a in snap.get("amounts") or [] if isinstance(a, Mapping)]
+    return any(v == 0 and not isinstance(v, bool) for v in [snap.get("value"), *lots, *amounts])
+
+
 def _bad_value(value: Any) -> bool:
     if value is None:
         return False
@@ -131,7 +152,11 @@ def audit(source: str, items: Iterable[tuple[Mapping[str, Any], str | None]]) ->
         for check, failed in checks.items():
             out.counts[check] += int(bool(failed))
         out.flagged += int(bool(snap.get("flags")))
+        out.zero_shown += int(_zero_shown(snap))
+        out.unsuccessful += int(snap.get("outcome") == "unsuccessful")
         if raw is not None:
+            named = any(marker in raw for marker in _SUBCONTRACTOR_MARKERS)
+            out.unread_subcontractors += int(named and not snap.get("subcontractors"))
             out.raw_read = True
             out.records += raw_records(raw)
             out.lost_cpv += len(raw_cpvs(raw) - _cpvs(snap))

@@ -9,8 +9,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from watcher.core import values
 from watcher.core.deadlines import shown
 from watcher.core.normalize import format_deadline, format_value, parse_datetime
+from watcher.core.phases import OUTCOME_LABELS
 from watcher.records import FieldChange
 
 NOTICE_TYPE_LABELS = {
@@ -38,6 +40,9 @@ FIELD_LABELS: dict[str, tuple[str, str]] = {
     "buyer": ("Acheteur", "Buyer"),
     "winners": ("Titulaires", "Winners"),
     "value": ("Montant", "Value"),
+    # Each amount with its kind ("Estimation", "Montant attribué", …, issue 24).
+    "amounts": ("Montants", "Amounts"),
+    "outcome": ("Issue de la procédure", "Outcome"),
     "end_date": ("Fin prévue du marché", "Contract end"),
     "place": ("Lieu d'exécution", "Place of performance"),
     "cpv": ("Codes CPV", "CPV codes"),
@@ -95,6 +100,11 @@ def _render(
             format_value(old, snap_old.get("currency"), snap_old.get("tender_value")),
             format_value(new, snap_new.get("currency"), snap_new.get("tender_value")),
         )
+    if field == "amounts":
+        return values.shown(snap_old, limit=6), values.shown(snap_new, limit=6)
+    if field == "outcome":
+        names = OUTCOME_LABELS["fr"]
+        return names.get(old, old), names.get(new, new)
     if field in {"winners", "cpv"}:
         return (", ".join(old) or None), (", ".join(new) or None)
     if field == "documents":
@@ -115,6 +125,10 @@ def diff_snapshots(old: dict[str, Any] | None, new: dict[str, Any]) -> list[Fiel
     changes: list[FieldChange] = []
     for field in FIELD_LABELS:
         before, after = old.get(field), new.get(field)
+        if field == "amounts" and ("amounts" not in old or "amounts" not in new):
+            continue  # a notice stored before issue 24 (or stating none): no spurious change
+        if field == "value" and "amounts" in old and "amounts" in new:
+            continue  # told with its kind under `amounts`
         if field == "lots":
             # Lot deadlines and winners are reported through the notice's own fields; a lot change
             # counts only when the number of lots changes.

@@ -18,7 +18,7 @@ import nh3
 
 from watcher.core import doubts, facts
 from watcher.core.sanitize import INVISIBLE
-from watcher.records import NoticeRecord
+from watcher.records import Amount, NoticeRecord
 
 PARIS = ZoneInfo("Europe/Paris")
 _BREAKS = re.compile(r"<\s*/?\s*(?:br|p|div|li|tr|td|h\d)\b[^>]*>", re.IGNORECASE)
@@ -136,15 +136,13 @@ def format_money(value: float | None, currency: str | None = "EUR") -> str | Non
 def format_value(
     value: float | None, currency: str | None = "EUR", tender_value: float | None = None
 ) -> str | None:
-    """An amount as a reader may quote it. An award of 0 is what some portals write when they
-    publish no amount (Contracts Finder, issue 13): it is shown as given, said not to be an amount
-    paid, with the tender's value beside it."""
-    if value == 0 and tender_value:
-        tender = format_money(tender_value, currency)
-        return (
-            f"{format_money(0, currency)} (tel que publié, pas un montant payé ; "
-            f"valeur du marché : {tender})"
-        )
+    """An amount as a reader may quote it; None for a zero or a missing one: a zero is what some
+    portals write when they state no amount (Contracts Finder, DECP, BOAMP `estimationValeur`
+    "0.00", issue 24): "not stated", never "Montant 0 £". The tender's value is shown instead
+    when there is one."""
+    if not value:
+        tender = format_money(tender_value, currency) if tender_value else None
+        return f"non communiqué (valeur du marché : {tender})" if tender else None
     return format_money(value, currency)
 
 
@@ -153,8 +151,40 @@ def content_hash(raw: str) -> str:
     return hashlib.sha256(raw.encode("utf-8")).hexdigest()
 
 
+def amount_dict(item: Amount) -> dict[str, Any]:
+    """The snapshot's form of a stated amount: its kind, value and only the details it has."""
+    out: dict[str, Any] = {"kind": item.kind, "amount": item.amount}
+    for key in ("currency", "low", "tax", "per", "lot", "field"):
+        if getattr(item, key) is not None:
+            out[key] = getattr(item, key)
+    return out
+
+
+def _stated(value: float | None) -> float | None:
+    """A zero is what portals write when they state no amount (issue 24): not an amount."""
+    return value if value else None
+
+
 def snapshot(record: NoticeRecord) -> dict[str, Any]:
-    """The canonical, JSON-serialisable form of a notice that `diff.py` compares."""
+    """The canonical, JSON-serialisable form of a notice that `diff.py` compares.
+
+    `amounts` and `outcome` (issue 24) are there only when the notice states them, so that a
+    notice stored before them shows no change."""
+    found = _snapshot(record)
+    amounts = [amount_dict(a) for a in record.amounts if a.amount]
+    if amounts:
+        found["amounts"] = amounts
+    if record.outcome:
+        found["outcome"] = record.outcome
+    subcontractors = sorted({s for s in (clean_text(x) for x in record.subcontractors) if s})
+    if subcontractors:
+        found["subcontractors"] = subcontractors
+    if record.cpv:
+        found["cpv_main"] = record.cpv[0][:8]  # the main CPV, first as the portal gives it
+    return found
+
+
+def _snapshot(record: NoticeRecord) -> dict[str, Any]:
     return {
         "title": clean_text(record.title),
         "buyer": clean_text(record.buyer),
@@ -168,9 +198,9 @@ def snapshot(record: NoticeRecord) -> dict[str, Any]:
         "departments": list(record.departments),
         "deadline_local": record.deadline_local,
         "deadline_zone": record.deadline_zone,
-        "tender_value": record.tender_value,
+        "tender_value": _stated(record.tender_value),
         "flags": list(record.flags),
-        "value": record.value,
+        "value": _stated(record.value),
         "currency": record.currency,
         "winners": sorted({w for w in (clean_text(x) for x in record.winners) if w}),
         "description": clean_text(record.description),
@@ -183,7 +213,7 @@ def snapshot(record: NoticeRecord) -> dict[str, Any]:
                 "cpv": sorted({c[:8] for c in lot.cpv if c}),
                 "deadline": lot.deadline.astimezone(dt.UTC).isoformat() if lot.deadline else None,
                 "winners": sorted(lot.winners),
-                "value": lot.value,
+                "value": _stated(lot.value),
             }
             for lot in record.lots
         ],

@@ -13,7 +13,7 @@ Each notice of each portal is one release with one phase (an OCDS `releaseTag`):
 | `awardUpdate` | a later version of an award notice | `awarded` / `changed` |
 | `contract` | a signed contract (DECP "données essentielles") | `awarded` |
 | `contractAmendment` | a contract with modifications ("avenants", eForms `can-modif`) | `contract_modified` |
-| `tenderCancellation` | cancellation, "sans suite", "infructueux" | `cancelled` |
+| `tenderCancellation` | cancellation, "sans suite", "infructueux" (`outcome`: eForms `clos-nw`) | `cancelled` |
 
 How each source kind maps its notice types (`phase_of` below, one table per kind):
 
@@ -108,6 +108,9 @@ def _json(raw: str) -> Any:
 def phase_of(kind: str, notice_type: str | None, snapshot: dict[str, Any], raw: str = "") -> str:
     """The phase of a notice from its source kind, its notice type and hints in its payload."""
     base = _BY_NOTICE_TYPE.get(notice_type or "notice", "tender")
+    if snapshot.get("outcome") in {"unsuccessful", "cancelled"}:
+        # Closed without a contract (eForms `clos-nw`, issue 24): never an award.
+        return "tenderCancellation"
     text = _plain(f"{snapshot.get('title') or ''} {(snapshot.get('description') or '')[:2000]}")
     if notice_type in {"award", "corrigendum"} and _UNSUCCESSFUL.search(text):
         return "tenderCancellation"
@@ -156,10 +159,26 @@ def stage(phase: str | None) -> str:
     return "planning"
 
 
-def label(phase: str | None, lang: str = "fr") -> str:
-    """A reader's name of a phase."""
+OUTCOME_LABELS = {
+    "fr": {
+        "unsuccessful": "Procédure infructueuse — aucun titulaire",
+        "cancelled": "Procédure annulée",
+    },
+    "en": {
+        "unsuccessful": "Unsuccessful — no contract awarded",
+        "cancelled": "Procedure cancelled",
+    },
+}
+
+
+def label(phase: str | None, lang: str = "fr", outcome: str | None = None) -> str:
+    """A reader's name of a phase; of a procedure closed without a contract, its outcome
+    ("Procédure infructueuse — aucun titulaire")."""
     if not phase:
         return ""
+    names = OUTCOME_LABELS["en" if lang == "en" else "fr"]
+    if phase == "tenderCancellation" and outcome in names:
+        return names[outcome]
     return LABELS["en" if lang == "en" else "fr"].get(phase, phase)
 
 

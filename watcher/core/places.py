@@ -136,6 +136,14 @@ def in_text(text: str | None) -> list[str]:
         found += [c for part in text.split(",") if not _DIGIT.search(part) and (c := by_name(part))]
     else:
         found = [c for m in _POSTAL.finditer(text) if (c := of_postal(m.group(1) + m.group(2)))]
+    if not found:
+        # "GUADELOUPE", "Saint-Denis, La Réunion": an overseas département named alone, without
+        # its code (issue 24); metropolitan names alone stay unread (a town is often named so).
+        found = [
+            c
+            for part in re.split(r"[,;/]", text)
+            if not _DIGIT.search(part) and (c := by_name(part)) and c.startswith("97")
+        ]
     return unique(found)
 
 

@@ -20,7 +20,7 @@ from watcher.records import FieldChange
 # What a linked notice may change about its procedure; other fields of a corrigendum or an award
 # notice (its own title "Rectificatif …", its own publication date) are not news about the procedure.
 PROCEDURE_FIELDS = ("deadline", "value", "winners", "place", "documents", "lots")
-AWARD_FIELDS = ("value", "winners")
+AWARD_FIELDS = ("value", "winners", "outcome")
 # What two portals state alike, so that one portal's notice may be compared with the other's facts;
 # places, lots and documents are worded by each portal ("Loon-Plage (59279)" and "Loon-Plage").
 COMPARABLE_FIELDS = ("deadline", "value", "winners")
@@ -67,14 +67,23 @@ def linked_event(
     # An award's news is who won and for how much (its place or lots as another portal words
     # them are not); a corrigendum may change any of the procedure's facts.
     worded = same_source if same_wording is None else same_wording
-    fields = AWARD_FIELDS if kind == "award" else PROCEDURE_FIELDS if worded else COMPARABLE_FIELDS
+    fields: tuple[str, ...] = (
+        AWARD_FIELDS if kind == "award" else PROCEDURE_FIELDS if worded else COMPARABLE_FIELDS
+    )
+    if linked.get("outcome"):
+        # Closed without a contract: its estimate is no amount awarded (issue 24).
+        fields = tuple(f for f in fields if f != "value")
     relevant_fields = {key: value for key, value in linked.items() if key in fields and value}
     changes = diff_snapshots(
         {key: procedure.get(key) for key in relevant_fields}
         | {"currency": procedure.get("currency")},
         relevant_fields | {"currency": linked.get("currency")},
     )
-    if kind == "cancellation" or (kind in {"award", "corrigendum"} and _UNSUCCESSFUL.search(text)):
+    if (
+        kind == "cancellation"
+        or linked.get("outcome")
+        or (kind in {"award", "corrigendum"} and _UNSUCCESSFUL.search(text))
+    ):
         return "cancelled", changes
     if kind == "award":
         return "awarded", changes

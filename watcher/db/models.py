@@ -350,6 +350,9 @@ class CompanyContract(Base):
     amount_kind: Mapped[str] = mapped_column(String(32))
     # How many winners the notice's one amount is for (1: this company's own amount).
     shared: Mapped[int] = mapped_column(Integer, default=1)
+    # "winner", or "subcontractor" (DECP `actesSousTraitance`, eForms `efac:SubContractor`):
+    # kept apart from winners in totals (issue 24).
+    role: Mapped[str] = mapped_column(String(16), default="winner", server_default="winner")
     awarded_on: Mapped[dt.date | None]
     site: Mapped[str | None] = mapped_column(String(64), index=True)
     relevant: Mapped[bool] = mapped_column(Boolean, default=False)

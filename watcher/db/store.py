@@ -805,6 +805,8 @@ class PollStore:
                 "notice_type": origin.notice_type,
                 "phase": origin.phase,
             }
+            if (origin.snapshot or {}).get("outcome"):
+                detail["outcome"] = origin.snapshot["outcome"]  # unsuccessful: never an award
             if facts is not None:
                 detail["facts"] = facts
         row = {

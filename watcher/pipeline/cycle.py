@@ -69,16 +69,22 @@ def publish_feeds(runtime: Runtime) -> str:
 
 def refresh(runtime: Runtime) -> str:
     """Rebuild the companies from the award notices (`watcher.companies.store`); a line."""
-    from watcher.companies.store import overrides_path, read_overrides, refresh_companies  # noqa: PLC0415
+    from watcher.companies.store import (  # noqa: PLC0415
+        Skipped,
+        overrides_path,
+        read_overrides,
+        refresh_companies,
+    )
 
+    skipped = Skipped()
     try:
         overrides = read_overrides(overrides_path(runtime.settings.sources))
         with session_scope(runtime.sessions) as session:
-            count = refresh_companies(session, overrides, utcnow())
+            count = refresh_companies(session, overrides, utcnow(), skipped)
     except Exception as exc:  # noqa: BLE001 - companies are rebuilt at the next round
         log.error("companies: %s", exc)
         return f"companies: not rebuilt this time ({exc})"
-    return f"companies: {count}"
+    return f"companies: {count}" + skipped.line()
 
 
 def _has_companies(runtime: Runtime) -> bool:

@@ -81,7 +81,8 @@ def _when(moment: dt.datetime) -> str:
 
 
 def _value(amount: Any, currency: Any) -> dict[str, Any] | None:
-    if not isinstance(amount, int | float) or isinstance(amount, bool):
+    """An OCDS value; none for a zero (what portals write when they state no amount, issue 24)."""
+    if not isinstance(amount, int | float) or isinstance(amount, bool) or not amount > 0:
         return None
     value: dict[str, Any] = {"amount": amount}
     if currency:
@@ -126,11 +127,23 @@ def release(
     }
     if tag in {"planning", "tender", "tenderUpdate", "tenderAmendment", "tenderCancellation"}:
         tender.update(_tender(snap, tag))
+    if snap.get("outcome") in {"unsuccessful", "cancelled"}:
+        tender["status"] = snap["outcome"]
     data["tender"] = tender
     if tag == "planning":
         data["planning"] = {"rationale": snap.get("title") or notice.title}
     winners = [w for w in snap.get("winners") or [] if w]
-    if tag in {"award", "awardUpdate", "contract", "contractAmendment"}:
+    if snap.get("outcome") == "unsuccessful":
+        # Closed without a winner (eForms `clos-nw`, issue 24): an award that is unsuccessful,
+        # with no supplier and no value.
+        data["awards"] = [
+            {
+                "id": f"{_safe(notice.native_id)}-award",
+                "status": "unsuccessful",
+                "title": snap.get("title") or notice.title,
+            }
+        ]
+    elif tag in {"award", "awardUpdate", "contract", "contractAmendment"}:
         award_id = f"{_safe(notice.native_id)}-award"
         award: dict[str, Any] = {
             "id": award_id,
@@ -179,12 +192,21 @@ def _tender(snap: dict[str, Any], tag: str) -> dict[str, Any]:
     value = _value(snap.get("value"), snap.get("currency"))
     if value:
         tender["value"] = value
+    for item in snap.get("amounts") or []:
+        if item.get("kind") == "range" and item.get("lot") is None:  # `fourchette`, `minValue`
+            low = _value(item.get("low"), item.get("currency") or snap.get("currency"))
+            high = _value(item.get("amount"), item.get("currency") or snap.get("currency"))
+            if low and high:
+                tender["minValue"], tender["value"] = low, high
+            break
     end = _deadline(snap.get("deadline"))
     if end:
         tender["tenderPeriod"] = {"endDate": end}
-    items = [
+    main = snap.get("cpv_main")
+    codes = [main, *[c for c in snap.get("cpv") or [] if c != main]] if main else snap.get("cpv")
+    items = [  # the main CPV first, the additional ones after it (issue 24)
         {"id": str(n), "classification": {"scheme": "CPV", "id": code}}
-        for n, code in enumerate(snap.get("cpv") or [], start=1)
+        for n, code in enumerate(codes or [], start=1)
     ]
     lots = []
     for n, lot in enumerate(snap.get("lots") or [], start=1):
@@ -305,14 +327,17 @@ def package(
 ) -> dict[str, Any]:
     """An OCDS record package of `procedures`."""
     records = [record(session, root, prefix) for root in procedures]
+    uri = uri or f"urn:detention-watcher:{prefix}"
     return {
-        "uri": uri or f"urn:detention-watcher:{prefix}",
+        "uri": uri,
         "version": OCDS_VERSION,
         "publishedDate": _when(now),
         "publisher": {"name": publisher},
         "extensions": [],
         "records": records,
-        "packages": [],
+        # The releases are embedded in this package's records: it is the package they come from
+        # (the record-package schema wants at least one, issue 24).
+        "packages": [uri],
         "x_generator": f"detention-watcher {__version__}",
     }
 

@@ -13,11 +13,13 @@ from functools import lru_cache
 from html import escape
 from typing import Any
 
+from watcher.core import values
 from watcher.core.deadlines import shown
 from watcher.core.diff import FIELD_LABELS, NOTICE_TYPE_LABELS
 from watcher.core.diff import label as field_label
 from watcher.core.linking import twin_key
 from watcher.core.normalize import format_deadline, format_money, parse_datetime
+from watcher.core.phases import OUTCOME_LABELS
 from watcher.core.sanitize import plain_line
 
 TITLE_PREFIX = {
@@ -64,6 +66,7 @@ LABELS = {
         "twins": "Publié sur",
         "lots": "Lots",
         "value": "Montant estimé",
+        "amounts": "Montants",
         "documents": "Documents",
         "similarity": "similarité",
         "page": "Historique et preuves sur ce site",
@@ -82,6 +85,7 @@ LABELS = {
         "twins": "Published on",
         "lots": "Lots",
         "value": "Estimated value",
+        "amounts": "Amounts",
         "documents": "Documents",
         "similarity": "similarity",
         "page": "History and evidence on this site",
@@ -102,6 +106,8 @@ SNAPSHOT_KEYS: tuple[str, ...] = (
     "currency",
     "deadline_local",
     "deadline_zone",
+    "amounts",
+    "outcome",
 )
 
 
@@ -185,7 +191,15 @@ def render_entry(
     colon = COLON.get(lang, " : ")
     # Stored before bidi controls were removed at the store (issue 18): neutralised here too.
     name = plain_line(str(snapshot.get("title") or "")) or "?"
-    title = f"{TITLE_PREFIX[lang].get(kind, kind)}{colon}{name}"
+    prefix = TITLE_PREFIX[lang].get(kind, kind)
+    told = detail.get("outcome") if isinstance(detail, dict) else None
+    unsuccessful = OUTCOME_LABELS["fr"]["unsuccessful"]
+    if kind in {"new", "cancelled", "awarded"} and (
+        "unsuccessful" in (snapshot.get("outcome"), told)
+        or any(c.get("field") == "outcome" and c.get("new") == unsuccessful for c in changes)
+    ):
+        prefix = OUTCOME_LABELS[lang]["unsuccessful"]  # never told as an award (issue 24)
+    title = f"{prefix}{colon}{name}"
     facts: list[tuple[str, str]] = []
     if snapshot.get("buyer"):
         facts.append((labels["buyer"], snapshot["buyer"]))
@@ -205,7 +219,7 @@ def render_entry(
     if isinstance(detail, dict) and detail.get("notice_type"):
         notice_type = detail["notice_type"]  # the notice that made the event
     if isinstance(facts_of, dict):
-        if facts_of.get("value") is not None:
+        if facts_of.get("value"):  # a zero is not stated (issue 24)
             money = format_money(facts_of["value"], facts_of.get("currency"))
             facts.append((labels["value"], money or str(facts_of["value"])))
         if facts_of.get("lots"):
@@ -214,6 +228,8 @@ def render_entry(
             facts.append((labels["documents"], str(len(facts_of["documents"]))))
     if notice_type:
         facts.append((labels["type"], NOTICE_TYPE_LABELS[lang].get(notice_type, notice_type)))
+    if not isinstance(facts_of, dict) and (stated := values.shown(snapshot, lang)):
+        facts.append((labels["amounts"], stated))  # each amount with its kind (issue 24)
     if snapshot.get("winners"):
         facts.append((labels["winners"], ", ".join(snapshot["winners"])))
     if site:

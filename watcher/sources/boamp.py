@@ -55,7 +55,7 @@ from typing import Any, ClassVar
 
 from pydantic import Field, field_validator
 
-from watcher.core import deadlines, facts, fastjson, places
+from watcher.core import deadlines, facts, fastjson, places, values
 from watcher.errors import ParseError
 from watcher.records import (
     NoticeRecord,
@@ -331,7 +331,7 @@ def parse_record(record: Any, *, raw: str | None = None) -> NoticeRecord | None:
     url = text(record.get("url_avis"))
     deadline, shown = extra.deadline, extra.deadline_text
     if deadline is None:
-        shown = top_level_deadline(record.get("datelimitereponse"))
+        shown = top_level_deadline(record.get("datelimitereponse"), extra.shape)
         deadline = shown.utc if shown else None
     return NoticeRecord(
         native_id=idweb,
@@ -356,7 +356,12 @@ def parse_record(record: Any, *, raw: str | None = None) -> NoticeRecord | None:
         description=extra.description,
         documents=tuple(extra.documents),
         lots=tuple(extra.lots),
-        procedure_id=text(record.get("contractfolderid")) or extra.procedure_id,
+        amounts=values.amounts(extra.amounts),
+        outcome="unsuccessful" if extra.outcome == "unsuccessful" else None,
+        subcontractors=tuple(unique(extra.subcontractors)),
+        procedure_id=text(record.get("contractfolderid"))
+        or extra.procedure_id
+        or place_procedure(extra),
         related_ids=tuple(r for r in unique(related) if r != idweb),
         language="fr",
         raw=raw if raw is not None else record_raw(record),
@@ -377,15 +382,36 @@ def record_facts(record: dict[str, Any], extra: Donnees) -> dict[str, Any]:
     return out
 
 
-def top_level_deadline(value: Any) -> deadlines.Deadline | None:
+def place_procedure(extra: Donnees) -> str | None:
+    """The buyer's reference (`identifiantInterne`) of a notice whose `urlProfilAch` names a PLACE
+    consultation: the reference PLACE gives the same consultation (its `procedure_id`), so the
+    two notices link by identifier, not by similarity (SEEN in samples/real: 26-7113, SGAMI Est,
+    `2025SGAMI57045`, issue 24)."""
+    on_place = any(r.startswith("place:") for r in extra.references)
+    own = [r for r in extra.references if not r.startswith("place:")]
+    return own[0] if on_place and own else None
+
+
+def top_level_deadline(value: Any, shape: str | None = None) -> deadlines.Deadline | None:
     """The top-level `datelimitereponse`, read only when `donnees` has no deadline.
 
     On FNSimple records it is Paris wall-clock time labelled UTC (`2026-02-16T12:00:00+00:00`
     where `donnees` says `12:00:00.000+01:00`, SEEN in samples/real, issue 13): `+00:00` is read
-    as Paris time; another offset is taken as written (eForms records give `+01:00`)."""
+    as Paris time; another offset is taken as written (eForms records give `+01:00`). V230
+    records carry there the UTC of the dataset's fixed `+01:00` (`2015-04-20T11:00:00+00:00` for
+    `12:00:00+01:00`, "à 12 heures" in April, SEEN in samples/real, issue 24): an instant, not a
+    Paris time labelled UTC, read back into its `+01:00` wall clock, which is Paris time."""
     found = text(value)
     if not found:
         return None
+    if shape == "V230":
+        instant = deadlines.read(found)
+        if instant is None:
+            return None
+        # The UTC of the dataset's fixed +01:00 (see `boamp_donnees._v230`): its +01:00 wall
+        # clock is the Paris time the notice wrote.
+        fixed = instant.utc.astimezone(dt.timezone(dt.timedelta(hours=1)))
+        return deadlines.read(fixed.strftime("%Y-%m-%dT%H:%M:%S"))
     wall_clock = found.endswith(("+00:00", "Z"))
     return deadlines.read(found, ignore_offset=wall_clock)
 

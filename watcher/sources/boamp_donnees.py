@@ -24,7 +24,8 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from watcher.core import deadlines, doubts, facts, fastjson, places
-from watcher.records import Lot
+from watcher.core.values import amount as stated_amount
+from watcher.records import Amount, Lot
 from watcher.sources.base import as_list, dig
 
 PARIS = ZoneInfo("Europe/Paris")
@@ -72,6 +73,15 @@ class Donnees:
     # `NoticeRecord` facts of issue 28 (tenders received, procedure type, duration, ...), by
     # field name, only those the notice states.
     facts: dict[str, Any] = field(default_factory=dict)
+    # Every amount the notice states, with its kind (issue 24), and how it ended without a
+    # contract (eForms `clos-nw` on every lot: "unsuccessful").
+    amounts: list[Amount | None] = field(default_factory=list)
+    outcome: str | None = None
+    # Subcontractors named by the notice (eForms `efac:SubContractor`), apart from the winners.
+    subcontractors: list[str] = field(default_factory=list)
+    # The buyer's own references (FNSimple `identifiantInterne`, V230 `REFERENCE_MARCHE`) and a
+    # PLACE consultation named by `urlProfilAch` (`place:<orgAcronyme>:<refConsultation>`).
+    references: list[str] = field(default_factory=list)
 
 
 def text(value: Any) -> str | None:
@@ -205,6 +215,22 @@ def portal_deadline(value: Any, time: Any = None) -> deadlines.Deadline | None:
     return deadlines.read(found)
 
 
+_PLACE_HOST = re.compile(r"^https?://(?:www\.)?marches-publics\.gouv\.fr/", re.IGNORECASE)
+_QUERY_KEY = re.compile(r"[?&](refConsultation|id|orgAcronyme)=([A-Za-z0-9_-]+)")
+
+
+def place_reference(url: str | None) -> str | None:
+    """`place:g6l:2920347` from a link to a PLACE consultation (`urlProfilAch` naming
+    `refConsultation` or `id`, and `orgAcronyme`, SEEN in samples/real, issue 24): the reference
+    the PLACE source gives the same consultation, so the two notices link by identifier."""
+    if not url or not _PLACE_HOST.match(url):
+        return None
+    found = dict(_QUERY_KEY.findall(url))
+    ref = found.get("refConsultation") or found.get("id")
+    org = found.get("orgAcronyme")
+    return f"place:{org.lower()}:{ref}" if ref and org else None
+
+
 def _url(value: Any) -> str | None:
     found = text(value)
     if found and found.lower().startswith(("http://", "https://")) and " " not in found:
@@ -254,6 +280,7 @@ def read_donnees(value: Any) -> Donnees:
     out.winners = unique(out.winners)
     out.documents = unique(out.documents)
     out.related_ids = unique(out.related_ids)
+    out.references = unique(out.references)
     return out
 
 
@@ -275,11 +302,7 @@ def _eforms(node: Any, out: Donnees) -> None:
     orgs = _organisations(ext)
     for party in as_list(root.get("cac:ContractingParty")):
         pid = text(dig(party, "cac:Party", "cac:PartyIdentification", "cbc:ID"))
-        out.buyer = (
-            out.buyer
-            or orgs.get(pid or "")
-            or text(dig(party, "cac:Party", "cac:PartyName", "cbc:Name"))
-        )
+        out.buyer = out.buyer or orgs.get(pid or "") or party_name(dig(party, "cac:Party"))
         out.documents.append(_url(dig(party, "cbc:BuyerProfileURI")) or "")
     _eforms_changes(ext, out)
     out.procedure_id = text(root.get("cbc:ContractFolderID"))
@@ -290,14 +313,47 @@ def _eforms(node: Any, out: Donnees) -> None:
     out.value, out.currency = amount(
         dig(project, "cac:RequestedTenderTotal", "cbc:EstimatedOverallContractAmount")
     )
+    out.amounts += _eforms_requested(project, None)
     address = dig(project, "cac:RealizedLocation", "cac:Address")
     city, postal = text(dig(address, "cbc:CityName")), text(dig(address, "cbc:PostalZone"))
     nuts = text(dig(address, "cbc:CountrySubentityCode"))
     out.place = f"{city} ({postal})" if city and postal else city or nuts
     out.places.append(out.place or "")
     lot_winners, lot_values, total = _eforms_results(ext, orgs)
-    if total[0] is not None:
+    result = dig(ext, "efac:NoticeResult")
+    codes = [
+        (text(dig(r, "cbc:TenderResultCode")) or "").lower()
+        for r in as_list(dig(result, "efac:LotResult"))
+    ]
+    if codes and all(code == "clos-nw" for code in codes) and not lot_winners:
+        # Closed without a winner on every lot ("infructueux"): no award, no amount awarded.
+        out.outcome = "unsuccessful"
+    elif total[0] is not None:
         out.value, out.currency = total[0], total[1] or out.currency
+        field_name = "efac:NoticeResult/cbc:TotalAmount"
+        out.amounts.append(stated_amount("awarded", total[0], total[1], field=field_name))
+    maximum = amount(dig(result, "efbc:OverallMaximumFrameworkContractsAmount"))
+    out.amounts.append(
+        stated_amount(
+            "maximum",
+            maximum[0],
+            maximum[1],
+            field="efac:NoticeResult/efbc:OverallMaximumFrameworkContractsAmount",
+        )
+    )
+    for lot_id, value in lot_values.items():
+        out.amounts.append(
+            stated_amount(
+                "awarded",
+                value,
+                out.currency,
+                lot=lot_id or None,
+                field="efac:LotTender/cac:LegalMonetaryTotal/cbc:PayableAmount",
+            )
+        )
+    for party in as_list(dig(result, "efac:TenderingParty")):
+        for sub in as_list(dig(party, "efac:SubContractor")):
+            out.subcontractors.append(orgs.get(text(dig(sub, "cbc:ID")) or "") or "")
     for lot in as_list(root.get("cac:ProcurementProjectLot")):
         out.lots.append(_eforms_lot(lot, lot_winners, lot_values, out))
     out.winners.extend(name for names in lot_winners.values() for name in names)
@@ -402,10 +458,45 @@ def _organisations(ext: Any) -> dict[str, str]:
     for organisation in as_list(dig(ext, "efac:Organizations", "efac:Organization")):
         company = dig(organisation, "efac:Company")
         oid = text(dig(company, "cac:PartyIdentification", "cbc:ID"))
-        name = text(dig(company, "cac:PartyName", "cbc:Name"))
+        name = party_name(company)
         if oid and name:
             orgs[oid] = name
     return orgs
+
+
+def party_name(party: Any) -> str | None:
+    """A party's name; of a multilingual name (one `cac:PartyName` per language, SEEN in
+    samples/real: 24 of them, German first), the French one (issue 24)."""
+    names = [
+        name
+        for item in as_list(dig(party, "cac:PartyName") if isinstance(party, dict) else None)
+        for name in as_list(dig(item, "cbc:Name") if isinstance(item, dict) else None)
+    ]
+    return text(names) if names else None
+
+
+def _eforms_requested(project: Any, lot: str | None) -> list[Amount | None]:
+    """The estimate and the framework maximum of a procedure or a lot (`cac:RequestedTenderTotal`:
+    `cbc:EstimatedOverallContractAmount`, `efbc:FrameworkMaximumAmount` in its extension)."""
+    total = dig(project, "cac:RequestedTenderTotal")
+    estimate = amount(dig(total, "cbc:EstimatedOverallContractAmount"))
+    maximum = amount(
+        dig(
+            total,
+            "ext:UBLExtensions",
+            "ext:UBLExtension",
+            "ext:ExtensionContent",
+            "efext:EformsExtension",
+            "efbc:FrameworkMaximumAmount",
+        )
+    )
+    where = "cac:RequestedTenderTotal/"
+    return [
+        stated_amount(
+            "estimate", *estimate, lot=lot, field=where + "cbc:EstimatedOverallContractAmount"
+        ),
+        stated_amount("maximum", *maximum, lot=lot, field=where + "efbc:FrameworkMaximumAmount"),
+    ]
 
 
 def _eforms_changes(ext: Any, out: Donnees) -> None:
@@ -497,6 +588,7 @@ def _eforms_lot(
     estimated, _ = amount(
         dig(project, "cac:RequestedTenderTotal", "cbc:EstimatedOverallContractAmount")
     )
+    out.amounts += _eforms_requested(project, lot_id)
     return Lot(
         number=lot_id,
         title=text(dig(project, "cbc:Name")),
@@ -536,8 +628,25 @@ def _national(root: Any, out: Donnees) -> None:
         out.facts["duration_months"] = int(months)
     estimate = dig(nature, "valeurEstimee")
     out.value, out.currency = amount(dig(estimate, "valeur"))
+    devise = text(dig(estimate, "@devise"))
+    out.amounts.append(
+        stated_amount("estimate", out.value, out.currency or devise, field="valeurEstimee.valeur")
+    )
     if out.value is None:
         out.value, out.currency = amount(dig(estimate, "fourchette", "valeurHaute"))
+        low, _ = amount(dig(estimate, "fourchette", "valeurBasse"))
+        out.amounts.append(
+            stated_amount(
+                "range",
+                out.value,
+                out.currency or devise,
+                low=low,
+                field="valeurEstimee.fourchette.valeurBasse/valeurHaute",
+            )
+        )
+    out.value = out.value or None  # "0.00": not stated (issue 24)
+    out.references.append(text(dig(organisme, "identifiantInterne")) or "")
+    out.references.append(text(dig(initial, "identifiantInterne")) or "")
     place = dig(nature, "lieuExecution")
     out.place = first_text(
         dig(place, "libelle"), place, dig(initial, "description", "lieuPrincipal")
@@ -548,9 +657,22 @@ def _national(root: Any, out: Donnees) -> None:
             out.cpv.append(cpv_code(value) or "")
         elif key.lower() in _DOC_KEYS:
             out.documents.append(_url(value) or "")
+            out.references.append(place_reference(_url(value)) or "")
+        elif key == "identifiantInterne":
+            out.references.append(text(value) or "")
     lots = dig(initial, "lots")
     for lot in as_list(dig(lots, "lot") if isinstance(lots, dict) else lots):
         out.lots.append(_national_lot(lot))
+        out.amounts.append(
+            stated_amount(
+                "estimate",
+                out.lots[-1].value,
+                text(dig(lot, "estimationValeur", "@devise"))
+                or text(dig(lot, "valeurEstimee", "@devise")),
+                lot=out.lots[-1].number,
+                field="lots.lot.estimationValeur.valeur",
+            )
+        )
         out.places.append(first_text(dig(lot, "lieuExecutionLivraison"), dig(lot, "lieu")) or "")
     for section in ("attribution", "rectificatif", "annulation"):
         out.related_ids.append(text(dig(root, section, "avisInitial", "idWeb")) or "")
@@ -581,7 +703,7 @@ def _national_lot(lot: Any) -> Lot:
         title=title,
         description=text(description),
         cpv=tuple(unique(codes)),
-        value=value,
+        value=value or None,  # `estimationValeur` "0.00": not stated (issue 24)
     )
 
 
@@ -594,6 +716,10 @@ def _national_award(section: Any, out: Donnees) -> None:
             out.winners.append(text(value) or "")
         elif key == "montant" and out.value is None:
             out.value, out.currency = amount(dig(value, "valeur"))
+            out.value = out.value or None
+            out.amounts.append(
+                stated_amount("awarded", out.value, out.currency, field="attribution.montant")
+            )
 
 
 def _national_rectif(section: Any, out: Donnees) -> None:
@@ -613,6 +739,7 @@ def _v230(root: dict[str, Any], out: Donnees) -> None:
         out.documents.append(_url(_v(identity, key)) or "")
     descriptions: list[str | None] = []
     for objet in as_list(_v(root, "OBJET")):
+        out.references.append(text(_v(objet, "REFERENCE_MARCHE")) or "")
         out.title = out.title or text(_v(objet, "TITRE_MARCHE"))
         descriptions.append(text(_v(objet, "OBJET_COMPLET")))
         for cpv in as_list(_v(objet, "CPV")):
@@ -625,7 +752,17 @@ def _v230(root: dict[str, Any], out: Donnees) -> None:
     delays = _v(root, "CONDITION_DELAI")
     # Offers, else applications (a restricted procedure or a concession: `RECEPT_CANDIDAT`).
     for key in ("RECEPT_OFFRES", "RECEPT_CANDIDAT"):
-        out.deadline = parse_datetime(_v(delays, key))
+        value = _v(delays, key)
+        found = text(value) if isinstance(value, str) else None
+        if found and found.endswith("+01:00"):
+            # The dataset writes every V230 time with a fixed +01:00, in summer too
+            # (`2015-04-20T12:00:00+01:00` for "à 12 heures", SEEN in samples/real): it is Paris
+            # wall-clock time (issue 24).
+            shown = deadlines.read(found, ignore_offset=True)
+            if shown is not None:
+                out.deadline, out.deadline_text = shown.utc, shown
+                break
+        out.deadline = parse_datetime(value)
         if out.deadline is not None:
             # Epoch milliseconds (the retired DILA API) are an instant: shown in Paris time.
             out.deadline_text = portal_deadline(_v(delays, key)) or deadlines.from_instant(

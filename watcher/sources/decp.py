@@ -51,7 +51,7 @@ from typing import Any
 
 from pydantic import Field, field_validator
 
-from watcher.core import facts, fastjson, places
+from watcher.core import facts, fastjson, places, values
 from watcher.core.normalize import clean_text
 from watcher.errors import ParseError
 from watcher.records import Modification, NoticeRecord, PollWindow, RawPage, Unreadable
@@ -280,6 +280,41 @@ def _place(contract: dict[str, Any]) -> tuple[str | None, places.Reading]:
     return clean(place) or clean(f"{kind} {code}"), reading
 
 
+# Test records of the AIFE platform in the real file (SEEN in samples/real, issue 24): objet "Le
+# marche du siecle" / "Le marche noir", winner "Nonna et Nonno", CPV "12345678" (not a CPV code).
+_TEST_CPV = "12345678"
+_TEST_NAMES = frozenset({"nonna et nonno"})
+TEST_FLAG = "test record of the AIFE platform: not a real contract"
+
+
+def is_test_record(contract: dict[str, Any]) -> bool:
+    """Whether a record is one of the AIFE platform's test records, not a real contract."""
+    names = {fold(w) for w in _winners(contract)}
+    return str(contract.get("codeCPV") or "").strip() == _TEST_CPV or bool(names & _TEST_NAMES)
+
+
+def subcontractors(contract: dict[str, Any]) -> tuple[str, ...]:
+    """The subcontractors of a 2022 record (`actesSousTraitance[].acteSousTraitance.sousTraitant`,
+    SEEN in samples/real): named by SIRET when no name is given, like winners."""
+    found = []
+    for entry in as_list(contract.get("actesSousTraitance")):
+        act = first(entry.get("acteSousTraitance", entry)) if isinstance(entry, dict) else None
+        if isinstance(act, dict):
+            found.append(_party({"sousTraitant": act.get("sousTraitant")}, "sousTraitant"))
+    return tuple(dict.fromkeys(p for p in found if p))
+
+
+def amended_amount(contract: dict[str, Any]) -> float | None:
+    """The contract's value after its last modification that states one (`modifications[]
+    .montant`, the new total, issue 24)."""
+    found = None
+    for entry in as_list(contract.get("modifications")):
+        change = first(entry.get("modification", entry)) if isinstance(entry, dict) else None
+        if isinstance(change, dict):
+            found = values.stated(_amount(change.get("montant"))) or found
+    return found
+
+
 def _modifications(contract: dict[str, Any]) -> list[str]:
     lines = []
     for entry in as_list(contract.get("modifications")):
@@ -292,7 +327,7 @@ def _modifications(contract: dict[str, Any]) -> list[str]:
         parts = [f"Modification {change.get('id', '')}".strip() + (f" du {when}" if when else "")]
         if clean(str(change.get("objetModification") or "")):
             parts.append(clean(str(change["objetModification"])) or "")
-        amount = _amount(change.get("montant"))
+        amount = values.stated(_amount(change.get("montant")))  # a zero is not stated
         if amount is not None:
             parts.append(f"montant {_euros(amount)}")
         if change.get("dureeMois") not in (None, ""):
@@ -305,7 +340,7 @@ def _modifications(contract: dict[str, Any]) -> list[str]:
 
 
 def _version_line(contract: dict[str, Any]) -> str:
-    value = _amount(contract.get("montant", contract.get("valeurGlobale")))
+    value = values.stated(_amount(contract.get("montant", contract.get("valeurGlobale"))))
     parts = [
         f"publiée le {contract['datePublicationDonnees']}"
         if contract.get("datePublicationDonnees")
@@ -331,7 +366,10 @@ def _record(versions: list[dict[str, Any]], url: str) -> NoticeRecord | None:
     ident = clean(str(contract.get("id") or "")) or key.rsplit(":", 1)[-1]
     buyer = _buyer(contract)
     buyer_id = clean(str(buyer.get("id") or ""))
-    value = _amount(contract.get("montant", contract.get("valeurGlobale")))
+    original = values.stated(_amount(contract.get("montant", contract.get("valeurGlobale"))))
+    amended = amended_amount(contract)
+    value = amended or original
+    test = is_test_record(contract)
     # Every version's code, the latest first: a CPV corrected between versions is not lost.
     codes = [cpv_code(contract.get("codeCPV"))]
     codes += [cpv_code(versions[i].get("codeCPV")) for i in reversed(order[:-1])]
@@ -340,12 +378,18 @@ def _record(versions: list[dict[str, Any]], url: str) -> NoticeRecord | None:
     flags = [reading.note] if reading.ambiguous and reading.note else []
     if len(versions) > 1:
         flags.append(f"{len(versions)} versions of contract {ident} in the file")
+    if test:
+        flags.append(TEST_FLAG)
+    # Every version's winners, the latest first: a repeated id with other winners keeps them.
+    winners = tuple(dict.fromkeys(w for i in reversed(order) for w in _winners(versions[i])))
     facts = [
         ("Nature", contract.get("nature")),
         ("Procédure", contract.get("procedure")),
         ("Notifié le", contract.get("dateNotification")),
         ("Durée (mois)", contract.get("dureeMois")),
-        ("Montant", _euros(value) if value is not None else None),
+        ("Valeur du marché", _euros(original) if original is not None else None),
+        ("Valeur après avenant", _euros(amended) if amended is not None else None),
+        ("Statut", "enregistrement de test de la plateforme AIFE" if test else None),
     ]
     lines = [f"{label} : {v}" for label, v in facts if v not in (None, "")]
     lines += [_version_line(versions[i]) for i in order[:-1]]
@@ -361,9 +405,19 @@ def _record(versions: list[dict[str, Any]], url: str) -> NoticeRecord | None:
         department=reading.department,
         flags=tuple(flags),
         notice_type="award",
-        value=value,
-        currency="EUR" if value is not None else None,
-        winners=_winners(contract),
+        # A test record publishes no contract: no amount, no winner (its raw stays as evidence).
+        value=None if test else value,
+        currency="EUR" if value is not None and not test else None,
+        winners=() if test else winners,
+        amounts=()
+        if test
+        else values.amounts(
+            [
+                values.amount("contract", original, "EUR", tax="HT", field="montant"),
+                values.amount("amended", amended, "EUR", tax="HT", field="modifications[].montant"),
+            ]
+        ),
+        subcontractors=() if test else subcontractors(contract),
         description="\n".join(lines + _modifications(contract)) or None,
         procedure_id=clean(str(contract.get("id") or "")),
         language="fr",

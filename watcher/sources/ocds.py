@@ -26,7 +26,7 @@ from urllib.parse import urlencode, urlsplit
 
 from pydantic import Field
 
-from watcher.core import deadlines, doubts, facts, fastjson
+from watcher.core import deadlines, doubts, facts, fastjson, values
 from watcher.errors import ParseError
 from watcher.records import Lot, NoticeRecord, NoticeType, PollWindow, RawPage, Unreadable
 from watcher.sources.base import ApiSourceConfig, Source, as_list, dig, read_each
@@ -145,6 +145,23 @@ def release_record(release: dict[str, Any], url: str | None) -> NoticeRecord | N
         tender_value = None
     elif tender_currency not in (None, currency):
         tender_value = None
+    low, _ = _amount(tender.get("minValue"))
+    stated = [
+        values.amount(
+            "range" if values.stated(low) else "estimate",
+            tender_value if kind == "award" and value is not None else value,
+            tender_currency,
+            low=low,
+            field="tender.minValue/tender.value" if values.stated(low) else "tender.value",
+        )
+    ]
+    if kind == "award":
+        for award in awards:
+            amount, cur = _amount(award.get("value"))
+            stated.append(values.amount("awarded", amount, cur, field="awards[].value"))
+        for contract in _dicts(release.get("contracts")):
+            amount, cur = _amount(contract.get("value"))
+            stated.append(values.amount("contract", amount, cur, field="contracts[].value"))
     title = _str(tender.get("title")) or _str(release.get("title"))
     end = _str(dig(tender, "tenderPeriod", "endDate"))
     shown = _shown(end)
@@ -165,6 +182,10 @@ def release_record(release: dict[str, Any], url: str | None) -> NoticeRecord | N
         # An award's value as given (Contracts Finder gives 0 where it has none, SEEN in
         # samples/real): the tender's value is kept beside it (issue 13).
         tender_value=tender_value,
+        amounts=values.amounts(stated),
+        outcome="unsuccessful"
+        if (_str(tender.get("status")) or "").lower() == "unsuccessful"
+        else None,
         winners=_winners(awards, parties),
         description=_str(tender.get("description")) or _str(release.get("description")),
         documents=_unique([_str(d.get("url")) for d in _dicts(tender.get("documents"))]),

@@ -51,11 +51,11 @@ from typing import Any, ClassVar, Literal
 
 from pydantic import Field, field_validator
 
-from watcher.core import doubts, fastjson, places
+from watcher.core import doubts, fastjson, places, values
 from watcher.core.deadlines import Deadline
 from watcher.core.deadlines import read as read_deadline
 from watcher.errors import ParseError
-from watcher.records import Lot, NoticeRecord, NoticeType, PollWindow, RawPage, Unreadable
+from watcher.records import Amount, Lot, NoticeRecord, NoticeType, PollWindow, RawPage, Unreadable
 from watcher.sources.base import ApiSourceConfig, Source, as_list, read_each
 from watcher.sources.http import RETRY_STATUSES, Fetcher, decode_json
 
@@ -204,6 +204,7 @@ def notice_record(notice: dict[str, Any]) -> NoticeRecord | None:
     if not any(lot.description for lot in lots):  # else the lots carry their own descriptions
         description += _texts(notice.get("description-lot"))[0]
     value, currency = _value(notice)
+    kind = _notice_type(_text(notice.get("notice-type")), _text(notice.get("form-type")))
     return NoticeRecord(
         native_id=number,
         title=titles[0] if titles else _text(notice.get("title-lot")) or f"TED {number}",
@@ -216,9 +217,10 @@ def notice_record(notice: dict[str, Any]) -> NoticeRecord | None:
         cpv=_unique(_strings(notice.get("classification-cpv"))),
         place=_text(notice.get("place-of-performance-city-lot")) or _text(notice.get("buyer-city")),
         departments=tuple(found),
-        notice_type=_notice_type(_text(notice.get("notice-type")), _text(notice.get("form-type"))),
+        notice_type=kind,
         value=value,
         currency=currency,
+        amounts=_amounts(notice, kind),
         winners=_unique(_texts(notice.get("winner-name"))[0]),
         description="\n\n".join(_unique(description)) or None,
         documents=_unique([html.unescape(u) for u in _strings(notice.get("document-url-lot"))]),
@@ -371,6 +373,30 @@ def _value(notice: dict[str, Any]) -> tuple[float | None, str | None]:
             notice.get("tender-value-cur")
         )
     return None, None
+
+
+def _amounts(notice: dict[str, Any], kind: str) -> tuple[Amount, ...]:
+    """Each value the notice states with its kind (issue 24): `total-value` (BT-161, awarded),
+    `estimated-value-proc` (BT-27, estimate), and per lot `estimated-value-lot` and, on an award,
+    `tender-value` (the winning tenders); a zero is not stated."""
+    lots = _strings(notice.get("identifier-lot"))
+    found: list[Amount | None] = []
+    for key, cur_key, value_kind in (
+        ("total-value", "total-value-cur", "awarded"),
+        ("estimated-value-proc", "estimated-value-cur-proc", "estimate"),
+    ):
+        currency = _text(notice.get(cur_key)) or _text(notice.get("tender-value-cur"))
+        found.append(values.amount(value_kind, _number(notice.get(key)), currency, field=key))
+    for key, cur_key, value_kind in (
+        ("estimated-value-lot", "estimated-value-cur-lot", "estimate"),
+        ("tender-value", "tender-value-cur", "awarded" if kind == "award" else "estimate"),
+    ):
+        numbers = [_number(v) for v in as_list(notice.get(key))]
+        currency = _text(notice.get(cur_key)) or _text(notice.get("tender-value-cur"))
+        for n, number in enumerate(numbers):
+            lot = lots[n] if len(numbers) == len(lots) else None
+            found.append(values.amount(value_kind, number, currency, lot=lot, field=key))
+    return values.amounts(found)
 
 
 def _shown(notice: dict[str, Any], index: int) -> Deadline | None:

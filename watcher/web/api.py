@@ -16,6 +16,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
 import watcher.web.ids  # noqa: F401 - registers the `{name:id}` URL convertor
+from watcher.core import values
 from watcher.core.deadlines import shown_for
 from watcher.db.models import Event, Notice, NoticeVersion
 from watcher.pipeline.runtime import Runtime
@@ -63,6 +64,8 @@ def notice_json(notice: Notice) -> dict[str, Any]:
         "first_seen_at": _time(notice.first_seen_at),
         "last_seen_at": _time(notice.last_seen_at),
         "html": f"/notices/{notice.id}",
+        "amounts": values.described((notice.snapshot or {}).get("amounts")),
+        "outcome": (notice.snapshot or {}).get("outcome"),
     }
 
 

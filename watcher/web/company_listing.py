@@ -29,12 +29,14 @@ KIND_LABELS = {
         "contract_value": "montant du marché",
         "framework_maximum": "maximum de l'accord-cadre",
         "estimate": "estimation",
+        "subcontract": "sous-traitance",
     },
     "en": {
         "award_value": "award value",
         "contract_value": "contract value",
         "framework_maximum": "framework maximum",
         "estimate": "estimate",
+        "subcontract": "subcontract",
     },
 }
 
@@ -47,8 +49,11 @@ def money(amount: float, currency: str | None) -> str:
 def amount_text(
     amount: float | None, currency: str | None, kind: str, lang: str, shared: int = 1
 ) -> str:
-    """`36 500 000 € (valeur d'attribution)`; "—" when the notice gives none."""
+    """`36 500 000 € (valeur d'attribution)`; "—" when the notice gives none; a subcontract says
+    so ("— (sous-traitance)"): the company holds it as a subcontractor (issue 24)."""
     if amount is None:
+        if kind == "subcontract":
+            return f"— ({KIND_LABELS.get(lang, KIND_LABELS['fr'])[kind]})"
         return "—"
     label = KIND_LABELS.get(lang, KIND_LABELS["fr"]).get(kind, kind)
     text = f"{money(amount, currency)} ({label})"
@@ -72,13 +77,18 @@ class CompanyRow:
     totals: dict[tuple[str, str], float] = field(default_factory=dict)
     shared: int = 0  # contracts whose amount is shared with other winners (not in totals)
     unknown: int = 0  # contracts without an amount
+    # Contracts it holds as a subcontractor (issue 24): counted apart, never in the totals.
+    subcontracts: int = 0
     sites: set[str] = field(default_factory=set)
     first: dt.date | None = None
     last: dt.date | None = None
     subsidiaries: list[str] = field(default_factory=list)
 
     def add(self, contract: CompanyContract) -> None:
-        """Count one contract."""
+        """Count one contract (a subcontract apart from the contracts won)."""
+        if contract.role == "subcontractor":
+            self.subcontracts += 1
+            return
         self.contracts += 1
         if contract.amount is None:
             self.unknown += 1
@@ -119,6 +129,7 @@ class CompanyRow:
             "parent": self.parent,
             "subsidiaries": self.subsidiaries,
             "contracts": self.contracts,
+            "subcontracts": self.subcontracts,
             "totals": [
                 {"currency": c, "amount_kind": k, "amount": v}
                 for (c, k), v in sorted(self.totals.items())

@@ -23,6 +23,10 @@ _COMPANY = {
         "parent": {**_NULL_STR, "description": "The group's slug (companies.yaml `parent:`)."},
         "subsidiaries": {"type": "array", "items": {"type": "string"}},
         "contracts": {"type": "integer", "description": "Contracts at detention sites."},
+        "subcontracts": {
+            "type": "integer",
+            "description": "Contracts it holds as a subcontractor there (not in the totals).",
+        },
         "totals": {
             "type": "array",
             "items": _TOTAL,
@@ -55,6 +59,11 @@ _CONTRACT = {
         "amount": {"type": ["number", "null"]},
         "currency": _NULL_STR,
         "amount_kind": {"$ref": "#/components/schemas/AmountKind"},
+        "role": {
+            "type": "string",
+            "enum": ["winner", "subcontractor"],
+            "description": "A contract won, or held as a subcontractor (never in the totals).",
+        },
         "shared_by": {"type": "integer", "description": "Winners the amount is for (1: its own)."},
         "amount_text": {
             "type": "string",
@@ -121,7 +130,7 @@ def add_company_api(document: dict[str, Any]) -> dict[str, Any]:
     schemas = document["components"]["schemas"]
     schemas["AmountKind"] = {
         "type": "string",
-        "enum": ["award_value", "contract_value", "framework_maximum", "estimate"],
+        "enum": ["award_value", "contract_value", "framework_maximum", "estimate", "subcontract"],
     }
     schemas["Company"] = _COMPANY
     schemas["Contract"] = _CONTRACT

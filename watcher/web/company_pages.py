@@ -162,6 +162,7 @@ def contract_json(contract: CompanyContract, lang: str = "en") -> dict[str, Any]
         "amount": contract.amount,
         "currency": contract.currency,
         "amount_kind": contract.amount_kind,
+        "role": contract.role,  # winner | subcontractor (issue 24)
         "shared_by": contract.shared,
         "amount_text": amount_text(
             contract.amount, contract.currency, contract.amount_kind, lang, contract.shared

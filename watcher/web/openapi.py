@@ -117,6 +117,20 @@ def openapi_document(base_url: str) -> dict[str, Any]:
         "first_seen_at": {"type": "string", "format": "date-time"},
         "last_seen_at": {"type": "string", "format": "date-time"},
         "html": {"type": "string", "description": "Path of the notice's page on this site."},
+        "amounts": {
+            "type": "array",
+            "description": "Every amount the notice states, each with its kind (`estimate`, "
+            "`range` with `low`, `maximum` with `per: year` when annual, `awarded`, `contract`, "
+            "`amended`), `currency`, `tax` (HT/TTC when the portal says it), `lot`, the portal "
+            "`field` it was read from, and `shown` (FR and EN words). A zero is not stated.",
+            "items": {"type": "object"},
+        },
+        "outcome": {
+            "type": ["string", "null"],
+            "enum": ["unsuccessful", "cancelled", None],
+            "description": "How the procedure ended without a contract (eForms `clos-nw`: "
+            "`unsuccessful`).",
+        },
     }
     version = {
         "type": "object",

@@ -28,6 +28,7 @@ from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
 import watcher.web.ids  # noqa: F401 - registers the `{name:id}` URL convertor
+from watcher.core import values
 from watcher.core.deadlines import shown_for
 from watcher.core.normalize import format_value
 from watcher.core.phases import ORDER as PHASE_ORDER
@@ -115,10 +116,13 @@ def deadline_text(notice: Any) -> str:
     )
 
 
-def value_text(notice: Any) -> str | None:
-    """A notice's amount from its snapshot; an award of 0 with the tender's value beside it."""
+def value_text(notice: Any, lang: str = "fr") -> str | None:
+    """A notice's amounts from its snapshot, each with its kind ("Estimation 439 000 €",
+    `core.values.shown`, issue 24); a zero is not stated."""
     snap = getattr(notice, "snapshot", None) or {}
-    return format_value(snap.get("value"), snap.get("currency"), snap.get("tender_value"))
+    return values.shown(snap, lang) or format_value(
+        None, snap.get("currency"), snap.get("tender_value")
+    )
 
 
 def environment() -> Environment:
