@@ -245,6 +245,12 @@ def test_real_decp_amended_value_subcontractor_and_test_records() -> None:
     # objet "Le marche du siecle" / "Le marche noir", titulaire "Nonna et Nonno", CPV 12345678
     assert tests and all(not n.winners and n.value is None for n in tests)
     assert not [n for n in full if "Nonna et Nonno" in n.winners]
+    # Every record of the test buyer (acheteur.nom "Essentiel") is one, whatever its CPV
+    # (12345678, 22222222, 12345555) or its winners ("ADS Noumea Technic", "BRAZIL VALMOTORES").
+    essentiel = [n for n in full if n.buyer == "Essentiel"]
+    assert len(essentiel) == 20
+    assert len(tests) == 22  # with two concessions of the test authority
+    assert all(any("test record" in f for f in n.flags) for n in essentiel)
 
 
 def test_real_boamp_references_link_a_place_consultation() -> None:

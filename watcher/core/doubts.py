@@ -22,6 +22,10 @@ P = ParamSpec("P")
 R = TypeVar("R")
 _D = TypeVar("_D", dt.date, dt.datetime)
 
+# A record the portal publishes as a test of its platform (DECP AIFE, issue 24): kept as
+# evidence, never told as a contract, never the ground of a question (issue 28).
+TEST_RECORD = "test record of the AIFE platform: not a real contract"
+
 _OPEN: ContextVar[list[str] | None] = ContextVar("doubts", default=None)
 
 

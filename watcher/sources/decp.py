@@ -51,7 +51,7 @@ from typing import Any
 
 from pydantic import Field, field_validator
 
-from watcher.core import facts, fastjson, places, values
+from watcher.core import doubts, facts, fastjson, places, values
 from watcher.core.normalize import clean_text
 from watcher.errors import ParseError
 from watcher.records import Modification, NoticeRecord, PollWindow, RawPage, Unreadable
@@ -284,13 +284,27 @@ def _place(contract: dict[str, Any]) -> tuple[str | None, places.Reading]:
 # marche du siecle" / "Le marche noir", winner "Nonna et Nonno", CPV "12345678" (not a CPV code).
 _TEST_CPV = "12345678"
 _TEST_NAMES = frozenset({"nonna et nonno"})
-TEST_FLAG = "test record of the AIFE platform: not a real contract"
+TEST_FLAG = doubts.TEST_RECORD
+
+
+# The AIFE file's test records (SEEN in samples/real, decp_aife_2019_full): buyer "Essentiel",
+# objects "Le marche noir" / "Le marche du siecle" / "Le marche final", placeholder CPVs
+# 12345678, 22222222, 12345555, winner "Nonna et Nonno". A test buyer alone is not enough: a
+# record is a test when its CPV or a winner is a placeholder, or the test buyer gives a test object.
+_TEST_CPVS = frozenset({_TEST_CPV, "22222222", "12345555"})
+_TEST_BUYERS = frozenset({"essentiel"})
+_TEST_OBJECTS = ("le march noir", "le marche noir", "le marche du siecle", "le marche final")
 
 
 def is_test_record(contract: dict[str, Any]) -> bool:
     """Whether a record is one of the AIFE platform's test records, not a real contract."""
     names = {fold(w) for w in _winners(contract)}
-    return str(contract.get("codeCPV") or "").strip() == _TEST_CPV or bool(names & _TEST_NAMES)
+    if str(contract.get("codeCPV") or "").strip() in _TEST_CPVS or names & _TEST_NAMES:
+        return True
+    buyer = contract.get("acheteur")
+    buyer_name = fold(str(buyer.get("nom") or "")) if isinstance(buyer, dict) else ""
+    subject = fold(str(contract.get("objet") or ""))
+    return buyer_name in _TEST_BUYERS and (not subject or subject.startswith(_TEST_OBJECTS))
 
 
 def subcontractors(contract: dict[str, Any]) -> tuple[str, ...]:
