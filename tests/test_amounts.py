@@ -249,7 +249,7 @@ def test_real_decp_amended_value_subcontractor_and_test_records() -> None:
     # (12345678, 22222222, 12345555) or its winners ("ADS Noumea Technic", "BRAZIL VALMOTORES").
     essentiel = [n for n in full if n.buyer == "Essentiel"]
     assert len(essentiel) == 20
-    assert len(tests) == 22  # with two concessions of the test authority
+    assert len(tests) == 23  # with three concessions of the test authority
     assert all(any("test record" in f for f in n.flags) for n in essentiel)
 
 

@@ -301,7 +301,7 @@ def is_test_record(contract: dict[str, Any]) -> bool:
     names = {fold(w) for w in _winners(contract)}
     if str(contract.get("codeCPV") or "").strip() in _TEST_CPVS or names & _TEST_NAMES:
         return True
-    buyer = contract.get("acheteur")
+    buyer = contract.get("acheteur") or contract.get("autoriteConcedante")
     buyer_name = fold(str(buyer.get("nom") or "")) if isinstance(buyer, dict) else ""
     subject = fold(str(contract.get("objet") or ""))
     return buyer_name in _TEST_BUYERS and (not subject or subject.startswith(_TEST_OBJECTS))
