@@ -45,6 +45,7 @@ from watcher.core.timeline import (
     procedure_facts,
     similarity,
 )
+from watcher.db.compiled import recompile
 from watcher.db.models import Event, Notice, NoticeVersion, SourceState
 from watcher.match.matcher import Matcher, MatchInput, Verdict
 from watcher.records import FieldChange, NoticeRecord, RawPage, RawRecord, RunResult
@@ -167,6 +168,8 @@ class PollStore:
     _merged: dict[int, set[int]] = field(default_factory=dict)
     _made_count: int = 0
     _analyzed: bool = False
+    # Database ids of the first notices merged into another procedure in this page.
+    _demoted: set[int] = field(default_factory=set)
 
     def add_page(self, page: RawPage, records: Sequence[NoticeRecord | RawRecord]) -> None:
         """Take the records of one page; they are written in batches of about `BATCH` records
@@ -278,6 +281,19 @@ class PollStore:
         if batch.events:
             rows = [{**row, "notice_id": n.id} for n, row in batch.events]
             self.session.execute(insert(_TABLES["events"]), rows)
+        self._recompile(batch)
+
+    def _recompile(self, batch: _Page) -> None:
+        """Compile again the procedures this page touched (`watcher.db.compiled`): those of its
+        notices, and those merged (their first notices are first notices no more)."""
+        roots: set[int] = set(self._demoted)
+        for notice, _ in batch.versions:
+            parent = batch.parents.get(id(notice))
+            root = parent.id if parent is not None else (notice.parent_id or notice.id)
+            if root is not None:
+                roots.add(root)
+        self._demoted = set()
+        recompile(self.session, roots)
 
     def _insert_numbered(
         self, groups: dict[frozenset[str], list[dict[str, Any]]]
@@ -473,6 +489,7 @@ class PollStore:
         log.info("procedures %s and %s are one: merged", keep.native_id, gone.native_id)
         self.result.merged += 1
         if gone.id is not None:
+            self._demoted.add(gone.id)
             joined = self._merged.setdefault(id(keep), set())
             joined |= {gone.id, *self._merged.pop(id(gone), set())}
         if gone.id is None or keep.id is None:
