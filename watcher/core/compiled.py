@@ -20,8 +20,9 @@ Facts have their own rules where a plain "last wins" would mislead:
 - `status`: `planned`, `open`, `awarded`, `unsuccessful`, `cancelled`, `modified`, from the last
   notice's phase and `outcome`; `closed` (for bids) is `open` past its deadline (`status_at`).
 
-When two notices of different portals tell the same step on the same day (the call on BOAMP and on
-TED), the national portal's wording is kept: TED republishes it with a "France – CPV label –" prefix.
+Worded facts (title, buyer) come from a national portal's notice when one states them: TED
+republishes notices a day or so later, and puts "France – CPV label – " before the buyer's title
+(taken off when only TED's title is known).
 """
 
 from __future__ import annotations
@@ -147,6 +148,16 @@ def _lot_key(lot: dict[str, Any], position: int) -> str:
     return digits or number or str(position)
 
 
+def _title(member: Member) -> str:
+    """A notice's title; TED's without the "France – CPV label – " it puts before the buyer's."""
+    title = str(member.snapshot.get("title") or "")
+    if member.kind in _REPUBLISHERS:
+        parts = title.split(" – ", 2)
+        if len(parts) == 3 and parts[2].strip():
+            return parts[2].strip()
+    return title
+
+
 def _worded(members: list[Member]) -> list[Member]:
     """The notices whose wording a fact takes, in order: a republisher's (TED) only when no
     national portal's notice states it; they come first, so a national one wins."""
@@ -185,7 +196,7 @@ def compile_procedure(members: Sequence[Member]) -> dict[str, Any]:
     titled = calls or [m for m in ordered if m.phase != "planning"] or ordered
     for member in _worded(titled):
         if member.snapshot.get("title"):
-            state("title", member.snapshot["title"], member)
+            state("title", _title(member), member)
     for member in _worded(ordered):
         if member.snapshot.get("buyer"):
             state("buyer", member.snapshot["buyer"], member)
