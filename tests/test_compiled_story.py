@@ -33,7 +33,9 @@ from watcher.pipeline.cycle import refresh
 from watcher.pipeline.runtime import Runtime
 from watcher.web.server import create_app
 
-PIN_TITLE = "Avis de préinformation — construction d'un centre de rétention administrative à Dunkerque"
+PIN_TITLE = (
+    "Avis de préinformation — construction d'un centre de rétention administrative à Dunkerque"
+)
 NAME = "Construction du centre de rétention administrative de Dunkerque (Loon-Plage)"
 BOAMP = "https://www.boamp.fr/pages/avis/?q=idweb:"
 TED = "https://ted.europa.eu/fr/notice/-/detail/"
@@ -69,10 +71,14 @@ def test_every_entry_and_mail_tells_its_own_notice_and_the_award_counts_once(
     story = play(make_runtime, order, pin_title=PIN_TITLE, before=_subscribe)
     runtime: Runtime = story["runtime"]
     entries = list(reversed(feed_entries(runtime)))
-    dunkerque = [e for e in entries if "rétention administrative" in (e.findtext(f"{ATOM}title") or "")]
+    dunkerque = [
+        e for e in entries if "rétention administrative" in (e.findtext(f"{ATOM}title") or "")
+    ]
     titles = [e.findtext(f"{ATOM}title") for e in dunkerque]
     main_links = [
-        next(link.get("href") for link in e.findall(f"{ATOM}link") if link.get("rel") == "alternate")
+        next(
+            link.get("href") for link in e.findall(f"{ATOM}link") if link.get("rel") == "alternate"
+        )
         for e in dunkerque
     ]
     assert titles == [
@@ -89,7 +95,9 @@ def test_every_entry_and_mail_tells_its_own_notice_and_the_award_counts_once(
     assert main_links[2] == f"{BOAMP}27-00410"
     assert main_links[3] == f"{BOAMP}27-41000"
 
-    mails = {str(m["Subject"]).split(" — ", 1)[1].split(" : ")[0]: _text(m) for m in _mails(runtime)}
+    mails = {
+        str(m["Subject"]).split(" — ", 1)[1].split(" : ")[0]: _text(m) for m in _mails(runtime)
+    }
     call, award = mails["Appel d'offres publié"], mails["Marché attribué"]
     assert "Type d'avis : Avis d'attribution" in award and "préinformation" not in award
     assert f"L'avis sur le portail : {BOAMP}27-41000" in award
@@ -118,8 +126,11 @@ def test_every_entry_and_mail_tells_its_own_notice_and_the_award_counts_once(
     assert line.split("\t")[1] == "1" and "36" in line and "73" not in line
 
     # The site page: one row for the procedure, with its status and winner.
-    assert site.count(f"/notices/{_root_id(runtime)}\"") == 1
-    assert "Attribué" in site and "SPIE BATIGNOLLES NORD" in site
+    rows_html = site[site.find('id="site-notices"') :]
+    assert rows_html.count('<h3 id="notice-') == 1
+    assert f'<h3 id="notice-{_root_id(runtime)}">' in rows_html
+    assert "Attribué" in rows_html and "SPIE BATIGNOLLES NORD" in rows_html
+    assert 'href="/companies/spie-batignolles-nord"' in rows_html
     # The procedure page's first screen: the winner, linked, and the awarded amount.
     head = procedure_page[: procedure_page.find("<h2")]
     assert 'href="/companies/spie-batignolles-nord"' in head
