@@ -107,6 +107,19 @@ def openapi_document(base_url: str) -> dict[str, Any]:
         "first_seen_at": {"type": "string", "format": "date-time"},
         "last_seen_at": {"type": "string", "format": "date-time"},
         "html": {"type": "string", "description": "Path of the notice's page on this site."},
+        "procedure_notice_id": {
+            "type": "integer",
+            "description": "The first notice of the notice's procedure (its page tells it all).",
+        },
+        "procedure": {
+            "type": ["object", "null"],
+            "description": "On a procedure's first notice (and on `/api/notices/{id}`): the "
+            "compiled procedure, what it is now: `status` (planned, open, awarded, "
+            "unsuccessful, cancelled, modified), `title`, `buyer`, `deadline`, `estimate` and "
+            "`awarded` (`amount`, `currency`, `kind`), `lots`, `winners`, `documents`, `sites`, "
+            "`notices`, and `from`: for each fact, the notice (`notice_id`, `ref`, `source`, "
+            "`url`) that stated it.",
+        },
     }
     version = {
         "type": "object",
