@@ -68,12 +68,33 @@ def _members(session: Session, ids: Collection[int]) -> tuple[dict[int, list[Mem
     return found, demoted
 
 
-def recompile(session: Session, ids: Iterable[int]) -> int:
-    """Compile again the procedures whose first notices are `ids`; how many were written."""
-    wanted = set(ids)
-    if not wanted:
-        return 0
-    found, demoted = _members(session, wanted)
+def member(notice: Notice, source: str, kind: str) -> Member:
+    """A notice held in memory (its id given) as the compiler reads it."""
+    assert notice.id is not None
+    seen = notice.first_seen_at
+    return Member(
+        id=notice.id,
+        ref=notice.native_id,
+        source=source,
+        kind=kind,
+        phase=notice.phase,
+        notice_type=notice.notice_type,
+        snapshot=notice.snapshot or {},
+        url=notice.url,
+        site=notice.site,
+        seen=seen.isoformat() if seen else None,
+    )
+
+
+def recompile(
+    session: Session, ids: Iterable[int], known: dict[int, list[Member]] | None = None
+) -> int:
+    """Compile again the procedures whose first notices are `ids` (read from the database), and
+    those of `known` (first notice id → all its notices, held in memory: a poll's new procedures,
+    not read back); how many were written."""
+    wanted = set(ids) - set(known or {})
+    found, demoted = _members(session, wanted) if wanted else ({}, set())
+    found.update(known or {})
     rows: list[dict[str, Any]] = [
         {"id": root, "compiled": compile_procedure(members)}
         for root, members in found.items()

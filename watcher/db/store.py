@@ -45,7 +45,7 @@ from watcher.core.timeline import (
     procedure_facts,
     similarity,
 )
-from watcher.db.compiled import recompile
+from watcher.db.compiled import member, recompile
 from watcher.db.models import Event, Notice, NoticeVersion, SourceState
 from watcher.match.matcher import Matcher, MatchInput, Verdict
 from watcher.records import FieldChange, NoticeRecord, RawPage, RawRecord, RunResult
@@ -287,13 +287,24 @@ class PollStore:
         """Compile again the procedures this page touched (`watcher.db.compiled`): those of its
         notices, and those merged (their first notices are first notices no more)."""
         roots: set[int] = set(self._demoted)
+        # A new procedure is compiled from its notices in memory (all in this page, unless
+        # another procedure was merged into it); the others are read back.
+        made = {n.id for n in batch.made if id(n) not in self._merged}
+        pages: dict[int, list[Notice]] = {}
         for notice, _ in batch.versions:
             parent = batch.parents.get(id(notice))
             root = parent.id if parent is not None else (notice.parent_id or notice.id)
             if root is not None:
                 roots.add(root)
+                pages.setdefault(root, []).append(notice)
+        name, kind = self.source.name, self.source.kind
+        known = {
+            root: [member(n, name, kind) for n in notices]
+            for root, notices in pages.items()
+            if root in made and root not in self._demoted
+        }
         self._demoted = set()
-        recompile(self.session, roots)
+        recompile(self.session, roots, known)
 
     def _insert_numbered(
         self, groups: dict[frozenset[str], list[dict[str, Any]]]
