@@ -187,10 +187,14 @@ def compile_procedure(members: Sequence[Member]) -> dict[str, Any]:
         return {}
     record: dict[str, Any] = {}
     origin: dict[str, Any] = {}
+    origins = {id(m): _origin(m) for m in ordered}
+
+    def _origin_of(member: Member) -> dict[str, Any]:
+        return origins[id(member)]
 
     def state(key: str, value: Any, member: Member) -> None:
         record[key] = value
-        origin[key] = _origin(member)
+        origin[key] = _origin_of(member)
 
     calls = [m for m in ordered if m.phase in _CALLS]
     titled = calls or [m for m in ordered if m.phase != "planning"] or ordered
@@ -230,14 +234,14 @@ def compile_procedure(members: Sequence[Member]) -> dict[str, Any]:
                     known[name] = lot[name]
             if lot.get("winners"):
                 known["winners"] = list(lot["winners"])
-            known["from"] = _origin(member)
+            known["from"] = _origin_of(member)
         if stage(member.phase) in {"award", "contract"}:
             named = [str(w) for w in snap.get("winners") or [] if str(w).strip()]
             for lot in snap.get("lots") or []:
                 named += [str(w) for w in (lot or {}).get("winners") or [] if str(w).strip()]
             for name in named:
                 entry = winners.setdefault(_fold(name), {"name": name})
-                entry["from"] = _origin(member)
+                entry["from"] = _origin_of(member)
                 lots_won = [
                     str(lot.get("number"))
                     for lot in snap.get("lots") or []
@@ -246,7 +250,7 @@ def compile_procedure(members: Sequence[Member]) -> dict[str, Any]:
                 if lots_won:
                     entry["lots"] = sorted({*entry.get("lots", []), *lots_won})
         for url in snap.get("documents") or []:
-            documents.setdefault(str(url), {"url": str(url), "from": _origin(member)})
+            documents.setdefault(str(url), {"url": str(url), "from": _origin_of(member)})
     last = ordered[-1]
     status = _status(last, awarded_any or bool(winners))
     record.update(
@@ -260,7 +264,7 @@ def compile_procedure(members: Sequence[Member]) -> dict[str, Any]:
             "sites": sorted({m.site for m in ordered if m.site}),
             "notices": [
                 {
-                    **_origin(m),
+                    **_origin_of(m),
                     "phase": m.phase,
                     "notice_type": m.notice_type,
                     "published": m.snapshot.get("published"),
@@ -269,7 +273,7 @@ def compile_procedure(members: Sequence[Member]) -> dict[str, Any]:
             ],
         }
     )
-    origin["status"] = _origin(last)
+    origin["status"] = _origin_of(last)
     record["from"] = origin
     return record
 

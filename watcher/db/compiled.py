@@ -11,12 +11,19 @@ from __future__ import annotations
 from collections.abc import Collection, Iterable
 from typing import Any
 
-from sqlalchemy import null, or_, select, update
+from sqlalchemy import bindparam, null, or_, select, update
 from sqlalchemy.orm import Session
 
 from watcher.core.compiled import Member, compile_procedure
 from watcher.db.models import Notice, SourceState
 
+_TABLE = Notice.metadata.tables["notices"]
+# One plain executemany (the ORM's bulk update by primary key costs as much again).
+_WRITE = (
+    update(_TABLE)
+    .where(_TABLE.c.id == bindparam("root"))
+    .values(compiled=bindparam("record"))
+)
 # Procedures compiled per query by `compile_all`.
 BATCH = 500
 _COLUMNS = (
@@ -96,12 +103,12 @@ def recompile(
     found, demoted = _members(session, wanted) if wanted else ({}, set())
     found.update(known or {})
     rows: list[dict[str, Any]] = [
-        {"id": root, "compiled": compile_procedure(members)}
+        {"root": root, "record": compile_procedure(members)}
         for root, members in found.items()
         if root not in demoted
     ]
     if rows:
-        session.execute(update(Notice), rows)
+        session.execute(_WRITE, rows)
     if demoted:
         session.execute(
             update(Notice).where(Notice.id.in_(demoted)).values(compiled=null()),

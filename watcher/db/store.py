@@ -45,6 +45,7 @@ from watcher.core.timeline import (
     procedure_facts,
     similarity,
 )
+from watcher.core.compiled import Member, compile_procedure
 from watcher.db.compiled import member, recompile
 from watcher.db.models import Event, Notice, NoticeVersion, SourceState
 from watcher.match.matcher import Matcher, MatchInput, Verdict
@@ -170,6 +171,8 @@ class PollStore:
     _analyzed: bool = False
     # Database ids of the first notices merged into another procedure in this page.
     _demoted: set[int] = field(default_factory=set)
+    # Database ids of the page's new procedures written with their compiled record.
+    _written: set[int] = field(default_factory=set)
 
     def add_page(self, page: RawPage, records: Sequence[NoticeRecord | RawRecord]) -> None:
         """Take the records of one page; they are written in batches of about `BATCH` records
@@ -258,7 +261,7 @@ class PollStore:
         statement = insert(table).returning(table.c.id, table.c.native_id)
         made_ids: dict[str, int] = {}
         if groups and self.session.get_bind().dialect.name == "postgresql":
-            made_ids = self._insert_numbered(groups)
+            made_ids = self._insert_numbered(groups, batch)
         for rows in groups.values() if not made_ids else ():  # one statement per column set
             made_ids.update((native, i) for i, native in self.session.execute(statement, rows))
         for notice in batch.made:
@@ -283,12 +286,12 @@ class PollStore:
             self.session.execute(insert(_TABLES["events"]), rows)
         self._recompile(batch)
 
-    def _recompile(self, batch: _Page) -> None:
-        """Compile again the procedures this page touched (`watcher.db.compiled`): those of its
-        notices, and those merged (their first notices are first notices no more)."""
+    def _procedures(self, batch: _Page) -> tuple[set[int], dict[int, list[Member]]]:
+        """The procedures this page touched (first notice ids: those of its notices, and those
+        merged, whose first notices are first notices no more), and among them the new ones with
+        their notices in memory (all in this page, unless another procedure was merged into
+        them): these are compiled without reading them back. Once the page's notices have ids."""
         roots: set[int] = set(self._demoted)
-        # A new procedure is compiled from its notices in memory (all in this page, unless
-        # another procedure was merged into it); the others are read back.
         made = {n.id for n in batch.made if id(n) not in self._merged}
         pages: dict[int, list[Notice]] = {}
         for notice, _ in batch.versions:
@@ -303,15 +306,24 @@ class PollStore:
             for root, notices in pages.items()
             if root in made and root not in self._demoted
         }
-        self._demoted = set()
+        return roots, known
+
+    def _recompile(self, batch: _Page) -> None:
+        """Compile again the procedures this page touched (`watcher.db.compiled`), but for those
+        written with their new notices (`_insert_numbered`)."""
+        roots, known = self._procedures(batch)
+        roots -= self._written
+        known = {root: members for root, members in known.items() if root not in self._written}
+        self._demoted, self._written = set(), set()
         recompile(self.session, roots, known)
 
     def _insert_numbered(
-        self, groups: dict[frozenset[str], list[dict[str, Any]]]
+        self, groups: dict[frozenset[str], list[dict[str, Any]]], batch: _Page
     ) -> dict[str, int]:
         """PostgreSQL: number the new notices from their sequence in one query, then insert
         them without RETURNING (a plain executemany, pipelined by psycopg): a multi-row INSERT …
-        RETURNING of a hundred rows costs psycopg ~20 ms to rewrite its placeholders (issue 16)."""
+        RETURNING of a hundred rows costs psycopg ~20 ms to rewrite its placeholders (issue 16).
+        The new procedures are compiled before, and written with their first notices."""
         rows = [row for group in groups.values() for row in group]
         ids = self.session.scalars(
             text(
@@ -321,9 +333,21 @@ class PollStore:
         ).all()
         for row, notice_id in zip(rows, ids, strict=True):
             row["id"] = notice_id
-        for group in groups.values():
+        numbered = {row["native_id"]: row["id"] for row in rows}
+        for notice in batch.made:
+            notice.id = numbered[notice.native_id]
+        _, known = self._procedures(batch)
+        compiled = {root: compile_procedure(members) for root, members in known.items()}
+        regrouped: dict[frozenset[str], list[dict[str, Any]]] = {}
+        for notice in batch.made:
+            row = {**_notice_row(notice), "id": notice.id}
+            if notice.id in compiled:
+                row["compiled"] = compiled[notice.id]
+            regrouped.setdefault(frozenset(row), []).append(row)
+        for group in regrouped.values():
             self.session.execute(insert(_TABLES["notices"]), group)
-        return {row["native_id"]: row["id"] for row in rows}
+        self._written = set(compiled)
+        return numbered
 
     def _analyze(self) -> None:
         """Refresh PostgreSQL's statistics of `notices` once a poll has added many: a table
