@@ -19,11 +19,7 @@ from watcher.db.models import Notice, SourceState
 
 _TABLE = Notice.metadata.tables["notices"]
 # One plain executemany (the ORM's bulk update by primary key costs as much again).
-_WRITE = (
-    update(_TABLE)
-    .where(_TABLE.c.id == bindparam("root"))
-    .values(compiled=bindparam("record"))
-)
+_WRITE = update(_TABLE).where(_TABLE.c.id == bindparam("root")).values(compiled=bindparam("record"))
 # Procedures compiled per query by `compile_all`.
 BATCH = 500
 _COLUMNS = (

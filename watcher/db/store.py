@@ -26,6 +26,7 @@ from sqlalchemy import Select, insert, inspect, or_, select, text, update
 from sqlalchemy.orm import Session
 
 from watcher.core.amendments import contract_changes
+from watcher.core.compiled import Member, compile_procedure
 from watcher.core.diff import diff_snapshots, event_type
 from watcher.core.linking import (
     SIMILARITY_BUDGET,
@@ -45,7 +46,6 @@ from watcher.core.timeline import (
     procedure_facts,
     similarity,
 )
-from watcher.core.compiled import Member, compile_procedure
 from watcher.db.compiled import member, recompile
 from watcher.db.models import Event, Notice, NoticeVersion, SourceState
 from watcher.match.matcher import Matcher, MatchInput, Verdict
