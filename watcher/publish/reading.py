@@ -272,7 +272,7 @@ def open_deadlines(session: Session, now: dt.datetime, batch: int = 500) -> Iter
             Notice.id,
             SourceState.name,
             Notice.native_id,
-            Notice.title,
+            func.coalesce(Notice.compiled["title"].as_string(), Notice.title),
             Notice.buyer,
             Notice.url,
             Notice.deadline,
