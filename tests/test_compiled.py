@@ -5,11 +5,15 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
 
 from tests.test_ocds import NOW, records_by_kind
+from watcher.companies.extract import Award
+from watcher.companies.resolve import Mention
+from watcher.companies.store import counted_once
 from watcher.core.compiled import Member, compile_procedure, status_at
 from watcher.db.models import SourceState
 from watcher.db.session import session_scope
@@ -141,3 +145,36 @@ def test_the_compiled_procedure_agrees_with_the_ocds_compiled_release(
                 assert awarded in values, where
             compared[root.source.name] = compared.get(root.source.name, 0) + 1
     assert set(compared) == {kind for kind, _ in records_by_kind()}, compared
+
+
+def _award_notice(ident: int, kind: str, day: str, parent: int | None = None) -> Any:
+    source = SimpleNamespace(kind=kind)
+    published = dt.date.fromisoformat(day)
+    return SimpleNamespace(id=ident, parent_id=parent, native_id=f"n{ident}", published=published,
+                           source=source)  # fmt: skip
+
+
+def test_an_award_counts_once_per_procedure_company_and_lot() -> None:
+    """BOAMP's award, TED's the next day, an amendment: one contract, the amendment's amount;
+    lot 1 and lot 2 of the same company are two; TED's `LOT-0001` is BOAMP's lot 1."""
+    spie = Mention("SPIE BATIGNOLLES NORD")
+    boamp, ted = (
+        _award_notice(10, "boamp", "2027-05-03", 1),
+        _award_notice(11, "ted", "2027-05-04", 1),
+    )
+    amended = _award_notice(12, "decp", "2027-09-01", 1)
+    other = _award_notice(20, "boamp", "2027-05-03")  # another procedure
+    found = [
+        (ted, Award(spie, 36.5e6, "EUR", "award_value", lot="LOT-0001")),
+        (boamp, Award(spie, 36.5e6, "EUR", "award_value", lot="1")),
+        (boamp, Award(spie, 36.5e6, "EUR", "award_value", lot="1")),  # named twice by one notice
+        (boamp, Award(spie, 2e6, "EUR", "award_value", lot="2")),
+        (amended, Award(spie, 38e6, "EUR", "contract_value", lot="1")),
+        (other, Award(spie, 1e6, "EUR", "award_value")),
+    ]
+    slugs = dict.fromkeys(range(len(found)), "spie-batignolles-nord")
+    kept = [found[i][1] for i in counted_once(found, slugs)]  # type: ignore[arg-type]
+    assert sorted((a.lot or "", a.amount) for a in kept) == [("", 1e6), ("1", 38e6), ("2", 2e6)]
+    # Whatever the order the notices were stored in.
+    again = counted_once(list(reversed(found)), slugs)  # type: ignore[arg-type]
+    assert len(again) == 3
