@@ -29,6 +29,7 @@ from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
 import watcher.web.ids  # noqa: F401 - registers the `{name:id}` URL convertor
+from watcher.core.compiled import winner_names
 from watcher.core.deadlines import shown_for
 from watcher.core.normalize import format_value
 from watcher.core.phases import ORDER as PHASE_ORDER
@@ -298,11 +299,10 @@ class Pages:
             items = timeline(session, members)
             root = notice if notice.parent_id is None else session.get(Notice, notice.parent_id)
             root_id = root.id if root is not None else notice.id
+            compiled = root.compiled if root is not None else None
+            linked = winner_slugs(session, [root_id] if winner_names(compiled) else [])
             procedure = procedure_view(
-                root.compiled if root is not None else None,
-                dt.datetime.now(dt.UTC),
-                negotiate(request),
-                winner_slugs(session, [root_id]).get(root_id),
+                compiled, dt.datetime.now(dt.UTC), negotiate(request), linked.get(root_id)
             )
             return self.render(
                 request,
@@ -381,7 +381,7 @@ class Pages:
             site = self.sites.get(slug)
             if site is None and not page.total:
                 return self.error(request, 404)
-            slugs = winner_slugs(session, [n.id for n in page.items])
+            slugs = winner_slugs(session, [n.id for n in page.items if winner_names(n.compiled)])
             now, lang = dt.datetime.now(dt.UTC), negotiate(request)
             views = {
                 n.id: procedure_view(n.compiled, now, lang, slugs.get(n.id)) for n in page.items
