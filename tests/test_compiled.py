@@ -178,3 +178,27 @@ def test_an_award_counts_once_per_procedure_company_and_lot() -> None:
     # Whatever the order the notices were stored in.
     again = counted_once(list(reversed(found)), slugs)  # type: ignore[arg-type]
     assert len(again) == 3
+
+
+def test_an_entry_tells_the_notice_that_made_its_event() -> None:
+    """The award event, stored on the prior information notice: the award's type and link, the
+    procedure's title, no deadline the award never gave; the same award on TED named beside it,
+    and BOAMP's the main link whichever portal told it first."""
+    from watcher.publish.entries import render_entry  # noqa: PLC0415
+
+    pin = {"title": "Avis de préinformation — CRA", "url": "https://boamp/26-90001",
+           "notice_type": "prior_information", "deadline": "2027-03-01T11:00:00+00:00"}  # fmt: skip
+    boamp = {"ref": "27-41000", "source": "boamp", "url": "https://boamp/27-41000",
+             "notice_type": "award", "phase": "award"}  # fmt: skip
+    ted = {"ref": "301234-2027", "source": "ted", "url": "https://ted/301234-2027",
+           "notice_type": "award", "phase": "award"}  # fmt: skip
+    for teller, other in ((boamp, ted), (ted, boamp)):
+        also = [{**other, "twin_of": f"{teller['source']}:{teller['ref']}"}]
+        entry = render_entry(
+            key="k", kind="awarded", created_at=NOW, changes=[], snapshot=pin, site=None,
+            source="boamp", detail=teller, also=also, procedure_title="Construction du CRA",
+        )  # fmt: skip
+        assert entry.title == "Marché attribué : Construction du CRA"
+        assert entry.link == "https://boamp/27-41000"
+        assert "Type d'avis : Avis d'attribution" in entry.text
+        assert "Date limite" not in entry.text
