@@ -55,6 +55,11 @@ WITH_AMOUNTS = Member(10, "27-60000", "boamp", "boamp", "award", "award",
                           {"kind": "maximum", "amount": 5e6, "currency": "EUR"},
                           {"kind": "awarded", "amount": 4.2e6, "currency": "EUR", "tax": "HT"}]})  # fmt: skip
 
+PER_LOT = Member(11, "27-70000", "boamp", "boamp", "award", "award",
+                 {"published": "2027-05-03", "amounts": [
+                     {"kind": "awarded", "amount": 1e6, "currency": "EUR", "lot": "1"},
+                     {"kind": "awarded", "amount": 2e6, "currency": "EUR", "lot": "2"}]})  # fmt: skip
+
 
 def _from(compiled: dict[str, Any], key: str) -> str:
     return str(compiled["from"][key]["ref"])
@@ -80,6 +85,8 @@ def _from(compiled: dict[str, Any], key: str) -> str:
         ([CALL, CANCEL], {"status": "cancelled"}),
         ([CALL, FLOP], {"status": "unsuccessful"}),
         ([CALL, WITH_AMOUNTS], {"awarded": 4.2e6, "estimate": 5e6, "estimate@": "27-60000"}),
+        # Awarded per lot only: the procedure's awarded amount is their sum.
+        ([CALL, PER_LOT], {"awarded": 3e6, "estimate": 40e6, "awarded@": "27-70000"}),
     ],
 )  # fmt: skip
 def test_compile_procedure(members: list[Member], expected: dict[str, Any]) -> None:

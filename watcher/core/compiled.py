@@ -137,6 +137,20 @@ def _amounts(member: Member) -> list[dict[str, Any]]:
     return [{k: v for k, v in a.items() if v is not None} for a in out]
 
 
+def _whole(stated: list[dict[str, Any]], kinds: frozenset[str]) -> dict[str, Any] | None:
+    """The notice's amount of these kinds for the whole procedure: the last one it states for
+    no lot, else the sum of its lots' (one currency), which says how many lots it adds up."""
+    whole = [a for a in stated if a["kind"] in kinds and not a.get("lot")]
+    if whole:
+        return whole[-1]
+    lots = [a for a in stated if a["kind"] in kinds and a.get("lot")]
+    currencies = {a.get("currency") for a in lots}
+    if not lots or len(currencies) != 1:
+        return None
+    total = {"kind": lots[-1]["kind"], "amount": sum(float(a["amount"]) for a in lots)}
+    return {**total, "currency": currencies.pop(), "lots": len(lots)}
+
+
 def _fold(text: str) -> str:
     folded = unicodedata.normalize("NFKD", text.casefold())
     return " ".join("".join(c for c in folded if not unicodedata.combining(c)).split())
@@ -212,13 +226,12 @@ def compile_procedure(members: Sequence[Member]) -> dict[str, Any]:
             record["deadline_zone"] = snap.get("deadline_zone")
     awarded_any = False
     for member in ordered:
-        for amount in _amounts(member):
-            kind = amount["kind"]
-            if kind in _ESTIMATE_KINDS and not amount.get("lot"):
-                state("estimate", amount, member)
-            elif kind in _AWARD_KINDS and not amount.get("lot"):
-                state("awarded", amount, member)
-                awarded_any = True
+        stated = _amounts(member)
+        for key, kinds in (("estimate", _ESTIMATE_KINDS), ("awarded", _AWARD_KINDS)):
+            amount = _whole(stated, kinds)
+            if amount is not None:
+                state(key, amount, member)
+                awarded_any = awarded_any or key == "awarded"
     lots: dict[str, dict[str, Any]] = {}
     winners: dict[str, dict[str, Any]] = {}
     documents: dict[str, dict[str, Any]] = {}
