@@ -1,6 +1,6 @@
 """Part 3, scale: a SQLite database grown to 100,000 notices and 20,000 events (synthetic rows,
 bulk-inserted), then every feed written (`write_feeds`, what each round of polls does) and the
-pages `/` and `/notices/<id>` served (Starlette's TestClient, no network).
+pages `/`, `/notices/<id>` and `/sites/<slug>` served (Starlette's TestClient, no network).
 
 Feeds are built at 10,000, 50,000 and 100,000 notices, each in a fresh process writing to an
 empty folder: its time, and its peak memory, which should stay flat as the database grows (the
@@ -76,6 +76,7 @@ def grow(database_url: str, start: int, stop: int) -> None:
 
     from sqlalchemy import insert, select  # noqa: PLC0415
 
+    from watcher.core.compiled import Member, compile_procedure  # noqa: PLC0415
     from watcher.db.models import Event, Notice, NoticeVersion, SourceState  # noqa: PLC0415
     from watcher.db.session import make_engine, upgrade  # noqa: PLC0415
 
@@ -126,6 +127,10 @@ def grow(database_url: str, start: int, stop: int) -> None:
                         "last_seen_at": seen,
                     }
                 )
+                # Each notice is a procedure of its own, compiled as the poll store does.
+                one = Member(n + 1, f"{source}-{n}", source, "feed", "tender", "notice", snap,
+                             url=snap["url"], site=notices[-1]["site"])  # fmt: skip
+                notices[-1]["compiled"] = compile_procedure([one])
                 versions.append(
                     {
                         "notice_id": n + 1,
@@ -216,7 +221,7 @@ def feeds(database_url: str, workdir: str) -> None:
 
 
 def pages(database_url: str, workdir: str) -> None:
-    """Child: `/` and `/notices/<id>` through the application, 20 times each after 2 warm-ups."""
+    """Child: `/`, `/notices/<id>` and `/sites/dunkerque` through the application, 20 times each after 2 warm-ups."""
     import statistics  # noqa: PLC0415
     import time  # noqa: PLC0415
 
@@ -237,7 +242,7 @@ def pages(database_url: str, workdir: str) -> None:
         )
     timings: dict[str, float] = {}
     with TestClient(create_app(runtime)) as client:
-        for path in ("/", f"/notices/{notice_id}"):
+        for path in ("/", f"/notices/{notice_id}", "/sites/dunkerque"):
             samples = []
             for attempt in range(22):
                 started = time.perf_counter()
@@ -246,7 +251,7 @@ def pages(database_url: str, workdir: str) -> None:
                     samples.append(time.perf_counter() - started)
                 if answer.status_code != 200:
                     raise SystemExit(f"{path}: HTTP {answer.status_code}")
-            key = "home" if path == "/" else "notice"
+            key = {"/": "home", "/sites/dunkerque": "site"}.get(path, "notice")
             timings[key] = statistics.median(samples)
             timings[key + "_max"] = max(samples)
     report(**timings)
@@ -310,7 +315,7 @@ def run(*, quick: bool = False) -> list[Row]:
         folder = Path(tmp) / "pages"
         folder.mkdir()
         served = child("scale.pages", database_url=url, workdir=str(folder)).payload()
-        for key, label in (("home", "/"), ("notice", "/notices/<id>")):
+        for key, label in (("home", "/"), ("notice", "/notices/<id>"), ("site", "/sites/<slug>")):
             value = served[key]
             rows.append(
                 Row(

@@ -130,6 +130,8 @@ def test_bidi_controls_never_reach_titles_subjects_or_file_names(
         )
         notice = session.scalars(select(Notice).where(Notice.native_id == "26-118204")).one()
         notice.snapshot = {**notice.snapshot, "title": f"facture{RLO}gpj.exe"}
+        # and compiled from it (the mail's title is the procedure's, issue 23)
+        notice.compiled = {**(notice.compiled or {}), "title": f"facture{RLO}gpj.exe"}
         session.flush()
         session.add(
             Event(

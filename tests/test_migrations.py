@@ -69,3 +69,60 @@ def test_departments_migration_keeps_every_stored_departement(database_url: str)
         assert found == [(1, "57", ["57"]), (2, None, None)]
     finally:
         engine.dispose()
+
+
+def test_compiled_migration_compiles_every_stored_procedure(database_url: str) -> None:
+    """0011 (issue 23): procedures stored before get their compiled record, on their first
+    notice only."""
+    from alembic import command  # noqa: PLC0415
+    from sqlalchemy import text  # noqa: PLC0415
+
+    from watcher.db.session import alembic_config  # noqa: PLC0415
+
+    engine = make_engine(database_url)
+    try:
+        cfg = alembic_config(engine.url.render_as_string(hide_password=False))
+        with engine.begin() as conn:
+            cfg.attributes["connection"] = conn
+            command.upgrade(cfg, "0010")
+        now = "2026-12-01 08:00:00+00:00"
+        snapshots = {
+            1: '{"title": "Construction du CRA", "published": "2026-11-20",'
+            ' "deadline": "2027-02-15T11:00:00+00:00", "value": 40000000.0}',
+            2: '{"title": "Attribution", "published": "2027-05-03", "value": 36500000.0,'
+            ' "currency": "EUR", "winners": ["SPIE BATIGNOLLES NORD"]}',
+        }
+        with engine.begin() as conn:
+            conn.execute(
+                text(
+                    "INSERT INTO sources (id, name, kind, consecutive_failures, created_at)"
+                    " VALUES (1, 's', 'boamp', 0, :now)"
+                ),
+                {"now": now},
+            )
+            for nid, parent, phase, kind in (
+                (1, None, "tender", "notice"),
+                (2, 1, "award", "award"),
+            ):
+                conn.execute(
+                    text(
+                        "INSERT INTO notices (id, source_id, native_id, title, notice_type,"
+                        " snapshot, content_hash, version, relevant, score, reasons, announced,"
+                        " first_seen_at, last_seen_at, parent_id, phase) VALUES (:id, 1, :nat,"
+                        " 't', :kind, :snap, 'h', 1, true, 0, '[]', true, :now, :now, :parent,"
+                        " :phase)"
+                    ),
+                    {"id": nid, "nat": f"n{nid}", "kind": kind, "snap": snapshots[nid],
+                     "now": now, "parent": parent, "phase": phase},
+                )  # fmt: skip
+        assert upgrade(engine) is True
+        with engine.connect() as conn:
+            rows = conn.execute(text("SELECT id, compiled FROM notices ORDER BY id")).all()
+        found = {i: json.loads(x) if isinstance(x, str) else x for i, x in rows}
+        assert found[2] is None
+        assert found[1]["status"] == "awarded" and found[1]["title"] == "Construction du CRA"
+        assert found[1]["awarded"]["amount"] == 36500000.0
+        assert found[1]["estimate"]["amount"] == 40000000.0
+        assert found[1]["from"]["awarded"]["ref"] == "n2"
+    finally:
+        engine.dispose()

@@ -69,11 +69,17 @@ def play(
     make_runtime: Callable[..., Runtime],
     order: str,
     ted_extra: dict[int, list[dict[str, Any]]] | None = None,
+    *,
+    pin_title: str | None = None,
+    before: Callable[[Runtime], None] | None = None,
 ) -> dict[str, Any]:
-    """Play the story in `order` (TED publishing `ted_extra` too, by round); what each round
-    added to the feed, and the stored procedures."""
+    """Play the story in `order` (TED publishing `ted_extra` too, by round; the prior information
+    notice titled `pin_title` when given; `before` called with the runtime before the first
+    poll); what each round added to the feed, and the stored procedures."""
     polls, late = ORDERS[order]
     boamp_rounds, ted_rounds = rounds("boamp_rounds.json"), rounds("ted_rounds.json")
+    if pin_title is not None:
+        boamp_rounds[1] = [{**boamp_rounds[1][0], "objet": pin_title}, *boamp_rounds[1][1:]]
     for number, notices in (ted_extra or {}).items():
         ted_rounds[number] = [*ted_rounds.get(number, []), *notices]
     boamp, ted = BoampPortal(), TedPortal()
@@ -86,6 +92,8 @@ def play(
             f"  - {{name: ted, kind: ted, base_url: '{t.url}', min_interval: 0}}\n"
         )
         by_name: dict[str, Source] = {s.name: s for s in runtime.config.build()}
+        if before is not None:
+            before(runtime)
         seen = 0
         for number in range(1, 6):
             boamp.records += _published(boamp_rounds, number, late == "boamp")

@@ -206,6 +206,8 @@ def test_scraped_text_is_escaped_and_bad_links_dropped(client: TestClient, polle
                 title='<script>alert("x")</script> Repas',
                 url="javascript:alert(1)",
                 buyer="<b>SGAMI</b>",
+                # The procedure's compiled title, which the lists show (issue 23).
+                compiled={"title": '<script>alert("x")</script> Repas', "buyer": "<b>SGAMI</b>"},
             )
         )
         session.commit()

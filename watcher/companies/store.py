@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from sqlalchemy import Select, and_, delete, or_, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, contains_eager
 
 from watcher.companies.extract import Award, awards
 from watcher.companies.resolve import Overrides, load_overrides, resolve
@@ -68,6 +68,7 @@ def _awards(session: Session, skipped: Skipped | None = None) -> list[tuple[Noti
             NoticeVersion,
             and_(NoticeVersion.notice_id == Notice.id, NoticeVersion.version == Notice.version),
         )
+        .options(contains_eager(Notice.source))
         .where(Notice.notice_type == "award")
         .order_by(Notice.id)
     ).all()
@@ -84,6 +85,39 @@ def _awards(session: Session, skipped: Skipped | None = None) -> list[tuple[Noti
                 raise
             skipped.add(notice, exc)
     return found
+
+
+def _lot(lot: str | None) -> str | None:
+    """A lot as portals number it alike: `LOT-0001`, `1` and `Lot 1` are lot 1."""
+    if not lot:
+        return None
+    digits = "".join(c for c in lot if c.isdigit()).lstrip("0")
+    return digits or lot.strip().casefold()
+
+
+def counted_once(found: Sequence[tuple[Notice, Award]], slug_of: dict[int, str]) -> list[int]:
+    """Which of the winners `found` are contracts (their indexes, in order): one per procedure,
+    company and lot (issue 23). The same award on several portals, or an award published again
+    or amended, is one contract: the latest notice's (a national portal's on the same day, TED
+    republishing it), so an amendment changes its amount. A notice naming no lot says less than
+    one naming the company's lots: it is the same award."""
+    newest: dict[tuple[tuple[int, str], str, str | None], int] = {}
+    with_lots: set[tuple[tuple[int, str], str]] = set()
+    for i, (notice, award) in enumerate(found):
+        # A winner and a subcontractor of the same award are two contracts (issue 24).
+        procedure = (notice.parent_id or notice.id, award.role)
+        key = (procedure, slug_of[i], _lot(award.lot))
+        if key[2] is not None:
+            with_lots.add(key[:2])
+        best = newest.get(key)
+        if best is None or _rank(notice) >= _rank(found[best][0]):
+            newest[key] = i
+    return sorted(i for key, i in newest.items() if key[2] is not None or key[:2] not in with_lots)
+
+
+def _rank(notice: Notice) -> tuple[dt.date, bool, str]:
+    """Which of two notices of the same award is the one that counts (the larger)."""
+    return (notice.published or dt.date.min, notice.source.kind != "ted", notice.native_id)
 
 
 def refresh_companies(
@@ -125,7 +159,8 @@ def refresh_companies(
         session.add(company)
         session.flush()
         ids[cluster.slug] = company.id
-    for i, (notice, award) in enumerate(found):
+    for i in counted_once(found, slug_of):
+        notice, award = found[i]
         root = roots.get(notice.parent_id or -1, notice)
         session.add(
             CompanyContract(

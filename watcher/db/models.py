@@ -89,6 +89,11 @@ class Notice(Base):
     # lots, documents...), which a later notice is compared with; None until another notice is
     # linked (the first notice's own snapshot is the procedure's facts).
     procedure_state: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    # On a procedure's first notice: the compiled procedure (`watcher.core.compiled`), what it is
+    # now (status, title, deadline, estimate and awarded amount, lots, winners...) and which
+    # notice stated each fact; kept by the poll store, read by every page, feed and mail. None on
+    # the other notices of a procedure.
+    compiled: Mapped[dict[str, Any] | None] = mapped_column(JSON)
 
     source: Mapped[SourceState] = relationship()
 

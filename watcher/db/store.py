@@ -26,6 +26,7 @@ from sqlalchemy import Select, insert, inspect, or_, select, text, update
 from sqlalchemy.orm import Session
 
 from watcher.core.amendments import contract_changes
+from watcher.core.compiled import Member, compile_procedure
 from watcher.core.diff import diff_snapshots, event_type
 from watcher.core.linking import (
     SIMILARITY_BUDGET,
@@ -45,6 +46,7 @@ from watcher.core.timeline import (
     procedure_facts,
     similarity,
 )
+from watcher.db.compiled import member, recompile
 from watcher.db.models import Event, Notice, NoticeVersion, SourceState
 from watcher.match.matcher import Matcher, MatchInput, Verdict
 from watcher.records import FieldChange, NoticeRecord, RawPage, RawRecord, RunResult, Unreadable
@@ -169,6 +171,10 @@ class PollStore:
     _analyzed: bool = False
     # Records that could not be read (issue 26): skipped here, counted and kept by the poll.
     unreadable: list[tuple[RawPage, Unreadable]] = field(default_factory=list)
+    # Database ids of the first notices merged into another procedure in this page.
+    _demoted: set[int] = field(default_factory=set)
+    # Database ids of the page's new procedures written with their compiled record.
+    _written: set[int] = field(default_factory=set)
 
     def add_page(
         self, page: RawPage, records: Sequence[NoticeRecord | RawRecord | Unreadable]
@@ -265,7 +271,7 @@ class PollStore:
         statement = insert(table).returning(table.c.id, table.c.native_id)
         made_ids: dict[str, int] = {}
         if groups and self.session.get_bind().dialect.name == "postgresql":
-            made_ids = self._insert_numbered(groups)
+            made_ids = self._insert_numbered(groups, batch)
         for rows in groups.values() if not made_ids else ():  # one statement per column set
             made_ids.update((native, i) for i, native in self.session.execute(statement, rows))
         for notice in batch.made:
@@ -288,13 +294,46 @@ class PollStore:
         if batch.events:
             rows = [{**row, "notice_id": n.id} for n, row in batch.events]
             self.session.execute(insert(_TABLES["events"]), rows)
+        self._recompile(batch)
+
+    def _procedures(self, batch: _Page) -> tuple[set[int], dict[int, list[Member]]]:
+        """The procedures this page touched (first notice ids: those of its notices, and those
+        merged, whose first notices are first notices no more), and among them the new ones with
+        their notices in memory (all in this page, unless another procedure was merged into
+        them): these are compiled without reading them back. Once the page's notices have ids."""
+        roots: set[int] = set(self._demoted)
+        made = {n.id for n in batch.made if id(n) not in self._merged}
+        pages: dict[int, list[Notice]] = {}
+        for notice, _ in batch.versions:
+            parent = batch.parents.get(id(notice))
+            root = parent.id if parent is not None else (notice.parent_id or notice.id)
+            if root is not None:
+                roots.add(root)
+                pages.setdefault(root, []).append(notice)
+        name, kind = self.source.name, self.source.kind
+        known = {
+            root: [member(n, name, kind) for n in notices]
+            for root, notices in pages.items()
+            if root in made and root not in self._demoted
+        }
+        return roots, known
+
+    def _recompile(self, batch: _Page) -> None:
+        """Compile again the procedures this page touched (`watcher.db.compiled`), but for those
+        written with their new notices (`_insert_numbered`)."""
+        roots, known = self._procedures(batch)
+        roots -= self._written
+        known = {root: members for root, members in known.items() if root not in self._written}
+        self._demoted, self._written = set(), set()
+        recompile(self.session, roots, known)
 
     def _insert_numbered(
-        self, groups: dict[frozenset[str], list[dict[str, Any]]]
+        self, groups: dict[frozenset[str], list[dict[str, Any]]], batch: _Page
     ) -> dict[str, int]:
         """PostgreSQL: number the new notices from their sequence in one query, then insert
         them without RETURNING (a plain executemany, pipelined by psycopg): a multi-row INSERT …
-        RETURNING of a hundred rows costs psycopg ~20 ms to rewrite its placeholders (issue 16)."""
+        RETURNING of a hundred rows costs psycopg ~20 ms to rewrite its placeholders (issue 16).
+        The new procedures are compiled before, and written with their first notices."""
         rows = [row for group in groups.values() for row in group]
         ids = self.session.scalars(
             text(
@@ -304,9 +343,21 @@ class PollStore:
         ).all()
         for row, notice_id in zip(rows, ids, strict=True):
             row["id"] = notice_id
-        for group in groups.values():
+        numbered = {row["native_id"]: row["id"] for row in rows}
+        for notice in batch.made:
+            notice.id = numbered[notice.native_id]
+        _, known = self._procedures(batch)
+        compiled = {root: compile_procedure(members) for root, members in known.items()}
+        regrouped: dict[frozenset[str], list[dict[str, Any]]] = {}
+        for notice in batch.made:
+            row = {**_notice_row(notice), "id": notice.id}
+            if notice.id in compiled:
+                row["compiled"] = compiled[notice.id]
+            regrouped.setdefault(frozenset(row), []).append(row)
+        for group in regrouped.values():
             self.session.execute(insert(_TABLES["notices"]), group)
-        return {row["native_id"]: row["id"] for row in rows}
+        self._written = set(compiled)
+        return numbered
 
     def _analyze(self) -> None:
         """Refresh PostgreSQL's statistics of `notices` once a poll has added many: a table
@@ -483,6 +534,7 @@ class PollStore:
         log.info("procedures %s and %s are one: merged", keep.native_id, gone.native_id)
         self.result.merged += 1
         if gone.id is not None:
+            self._demoted.add(gone.id)
             joined = self._merged.setdefault(id(keep), set())
             joined |= {gone.id, *self._merged.pop(id(gone), set())}
         if gone.id is None or keep.id is None:

@@ -18,7 +18,7 @@ import logging
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session, joinedload
@@ -239,9 +239,12 @@ class _Round:
     def _prepare(self, sub: Subscriber, batch: ledger.Batch) -> Callable[[], None]:
         # An overflow message names the first alerts and says how many there are in all.
         shown = batch.event_ids[:OVERFLOW_SHOWN] if batch.overflow else batch.event_ids
-        events = self._events(shown)
+        events, procedures = self._events(shown)
         base_url = self.runtime.settings.base_url
-        items = [alert_item(e, sub.lang, base_url) for e in events]
+        items = [
+            alert_item(e, sub.lang, base_url, procedures.get(e.notice.parent_id or e.notice_id))
+            for e in events
+        ]
         if sub.channel == "email":
             assert self.mailer is not None
             message = render_alert(
@@ -257,7 +260,9 @@ class _Round:
         title, body = render_channel(items, sub.lang)
         return functools.partial(self.channel.send, sub.address, title, body)
 
-    def _events(self, ids: Sequence[int]) -> list[Event]:
+    def _events(self, ids: Sequence[int]) -> tuple[list[Event], dict[int, Any]]:
+        """The events `ids` with their notices, and the compiled records of their procedures
+        (by first notice id)."""
         with self.runtime.sessions() as session:
             query = (
                 select(Event)
@@ -265,7 +270,10 @@ class _Round:
                 .options(joinedload(Event.notice).joinedload(Notice.source))
                 .order_by(Event.id)
             )
-            return list(session.scalars(query).unique())
+            events = list(session.scalars(query).unique())
+            roots = {e.notice.parent_id or e.notice_id for e in events}
+            compiled = select(Notice.id, Notice.compiled).where(Notice.id.in_(roots))
+            return events, dict(session.execute(compiled).tuples().all())
 
 
 def alert_maintainers(

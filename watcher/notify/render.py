@@ -114,8 +114,12 @@ class AlertItem:
     page_url: str
 
 
-def alert_item(event: Event, lang: str, base_url: str) -> AlertItem:
-    """The alert view of a stored event (its notice and source must be loaded)."""
+def alert_item(
+    event: Event, lang: str, base_url: str, procedure: dict[str, Any] | None = None
+) -> AlertItem:
+    """The alert view of a stored event (its notice and source must be loaded): the news of the
+    notice that made it (`Event.detail`), with its procedure's current title (`procedure`, the
+    compiled record), as its feed entry tells it."""
     entry = render_entry(
         key=event.key,
         kind=event.type,
@@ -125,7 +129,10 @@ def alert_item(event: Event, lang: str, base_url: str) -> AlertItem:
         site=event.site,
         source=event.notice.source.name,
         lang=lang,
+        detail=event.detail,
+        also=event.notice.also,
         site_name=site_label(event.site),
+        procedure_title=(procedure or event.notice.compiled or {}).get("title"),
     )
     text = entry.text
     if entry.link:  # the portal link gets its own labelled line below

@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session, joinedload
 
 from watcher import __version__
 from watcher.core.normalize import format_deadline
+from watcher.db.compiled import compile_all
 from watcher.db.models import Event, Notice, NoticeVersion, SourceState
 from watcher.db.store import event_key, match_input
 from watcher.errors import WatcherError
@@ -55,7 +56,8 @@ def rematch(
     now: dt.datetime,
     progress: Callable[[int], None] | None = None,
 ) -> RematchReport:
-    """Re-run the matcher on every stored notice; a notice that became relevant is announced."""
+    """Re-run the matcher on every stored notice; a notice that became relevant is announced.
+    Every procedure is compiled again (`watcher.db.compiled`)."""
     report = RematchReport()
     for batch in _batches(session):
         for notice in batch:
@@ -91,6 +93,8 @@ def rematch(
         session.flush()
         if progress:
             progress(len(batch))
+    # Sites may have changed, and the compiling rules with the release: every procedure again.
+    compile_all(session)
     return report
 
 

@@ -176,21 +176,30 @@ def render_entry(
     also: Sequence[Any] | None = None,
     page_url: str | None = None,
     site_name: str | None = None,
+    procedure_title: str | None = None,
 ) -> Entry:
     """Render one event of one notice; pure, so it is tested without a database.
 
-    `detail` names the other notice that made the event (a corrigendum, an award): its reference,
-    source and link are shown. `also` lists the same tender on other portals (`{"source", "url",
-    "ref"}`), each linked. Only http(s) links are kept: a portal's `javascript:` stays out.
+    `detail` names the other notice that made the event (a corrigendum, an award): the entry
+    tells that notice's news (its type, its link as the main link, its own deadline, value, lots
+    and documents), not the first notice's. `also` lists the same tender on other portals
+    (`{"source", "url", "ref"}`), each linked. `procedure_title` is the procedure's current title
+    (its compiled record, `watcher.core.compiled`), the entry's title when given. Only http(s)
+    links are kept: a portal's `javascript:` stays out.
     """
     labels = LABELS[lang]
     facts_of = detail.get("facts") if isinstance(detail, dict) else None
+    told_by_other = isinstance(detail, dict) and bool(detail.get("ref"))
     if isinstance(facts_of, dict):
         # The call for tenders: its own deadline, value, lots and documents.
         snapshot = {**snapshot, "deadline": facts_of.get("deadline") or snapshot.get("deadline")}
+    elif told_by_other:
+        # A corrigendum, an award: the first notice's deadline is not what this notice said
+        # (a moved deadline is told by its change line).
+        snapshot = {**snapshot, "deadline": None, "deadline_local": None}
     colon = COLON.get(lang, " : ")
     # Stored before bidi controls were removed at the store (issue 18): neutralised here too.
-    name = plain_line(str(snapshot.get("title") or "")) or "?"
+    name = plain_line(str(procedure_title or snapshot.get("title") or "")) or "?"
     prefix = TITLE_PREFIX[lang].get(kind, kind)
     told = detail.get("outcome") if isinstance(detail, dict) else None
     unsuccessful = OUTCOME_LABELS["fr"]["unsuccessful"]
@@ -255,8 +264,10 @@ def render_entry(
         html_parts.append(f"<p><strong>{escape(labels['changes'])}</strong></p><ul>{items}</ul>")
     html_parts.append("<ul>" + "".join(f"<li>{escape(line)}</li>" for line in fact_lines) + "</ul>")
     link = _web_link(snapshot.get("url"))
-    if isinstance(facts_of, dict) and isinstance(detail, dict):
-        link = _web_link(detail.get("url")) or link  # the call for tenders itself
+    if told_by_other and isinstance(detail, dict):
+        # The notice that made the event; the same news on several portals: the first of them
+        # by portal and reference, whichever was polled first.
+        link = (twins[0][1] if twins else None) or _web_link(detail.get("url")) or link
     if link:
         html_parts.append(
             f'<p><a href="{escape(link, quote=True)}">{escape(labels["link"])}</a></p>'

@@ -68,6 +68,7 @@ def event_entry(row: EventRow, lang: str = "fr", base_url: str | None = None) ->
         also=row.also,
         page_url=page,
         site_name=site_name(row.site),
+        procedure_title=row.procedure_title,
     )
 
 

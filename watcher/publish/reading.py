@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Any, NamedTuple
 
 from sqlalchemy import ColumnElement, Select, and_, case, func, or_, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, aliased
 
 from watcher.db.models import Event, Notice, NoticeVersion, SourceState
 from watcher.publish.catalog import ALL, EVENT_TYPES, FeedSpec
@@ -44,6 +44,8 @@ class EventRow:
     also: list[Any] | None
     snapshot: dict[str, Any]
     notice_id: int | None = None
+    # The procedure's current title (its compiled record), None before it was compiled.
+    procedure_title: str | None = None
 
 
 # Snapshot keys read as text or numbers (no JSON decoding per row); any other key is read as JSON.
@@ -82,6 +84,10 @@ def _ids() -> Select[Any]:
     )
 
 
+# The first notice of the event's procedure, when the event is on a notice merged into it.
+_PROCEDURE = aliased(Notice)
+
+
 def _details(ids: Select[Any]) -> Select[Any]:
     """What rendering needs of the events `ids` selects, oldest first. The ids are picked (and
     limited) first, so the JSON is read for those rows only, whatever plan the database chooses."""
@@ -98,12 +104,16 @@ def _details(ids: Select[Any]) -> Select[Any]:
             Event.detail,
             Notice.also,
             Event.notice_id,
+            func.coalesce(
+                _PROCEDURE.compiled["title"].as_string(), Notice.compiled["title"].as_string()
+            ),
             *(_snapshot_key(key) for key in SNAPSHOT_KEYS),
         )
         .select_from(page)
         .join(Event, Event.id == page.c.id)
         .join(Notice, Notice.id == Event.notice_id)
         .join(SourceState, SourceState.id == Notice.source_id)
+        .outerjoin(_PROCEDURE, _PROCEDURE.id == Notice.parent_id)
         .outerjoin(
             NoticeVersion,
             and_(
@@ -126,6 +136,7 @@ def _filter(query: Select[Any], spec: FeedSpec) -> Select[Any]:
 
 def _row(values: Sequence[Any]) -> EventRow:
     event_id, key, kind, created_at, changes, site, source, detail, also, notice_id, *snap = values
+    title, *snap = snap
     return EventRow(
         id=event_id,
         key=key,
@@ -138,6 +149,7 @@ def _row(values: Sequence[Any]) -> EventRow:
         also=also,
         snapshot=dict(zip(SNAPSHOT_KEYS, snap, strict=True)),
         notice_id=notice_id,
+        procedure_title=title,
     )
 
 
@@ -260,7 +272,7 @@ def open_deadlines(session: Session, now: dt.datetime, batch: int = 500) -> Iter
             Notice.id,
             SourceState.name,
             Notice.native_id,
-            Notice.title,
+            func.coalesce(Notice.compiled["title"].as_string(), Notice.title),
             Notice.buyer,
             Notice.url,
             Notice.deadline,

@@ -29,6 +29,7 @@ from watcher.web.listing import (
     list_notices,
 )
 from watcher.web.openapi import MAX_PER_PAGE, PER_PAGE, openapi_document
+from watcher.web.procedures import own_deadline
 
 HEADERS = {"Access-Control-Allow-Origin": "*", "Cache-Control": "public, max-age=60"}
 
@@ -38,7 +39,9 @@ def _time(value: dt.datetime | dt.date | None) -> str | None:
 
 
 def notice_json(notice: Notice) -> dict[str, Any]:
-    """The API's view of a notice (its current version)."""
+    """The API's view of a notice (its current version): the deadline it stated itself, and on
+    a procedure's first notice the compiled procedure (what it is now, issue 23)."""
+    said = own_deadline(notice)
     return {
         "id": notice.id,
         "source": notice.source.name,
@@ -47,9 +50,9 @@ def notice_json(notice: Notice) -> dict[str, Any]:
         "buyer": notice.buyer,
         "url": notice.url,
         "published": _time(notice.published),
-        "deadline": _time(notice.deadline),
-        "deadline_shown": shown_for(notice.deadline, notice.deadline_local, notice.deadline_zone),
-        "deadline_date_only": "T" not in (notice.deadline_local or "T"),
+        "deadline": _time(said.deadline),
+        "deadline_shown": shown_for(said.deadline, said.deadline_local, said.deadline_zone),
+        "deadline_date_only": "T" not in (said.deadline_local or "T"),
         "notice_type": notice.notice_type,
         "department": notice.department,
         "departments": list(
@@ -66,6 +69,8 @@ def notice_json(notice: Notice) -> dict[str, Any]:
         "html": f"/notices/{notice.id}",
         "amounts": values.described((notice.snapshot or {}).get("amounts")),
         "outcome": (notice.snapshot or {}).get("outcome"),
+        "procedure_notice_id": notice.parent_id or notice.id,
+        "procedure": notice.compiled if notice.parent_id is None else None,
     }
 
 
@@ -82,7 +87,7 @@ def event_json(event: Event) -> dict[str, Any]:
         "changes": list(event.changes or []),
         "notice": {
             "id": notice.id,
-            "title": notice.title,
+            "title": (notice.compiled or {}).get("title") or notice.title,
             "source": notice.source.name,
             "buyer": notice.buyer,
             "url": notice.url,
@@ -149,7 +154,9 @@ def routes(runtime: Runtime) -> list[BaseRoute]:
                 .where(NoticeVersion.notice_id == notice_id)
                 .order_by(NoticeVersion.version)
             ).all()
+            root = session.get(Notice, found.parent_id) if found.parent_id else found
             body = notice_json(found) | {
+                "procedure": root.compiled if root is not None else None,
                 "snapshot": found.snapshot,
                 "versions": [
                     {

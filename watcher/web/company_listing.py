@@ -224,7 +224,8 @@ def procedure_lines(session: Session, roots: Sequence[Notice], most: int = 15) -
                 )
             )
             awarded = awarded or n.notice_type == "award"
-        lines.append(Line(root.title, f"/notices/{root.id}", tuple(steps)))
+        title = (root.compiled or {}).get("title") or root.title  # what it is now
+        lines.append(Line(title, f"/notices/{root.id}", tuple(steps)))
     return lines
 
 

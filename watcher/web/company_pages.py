@@ -147,7 +147,11 @@ def contract_json(contract: CompanyContract, lang: str = "en") -> dict[str, Any]
         "company": contract.company.slug,
         "name_as_published": contract.name,
         "identifiers": contract.identifiers,
-        "procedure": {"id": root.id, "title": root.title, "html": f"/notices/{root.id}"},
+        "procedure": {
+            "id": root.id,
+            "title": (root.compiled or {}).get("title") or root.title,  # what it is now
+            "html": f"/notices/{root.id}",
+        },
         "notice": {
             "id": notice.id,
             "source": notice.source.name,

@@ -185,7 +185,7 @@ MESSAGES: dict[str, dict[str, str]] = {
         "notices": "Avis pertinents",
         "last_event": "Dernier événement",
         "unattributed": "{n} avis pertinent(s) ne sont rattachés à aucun site.",
-        "site_notices": "Avis pertinents pour ce site",
+        "site_notices": "Procédures de ce site",
         "site_events": "Tous les événements de ce site",
         "sources_title": "État des sources",
         "sources_intro": (
@@ -386,7 +386,7 @@ MESSAGES: dict[str, dict[str, str]] = {
         "notices": "Relevant notices",
         "last_event": "Last event",
         "unattributed": "{n} relevant notice(s) are attached to no site.",
-        "site_notices": "Relevant notices for this site",
+        "site_notices": "Procedures at this site",
         "site_events": "All events of this site",
         "sources_title": "Sources health",
         "sources_intro": (

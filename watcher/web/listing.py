@@ -222,15 +222,24 @@ def list_events(session: Session, filters: Filters, paging: Paging) -> Page[Even
 
 
 def list_notices(
-    session: Session, filters: Filters, paging: Paging, *, relevant: bool | None = True
+    session: Session,
+    filters: Filters,
+    paging: Paging,
+    *,
+    relevant: bool | None = True,
+    procedures: bool = False,
 ) -> Page[Notice]:
-    """Notices (relevant ones unless asked), most recently first seen first, source loaded."""
+    """Notices (relevant ones unless asked), most recently first seen first, source loaded;
+    with `procedures`, the first notice of each procedure only (one row per procedure, read
+    with its compiled record)."""
     query = (
         select(Notice)
         .join(Notice.source)
         .options(contains_eager(Notice.source))
         .order_by(Notice.first_seen_at.desc(), Notice.id.desc())
     )
+    if procedures:
+        query = query.where(Notice.parent_id.is_(None))
     if relevant is not None:
         query = query.where(Notice.relevant.is_(relevant))
     query = _filtered(query, filters, Notice.site)

@@ -131,6 +131,19 @@ def openapi_document(base_url: str) -> dict[str, Any]:
             "description": "How the procedure ended without a contract (eForms `clos-nw`: "
             "`unsuccessful`).",
         },
+        "procedure_notice_id": {
+            "type": "integer",
+            "description": "The first notice of the notice's procedure (its page tells it all).",
+        },
+        "procedure": {
+            "type": ["object", "null"],
+            "description": "On a procedure's first notice (and on `/api/notices/{id}`): the "
+            "compiled procedure, what it is now: `status` (planned, open, awarded, "
+            "unsuccessful, cancelled, modified), `title`, `buyer`, `deadline`, `estimate` and "
+            "`awarded` (`amount`, `currency`, `kind`), `lots`, `winners`, `documents`, `sites`, "
+            "`notices`, and `from`: for each fact, the notice (`notice_id`, `ref`, `source`, "
+            "`url`) that stated it.",
+        },
     }
     version = {
         "type": "object",

@@ -9,6 +9,7 @@ Everything scraped is autoescaped; links taken from portals are kept only when t
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 import hashlib
 import json
 from collections.abc import Callable
@@ -29,6 +30,7 @@ from starlette.staticfiles import StaticFiles
 
 import watcher.web.ids  # noqa: F401 - registers the `{name:id}` URL convertor
 from watcher.core import values
+from watcher.core.compiled import winner_names
 from watcher.core.deadlines import shown_for
 from watcher.core.normalize import format_value
 from watcher.core.phases import ORDER as PHASE_ORDER
@@ -56,6 +58,7 @@ from watcher.web.listing import (
     timeline,
 )
 from watcher.web.pictures import site_pictures
+from watcher.web.procedures import own_deadline, procedure_view, winner_slugs
 from watcher.web.protect import page_form_token
 from watcher.web.reasons import reason_text
 
@@ -136,6 +139,7 @@ def environment() -> Environment:
     )
     env.filters["http_url"] = http_url
     env.globals.update(iso=iso, local=local, deadline_text=deadline_text, value_text=value_text)
+    env.globals.update(own_deadline=own_deadline)
     return env
 
 
@@ -310,11 +314,19 @@ class Pages:
                 return self.error(request, 404)
             members = procedure_notices(session, notice)
             items = timeline(session, members)
+            root = notice if notice.parent_id is None else session.get(Notice, notice.parent_id)
+            root_id = root.id if root is not None else notice.id
+            compiled = root.compiled if root is not None else None
+            linked = winner_slugs(session, [root_id] if winner_names(compiled) else [])
+            procedure = procedure_view(
+                compiled, dt.datetime.now(dt.UTC), negotiate(request), linked.get(root_id)
+            )
             return self.render(
                 request,
                 "notice.html",
                 active="",
                 notice=notice,
+                procedure=procedure,
                 phases=procedure_phases(members),
                 ocds_url=f"/api/procedures/{notice.id}.ocds.json",
                 score=f"{notice.score:.1f}",
@@ -384,10 +396,15 @@ class Pages:
         except BadRequest as exc:
             return self.error(request, 400, str(exc))
         with self.runtime.sessions() as session:
-            page = list_notices(session, Filters(site=slug), paging)
+            page = list_notices(session, Filters(site=slug), paging, procedures=True)
             site = self.sites.get(slug)
             if site is None and not page.total:
                 return self.error(request, 404)
+            slugs = winner_slugs(session, [n.id for n in page.items if winner_names(n.compiled)])
+            now, lang = dt.datetime.now(dt.UTC), negotiate(request)
+            views = {
+                n.id: procedure_view(n.compiled, now, lang, slugs.get(n.id)) for n in page.items
+            }
             return self.render(
                 request,
                 "site.html",
@@ -396,6 +413,7 @@ class Pages:
                 feed_url=f"/feeds/sites/{slug}.atom",
                 site=site or Site(slug=slug, label=slug),
                 page=page,
+                views=views,
                 timeline_svg=Markup(site_timeline(session, slug, negotiate(request))),  # noqa: S704
                 page_link=self._page_link(request, f"/sites/{slug}", {}),
             )
