@@ -64,8 +64,11 @@ STATUS_LABELS = {
         "modified": "Contract modified",
     },
 }
-_ESTIMATE_KINDS = frozenset({"estimate", "range", "maximum"})
-_AWARD_KINDS = frozenset({"awarded", "contract", "amended"})
+# The kinds each value may take, the one that says it best first: an estimate before a range
+# before a framework's maximum (eForms gives both `EstimatedOverallContractAmount` and
+# `FrameworkMaximumAmount`); the value after amendment before the contract's before the award's.
+_ESTIMATE_KINDS = ("estimate", "range", "maximum")
+_AWARD_KINDS = ("amended", "contract", "awarded")
 _CALLS = frozenset({"tender", "tenderUpdate"})
 _TENDERING = frozenset({"tender", "tenderUpdate", "tenderAmendment"})
 # Portals that republish notices first published by a national portal (their wording yields).
@@ -137,18 +140,22 @@ def _amounts(member: Member) -> list[dict[str, Any]]:
     return [{k: v for k, v in a.items() if v is not None} for a in out]
 
 
-def _whole(stated: list[dict[str, Any]], kinds: frozenset[str]) -> dict[str, Any] | None:
-    """The notice's amount of these kinds for the whole procedure: the last one it states for
-    no lot, else the sum of its lots' (one currency), which says how many lots it adds up."""
-    whole = [a for a in stated if a["kind"] in kinds and not a.get("lot")]
-    if whole:
-        return whole[-1]
-    lots = [a for a in stated if a["kind"] in kinds and a.get("lot")]
-    currencies = {a.get("currency") for a in lots}
-    if not lots or len(currencies) != 1:
-        return None
-    total = {"kind": lots[-1]["kind"], "amount": sum(float(a["amount"]) for a in lots)}
-    return {**total, "currency": currencies.pop(), "lots": len(lots)}
+def _whole(stated: list[dict[str, Any]], kinds: tuple[str, ...]) -> dict[str, Any] | None:
+    """The notice's amount of these kinds for the whole procedure: of the first kind it states,
+    the last one for no lot, else the sum of its lots' (one currency), which says how many lots
+    it adds up."""
+    for kind in kinds:
+        whole = [a for a in stated if a["kind"] == kind and not a.get("lot")]
+        if whole:
+            return whole[-1]
+    for kind in kinds:
+        lots = [a for a in stated if a["kind"] == kind and a.get("lot")]
+        currencies = {a.get("currency") for a in lots}
+        if not lots or len(currencies) != 1:
+            continue
+        total = {"kind": kind, "amount": sum(float(a["amount"]) for a in lots)}
+        return {**total, "currency": currencies.pop(), "lots": len(lots)}
+    return None
 
 
 def _fold(text: str) -> str:

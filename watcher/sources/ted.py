@@ -393,8 +393,13 @@ def _amounts(notice: dict[str, Any], kind: str) -> tuple[Amount, ...]:
     ):
         numbers = [_number(v) for v in as_list(notice.get(key))]
         currency = _text(notice.get(cur_key)) or _text(notice.get("tender-value-cur"))
+        aligned = len(numbers) == len(lots)
+        if not aligned and (len(numbers) > 1 or notice.get("estimated-value-proc") is not None):
+            # Lot values that cannot be told apart (not one per lot): no amount is guessed for
+            # them, the payload keeps them as evidence (612845-2025 in tests/fixtures/ted).
+            continue
         for n, number in enumerate(numbers):
-            lot = lots[n] if len(numbers) == len(lots) else None
+            lot = lots[n] if aligned else None
             found.append(values.amount(value_kind, number, currency, lot=lot, field=key))
     return values.amounts(found)
 
