@@ -46,6 +46,7 @@ from watcher.core.timeline import (
     similarity,
 )
 from watcher.db.models import Event, Notice, NoticeVersion, SourceState
+from watcher.db.search import index_notices
 from watcher.match.matcher import Matcher, MatchInput, Verdict
 from watcher.records import FieldChange, NoticeRecord, RawPage, RawRecord, RunResult
 
@@ -275,6 +276,9 @@ class PollStore:
         if batch.versions:
             rows = [{**row, "notice_id": n.id} for n, row in batch.versions]
             self.session.execute(insert(_TABLES["notice_versions"]), rows)
+            index_notices(
+                self.session, ((n.id, n.title, row["snapshot"]) for n, row in batch.versions)
+            )
         if batch.events:
             rows = [{**row, "notice_id": n.id} for n, row in batch.events]
             self.session.execute(insert(_TABLES["events"]), rows)
