@@ -465,10 +465,10 @@ def _sql(session: Session, query: Query, relevant_only: bool) -> _Sql:
     return _Sql(session.get_bind().dialect.name, query, relevant_only)
 
 
-def procedures(session: Session, query: Query, *, relevant_only: bool = True) -> TextualSelect:
-    """SELECT of the ids of the procedures (first notices) the query finds: what a search's
-    feed and its subscribers follow (`Event.notice_id.in_(...)`)."""
-    sql = _sql(session, query, relevant_only)
+def procedures(dialect: str, query: Query, *, relevant_only: bool = True) -> TextualSelect:
+    """SELECT of the ids of the procedures (first notices) the query finds on a database of
+    this dialect: what a search's feed and its subscribers follow (`Event.notice_id.in_(…)`)."""
+    sql = _Sql(dialect, query, relevant_only)
     statement = text(f"SELECT DISTINCT m.proc FROM ({sql.matched()}) m")
     return statement.bindparams(**sql.params).columns(column("proc", Integer))
 
@@ -544,8 +544,8 @@ def _snippets(session: Session, query: Query, hits: list[Hit], per_hit: int = 3)
         )
         statement = (
             "SELECT b.proc, b.notice_id, b.label,"
-            f" ts_headline('{CONFIG}', CASE WHEN b.document_id IS NULL AND NOT b.tsv @@"
-            f" to_tsquery('{CONFIG}', {match}) THEN b.title ELSE b.body END, b.q, {options})"
+            f" ts_headline('{CONFIG}', CASE WHEN b.document_id IS NULL"
+            f" THEN b.title || ' … ' || b.body ELSE b.body END, b.q, {options})"
             " FROM (SELECT coalesce(n.parent_id, n.id) AS proc, e.notice_id, e.document_id,"
             " e.label, e.title, e.body, e.tsv, q.q, row_number() OVER (PARTITION BY"
             " coalesce(n.parent_id, n.id) ORDER BY ts_rank(e.tsv, q.q, 1) DESC) AS rn"

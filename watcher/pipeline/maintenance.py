@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session, joinedload
 from watcher import __version__
 from watcher.core.normalize import format_deadline
 from watcher.db.models import Event, Notice, NoticeVersion, SourceState
+from watcher.db.search import rebuild as rebuild_search
 from watcher.db.store import event_key, match_input
 from watcher.errors import WatcherError
 from watcher.match.matcher import Matcher
@@ -31,6 +32,7 @@ class RematchReport:
     became_irrelevant: int = 0
     site_changed: int = 0
     events: int = 0
+    indexed: int = 0  # search entries written again (issue 27)
 
 
 def _batches(session: Session) -> Iterator[list[Notice]]:
@@ -91,6 +93,7 @@ def rematch(
         session.flush()
         if progress:
             progress(len(batch))
+    report.indexed = rebuild_search(session)  # the search index, in step with what is stored
     return report
 
 
