@@ -1,10 +1,10 @@
 """Run the benchmarks and print one table: `.venv/bin/python benchmarks/run.py`.
 
-Six parts, each compared in the same run with a floor or a peer (README.md, "Benchmarks"):
+Seven parts, each compared in the same run with a floor or a peer (README.md, "Benchmarks"):
 `ingest` (BOAMP API pages into SQLite and PostgreSQL), `html` (the `html` kind against urlwatch,
 conditional requests), `feed` (the `feed` kind against urlwatch), `scale` (feeds and pages over
 100,000 notices), `cli` (`watcher --help`, `watcher check-config`), `serve` (`/feeds/all.atom`
-under load).
+under load), `search` (full-text search over 100,000 notices and 10,000 documents).
 `--only PART` runs one part, `--quick` runs every part on smaller inputs (a smoke test: its ratios
 are not the targets').
 """
@@ -23,7 +23,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks.common import Row, table
 
-PARTS = ("ingest", "html", "feed", "scale", "cli", "serve")
+PARTS = ("ingest", "html", "feed", "scale", "cli", "serve", "search")
 
 
 def main(argv: list[str] | None = None) -> int:

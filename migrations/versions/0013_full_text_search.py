@@ -36,11 +36,11 @@ def upgrade() -> None:
         sa.Column("notice_id", sa.Integer(), nullable=False),
         sa.Column("document_id", sa.Integer(), nullable=True),
         sa.Column("label", sa.String(length=255), nullable=True),
-        sa.Column("title", sa.Text(), nullable=False),
-        sa.Column("body", sa.Text(), nullable=False),
         sa.Column("buyer", sa.Text(), nullable=True),
         sa.Column("companies", sa.Text(), nullable=True),
         sa.Column("keys", sa.Text(), nullable=True),
+        sa.Column("title", sa.Text(), nullable=False),
+        sa.Column("body", sa.Text(), nullable=False),
         sa.Column(
             "tsv", sa.Text().with_variant(postgresql.TSVECTOR(), "postgresql"), nullable=True
         ),

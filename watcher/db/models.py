@@ -410,6 +410,8 @@ class SearchEntry(Base):
 
     __tablename__ = "search_entries"
 
+    # The notice's id for a notice's entry, minus the document's id for a document's: a match
+    # names its notice without reading the entry (written by `watcher.db.search`).
     id: Mapped[intpk]
     notice_id: Mapped[int] = mapped_column(ForeignKey("notices.id", ondelete="CASCADE"), index=True)
     # Set on a document's entry (its latest version with text); None on the notice's own.
@@ -417,9 +419,10 @@ class SearchEntry(Base):
         ForeignKey("documents.id", ondelete="CASCADE"), index=True
     )
     label: Mapped[str | None] = mapped_column(String(255))
-    title: Mapped[str] = mapped_column(Text)
-    body: Mapped[str] = mapped_column(Text)
+    # Before the texts, so that SQLite reads them without the row's overflow pages.
     buyer: Mapped[str | None] = mapped_column(Text)
     companies: Mapped[str | None] = mapped_column(Text)
     keys: Mapped[str | None] = mapped_column(Text)
+    title: Mapped[str] = mapped_column(Text)
+    body: Mapped[str] = mapped_column(Text)
     tsv: Mapped[str | None] = mapped_column(Text().with_variant(TSVECTOR(), "postgresql"))

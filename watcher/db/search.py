@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import Connection, Integer, column, delete, insert, select, text
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, joinedload
 from sqlalchemy.sql.selectable import TextualSelect
 
 from watcher.core.query import Query, Term, fold, parse
@@ -36,10 +36,12 @@ log = logging.getLogger("watcher.db.search")
 
 FTS_TABLE = "search_fts"
 TSV_INDEX = "ix_search_entries_tsv"
+NOTICES_INDEX = "ix_notices_search"
 CONFIG = "watcher_search"
 # A document's text is indexed up to here (a PostgreSQL tsvector holds at most 1 MB).
 MAX_BODY = 200_000
 BATCH = 1000
+MMAP_BYTES = 1 << 30
 # Where a snippet's highlighted words start and end (control characters that stored text never
 # holds: `watcher.core.sanitize` removes them); `snippet_html` makes them <mark>.
 START, STOP = "\x02", "\x03"
@@ -51,11 +53,11 @@ _RANK = f"bm25({_TITLE_WEIGHT}, 1.0)"
 
 def managed_in_sql(name: str | None, type_: str) -> bool:
     """Whether a database object is made by SQL of its own (`create_engine_objects`), not by
-    the models: the FTS5 table and its shadow tables, the GIN index. Alembic's comparison of the
+    the models: the FTS5 table and its shadow tables, the GIN index, SQLite's covering index. Alembic's comparison of the
     models with the database leaves them out."""
     if not name:
         return False
-    return (type_ == "table" and name.startswith(FTS_TABLE)) or name == TSV_INDEX
+    return (type_ == "table" and name.startswith(FTS_TABLE)) or name in {TSV_INDEX, NOTICES_INDEX}
 
 
 # --- the index's schema --------------------------------------------------------------------
@@ -72,6 +74,10 @@ _SQLITE_OBJECTS = (
     f" INSERT INTO {FTS_TABLE}({FTS_TABLE}, rowid, title, body)"
     " VALUES ('delete', old.id, old.title, old.body);"
     f" INSERT INTO {FTS_TABLE}(rowid, title, body) VALUES (new.id, new.title, new.body); END",
+    # What a search reads of each notice it finds, without the notice's row (its snapshot makes
+    # SQLite read overflow pages to reach the columns after it); PostgreSQL keeps rows narrow.
+    f"CREATE INDEX {NOTICES_INDEX} ON notices"
+    " (id, relevant, parent_id, source_id, site, phase, published)",
 )
 
 _PG_TRIGGER = (
@@ -113,6 +119,7 @@ def drop_engine_objects(conn: Connection) -> None:
         for name in ("ai", "ad", "au"):
             conn.exec_driver_sql(f"DROP TRIGGER IF EXISTS search_entries_{name}")
         conn.exec_driver_sql(f"DROP TABLE IF EXISTS {FTS_TABLE}")
+        conn.exec_driver_sql(f"DROP INDEX IF EXISTS {NOTICES_INDEX}")
         return
     conn.exec_driver_sql("DROP TRIGGER IF EXISTS search_entries_tsv ON search_entries")
     conn.exec_driver_sql("DROP FUNCTION IF EXISTS search_entries_tsv()")
@@ -157,6 +164,7 @@ def notice_entry(notice_id: int, title: str, snap: dict[str, Any]) -> dict[str, 
     departments = snap.get("departments") or [snap.get("department")]
     keys = [f"cpv:{c}" for c in cpv if c] + [f"dep:{str(d).upper()}" for d in departments if d]
     return {
+        "id": notice_id,
         "notice_id": notice_id,
         "document_id": None,
         "label": None,
@@ -174,16 +182,13 @@ def index_notices(session: Session, notices: Iterable[tuple[int, str, dict[str, 
     rows = [notice_entry(notice_id, title, snap) for notice_id, (title, snap) in latest.items()]
     if not rows:
         return
-    ids = [row["notice_id"] for row in rows]
-    session.execute(
-        delete(SearchEntry).where(SearchEntry.notice_id.in_(ids), SearchEntry.document_id.is_(None))
-    )
+    session.execute(delete(SearchEntry).where(SearchEntry.id.in_([row["id"] for row in rows])))
     session.execute(insert(SearchEntry), rows)
 
 
 def index_document(session: Session, document_id: int, label: str, body: str | None) -> None:
     """(Re)write the entry of a document whose new version has this text (None: no entry)."""
-    session.execute(delete(SearchEntry).where(SearchEntry.document_id == document_id))
+    session.execute(delete(SearchEntry).where(SearchEntry.id == -document_id))
     if not body or not body.strip():
         return
     found = session.execute(
@@ -202,6 +207,7 @@ def _document_row(
     document_id: int, notice_id: int, title: str, label: str, body: str
 ) -> dict[str, Any]:
     return {
+        "id": -document_id,
         "notice_id": notice_id,
         "document_id": document_id,
         "label": label[:255],
@@ -369,10 +375,12 @@ class _Sql:
         match = self.bind(self.match(self.query.groups))
         if self.dialect == "sqlite":
             return (
-                f"SELECT e.notice_id AS nid, min(h.score) AS score FROM ("
-                f"SELECT {FTS_TABLE}.rowid AS rid, {FTS_TABLE}.rank AS score FROM {FTS_TABLE}"
+                "SELECT h.nid AS nid, min(h.score) AS score FROM (SELECT CASE WHEN"
+                f" {FTS_TABLE}.rowid > 0 THEN {FTS_TABLE}.rowid ELSE (SELECT e.notice_id FROM"
+                f" search_entries e WHERE e.id = {FTS_TABLE}.rowid) END AS nid,"
+                f" {FTS_TABLE}.rank AS score FROM {FTS_TABLE}"
                 f" WHERE {FTS_TABLE} MATCH {match} AND {FTS_TABLE}.rank MATCH '{_RANK}') h"
-                " JOIN search_entries e ON e.id = h.rid GROUP BY e.notice_id"
+                " GROUP BY h.nid"
             )
         return (
             "SELECT e.notice_id AS nid, min(-ts_rank(e.tsv, q.q, 1))::float8 AS score"
@@ -387,8 +395,9 @@ class _Sql:
         match = self.bind(self.match([self.query.excluded]))
         if self.dialect == "sqlite":
             found = (
-                f"SELECT x.notice_id FROM {FTS_TABLE} JOIN search_entries x"
-                f" ON x.id = {FTS_TABLE}.rowid WHERE {FTS_TABLE} MATCH {match}"
+                f"SELECT CASE WHEN {FTS_TABLE}.rowid > 0 THEN {FTS_TABLE}.rowid ELSE (SELECT"
+                f" x.notice_id FROM search_entries x WHERE x.id = {FTS_TABLE}.rowid) END"
+                f" FROM {FTS_TABLE} WHERE {FTS_TABLE} MATCH {match}"
             )
         else:
             found = (
@@ -428,8 +437,9 @@ class _Sql:
                 )
         if keyed:
             where.append(
-                "EXISTS (SELECT 1 FROM search_entries k WHERE k.notice_id = n.id"
-                " AND k.document_id IS NULL AND " + " AND ".join(f"({k})" for k in keyed) + ")"
+                "EXISTS (SELECT 1 FROM search_entries k WHERE k.id = n.id AND "
+                + " AND ".join(f"({k})" for k in keyed)
+                + ")"
             )
         return "".join(f" AND {w}" for w in where)
 
@@ -486,32 +496,50 @@ def search(
     if isinstance(query, str):
         query = parse(query)
     sql = _sql(session, query, relevant_only)
-    matched = sql.matched()
+    if sql.dialect == "sqlite":
+        # Reads through a memory map: the index and the notices it joins are read, not
+        # copied through SQLite's small page cache (three times faster on broad queries).
+        session.execute(text(f"PRAGMA mmap_size = {MMAP_BYTES}"))
     cursor = ""
     if after is not None:
         cursor = (
             f" WHERE p.score > {sql.bind(after.score)} OR (p.score = {sql.bind(after.score)}"
             f" AND p.proc < {sql.bind(after.procedure)})"
         )
-    page = session.execute(
+    # One statement: the matching notices once (a materialized CTE), then the page of
+    # procedures with their number (counted before the cursor applies) and the facets' counts.
+    facet_rows = (
+        " UNION ALL SELECT 1, NULL, NULL, count(*), NULL, m.site, m.phase, m.year, m.source"
+        " FROM m GROUP BY m.site, m.phase, m.year, m.source"
+        if facets
+        else ""
+    )
+    rows = session.execute(
         text(
-            f"SELECT p.proc, p.score, p.notices FROM (SELECT m.proc AS proc, min(m.score) AS score,"
-            f" count(*) AS notices FROM ({matched}) m GROUP BY m.proc) p{cursor}"
-            f" ORDER BY p.score, p.proc DESC LIMIT {sql.bind(limit + 1)}"
+            f"WITH m AS MATERIALIZED ({sql.matched()})"
+            " SELECT * FROM (SELECT 0 AS kind, p.proc, p.score, p.notices, p.total, NULL AS site,"
+            " NULL AS phase, NULL AS year, NULL AS source FROM (SELECT g.proc AS proc, g.score"
+            " AS score, g.notices AS notices, count(*) OVER () AS total FROM (SELECT m.proc AS"
+            " proc, min(m.score) AS score, count(*) AS notices FROM m GROUP BY m.proc) g)"
+            f" p{cursor} ORDER BY p.score, p.proc DESC LIMIT {sql.bind(limit + 1)}) pg"
+            f"{facet_rows}"
         ),
         sql.params,
     ).all()
+    page = [(r[1], r[2], r[3], r[4]) for r in rows if r[0] == 0]
+    counts = _facet_counts([r[3:] for r in rows if r[0] == 1]) if facets else {}
     more = len(page) > limit
     page = page[:limit]
-    roots = {
-        n.id: n for n in session.scalars(select(Notice).where(Notice.id.in_([p[0] for p in page])))
-    }
+    found = select(Notice).options(joinedload(Notice.source))
+    roots = {n.id: n for n in session.scalars(found.where(Notice.id.in_([p[0] for p in page])))}
     hits = [Hit(roots[p[0]], float(p[1]), int(p[2])) for p in page if p[0] in roots]
     for hit in hits:
         hit.source = hit.procedure.source.name
     if hits and query.groups:
         _snippets(session, query, hits)
-    counts, total = _facets(session, query, relevant_only) if facets else ({}, len(hits))
+    total = int(page[0][3]) if page else 0
+    if not page and after is not None:  # past the last page: count again
+        total = _count(session, query, relevant_only)
     last = hits[-1] if hits and more else None
     return Results(
         query=query,
@@ -524,36 +552,28 @@ def search(
 
 def _snippets(session: Session, query: Query, hits: list[Hit], per_hit: int = 3) -> None:
     sql = _sql(session, query, False)
-    procs = ", ".join(sql.bind(hit.procedure.id) for hit in hits)
     match = sql.bind(sql.match(query.groups))
-    start, stop = sql.bind(START), sql.bind(STOP)
     if sql.dialect == "sqlite":
-        statement = (
-            "SELECT coalesce(n.parent_id, n.id), e.notice_id, e.label, CASE WHEN e.document_id"
-            f" IS NULL THEN snippet({FTS_TABLE}, -1, {start}, {stop}, '…', 24)"
-            f" ELSE snippet({FTS_TABLE}, 1, {start}, {stop}, '…', 24) END"
-            f" FROM {FTS_TABLE} JOIN search_entries e ON e.id = {FTS_TABLE}.rowid"
-            " JOIN notices n ON n.id = e.notice_id"
-            f" WHERE {FTS_TABLE} MATCH {match} AND coalesce(n.parent_id, n.id) IN ({procs})"
-            f" ORDER BY bm25({FTS_TABLE}, {_TITLE_WEIGHT}, 1.0)"
-        )
-    else:
-        options = sql.bind(
-            f"StartSel={START}, StopSel={STOP}, MaxWords=30, MinWords=12, MaxFragments=2,"
-            ' FragmentDelimiter=" … "'
-        )
-        statement = (
-            "SELECT b.proc, b.notice_id, b.label,"
-            f" ts_headline('{CONFIG}', CASE WHEN b.document_id IS NULL"
-            f" THEN b.title || ' … ' || b.body ELSE b.body END, b.q, {options})"
-            " FROM (SELECT coalesce(n.parent_id, n.id) AS proc, e.notice_id, e.document_id,"
-            " e.label, e.title, e.body, e.tsv, q.q, row_number() OVER (PARTITION BY"
-            " coalesce(n.parent_id, n.id) ORDER BY ts_rank(e.tsv, q.q, 1) DESC) AS rn"
-            f" FROM search_entries e JOIN notices n ON n.id = e.notice_id,"
-            f" to_tsquery('{CONFIG}', {match}) AS q(q)"
-            f" WHERE e.tsv @@ q.q AND coalesce(n.parent_id, n.id) IN ({procs})) b"
-            f" WHERE b.rn <= {per_hit} ORDER BY b.proc, b.rn"
-        )
+        _fts_snippets(session, sql, match, hits, per_hit)
+        return
+    procs = ", ".join(sql.bind(hit.procedure.id) for hit in hits)
+    # The entries of the page's procedures first (a fence), then those that match.
+    options = sql.bind(
+        f"StartSel={START}, StopSel={STOP}, MaxWords=30, MinWords=12, MaxFragments=2,"
+        ' FragmentDelimiter=" … "'
+    )
+    statement = (
+        "WITH c AS MATERIALIZED (SELECT coalesce(n.parent_id, n.id) AS proc, e.notice_id,"
+        " e.document_id, e.label, e.title, e.body, e.tsv FROM notices n JOIN search_entries e"
+        f" ON e.notice_id = n.id WHERE n.id IN ({procs}) OR n.parent_id IN ({procs}))"
+        " SELECT b.proc, b.notice_id, b.label,"
+        f" ts_headline('{CONFIG}', CASE WHEN b.document_id IS NULL"
+        f" THEN b.title || ' … ' || b.body ELSE b.body END, b.q, {options})"
+        " FROM (SELECT c.proc, c.notice_id, c.document_id, c.label, c.title, c.body, q.q,"
+        " row_number() OVER (PARTITION BY c.proc ORDER BY ts_rank(c.tsv, q.q, 1) DESC) AS rn"
+        f" FROM c, to_tsquery('{CONFIG}', {match}) AS q(q) WHERE c.tsv @@ q.q) b"
+        f" WHERE b.rn <= {per_hit} ORDER BY b.proc, b.rn"
+    )
     by_proc = {hit.procedure.id: hit for hit in hits}
     for proc, notice_id, label, passage in session.execute(text(statement), sql.params):
         hit = by_proc.get(proc)
@@ -561,28 +581,79 @@ def _snippets(session: Session, query: Query, hits: list[Hit], per_hit: int = 3)
             hit.snippets.append(Snippet(notice_id, label, passage))
 
 
-def _facets(
-    session: Session, query: Query, relevant_only: bool
-) -> tuple[dict[str, list[tuple[str, int]]], int]:
-    sql = _sql(session, query, relevant_only)
-    matched = sql.matched()
-    rows = session.execute(
-        text(
-            f"SELECT m.site, m.phase, m.year, m.source, count(*)"
-            f" FROM ({matched}) m GROUP BY m.site, m.phase, m.year, m.source"
-        ),
-        sql.params,
-    ).all()
+def _facet_counts(rows: Iterable[Sequence[Any]]) -> dict[str, list[tuple[str, int]]]:
+    """Counts of notices by site, phase, year and source, from rows (count, site, phase, year,
+    source); most frequent first, years newest first."""
     counts: dict[str, dict[str, int]] = {"site": {}, "phase": {}, "year": {}, "source": {}}
-    for site, phase, year, source, notices in rows:
+    for notices, _, site, phase, year, source in rows:
         for name, value in (("site", site), ("phase", phase), ("year", year), ("source", source)):
             if value:
                 counts[name][str(value)] = counts[name].get(str(value), 0) + int(notices)
-    total = session.scalar(text(f"SELECT count(DISTINCT m.proc) FROM ({matched}) m"), sql.params)
-    ordered = {
+    return {
         name: sorted(values.items(), key=lambda kv: (-kv[1], kv[0]))
         if name != "year"
         else sorted(values.items(), reverse=True)
         for name, values in counts.items()
     }
-    return ordered, int(total or 0)
+
+
+def _count(session: Session, query: Query, relevant_only: bool) -> int:
+    sql = _sql(session, query, relevant_only)
+    statement = text(f"SELECT count(DISTINCT m.proc) FROM ({sql.matched()}) m")
+    return int(session.scalar(statement, sql.params) or 0)
+
+
+def _fts_snippets(session: Session, sql: _Sql, match: str, hits: list[Hit], per_hit: int) -> None:
+    """SQLite: the entries of the page's procedures first (by their notices), then FTS5 asked
+    for those rows alone: `snippet()` over every match of a broad query would cost more."""
+    procs = ", ".join(sql.bind(hit.procedure.id) for hit in hits)
+    entries = session.execute(
+        text(
+            "SELECT e.id, coalesce(n.parent_id, n.id), e.notice_id, e.label FROM notices n"
+            f" JOIN search_entries e ON e.notice_id = n.id WHERE n.id IN ({procs})"
+            f" OR n.parent_id IN ({procs})"
+        ),
+        sql.params,
+    ).all()
+    if not entries:
+        return
+    start, stop, one = sql.bind(START), sql.bind(STOP), sql.bind(0)
+    # One row at a time: FTS5 seeks a rowid given by `=`, and walks every match for `IN`.
+    statement = text(
+        f"SELECT {FTS_TABLE}.rank, snippet({FTS_TABLE}, -1, {start}, {stop}, '…', 24),"
+        f" snippet({FTS_TABLE}, 1, {start}, {stop}, '…', 24) FROM {FTS_TABLE}"
+        f" WHERE {FTS_TABLE} MATCH {match} AND {FTS_TABLE}.rowid = {one}"
+        f" AND {FTS_TABLE}.rank MATCH '{_RANK}'"
+    )
+    found: list[tuple[float, int, int, str | None, str]] = []
+    where = {row[0]: row[1:] for row in entries}
+    rows: list[Any]
+    if any(term.prefix for term in sql.query.terms):
+        # A word* is expanded by every statement: one statement for the page, then.
+        ids = ", ".join(sql.bind(entry_id) for entry_id in where)
+        rows = list(
+            session.execute(
+                text(
+                    str(statement)
+                    .replace(f"rowid = {one}", f"rowid IN ({ids})")
+                    .replace(
+                        f"SELECT {FTS_TABLE}.rank,", f"SELECT {FTS_TABLE}.rowid, {FTS_TABLE}.rank,"
+                    )
+                ),
+                sql.params,
+            ).all()
+        )
+    else:
+        rows = []
+        for entry_id in where:
+            row = session.execute(statement, sql.params | {one[1:]: entry_id}).first()
+            rows += [(entry_id, *row)] if row is not None else []
+    for entry_id, rank, notice_passage, document_passage in rows:
+        proc, notice_id, label = where[entry_id]
+        passage = document_passage if label is not None else notice_passage
+        found.append((float(rank), proc, notice_id, label, passage))
+    by_proc = {hit.procedure.id: hit for hit in hits}
+    for _, proc, notice_id, label, passage in sorted(found, key=lambda f: f[0]):
+        hit = by_proc.get(proc)
+        if hit is not None and len(hit.snippets) < per_hit and passage:
+            hit.snippets.append(Snippet(notice_id, label, passage))
