@@ -235,3 +235,44 @@ def test_rebuild_gives_the_same_answers(runtime: Runtime) -> None:
         assert rebuild(session) == 5  # four notices and one document
     assert _found(runtime, "rétention") == before
     assert _found(runtime, "désamiantage") == ["CRA-TRAVAUX"]
+
+
+def test_the_migration_indexes_an_existing_database(database_url: str) -> None:
+    """0013 on a database that already holds notices: they are found right after the upgrade."""
+    from alembic import command  # noqa: PLC0415
+    from sqlalchemy import text  # noqa: PLC0415
+    from sqlalchemy.orm import Session  # noqa: PLC0415
+
+    from watcher.db.session import alembic_config, make_engine, upgrade  # noqa: PLC0415
+
+    engine = make_engine(database_url)
+    try:
+        cfg = alembic_config(engine.url.render_as_string(hide_password=False))
+        with engine.begin() as conn:
+            cfg.attributes["connection"] = conn
+            command.upgrade(cfg, "0010")
+        now = "2026-12-01 08:00:00+00:00"
+        snap = '{"title": "Nettoyage du centre de rétention", "buyer": "SGAMI Sud", "cpv": []}'
+        with engine.begin() as conn:
+            conn.execute(
+                text(
+                    "INSERT INTO sources (id, name, kind, consecutive_failures, created_at)"
+                    " VALUES (1, 's', 'boamp', 0, :now)"
+                ),
+                {"now": now},
+            )
+            conn.execute(
+                text(
+                    "INSERT INTO notices (id, source_id, native_id, title, notice_type, snapshot,"
+                    " content_hash, version, relevant, score, reasons, announced, first_seen_at,"
+                    " last_seen_at) VALUES (1, 1, 'n1', 'Nettoyage du centre de rétention',"
+                    " 'notice', :snap, 'h', 1, true, 0, '[]', true, :now, :now)"
+                ),
+                {"now": now, "snap": snap},
+            )
+        assert upgrade(engine) is True
+        with Session(engine) as session:
+            results = search(session, "retention acheteur:sgami")
+            assert [hit.procedure.native_id for hit in results.hits] == ["n1"]
+    finally:
+        engine.dispose()
