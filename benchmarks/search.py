@@ -234,15 +234,17 @@ def build(database_url: str) -> None:
 
     from sqlalchemy.orm import Session  # noqa: PLC0415
 
-    from watcher.db.search import rebuild  # noqa: PLC0415
+    from watcher.db.search import create_indexes, drop_indexes, rebuild  # noqa: PLC0415
     from watcher.db.session import make_engine  # noqa: PLC0415
 
     engine = make_engine(database_url)
     path = database_url.removeprefix("sqlite:///") if database_url.startswith("sqlite") else ""
     before = os.path.getsize(path) if path else 0
     started = time.perf_counter()
-    with Session(engine) as session:
+    with Session(engine) as session:  # as migration 0013 does on an existing database
+        drop_indexes(session.connection())
         entries = rebuild(session)
+        create_indexes(session.connection())
         session.commit()
     elapsed = time.perf_counter() - started
     with engine.connect() as conn:

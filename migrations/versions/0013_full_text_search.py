@@ -72,6 +72,7 @@ def upgrade() -> None:
     with Session(bind=bind) as session:
         search.rebuild(session)
         session.flush()
+    search.create_indexes(bind)
 
 
 def downgrade() -> None:
