@@ -41,7 +41,7 @@ CONFIG = "watcher_search"
 # A document's text is indexed up to here (a PostgreSQL tsvector holds at most 1 MB).
 MAX_BODY = 200_000
 BATCH = 1000
-MMAP_BYTES = 1 << 30
+MMAP_BYTES = 256 << 20
 # Where a snippet's highlighted words start and end (control characters that stored text never
 # holds: `watcher.core.sanitize` removes them); `snippet_html` makes them <mark>.
 START, STOP = "\x02", "\x03"
