@@ -162,3 +162,17 @@ def test_the_search_command(runtime: Runtime) -> None:
     assert "1 procedure(s)" in shown.output and "Mesnil-Amelot" in shown.output
     as_json = json.loads(cli("search", "--json", "restauration").output)
     assert [i["title"] for i in as_json["items"]] == [MEAL.title]
+
+
+def test_the_follow_form_stores_the_query_unconfirmed(client: TestClient, runtime: Runtime) -> None:
+    from sqlalchemy import select  # noqa: PLC0415
+
+    from watcher.db.models import Subscriber  # noqa: PLC0415
+
+    answer = client.post(
+        "/subscribe", data={"email": "dan@example.org", "query": '"restauration" dep:59'}
+    )
+    assert answer.status_code == 200
+    with runtime.sessions() as session:
+        sub = session.scalar(select(Subscriber))
+    assert sub is not None and sub.query == '"restauration" dep:59' and not sub.confirmed
