@@ -252,7 +252,7 @@ def build(database_url: str) -> None:
         create_indexes(session.connection())
         session.commit()
     elapsed = time.perf_counter() - started
-    with engine.connect() as conn:
+    with engine.begin() as conn:  # statistics, as autovacuum would gather them
         if conn.dialect.name == "postgresql":
             conn.exec_driver_sql("ANALYZE")
         else:

@@ -572,16 +572,19 @@ def _snippets(session: Session, query: Query, hits: list[Hit], per_hit: int = 3)
     if sql.dialect == "sqlite":
         _fts_snippets(session, sql, match, hits, per_hit)
         return
-    procs = ", ".join(sql.bind(hit.procedure.id) for hit in hits)
-    # The entries of the page's procedures first (a fence), then those that match.
+    members = _members(session, sql, hits)
+    if not members:
+        return
+    pairs = ", ".join(f"({sql.bind(n)}, {sql.bind(p)})" for n, p in members.items())
+    # The entries of the page's notices first (a fence), then those that match.
     options = sql.bind(
         f"StartSel={START}, StopSel={STOP}, MaxWords=30, MinWords=12, MaxFragments=2,"
         ' FragmentDelimiter=" … "'
     )
     statement = (
-        "WITH c AS MATERIALIZED (SELECT coalesce(n.parent_id, n.id) AS proc, e.notice_id,"
-        " e.document_id, e.label, e.title, e.body, e.tsv FROM notices n JOIN search_entries e"
-        f" ON e.notice_id = n.id WHERE n.id IN ({procs}) OR n.parent_id IN ({procs}))"
+        "WITH c AS MATERIALIZED (SELECT p.proc, e.notice_id, e.document_id, e.label, e.title,"
+        f" e.body, e.tsv FROM (VALUES {pairs}) AS p(nid, proc)"
+        " JOIN search_entries e ON e.notice_id = p.nid)"
         " SELECT b.proc, b.notice_id, b.label,"
         f" ts_headline('{CONFIG}', CASE WHEN b.document_id IS NULL"
         f" THEN b.title || ' … ' || b.body ELSE b.body END, b.q, {options})"
@@ -622,15 +625,17 @@ def _count(session: Session, query: Query, relevant_only: bool) -> int:
 def _fts_snippets(session: Session, sql: _Sql, match: str, hits: list[Hit], per_hit: int) -> None:
     """SQLite: the entries of the page's procedures first (by their notices), then FTS5 asked
     for those rows alone: `snippet()` over every match of a broad query would cost more."""
-    procs = ", ".join(sql.bind(hit.procedure.id) for hit in hits)
-    entries = session.execute(
+    members = _members(session, sql, hits)
+    if not members:
+        return
+    ids = ", ".join(sql.bind(notice_id) for notice_id in members)
+    found_entries = session.execute(
         text(
-            "SELECT e.id, coalesce(n.parent_id, n.id), e.notice_id, e.label FROM notices n"
-            f" JOIN search_entries e ON e.notice_id = n.id WHERE n.id IN ({procs})"
-            f" OR n.parent_id IN ({procs})"
+            f"SELECT e.id, e.notice_id, e.label FROM search_entries e WHERE e.notice_id IN ({ids})"
         ),
         sql.params,
     ).all()
+    entries = [(i, members[notice_id], notice_id, label) for i, notice_id, label in found_entries]
     if not entries:
         return
     start, stop, one = sql.bind(START), sql.bind(STOP), sql.bind(0)
@@ -673,3 +678,16 @@ def _fts_snippets(session: Session, sql: _Sql, match: str, hits: list[Hit], per_
         hit = by_proc.get(proc)
         if hit is not None and len(hit.snippets) < per_hit and passage:
             hit.snippets.append(Snippet(notice_id, label, passage))
+
+
+def _members(session: Session, sql: _Sql, hits: list[Hit]) -> dict[int, int]:
+    """The notices of the page's procedures: notice id → procedure id."""
+    procs = ", ".join(sql.bind(hit.procedure.id) for hit in hits)
+    rows = session.execute(
+        text(
+            f"SELECT n.id, coalesce(n.parent_id, n.id) FROM notices n WHERE n.id IN ({procs})"
+            f" UNION SELECT n.id, n.parent_id FROM notices n WHERE n.parent_id IN ({procs})"
+        ),
+        sql.params,
+    ).all()
+    return {int(notice_id): int(proc) for notice_id, proc in rows}
