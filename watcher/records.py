@@ -60,6 +60,41 @@ class Amount:
     field: str | None = None
 
 
+# A procedure's type as a normalised code (issue 28): what `core/questions.py` reads, whatever the
+# portal's wording (`procedure_label` keeps that wording as evidence).
+ProcedureType = Literal[
+    "open",
+    "restricted",
+    "negotiated_with_publicity",
+    "negotiated_without_publicity",
+    "competitive_dialogue",
+    "adapted",
+    "other",
+]
+PROCEDURE_TYPES: tuple[str, ...] = (
+    "open",
+    "restricted",
+    "negotiated_with_publicity",
+    "negotiated_without_publicity",
+    "competitive_dialogue",
+    "adapted",
+    "other",
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Modification:
+    """One amendment (avenant) of a contract as a notice states it (DECP `modifications`,
+    issue 28). `amount` and `duration_months` are the contract's new total after the amendment
+    (the DECP schemas' meaning of `montant` and `dureeMois`), not the increment; `date` the
+    amendment's notification, else the publication of its data."""
+
+    date: dt.date | None = None
+    amount: float | None = None
+    duration_months: int | None = None
+    subject: str | None = None
+
+
 @dataclass(frozen=True, slots=True)
 class Lot:
     """One lot of a notice; every field may be missing."""
@@ -124,6 +159,28 @@ class NoticeRecord:
     # A procedure or award closed without a contract: "unsuccessful" (infructueux, eForms
     # `clos-nw`) or "cancelled" (issue 24); None otherwise.
     outcome: Outcome | None = None
+    # Facts for the questions to ask, the renewal radar and the legal clock (issue 28); every one
+    # None or empty when the notice does not state it (never guessed). `tenders_received`: the
+    # fewest tenders any lot received (DECP `offresRecues`, eForms BT-759 with BT-760 `tenders`,
+    # OCDS `numberOfTenderers`), per lot in `tenders_by_lot` when the notice has lots.
+    tenders_received: int | None = None
+    tenders_by_lot: tuple[tuple[str, int], ...] = ()
+    # The procedure's type, normalised, and as the portal words it (`Appel d'offres ouvert`).
+    procedure_type: ProcedureType | None = None
+    procedure_label: str | None = None
+    # An accelerated procedure (eForms BT-106) and its justification (BT-1351).
+    accelerated: bool | None = None
+    accelerated_reason: str | None = None
+    # The contract's duration in months, start and end as stated (eForms BT-36/BT-536/BT-537,
+    # DECP `dureeMois`, OCDS `contractPeriod`).
+    duration_months: int | None = None
+    contract_start: dt.date | None = None
+    contract_end: dt.date | None = None
+    # When the contract was notified or concluded (DECP `dateNotification`, eForms BT-145, OCDS
+    # `contracts.dateSigned`) and when its data was published (DECP `datePublicationDonnees`).
+    notified: dt.date | None = None
+    data_published: dt.date | None = None
+    modifications: tuple[Modification, ...] = ()
 
     def __post_init__(self) -> None:
         # One list and its first item: callers may give either (older code gives `department`).

@@ -80,6 +80,7 @@ def test_openapi_document_is_valid_and_matches_the_answers(client: TestClient) -
         "/api/notices/{notice_id}",
         "/api/events",
         "/api/procedures/{notice_id}.ocds.json",
+        "/api/procedures/{notice_id}/questions.json",
         "/api/companies",
         "/api/companies/{slug}",
         "/api/search",

@@ -186,6 +186,7 @@ FIRST_HOUR_PAGES = [
     "/sites/dunkerque",
     "/feeds",
     "/subscribe",
+    "/radar",
     "/?q=repas",
 ]
 

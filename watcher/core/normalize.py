@@ -16,6 +16,7 @@ from zoneinfo import ZoneInfo
 
 import nh3
 
+from watcher.core import facts
 from watcher.core.sanitize import INVISIBLE
 from watcher.records import NoticeRecord
 
@@ -179,4 +180,6 @@ def snapshot(record: NoticeRecord) -> dict[str, Any]:
         "language": record.language,
         "procedure_id": record.procedure_id,
         "related_ids": sorted(set(record.related_ids)),
+        # Issue 28: only the facts the notice states (no key for an older notice).
+        **facts.snapshot(record),
     }

@@ -55,7 +55,7 @@ from typing import Any, ClassVar
 
 from pydantic import Field, field_validator
 
-from watcher.core import deadlines, fastjson, places
+from watcher.core import deadlines, facts, fastjson, places
 from watcher.errors import ParseError
 from watcher.records import NoticeRecord, NoticeType, PollWindow, RawPage, RawRecord
 from watcher.sources.base import ApiSourceConfig, Source, as_list, dig
@@ -350,7 +350,21 @@ def parse_record(record: Any, *, raw: str | None = None) -> NoticeRecord | None:
         related_ids=tuple(r for r in unique(related) if r != idweb),
         language="fr",
         raw=raw if raw is not None else record_raw(record),
+        **record_facts(record, extra),
     )
+
+
+def record_facts(record: dict[str, Any], extra: Donnees) -> dict[str, Any]:
+    """The facts of issue 28 a BOAMP record states: those of its `donnees` (eForms: tenders
+    received, procedure type, durations; national: `natureMarche.dureeMois`), and the
+    procedure from the top-level `procedure_libelle` ("Procédure Ouverte") or `type_procedure`
+    ("OUVERT") when `donnees` gives none (SEEN in samples/real)."""
+    out = dict(extra.facts)
+    label = first_text(record.get("procedure_libelle"), record.get("type_procedure"))
+    if label and "procedure_type" not in out:
+        out["procedure_type"] = facts.procedure_type(label)
+        out["procedure_label"] = label
+    return out
 
 
 def top_level_deadline(value: Any) -> deadlines.Deadline | None:

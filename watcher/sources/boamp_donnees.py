@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from watcher.core import deadlines, fastjson, places
+from watcher.core import deadlines, facts, fastjson, places
 from watcher.records import Lot
 from watcher.sources.base import as_list, dig
 
@@ -69,6 +69,9 @@ class Donnees:
     documents: list[str] = field(default_factory=list)
     related_ids: list[str] = field(default_factory=list)  # as written; boamp.idwebs() reads them
     lots: list[Lot] = field(default_factory=list)
+    # `NoticeRecord` facts of issue 28 (tenders received, procedure type, duration, ...), by
+    # field name, only those the notice states.
+    facts: dict[str, Any] = field(default_factory=dict)
 
 
 def text(value: Any) -> str | None:
@@ -298,9 +301,97 @@ def _eforms(node: Any, out: Donnees) -> None:
     out.winners.extend(name for names in lot_winners.values() for name in names)
     lot_deadlines = [lot.deadline for lot in out.lots if lot.deadline]
     out.deadline = max(lot_deadlines) if lot_deadlines else None
+    out.facts = eforms_facts(root, ext)
     if out.value is None:
         values = [lot.value for lot in out.lots if lot.value is not None]
         out.value = sum(values) if values else None
+
+
+# BT-760 `received-submission-type` codes whose BT-759 counts tenders; `tenders` is every
+# tender, the others a subset (from SMEs, submitted electronically...), so at least that many.
+_ALL_TENDERS = "tenders"
+_SOME_TENDERS = frozenset(
+    {
+        "t-sme",
+        "t-micro",
+        "t-small",
+        "t-med",
+        "t-large",
+        "t-esubm",
+        "t-oth-eea",
+        "t-non-eea",
+        "t-eea",
+    }
+)
+_MONTHS = {"MONTH": 1, "YEAR": 12}
+
+
+def _date_only(value: Any) -> dt.date | None:
+    found = text(value)
+    match = _DATE_TZ.match(found or "")
+    return dt.date.fromisoformat(match.group(1)) if match else None
+
+
+def _received(ext: Any) -> dict[str, int]:
+    """Tenders received per lot (BT-759 with BT-760 `tenders`). A lot whose statistics count
+    only a kind of tender (`t-sme`, `t-esubm`...) or name no kind is not given a total."""
+    counts: dict[str, int] = {}
+    for result in as_list(dig(ext, "efac:NoticeResult", "efac:LotResult")):
+        lot = text(dig(result, "efac:TenderLot", "cbc:ID")) or ""
+        for stats in as_list(dig(result, "efac:ReceivedSubmissionsStatistics")):
+            code = (text(dig(stats, "efbc:StatisticsCode")) or "").lower()
+            number = text(dig(stats, "efbc:StatisticsNumeric"))
+            if code == _ALL_TENDERS and number and number.isdigit():
+                counts[lot] = int(number)
+    return counts
+
+
+def eforms_facts(root: Any, ext: Any) -> dict[str, Any]:
+    """The facts of issue 28 an eForms notice states: tenders received (BT-759/BT-760), the
+    procedure type (BT-105), an accelerated procedure and why (BT-106/BT-1351), the duration and
+    dates of each lot (BT-36, BT-536, BT-537: the longest and the latest kept) and the
+    conclusion of its contracts (BT-145, the earliest)."""
+    out: dict[str, Any] = {}
+    received = _received(ext)
+    if received:
+        out["tenders_received"] = min(received.values())
+        if len(received) > 1 or next(iter(received)) != "":
+            out["tenders_by_lot"] = tuple(sorted(received.items()))
+    process = dig(root, "cac:TenderingProcess")
+    code = text(dig(process, "cbc:ProcedureCode"))
+    if code:
+        out["procedure_type"] = facts.procedure_type(code)
+        out["procedure_label"] = code
+    for reason in as_list(dig(process, "cac:ProcessJustification")):
+        coded = dig(reason, "cbc:ProcessReasonCode")
+        listed = text(coded.get("@listName")) if isinstance(coded, dict) else None
+        if listed == "accelerated-procedure":
+            out["accelerated"] = text(coded) == "true"
+            if out["accelerated"]:
+                out["accelerated_reason"] = text(dig(reason, "cbc:ProcessReason"))
+    months, starts, ends = [], [], []
+    for lot in as_list(root.get("cac:ProcurementProjectLot")):
+        period = dig(lot, "cac:ProcurementProject", "cac:PlannedPeriod")
+        measure = dig(period, "cbc:DurationMeasure")
+        unit = text(measure.get("@unitCode")) if isinstance(measure, dict) else None
+        number = text(measure)
+        if unit in _MONTHS and number and number.isdigit():
+            months.append(int(number) * _MONTHS[unit])
+        starts.append(_date_only(dig(period, "cbc:StartDate")))
+        ends.append(_date_only(dig(period, "cbc:EndDate")))
+    if months:
+        out["duration_months"] = max(months)
+    if any(starts):
+        out["contract_start"] = min(d for d in starts if d)
+    if any(ends):
+        out["contract_end"] = max(d for d in ends if d)
+    concluded = [
+        _date_only(dig(c, "cbc:IssueDate"))
+        for c in as_list(dig(ext, "efac:NoticeResult", "efac:SettledContract"))
+    ]
+    if any(concluded):
+        out["notified"] = min(d for d in concluded if d)
+    return {key: value for key, value in out.items() if value is not None}
 
 
 def _organisations(ext: Any) -> dict[str, str]:
@@ -438,6 +529,9 @@ def _national(root: Any, out: Donnees) -> None:
         if out.deadline is not None:
             out.deadline_text = portal_deadline(received)
             break
+    months = text(dig(nature, "dureeMois"))
+    if months and months.isdigit():
+        out.facts["duration_months"] = int(months)
     estimate = dig(nature, "valeurEstimee")
     out.value, out.currency = amount(dig(estimate, "valeur"))
     if out.value is None:

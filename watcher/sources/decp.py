@@ -46,14 +46,15 @@ import json
 import re
 import unicodedata
 from collections.abc import Iterator
+from dataclasses import replace
 from typing import Any
 
 from pydantic import Field, field_validator
 
-from watcher.core import places
+from watcher.core import facts, places
 from watcher.core.normalize import clean_text
 from watcher.errors import ParseError
-from watcher.records import NoticeRecord, PollWindow, RawPage
+from watcher.records import Modification, NoticeRecord, PollWindow, RawPage
 from watcher.sources.base import ApiSourceConfig, Source, as_list, first
 from watcher.sources.http import Fetcher
 from watcher.sources.scrape import absolute_url
@@ -137,7 +138,7 @@ class DecpSource(Source):
         for versions in grouped(wanted):
             record = _record(versions, url)
             if record is not None:
-                yield record
+                yield replace(record, **contract_facts(versions))
 
 
 def clean(value: Any) -> str | None:
@@ -366,3 +367,57 @@ def _record(versions: list[dict[str, Any]], url: str) -> NoticeRecord | None:
         language="fr",
         raw=_raw(contract) if len(versions) == 1 else json.dumps(versions, ensure_ascii=False),
     )
+
+
+def latest(versions: list[dict[str, Any]]) -> dict[str, Any]:
+    """The record of a contract that gives its fields: the latest published (the file's last
+    among equals), as `_record` chooses it."""
+    order = sorted(
+        range(len(versions)),
+        key=lambda i: (str(versions[i].get("datePublicationDonnees") or ""), i),
+    )
+    return versions[order[-1]]
+
+
+def _count(value: Any) -> int | None:
+    """A whole, non-negative count (`offresRecues`, `dureeMois`), else None."""
+    number = _amount(value)
+    if number is None or number < 0 or number != int(number):
+        return None
+    return int(number)
+
+
+def contract_facts(versions: list[dict[str, Any]]) -> dict[str, Any]:
+    """What a DECP contract states for the questions, the radar and the legal clock (issue 28),
+    from its latest record: `offresRecues` (2022 format only; the 2019 format has no such field),
+    `procedure`, `dureeMois`, `dateNotification` (a concession's `dateSignature`),
+    `dateDebutExecution` and each of `modifications` (new total amount and duration); and the
+    first `datePublicationDonnees` of its records, when its data was first published (a record
+    published again later is not late data)."""
+    contract = latest(versions)
+    published = [d for v in versions if (d := _date(v.get("datePublicationDonnees")))]
+    label = clean(str(contract.get("procedure") or ""))
+    changes = []
+    for entry in as_list(contract.get("modifications")):
+        change = first(entry.get("modification", entry)) if isinstance(entry, dict) else None
+        if not isinstance(change, dict):
+            continue
+        changes.append(
+            Modification(
+                date=_date(change.get("dateNotificationModification"))
+                or _date(change.get("datePublicationDonneesModification")),
+                amount=_amount(change.get("montant", change.get("valeurGlobale"))),
+                duration_months=_count(change.get("dureeMois")),
+                subject=clean(str(change.get("objetModification") or "")),
+            )
+        )
+    return {
+        "tenders_received": _count(contract.get("offresRecues")),
+        "procedure_type": facts.procedure_type(label),
+        "procedure_label": label,
+        "duration_months": _count(contract.get("dureeMois")),
+        "notified": _date(contract.get("dateNotification")) or _date(contract.get("dateSignature")),
+        "contract_start": _date(contract.get("dateDebutExecution")),
+        "data_published": min(published) if published else None,
+        "modifications": tuple(changes),
+    }

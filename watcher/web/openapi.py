@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from watcher import __version__
+from watcher.web.asking_openapi import add_asking_api
 from watcher.web.company_openapi import add_company_api
 from watcher.web.listing import EVENT_TYPES
 
@@ -299,7 +300,7 @@ def openapi_document(base_url: str) -> dict[str, Any]:
             }
         },
     }
-    return add_search_api(add_company_api(document))
+    return add_search_api(add_asking_api(add_company_api(document)))
 
 
 def add_search_api(document: dict[str, Any]) -> dict[str, Any]:

@@ -34,6 +34,7 @@ from watcher.core.phases import ORDER as PHASE_ORDER
 from watcher.db.models import Notice, NoticeVersion, SourceState
 from watcher.errors import ConfigError
 from watcher.pipeline.runtime import Runtime
+from watcher.web import asking
 from watcher.web.company_listing import site_counts_by_slug, site_timeline
 from watcher.web.feedlinks import feed_links
 from watcher.web.gazetteer import Site, load_sites
@@ -303,6 +304,8 @@ class Pages:
                 score=f"{notice.score:.1f}",
                 description=(notice.snapshot or {}).get("description"),
                 timeline=items,
+                asking=asking.context(members, asking.today()),
+                asking_labels=asking.LABELS,
             )
 
     def raw(self, request: Request) -> Response:

@@ -26,6 +26,7 @@ from watcher.web import api, feeds, metrics
 from watcher.web.company_pages import routes as company_routes
 from watcher.web.failsafe import FailSafe, OnceLog, database_problem
 from watcher.web.pages import Pages
+from watcher.web.radar import routes as radar_routes
 from watcher.web.search_pages import routes as search_routes
 from watcher.web.subscribe import routes as subscribe_routes
 
@@ -56,6 +57,7 @@ def create_app(runtime: Runtime, *, lifespan: Any = None) -> Starlette:
     pages = Pages(runtime)
     routes = [
         *company_routes(runtime, pages),  # before `/sites/{slug}` and `/feeds/{path}`
+        *radar_routes(runtime, pages),  # before `/feeds/{path}`
         *search_routes(runtime, pages),  # before `/feeds/{path}`
         *pages.routes(),
         *api.routes(runtime),
