@@ -276,3 +276,22 @@ def test_the_migration_indexes_an_existing_database(database_url: str) -> None:
             assert [hit.procedure.native_id for hit in results.hits] == ["n1"]
     finally:
         engine.dispose()
+
+
+@pytest.mark.parametrize("text", ["rétention", "rétention OR restauration", "after:2000"])
+def test_a_first_page_drawn_from_the_best_matches_is_exact(
+    runtime: Runtime, monkeypatch: pytest.MonkeyPatch, text: str
+) -> None:
+    def first(candidates: int) -> tuple[list[str], int, bool]:
+        monkeypatch.setattr("watcher.db.search.CANDIDATES", candidates)
+        with session_scope(runtime.sessions) as session:
+            found = search(session, text, relevant_only=False, limit=1)
+        return [h.procedure.native_id for h in found.hits], found.total, found.capped
+
+    ids, total, capped = first(1_000)
+    assert not capped
+    for candidates in (1, 2, 3):
+        bounded_ids, bounded_total, bounded_capped = first(candidates)
+        assert bounded_ids == ids
+        # Capped: the total counts the candidates' procedures (at least the page).
+        assert bounded_total == total if not bounded_capped else 1 <= bounded_total <= total

@@ -41,6 +41,8 @@ CONFIG = "watcher_search"
 # A document's text is indexed up to here (a PostgreSQL tsvector holds at most 1 MB).
 MAX_BODY = 200_000
 BATCH = 1000
+# A first page is drawn from this many of the best matching entries (see `search`).
+CANDIDATES = 500
 MMAP_BYTES = 256 << 20
 # Where a snippet's highlighted words start and end (control characters that stored text never
 # holds: `watcher.core.sanitize` removes them); `snippet_html` makes them <mark>.
@@ -360,6 +362,8 @@ class Results:
     total: int  # procedures found
     facets: dict[str, list[tuple[str, int]]]
     next: Cursor | None
+    # The total and the facets count the best CANDIDATES matches only (more were found).
+    capped: bool = False
 
 
 @dataclass
@@ -459,8 +463,34 @@ class _Sql:
             )
         return "".join(f" AND {w}" for w in where)
 
-    def matched(self) -> str:
-        """SELECT nid, proc, score, site, phase, year, source of every matching notice."""
+    def best(self, bound: int) -> str:
+        """SELECT nid, score of at most `bound` entries: the best ranked ones (the engine's own
+        top-N: FTS5's `ORDER BY rank LIMIT`, a heap over `ts_rank` on PostgreSQL); for a query
+        of filters alone, the newest matching notices (no text index read)."""
+        limit = self.bind(bound)
+        if not self.query.groups:
+            return (
+                "SELECT n.id AS nid, 0.0 AS score FROM notices n JOIN sources s"
+                f" ON s.id = n.source_id WHERE 1 = 1{self.filters()}"
+                f" ORDER BY n.id DESC LIMIT {limit}"
+            )
+        match = self.bind(self.match(self.query.groups))
+        if self.dialect == "sqlite":
+            return (
+                f"SELECT CASE WHEN {FTS_TABLE}.rowid > 0 THEN {FTS_TABLE}.rowid ELSE (SELECT"
+                f" e.notice_id FROM search_entries e WHERE e.id = {FTS_TABLE}.rowid) END AS nid,"
+                f" {FTS_TABLE}.rank AS score FROM {FTS_TABLE} WHERE {FTS_TABLE} MATCH {match}"
+                f" AND {FTS_TABLE}.rank MATCH '{_RANK}' ORDER BY {FTS_TABLE}.rank LIMIT {limit}"
+            )
+        return (
+            "SELECT e.notice_id AS nid, (-ts_rank(e.tsv, q.q, 1))::float8 AS score"
+            f" FROM search_entries e, to_tsquery('{CONFIG}', {match}) AS q(q)"
+            f" WHERE e.tsv @@ q.q ORDER BY 2 LIMIT {limit}"
+        )
+
+    def matched(self, hits: str | None = None) -> str:
+        """SELECT nid, proc, score, site, phase, year, source of every matching notice (of
+        `hits`, a SELECT nid, score, if given)."""
         year = (
             "substr(n.published, 1, 4)"
             if self.dialect == "sqlite"
@@ -469,7 +499,7 @@ class _Sql:
         return (
             "SELECT n.id AS nid, coalesce(n.parent_id, n.id) AS proc, h.score AS score,"
             f" n.site AS site, n.phase AS phase, {year} AS year, s.name AS source"
-            f" FROM ({self.hits()}) h JOIN notices n ON n.id = h.nid"
+            f" FROM ({hits or self.hits()}) h JOIN notices n ON n.id = h.nid"
             " JOIN sources s ON s.id = n.source_id"
             f" WHERE 1 = 1{self.filters()}{self.excluded()}"
         )
@@ -516,32 +546,53 @@ def search(
         # Reads through a memory map: the index and the notices it joins are read, not
         # copied through SQLite's small page cache (three times faster on broad queries).
         session.execute(text(f"PRAGMA mmap_size = {MMAP_BYTES}"))
-    cursor = ""
-    if after is not None:
-        cursor = (
-            f" WHERE p.score > {sql.bind(after.score)} OR (p.score = {sql.bind(after.score)}"
-            f" AND p.proc < {sql.bind(after.procedure)})"
+    rows: list[Any] = []
+    capped = False
+    if after is None:
+        # The first page from the best CANDIDATES entries alone: exact when they hold a full
+        # page (no entry left out ranks better than those kept), or when they are all there
+        # are; then the total and the facets are those of the candidates (`capped`).
+        bounded = _sql(session, query, relevant_only)
+        best = "SELECT f.nid AS nid, min(f.score) AS score FROM f GROUP BY f.nid"
+        rows = session.execute(
+            text(
+                _page_statement(
+                    bounded,
+                    f"f AS MATERIALIZED ({bounded.best(CANDIDATES)}),"
+                    f" m AS MATERIALIZED ({bounded.matched(best)})",
+                    "",
+                    limit,
+                    facets,
+                    " UNION ALL SELECT 2, NULL, NULL, count(*), min(f.nid), NULL, NULL, NULL,"
+                    " NULL FROM f",
+                )
+            ),
+            bounded.params,
+        ).all()
+        candidates, newest = next((int(r[3]), r[4]) for r in rows if r[0] == 2)
+        page = [r for r in rows if r[0] == 0]
+        capped = candidates >= CANDIDATES
+        # A query of filters alone reads the newest notices: the page is exact when its
+        # procedures are all at least as new as the oldest notice read.
+        full = len(page) > limit and (
+            bool(query.groups) or newest is None or int(page[limit][1]) >= int(newest)
         )
-    # One statement: the matching notices once (a materialized CTE), then the page of
-    # procedures with their number (counted before the cursor applies) and the facets' counts.
-    facet_rows = (
-        " UNION ALL SELECT 1, NULL, NULL, count(*), NULL, m.site, m.phase, m.year, m.source"
-        " FROM m GROUP BY m.site, m.phase, m.year, m.source"
-        if facets
-        else ""
-    )
-    rows = session.execute(
-        text(
-            f"WITH m AS MATERIALIZED ({sql.matched()})"
-            " SELECT * FROM (SELECT 0 AS kind, p.proc, p.score, p.notices, p.total, NULL AS site,"
-            " NULL AS phase, NULL AS year, NULL AS source FROM (SELECT g.proc AS proc, g.score"
-            " AS score, g.notices AS notices, count(*) OVER () AS total FROM (SELECT m.proc AS"
-            " proc, min(m.score) AS score, count(*) AS notices FROM m GROUP BY m.proc) g)"
-            f" p{cursor} ORDER BY p.score, p.proc DESC LIMIT {sql.bind(limit + 1)}) pg"
-            f"{facet_rows}"
-        ),
-        sql.params,
-    ).all()
+        if capped and not full:
+            rows = []
+    if not rows:
+        capped = False
+        cursor = ""
+        if after is not None:
+            cursor = (
+                f" WHERE p.score > {sql.bind(after.score)} OR (p.score = {sql.bind(after.score)}"
+                f" AND p.proc < {sql.bind(after.procedure)})"
+            )
+        rows = session.execute(
+            text(
+                _page_statement(sql, f"m AS MATERIALIZED ({sql.matched()})", cursor, limit, facets)
+            ),
+            sql.params,
+        ).all()
     page = [(r[1], r[2], r[3], r[4]) for r in rows if r[0] == 0]
     counts = _facet_counts([r[3:] for r in rows if r[0] == 1]) if facets else {}
     more = len(page) > limit
@@ -563,6 +614,29 @@ def search(
         total=total,
         facets=counts,
         next=Cursor(last.score, last.procedure.id) if last else None,
+        capped=capped,
+    )
+
+
+def _page_statement(
+    sql: _Sql, ctes: str, cursor: str, limit: int, facets: bool, extra: str = ""
+) -> str:
+    """One statement: the matching notices once (`m`, a materialized CTE), then the page of
+    procedures with their number (counted before the cursor applies) and the facets' counts."""
+    facet_rows = (
+        " UNION ALL SELECT 1, NULL, NULL, count(*), NULL, m.site, m.phase, m.year, m.source"
+        " FROM m GROUP BY m.site, m.phase, m.year, m.source"
+        if facets
+        else ""
+    )
+    return (
+        f"WITH {ctes}"
+        " SELECT * FROM (SELECT 0 AS kind, p.proc, p.score, p.notices, p.total, NULL AS site,"
+        " NULL AS phase, NULL AS year, NULL AS source FROM (SELECT g.proc AS proc, g.score"
+        " AS score, g.notices AS notices, count(*) OVER () AS total FROM (SELECT m.proc AS"
+        " proc, min(m.score) AS score, count(*) AS notices FROM m GROUP BY m.proc) g)"
+        f" p{cursor} ORDER BY p.score, p.proc DESC LIMIT {sql.bind(limit + 1)}) pg"
+        f"{facet_rows}{extra}"
     )
 
 

@@ -371,6 +371,10 @@ def add_search_api(document: dict[str, Any]) -> dict[str, Any]:
             "q": {"type": "string"},
             "all": {"type": "boolean"},
             "total": {"type": "integer", "description": "Procedures found."},
+            "total_capped": {
+                "type": "boolean",
+                "description": "True: total and facets count the best 500 matches only.",
+            },
             "items": {"type": "array", "items": hit},
             "facets": {
                 "type": "object",

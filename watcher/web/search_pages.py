@@ -198,6 +198,7 @@ def routes(runtime: Runtime, pages: Pages) -> list[BaseRoute]:
             "q": text,
             "all": everything,
             "total": results.total,
+            "total_capped": results.capped,
             "items": [hit_json(hit) for hit in results.hits],
             "facets": {
                 name: [{"value": v, "count": c} for v, c in values]
