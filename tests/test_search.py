@@ -12,7 +12,14 @@ from sqlalchemy import select
 from tests.test_linking import _poll
 from watcher.core.query import MAX_CHARS, Filters, Term, parse
 from watcher.db.models import Document, DocumentVersion, Notice
-from watcher.db.search import Cursor, index_document, rebuild, search
+from watcher.db.search import (
+    Cursor,
+    fill_deferred,
+    index_document,
+    index_notices,
+    rebuild,
+    search,
+)
 from watcher.db.session import session_scope
 from watcher.pipeline.runtime import Runtime
 from watcher.records import Lot, NoticeRecord
@@ -295,3 +302,15 @@ def test_a_first_page_drawn_from_the_best_matches_is_exact(
         assert bounded_ids == ids
         # Capped: the total counts the candidates' procedures (at least the page).
         assert bounded_total == total if not bounded_capped else 1 <= bounded_total <= total
+
+
+def test_words_a_poll_defers_are_found_once_filled(runtime: Runtime) -> None:
+    with session_scope(runtime.sessions) as session:
+        notice = session.scalars(select(Notice).where(Notice.native_id == "CRA-REPAS")).one()
+        index_notices(session, [(notice.id, "Zeppelin", notice.snapshot)], deferred=True)
+        dialect = session.get_bind().dialect.name
+    # PostgreSQL leaves the words to `fill_deferred`; SQLite indexes them at once.
+    assert _found(runtime, "zeppelin") == ([] if dialect == "postgresql" else ["CRA-REPAS"])
+    with session_scope(runtime.sessions) as session:
+        fill_deferred(session)
+    assert _found(runtime, "zeppelin") == ["CRA-REPAS"]

@@ -15,6 +15,7 @@ from tests.atom_schema import atom_problems
 from tests.mailbox import Mailbox
 from tests.test_linking import _poll
 from tests.test_notify import _close_cli_databases, cli, use_env  # noqa: F401 - fixture
+from watcher.db.search import index_notices
 from watcher.notify import deliver_pending
 from watcher.notify.memory import MemoryMailer
 from watcher.pipeline.runtime import Runtime
@@ -64,9 +65,18 @@ def runtime(
     return rt
 
 
+@pytest.mark.parametrize("deferred", [False, True])
 def test_a_search_subscriber_gets_one_mail_for_a_matching_award_and_none_for_another(
-    runtime: Runtime,
+    runtime: Runtime, monkeypatch: pytest.MonkeyPatch, deferred: bool
 ) -> None:
+    if deferred:  # as a scheduled poll on PostgreSQL: words indexed after the poll commits
+        import watcher.db.store  # noqa: PLC0415
+
+        monkeypatch.setattr(
+            watcher.db.store,
+            "index_notices",
+            lambda session, notices, **_: index_notices(session, notices, deferred=True),
+        )
     added = cli("subscribers", "add", "carol@example.org", "--query", '"restauration" dep:59')
     assert added.exit_code == 0, added.output
     assert "query='\"restauration\" dep:59'" in added.output

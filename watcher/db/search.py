@@ -37,6 +37,10 @@ log = logging.getLogger("watcher.db.search")
 FTS_TABLE = "search_fts"
 TSV_INDEX = "ix_search_entries_tsv"
 NOTICES_INDEX = "ix_notices_search"
+UNINDEXED_INDEX = "ix_search_entries_unindexed"
+# PostgreSQL: while this setting is 'on' in a transaction, entries are written without their
+# tsvector (a poll's), which `fill_deferred` computes after the poll commits.
+DEFER_SETTING = "watcher.search_deferred"
 CONFIG = "watcher_search"
 # A document's text is indexed up to here (a PostgreSQL tsvector holds at most 1 MB).
 MAX_BODY = 200_000
@@ -59,7 +63,11 @@ def managed_in_sql(name: str | None, type_: str) -> bool:
     models with the database leaves them out."""
     if not name:
         return False
-    return (type_ == "table" and name.startswith(FTS_TABLE)) or name in {TSV_INDEX, NOTICES_INDEX}
+    return (type_ == "table" and name.startswith(FTS_TABLE)) or name in {
+        TSV_INDEX,
+        NOTICES_INDEX,
+        UNINDEXED_INDEX,
+    }
 
 
 # --- the index's schema --------------------------------------------------------------------
@@ -85,9 +93,13 @@ _INDEXES = {
     " (id, relevant, parent_id, source_id, site, phase, published)",
     "postgresql": f"CREATE INDEX {TSV_INDEX} ON search_entries USING gin (tsv)",
 }
+# PostgreSQL: the entries whose tsvector is still to compute (few, and none most of the time).
+_PG_UNINDEXED = f"CREATE INDEX {UNINDEXED_INDEX} ON search_entries (id) WHERE tsv IS NULL"
 
 _PG_TRIGGER = (
     "CREATE FUNCTION search_entries_tsv() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN"
+    f" IF current_setting('{DEFER_SETTING}', true) = 'on' THEN NEW.tsv := NULL; RETURN NEW;"
+    " END IF;"
     f" NEW.tsv := setweight(to_tsvector('{CONFIG}', coalesce(NEW.title, '')), 'A')"
     f" || setweight(to_tsvector('{CONFIG}', coalesce(NEW.body, '')), 'D');"
     " RETURN NEW; END $$",
@@ -122,12 +134,15 @@ def create_engine_objects(conn: Connection) -> None:
 def create_indexes(conn: Connection) -> None:
     """The indexes a search reads (GIN on PostgreSQL; a covering index of notices on SQLite)."""
     conn.exec_driver_sql(_INDEXES[conn.dialect.name])
+    if conn.dialect.name == "postgresql":
+        conn.exec_driver_sql(_PG_UNINDEXED)
 
 
 def drop_indexes(conn: Connection) -> None:
     """Drop them (before a bulk rebuild, as the migration builds the index)."""
     conn.exec_driver_sql(f"DROP INDEX IF EXISTS {TSV_INDEX}")
     conn.exec_driver_sql(f"DROP INDEX IF EXISTS {NOTICES_INDEX}")
+    conn.exec_driver_sql(f"DROP INDEX IF EXISTS {UNINDEXED_INDEX}")
 
 
 def drop_engine_objects(conn: Connection) -> None:
@@ -194,14 +209,43 @@ def notice_entry(notice_id: int, title: str, snap: dict[str, Any]) -> dict[str, 
     }
 
 
-def index_notices(session: Session, notices: Iterable[tuple[int, str, dict[str, Any]]]) -> None:
-    """(Re)write the entries of these notices (id, title, snapshot); the store calls it."""
+def index_notices(
+    session: Session,
+    notices: Iterable[tuple[int, str, dict[str, Any]]],
+    *,
+    deferred: bool = False,
+) -> None:
+    """(Re)write the entries of these notices (id, title, snapshot); the store calls it.
+    `deferred` (a poll, on PostgreSQL): their words are indexed by `fill_deferred`, after the
+    poll commits, so that `to_tsvector` and the GIN index do not lengthen the poll; their
+    field filters (CPV, département, buyer, company) hold at once."""
     latest = {notice_id: (title, snap) for notice_id, title, snap in notices}
     rows = [notice_entry(notice_id, title, snap) for notice_id, (title, snap) in latest.items()]
     if not rows:
         return
+    defer = deferred and session.get_bind().dialect.name == "postgresql"
+    if defer:
+        session.execute(text(f"SELECT set_config('{DEFER_SETTING}', 'on', true)"))
     session.execute(delete(SearchEntry).where(SearchEntry.id.in_([row["id"] for row in rows])))
     session.execute(insert(SearchEntry), rows)
+    if defer:
+        session.execute(text(f"SELECT set_config('{DEFER_SETTING}', 'off', true)"))
+
+
+def fill_deferred(session: Session) -> int:
+    """Index the words of the entries a poll wrote deferred (PostgreSQL); how many. Called after
+    the polls of a round and before alerts are queued (`watcher.notify.deliver_pending`), so a
+    search subscriber is told of a notice once its words are searchable."""
+    if session.get_bind().dialect.name != "postgresql":
+        return 0
+    # Assigning the title fires the trigger, which computes the tsvector (the setting is off).
+    filled = session.execute(
+        text(
+            "UPDATE search_entries SET title = title WHERE id IN (SELECT id FROM search_entries"
+            " WHERE tsv IS NULL)"
+        )
+    )
+    return int(getattr(filled, "rowcount", 0) or 0)
 
 
 def index_document(session: Session, document_id: int, label: str, body: str | None) -> None:
@@ -546,7 +590,7 @@ def search(
         # Reads through a memory map: the index and the notices it joins are read, not
         # copied through SQLite's small page cache (three times faster on broad queries).
         session.execute(text(f"PRAGMA mmap_size = {MMAP_BYTES}"))
-    rows: list[Any] = []
+    rows: Sequence[Any] = ()
     capped = False
     if after is None:
         # The first page from the best CANDIDATES entries alone: exact when they hold a full
@@ -570,15 +614,15 @@ def search(
             bounded.params,
         ).all()
         candidates, newest = next((int(r[3]), r[4]) for r in rows if r[0] == 2)
-        page = [r for r in rows if r[0] == 0]
+        kept = [r for r in rows if r[0] == 0]
         capped = candidates >= CANDIDATES
         # A query of filters alone reads the newest notices: the page is exact when its
         # procedures are all at least as new as the oldest notice read.
-        full = len(page) > limit and (
-            bool(query.groups) or newest is None or int(page[limit][1]) >= int(newest)
+        full = len(kept) > limit and (
+            bool(query.groups) or newest is None or int(kept[limit][1]) >= int(newest)
         )
         if capped and not full:
-            rows = []
+            rows = ()
     if not rows:
         capped = False
         cursor = ""

@@ -157,7 +157,9 @@ def _poll(
             fetcher = make_fetcher(source, ctx, client)
             fetcher.validators = load_validators(session, state_id)
             state = session.get_one(SourceState, state_id)
-            store = PollStore(session, state, ctx.matcher, started, result, announce=announce)
+            store = PollStore(
+                session, state, ctx.matcher, started, result, announce=announce, defer_search=True
+            )
             if isinstance(source, RawRecordSource):
                 store.parse_raw = source.parse_raw
             for page in source.fetch(fetcher, window):
