@@ -317,14 +317,37 @@ def latency(database_url: str, clients: int, rounds: int) -> None:
 
 
 def poll(database_url: str, workdir: str, base_url: str, index: bool) -> None:
-    """Child: part 1's first poll, with the store's search hook, or with it made a no-op."""
+    """Child: part 1's first poll, with the store's search hook, or with it made a no-op; with
+    the index, then the words a PostgreSQL poll leaves for later (`fill_deferred`), timed apart."""
+    import contextlib  # noqa: PLC0415
+    import io  # noqa: PLC0415
+    import time  # noqa: PLC0415
+
     if not index:
         import watcher.db.store  # noqa: PLC0415
 
         watcher.db.store.index_notices = lambda *_args, **_kwargs: None  # type: ignore[assignment]
     from benchmarks.ingest import poll as ingest_poll  # noqa: PLC0415
 
-    ingest_poll(database_url, workdir, base_url)
+    printed = io.StringIO()
+    with contextlib.redirect_stdout(printed):
+        ingest_poll(database_url, workdir, base_url)
+    measured = json.loads(printed.getvalue().strip().splitlines()[-1])
+    fill = 0.0
+    if index:
+        from sqlalchemy.orm import Session  # noqa: PLC0415
+
+        from watcher.db.search import fill_deferred  # noqa: PLC0415
+        from watcher.db.session import make_engine  # noqa: PLC0415
+
+        engine = make_engine(database_url)
+        started = time.perf_counter()
+        with Session(engine) as session:
+            fill_deferred(session)
+            session.commit()
+        fill = time.perf_counter() - started
+        engine.dispose()
+    report(**measured, fill=fill)
 
 
 def _database_rows(name: str, url: str, notices: int, documents: int, rounds: int) -> list[Row]:
@@ -358,6 +381,7 @@ def _database_rows(name: str, url: str, notices: int, documents: int, rounds: in
 
 def _ingest_rows(name: str, make: Any, tmp: Path, server_url: str) -> list[Row]:
     best: dict[bool, float] = {}
+    fill: float = 0.0
     for rep in range(2):
         for index in (False, True):
             folder = tmp / f"ingest-{name}-{index}-{rep}"
@@ -365,13 +389,15 @@ def _ingest_rows(name: str, make: Any, tmp: Path, server_url: str) -> list[Row]:
             args = {"workdir": str(folder), "base_url": server_url, "index": index}
             if make is None:
                 url = f"sqlite:///{folder / 'watcher.sqlite3'}"
-                took = child("search.poll", database_url=url, **args).payload()["seconds"]
+                took = child("search.poll", database_url=url, **args).payload()
             else:
                 with make() as url:
-                    took = child("search.poll", database_url=url, **args).payload()["seconds"]
-            best[index] = min(best.get(index, took), took)
+                    took = child("search.poll", database_url=url, **args).payload()
+            if index and took["seconds"] < best.get(index, float("inf")):
+                fill = took["fill"]
+            best[index] = min(best.get(index, took["seconds"]), took["seconds"])
     ratio = best[True] / best[False]
-    return [
+    rows = [
         Row(
             "search",
             f"{name}: first poll of part 1's records, with the index kept / without",
@@ -381,6 +407,16 @@ def _ingest_rows(name: str, make: Any, tmp: Path, server_url: str) -> list[Row]:
             met=ratio <= INGEST_MAX,
         )
     ]
+    if fill:
+        rows.append(
+            Row(
+                "search",
+                f"{name}: the poll's words indexed after it (fill_deferred, before alerts)",
+                seconds(fill),
+                ratio=f"poll + fill {(best[True] + fill) / best[False]:.2f}×",
+            )
+        )
+    return rows
 
 
 def run(*, quick: bool = False) -> list[Row]:

@@ -452,11 +452,24 @@ class _Sql:
             " WHERE e.tsv @@ q.q GROUP BY e.notice_id"
         )
 
-    def excluded(self) -> str:
-        """A condition on `n`: no notice of its procedure says an excluded term."""
+    def excluded(self, few: bool = False) -> str:
+        """A condition on `n`: no notice of its procedure says an excluded term. `few`: asked of
+        each of a few candidates (a first page's), rather than of every notice at once."""
         if not self.query.excluded:
             return ""
         match = self.bind(self.match([self.query.excluded]))
+        if few:
+            proc = "coalesce(n.parent_id, n.id)"
+            said = (
+                f"x.tsv @@ to_tsquery('{CONFIG}', {match})"
+                if self.dialect == "postgresql"
+                else f"x.id IN (SELECT rowid FROM {FTS_TABLE} WHERE {FTS_TABLE} MATCH {match})"
+            )
+            return (
+                " AND NOT EXISTS (SELECT 1 FROM notices nx JOIN search_entries x"
+                f" ON x.notice_id = nx.id WHERE (nx.id = {proc} OR nx.parent_id = {proc})"
+                f" AND {said})"
+            )
         if self.dialect == "sqlite":
             found = (
                 f"SELECT CASE WHEN {FTS_TABLE}.rowid > 0 THEN {FTS_TABLE}.rowid ELSE (SELECT"
@@ -535,6 +548,13 @@ class _Sql:
     def matched(self, hits: str | None = None) -> str:
         """SELECT nid, proc, score, site, phase, year, source of every matching notice (of
         `hits`, a SELECT nid, score, if given)."""
+        # A few candidates: each notice read by its key (PostgreSQL would otherwise scan the
+        # notices its filters allow, not knowing how few candidates there are).
+        notices = (
+            "CROSS JOIN LATERAL (SELECT * FROM notices n1 WHERE n1.id = h.nid) n"
+            if hits is not None and self.dialect == "postgresql"
+            else "JOIN notices n ON n.id = h.nid"
+        )
         year = (
             "substr(n.published, 1, 4)"
             if self.dialect == "sqlite"
@@ -543,9 +563,9 @@ class _Sql:
         return (
             "SELECT n.id AS nid, coalesce(n.parent_id, n.id) AS proc, h.score AS score,"
             f" n.site AS site, n.phase AS phase, {year} AS year, s.name AS source"
-            f" FROM ({hits or self.hits()}) h JOIN notices n ON n.id = h.nid"
+            f" FROM ({hits or self.hits()}) h {notices}"
             " JOIN sources s ON s.id = n.source_id"
-            f" WHERE 1 = 1{self.filters()}{self.excluded()}"
+            f" WHERE 1 = 1{self.filters()}{self.excluded(few=hits is not None)}"
         )
 
 
