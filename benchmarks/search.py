@@ -407,7 +407,7 @@ def _ingest_rows(name: str, make: Any, tmp: Path, server_url: str) -> list[Row]:
             met=ratio <= INGEST_MAX,
         )
     ]
-    if fill:
+    if make is not None:  # PostgreSQL: the words are indexed after the poll
         rows.append(
             Row(
                 "search",

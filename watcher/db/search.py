@@ -539,10 +539,12 @@ class _Sql:
                 f" {FTS_TABLE}.rank AS score FROM {FTS_TABLE} WHERE {FTS_TABLE} MATCH {match}"
                 f" AND {FTS_TABLE}.rank MATCH '{_RANK}' ORDER BY {FTS_TABLE}.rank LIMIT {limit}"
             )
+        # PostgreSQL ranks every match anyway: the best of those the filters keep, then.
         return (
             "SELECT e.notice_id AS nid, (-ts_rank(e.tsv, q.q, 1))::float8 AS score"
-            f" FROM search_entries e, to_tsquery('{CONFIG}', {match}) AS q(q)"
-            f" WHERE e.tsv @@ q.q ORDER BY 2 LIMIT {limit}"
+            f" FROM search_entries e CROSS JOIN to_tsquery('{CONFIG}', {match}) AS q(q)"
+            " JOIN notices n ON n.id = e.notice_id JOIN sources s ON s.id = n.source_id"
+            f" WHERE e.tsv @@ q.q{self.filters()} ORDER BY 2 LIMIT {limit}"
         )
 
     def matched(self, hits: str | None = None) -> str:
