@@ -29,7 +29,7 @@ from sqlalchemy import Connection, Integer, column, delete, insert, select, text
 from sqlalchemy.orm import Session, joinedload
 from sqlalchemy.sql.selectable import TextualSelect
 
-from watcher.core.query import Query, Term, fold, parse
+from watcher.core.query import Filters, Query, Term, fold, parse
 from watcher.db.models import Document, DocumentVersion, Notice, SearchEntry
 
 log = logging.getLogger("watcher.db.search")
@@ -539,12 +539,19 @@ class _Sql:
                 f" {FTS_TABLE}.rank AS score FROM {FTS_TABLE} WHERE {FTS_TABLE} MATCH {match}"
                 f" AND {FTS_TABLE}.rank MATCH '{_RANK}' ORDER BY {FTS_TABLE}.rank LIMIT {limit}"
             )
-        # PostgreSQL ranks every match anyway: the best of those the filters keep, then.
+        # PostgreSQL ranks every match anyway: with field filters, the best of the matches they
+        # keep (the relevant notices alone are too many to be worth the join).
+        filtered = self.query.filters != Filters()
         return (
             "SELECT e.notice_id AS nid, (-ts_rank(e.tsv, q.q, 1))::float8 AS score"
             f" FROM search_entries e CROSS JOIN to_tsquery('{CONFIG}', {match}) AS q(q)"
-            " JOIN notices n ON n.id = e.notice_id JOIN sources s ON s.id = n.source_id"
-            f" WHERE e.tsv @@ q.q{self.filters()} ORDER BY 2 LIMIT {limit}"
+            + (
+                " JOIN notices n ON n.id = e.notice_id JOIN sources s ON s.id = n.source_id"
+                f" WHERE e.tsv @@ q.q{self.filters()}"
+                if filtered
+                else " WHERE e.tsv @@ q.q"
+            )
+            + f" ORDER BY 2 LIMIT {limit}"
         )
 
     def matched(self, hits: str | None = None) -> str:
@@ -612,6 +619,10 @@ def search(
         # Reads through a memory map: the index and the notices it joins are read, not
         # copied through SQLite's small page cache (three times faster on broad queries).
         session.execute(text(f"PRAGMA mmap_size = {MMAP_BYTES}"))
+    else:
+        # No parallel workers: their start costs more than the few thousand rows a search
+        # reads, and concurrent searches have no idle core to lend.
+        session.execute(text("SET LOCAL max_parallel_workers_per_gather = 0"))
     rows: Sequence[Any] = ()
     capped = False
     if after is None:
