@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from watcher.db import limits
 from watcher.db.locks import source_lock
 from watcher.db.models import PollRun, SourceState
+from watcher.db.search import fill_deferred
 from watcher.db.session import session_scope
 from watcher.db.store import PollStore
 from watcher.errors import WatcherError
@@ -253,5 +254,9 @@ def _record_failure(
 
 
 def run_sources(sources: Sequence[Source], ctx: Context) -> list[RunResult]:
-    """Poll every source in turn; each failure is isolated."""
-    return [run_source(source, ctx) for source in sources]
+    """Poll every source in turn; each failure is isolated. Then the words the polls left to
+    index (PostgreSQL) are indexed: searchable once the polls return."""
+    results = [run_source(source, ctx) for source in sources]
+    with session_scope(ctx.sessions) as session:
+        fill_deferred(session)
+    return results
