@@ -1,12 +1,13 @@
 """Run the benchmarks and print their tables: `.venv/bin/python benchmarks/run.py`.
 
-Seven parts, each compared in the same run with a floor or a peer (README.md, "Benchmarks"):
+Eight parts, each compared in the same run with a floor or a peer (README.md, "Benchmarks"):
 `ingest` (BOAMP API pages into SQLite and PostgreSQL, beside the storage and hash floors), `html`
 (the `html` kind against urlwatch and a stdlib keep-alive client, conditional requests), `feed`
 (the `feed` kind against urlwatch), `growth` (a database grown to 100,000 notices by the real
 pipeline: rounds, export, rematch, pages under 20 clients, fixed costs, imports), `scale` (feeds
 and pages over 100,000 bulk-inserted notices), `cli` (`watcher --help`, `watcher check-config`),
-`serve` (`/feeds/all.atom` under load).
+`serve` (`/feeds/all.atom` under load), `search` (full-text search over 100,000 notices and
+10,000 documents).
 Each part prints its table with the machine's load as soon as it ends; then every row again, and
 issue 29's targets with their verdicts. Series are medians of five interleaved runs (min–max).
 `--only PART` runs one part (repeatable), `--quick` runs every part on smaller inputs (a smoke
@@ -27,7 +28,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks.common import Row, load_line, table
 
-PARTS = ("ingest", "html", "feed", "growth", "scale", "cli", "serve")
+PARTS = ("ingest", "html", "feed", "growth", "scale", "cli", "serve", "search")
 # Issue 29's targets, and the rows (by part and words of their measurement) that carry them.
 TARGETS = (
     ("first poll, whole command ≤ 2× the storage floor", "ingest", "first poll ("),

@@ -7,6 +7,7 @@ from sqlalchemy import Connection
 
 from watcher.db import models  # noqa: F401 - registers the tables on Base.metadata
 from watcher.db.base import Base
+from watcher.db.search import managed_in_sql
 from watcher.db.session import make_engine
 from watcher.settings import load_settings
 
@@ -29,6 +30,7 @@ def _configure(connection: Connection) -> None:
         target_metadata=target_metadata,
         compare_type=True,
         compare_server_default=True,
+        include_name=lambda name, type_, _parent: not managed_in_sql(name, type_),
         render_as_batch=connection.dialect.name == "sqlite",
     )
     with context.begin_transaction():

@@ -83,6 +83,7 @@ def test_openapi_document_is_valid_and_matches_the_answers(client: TestClient) -
         "/api/procedures/{notice_id}/questions.json",
         "/api/companies",
         "/api/companies/{slug}",
+        "/api/search",
     }
     assert doc["servers"] == [{"url": "https://watcher.example"}]
     schemas = doc["components"]["schemas"]
@@ -94,6 +95,11 @@ def test_openapi_document_is_valid_and_matches_the_answers(client: TestClient) -
     assert set(listing) == set(schemas["EventList"]["properties"])
     detail = client.get(notice["html"].replace("/notices/", "/api/notices/")).json()
     assert set(detail) == set(schemas["NoticeDetail"]["properties"])
+    found = client.get("/api/search?q=rétention").json()
+    assert set(found) == set(schemas["SearchResults"]["properties"])
+    assert set(found["items"][0]) == set(
+        schemas["SearchResults"]["properties"]["items"]["items"]["properties"]
+    )
     assert set(detail["versions"][0]) == set(
         schemas["NoticeDetail"]["properties"]["versions"]["items"]["properties"]
     )

@@ -273,3 +273,33 @@ def test_offline_first_run_is_explained_on_screen(
                 assert overflow <= 0, f"{path} scrolls sideways by {overflow}px at {width}px"
                 name = "home" if path == "/" else "sources"
                 screenshot(browser, f"first-hour-offline-{name}-{width}.png")
+
+
+def test_search_from_home_to_a_procedure_and_its_follow_form(
+    site: str, browser: webdriver.Chrome
+) -> None:
+    """Issue 27: the home page's full-text box, a ranked result with its highlighted passage,
+    the procedure page it opens, and the search's feed and e-mail form."""
+    wait = WebDriverWait(browser, 20)
+    browser.get(f"{site}/")
+    box = browser.find_element(By.ID, "search-q")
+    box.send_keys("retention lesquin")
+    browser.find_element(By.CSS_SELECTOR, "form.search-box button[type=submit]").click()
+    wait.until(expected_conditions.url_contains("/search?q=retention+lesquin"))
+    results = browser.find_elements(By.CSS_SELECTOR, "ol.search-results h3 a")
+    assert [a.text for a in results] == [
+        "Fourniture et livraison de repas pour les personnes retenues au centre de rétention "
+        "administrative de Lesquin"
+    ]
+    marks = [m.text for m in browser.find_elements(By.CSS_SELECTOR, ".snippet mark")]
+    assert "rétention" in marks and "Lesquin" in marks
+    form = browser.find_element(By.CSS_SELECTOR, "form.subscribe-search")
+    query = form.find_element(By.NAME, "query").get_attribute("value")
+    assert query == "retention lesquin"
+    feed = browser.find_element(By.PARTIAL_LINK_TEXT, "Flux Atom").get_attribute("href")
+    assert feed and httpx.get(feed, timeout=5).status_code == 200
+    screenshot(browser, "search.png")
+
+    results[0].click()
+    wait.until(expected_conditions.url_matches(r"/notices/\d+$"))
+    assert "Lesquin" in browser.find_element(By.TAG_NAME, "h1").text

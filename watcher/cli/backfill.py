@@ -20,6 +20,7 @@ from sqlalchemy import select
 from tqdm import tqdm
 
 from watcher.db.models import BackfillProgress
+from watcher.db.search import fill_deferred
 from watcher.db.session import session_scope
 from watcher.errors import ConfigError, WatcherError
 from watcher.pipeline.poll import Context, run_source, source_state
@@ -130,6 +131,8 @@ def _run_window(
     for _ in range(BUSY_TRIES):
         result = run_source(source, ctx, since=window[0], until=window[1], announce=announce)
         if not result.skipped:
+            with session_scope(ctx.sessions) as session:  # the window's words, searchable
+                fill_deferred(session)
             return result
         ctx.sleep(BUSY_WAIT)
     return result

@@ -34,6 +34,8 @@ def prepare(data_dir: Path, base_url: str) -> tuple[Runtime, list[str]]:
     """Fill a demonstration database in `data_dir`; the runtime and lines for the person."""
     from watcher.cli.firstrun import bundled  # noqa: PLC0415
     from watcher.cli.firstrun.portal import DemoPortal  # noqa: PLC0415
+    from watcher.db.search import fill_deferred  # noqa: PLC0415
+    from watcher.db.session import session_scope  # noqa: PLC0415
     from watcher.pipeline.cycle import publish_feeds  # noqa: PLC0415
     from watcher.pipeline.poll import run_source  # noqa: PLC0415
 
@@ -71,6 +73,8 @@ def prepare(data_dir: Path, base_url: str) -> tuple[Runtime, list[str]]:
                 results.append(run_source(source, ctx))
         finally:
             quiet.setLevel(level)
+        with session_scope(ctx.sessions) as session:  # the polls' words, searchable
+            fill_deferred(session)
         for number, result in enumerate(results, start=1):
             if not result.ok:
                 raise WatcherError(f"demo: the sample could not be read: {result.error}")

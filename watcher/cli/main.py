@@ -48,6 +48,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "watcher.cli.documents:documents",
         "Public documents of relevant notices (avis, règlement de consultation, DCE).",
     ),
+    "search": (
+        "watcher.cli.search:search_command",
+        "Search the stored notices and their documents' text; best procedures first.",
+    ),
     "rematch": (
         "watcher.cli.maintenance:rematch",
         "Re-run the relevance matcher on every stored notice (after the rules changed).",

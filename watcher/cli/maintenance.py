@@ -34,7 +34,7 @@ def rematch() -> None:
     click.echo(
         f"{report.checked} notices checked: {report.became_relevant} became relevant, "
         f"{report.became_irrelevant} no longer relevant, {report.site_changed} changed site, "
-        f"{report.events} new events"
+        f"{report.events} new events; search index rebuilt ({report.indexed} entries)"
     )
 
 

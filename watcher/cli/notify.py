@@ -37,6 +37,11 @@ def subscribers() -> None:
 )
 @click.option("--lang", type=click.Choice(subs.LANGS), default="fr", show_default=True)
 @click.option("--digest", type=click.Choice(["daily"]), default=None, help="One e-mail a day.")
+@click.option(
+    "--query",
+    default=None,
+    help="Only the procedures this search finds, e.g. '\"restauration\" dep:59' (see /search).",
+)
 @friendly
 def add(
     address: str,
@@ -46,6 +51,7 @@ def add(
     events: tuple[str, ...],
     lang: str,
     digest: str | None,
+    query: str | None,
 ) -> None:
     """Add (or update) a confirmed subscription for ADDRESS: an e-mail or an Apprise URL.
 
@@ -57,7 +63,13 @@ def add(
     runtime = Runtime.from_env()
     _check_known(runtime, sites, sources)
     filters = subs.Filters(
-        sites=sites, sources=sources, events=events, lang=lang, digest=digest, companies=companies
+        sites=sites,
+        sources=sources,
+        events=events,
+        lang=lang,
+        digest=digest,
+        companies=companies,
+        query=query,
     )
     with session_scope(runtime.sessions) as session:
         sub, created = subs.add_confirmed(session, address, filters, utcnow())

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+import time
 from pathlib import Path
 
 import click
@@ -60,6 +61,10 @@ def db_upgrade() -> None:
 
     runtime = Runtime.from_env()
     engine = make_engine(runtime.settings.db_url)
+    started = time.perf_counter()
     changed = upgrade(engine)
+    took = time.perf_counter() - started
     where = engine.url.render_as_string(hide_password=True)
-    click.echo(f"database {where}: {'upgraded' if changed else 'already up to date'}")
+    click.echo(
+        f"database {where}: {f'upgraded in {took:.1f} s' if changed else 'already up to date'}"
+    )

@@ -16,6 +16,7 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
 )
+from sqlalchemy.dialects.postgresql import TSVECTOR
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from watcher.db.base import Base, TZDateTime, created_at, intpk
@@ -185,6 +186,8 @@ class Subscriber(Base):
     companies: Mapped[list[Any]] = mapped_column(JSON, default=list)
     sources: Mapped[list[Any]] = mapped_column(JSON, default=list)
     events: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    # A search (`watcher.core.query`): events of the procedures it finds (issue 27).
+    query: Mapped[str | None] = mapped_column(Text)
     since_event_id: Mapped[int] = mapped_column(Integer, default=0)
     created_at: Mapped[created_at]
     confirmed_at: Mapped[dt.datetime | None]
@@ -401,3 +404,33 @@ class HttpValidator(Base):
     content_hash: Mapped[str | None] = mapped_column(String(64))
     context: Mapped[str] = mapped_column(String(64), default="")
     checked_at: Mapped[dt.datetime]
+
+
+class SearchEntry(Base):
+    """What full-text search reads of one notice, or of one downloaded document's text (issue 27).
+
+    Written by the store and the document sync (`watcher.db.search`), rebuilt by `watcher
+    rematch`. The database indexes `title` and `body` with its own engine: on SQLite the FTS5
+    table `search_fts` (external content, kept in sync by triggers), on PostgreSQL `tsv`, a
+    weighted `tsvector` filled by a trigger, under a GIN index. `buyer`, `companies` and `keys`
+    (` cpv:45210000 dep:59 `) are folded, for the field filters of a query.
+    """
+
+    __tablename__ = "search_entries"
+
+    # The notice's id for a notice's entry, minus the document's id for a document's: a match
+    # names its notice without reading the entry (written by `watcher.db.search`).
+    id: Mapped[intpk]
+    notice_id: Mapped[int] = mapped_column(ForeignKey("notices.id", ondelete="CASCADE"), index=True)
+    # Set on a document's entry (its latest version with text); None on the notice's own.
+    document_id: Mapped[int | None] = mapped_column(
+        ForeignKey("documents.id", ondelete="CASCADE"), index=True
+    )
+    label: Mapped[str | None] = mapped_column(String(255))
+    # Before the texts, so that SQLite reads them without the row's overflow pages.
+    buyer: Mapped[str | None] = mapped_column(Text)
+    companies: Mapped[str | None] = mapped_column(Text)
+    keys: Mapped[str | None] = mapped_column(Text)
+    title: Mapped[str] = mapped_column(Text)
+    body: Mapped[str] = mapped_column(Text)
+    tsv: Mapped[str | None] = mapped_column(Text().with_variant(TSVECTOR(), "postgresql"))

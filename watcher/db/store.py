@@ -48,6 +48,7 @@ from watcher.core.timeline import (
 )
 from watcher.db.compiled import member, recompile
 from watcher.db.models import Event, Notice, NoticeVersion, SourceState
+from watcher.db.search import index_notices
 from watcher.match.matcher import Matcher, MatchInput, Verdict
 from watcher.records import FieldChange, NoticeRecord, RawPage, RawRecord, RunResult, Unreadable
 
@@ -159,6 +160,9 @@ class PollStore:
     # False for a backfill: history is stored (versions, verdicts, procedure links) but nothing is
     # announced, so feeds and subscribers are not flooded with years of old notices.
     announce: bool = True
+    # True (a scheduled poll): on PostgreSQL the words of the notices written are indexed after
+    # the poll commits (`watcher.db.search.fill_deferred`), not in its transaction.
+    defer_search: bool = False
     _seen: dict[str, str] = field(default_factory=dict)
     _pending: list[tuple[RawPage, NoticeRecord | RawRecord, str]] = field(default_factory=list)
     _waiting: set[str] = field(default_factory=set)  # native ids in `_pending`
@@ -291,6 +295,11 @@ class PollStore:
         if batch.versions:
             rows = [{**row, "notice_id": n.id} for n, row in batch.versions]
             self.session.execute(insert(_TABLES["notice_versions"]), rows)
+            index_notices(
+                self.session,
+                ((n.id, n.title, row["snapshot"]) for n, row in batch.versions),
+                deferred=self.defer_search,
+            )
         if batch.events:
             rows = [{**row, "notice_id": n.id} for n, row in batch.events]
             self.session.execute(insert(_TABLES["events"]), rows)

@@ -16,6 +16,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from watcher.db.models import Document, DocumentVersion, Event, Notice, SourceState
+from watcher.db.search import index_document
 from watcher.documents.text import Extracted, filename_for
 
 EVENT_TYPE = "documents_changed"
@@ -244,6 +245,7 @@ def record_outcomes(
     for doc in plan.removed:
         row = session.get_one(Document, doc.id)
         row.removed_at = now
+        index_document(session, doc.id, row.filename, None)  # no longer searched
         if doc.version:
             changes.append(_change(_label(row.filename, doc.version), None))
             transitions.append(f"{doc.url}|{doc.sha256}|")
@@ -271,6 +273,7 @@ def _add_version(
             extract_error=extracted.error,
         )
     )
+    index_document(session, document_id, outcome.filename, extracted.text)
     return extracted.error
 
 

@@ -24,6 +24,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, joinedload
 
 from watcher.db.models import Event, MaintainerAlert, Notice, SourceState, Subscriber
+from watcher.db.search import fill_deferred
 from watcher.db.session import session_scope
 from watcher.errors import DeliveryError
 from watcher.notify import ledger
@@ -152,6 +153,8 @@ def deliver_pending(
     cfg = load_notify_settings()
     with _ROUND:
         report = DeliveryReport()
+        with session_scope(runtime.sessions) as session:
+            fill_deferred(session)  # a poll's words, indexed before searches are matched
         with session_scope(runtime.sessions) as session:
             report.interrupted = ledger.recover_interrupted(session, now)
             report.queued = ledger.enqueue(session, now)

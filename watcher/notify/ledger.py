@@ -38,7 +38,9 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from watcher.companies.store import company_procedures
+from watcher.core.query import parse
 from watcher.db.models import Delivery, Event, Notice, SourceState, Subscriber
+from watcher.db.search import procedures
 from watcher.db.session import session_scope
 
 STALE_AFTER = dt.timedelta(minutes=15)
@@ -78,7 +80,7 @@ class Batch:
     overflow: bool = False
 
 
-def _matching_events(sub: Subscriber) -> Any:
+def _matching_events(sub: Subscriber, dialect: str) -> Any:
     """Events of relevant notices after the subscriber's start that pass its filters."""
     query = (
         select(Event.id)
@@ -96,6 +98,8 @@ def _matching_events(sub: Subscriber) -> Any:
         query = query.where(SourceState.name.in_(sub.sources))
     if sub.companies:
         query = query.where(Event.notice_id.in_(company_procedures(sub.companies)))
+    if sub.query:
+        query = query.where(Event.notice_id.in_(procedures(dialect, parse(sub.query))))
     if sub.events:
         # "new" was every first announcement before phases: it still brings the call for tenders
         # that follows a prior information notice.
@@ -108,8 +112,9 @@ def enqueue(session: Session, now: dt.datetime) -> int:
     """Put every new (event, confirmed subscriber) pair in the ledger as pending; how many."""
     added = 0
     subscribers = session.scalars(select(Subscriber).where(Subscriber.confirmed.is_(True))).all()
+    dialect = session.get_bind().dialect.name
     for sub in subscribers:
-        event_ids = session.scalars(_matching_events(sub)).all()
+        event_ids = session.scalars(_matching_events(sub, dialect)).all()
         if event_ids:
             rows = [
                 {

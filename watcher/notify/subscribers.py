@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from watcher.core.query import MAX_CHARS
 from watcher.db.models import Event, Subscriber
 from watcher.errors import ConfigError
 
@@ -119,6 +120,8 @@ class Filters:
     lang: str = "fr"
     digest: str | None = None
     companies: Sequence[str] = ()
+    # A search (`watcher.core.query`): only the events of the procedures it finds (issue 27).
+    query: str | None = None
 
     def check(self) -> None:
         """`ConfigError` for an unknown event type, language or digest."""
@@ -149,6 +152,7 @@ def _apply(sub: Subscriber, filters: Filters) -> None:
     sub.events = sorted(set(filters.events))
     sub.lang = filters.lang
     sub.digest = filters.digest
+    sub.query = (filters.query or "").strip()[:MAX_CHARS] or None
 
 
 def add_confirmed(
@@ -267,5 +271,6 @@ def describe(sub: Subscriber) -> str:
         f"sites={listed(sub.sites, 'all')} sources={listed(sub.sources, 'all')} "
         f"events={listed(sub.events, 'all')} lang={sub.lang} "
         + (f"companies={','.join(sub.companies)} " if sub.companies else "")
+        + (f"query={sub.query!r} " if sub.query else "")
         + f"{'daily digest' if sub.digest else 'immediate'}"
     )

@@ -99,6 +99,10 @@ def _has_companies(runtime: Runtime) -> bool:
 def after_polls(runtime: Runtime, results: Sequence[RunResult]) -> list[str]:
     """Documents, reminders, feeds and alerts after `results`; lines for a person to read."""
     lines: list[str] = []
+    from watcher.db.search import fill_deferred  # noqa: PLC0415
+
+    with session_scope(runtime.sessions) as session:  # the polls' words, searchable from now
+        fill_deferred(session)
     try:
         from watcher.documents.sync import load_documents_settings, sync_documents  # noqa: PLC0415
 

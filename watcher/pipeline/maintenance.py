@@ -16,6 +16,7 @@ from watcher import __version__
 from watcher.core.normalize import format_deadline
 from watcher.db.compiled import compile_all
 from watcher.db.models import Event, Notice, NoticeVersion, SourceState
+from watcher.db.search import rebuild as rebuild_search
 from watcher.db.store import event_key, match_input
 from watcher.errors import WatcherError
 from watcher.match.matcher import Matcher
@@ -32,6 +33,7 @@ class RematchReport:
     became_irrelevant: int = 0
     site_changed: int = 0
     events: int = 0
+    indexed: int = 0  # search entries written again (issue 27)
 
 
 def _batches(session: Session) -> Iterator[list[Notice]]:
@@ -95,6 +97,7 @@ def rematch(
             progress(len(batch))
     # Sites may have changed, and the compiling rules with the release: every procedure again.
     compile_all(session)
+    report.indexed = rebuild_search(session)  # the search index, in step with what is stored
     return report
 
 

@@ -23,6 +23,7 @@ from watcher.core.bounds import NoticeCaps, cap_notice
 from watcher.db import limits
 from watcher.db.locks import source_lock
 from watcher.db.models import PollRun, SourceState
+from watcher.db.search import fill_deferred
 from watcher.db.session import session_scope
 from watcher.db.store import PollStore
 from watcher.errors import WatcherError
@@ -165,7 +166,9 @@ def _poll(
             fetcher.validators = load_validators(session, state_id)
             state = session.get_one(SourceState, state_id)
             caps = notice_caps(ctx.settings)
-            store = PollStore(session, state, ctx.matcher, started, result, announce=announce)
+            store = PollStore(
+                session, state, ctx.matcher, started, result, announce=announce, defer_search=True
+            )
             if isinstance(source, RawRecordSource):
                 store.parse_raw = _capped_raw(source, caps)
             budget = PollBudget(ctx.settings)
@@ -339,5 +342,9 @@ def _record_failure(
 
 
 def run_sources(sources: Sequence[Source], ctx: Context) -> list[RunResult]:
-    """Poll every source in turn; each failure is isolated."""
-    return [run_source(source, ctx) for source in sources]
+    """Poll every source in turn; each failure is isolated. Then the words the polls left to
+    index (PostgreSQL) are indexed: searchable once the polls return."""
+    results = [run_source(source, ctx) for source in sources]
+    with session_scope(ctx.sessions) as session:
+        fill_deferred(session)
+    return results

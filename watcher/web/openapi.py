@@ -336,4 +336,87 @@ def openapi_document(base_url: str) -> dict[str, Any]:
             }
         },
     }
-    return add_asking_api(add_company_api(document))
+    return add_search_api(add_asking_api(add_company_api(document)))
+
+
+def add_search_api(document: dict[str, Any]) -> dict[str, Any]:
+    """`/api/search` (issue 27): procedures a full-text query finds, best first."""
+    snippet = {
+        "type": "object",
+        "properties": {
+            "notice_id": {"type": "integer"},
+            "document": {**NULLABLE_STRING, "description": "The document's file name, if any."},
+            "text": {"type": "string"},
+            "html": {"type": "string", "description": "Escaped, the words found in <mark>."},
+        },
+    }
+    facet = {
+        "type": "array",
+        "items": {
+            "type": "object",
+            "properties": {"value": {"type": "string"}, "count": {"type": "integer"}},
+        },
+    }
+    hit = {
+        "type": "object",
+        "properties": {
+            "id": {"type": "integer", "description": "The procedure's first notice."},
+            "title": {"type": "string"},
+            "buyer": NULLABLE_STRING,
+            "source": {"type": "string"},
+            "site": NULLABLE_STRING,
+            "phase": NULLABLE_STRING,
+            "published": {"type": ["string", "null"], "format": "date"},
+            "url": NULLABLE_STRING,
+            "html": {"type": "string"},
+            "score": {"type": "number", "description": "Lower is better."},
+            "notices": {"type": "integer", "description": "Notices of the procedure found."},
+            "snippets": {"type": "array", "items": snippet},
+        },
+    }
+    document["paths"]["/api/search"] = {
+        "get": {
+            "operationId": "search",
+            "summary": "Procedures a full-text query finds (notices and documents), best first.",
+            "parameters": [
+                _param(
+                    "q",
+                    'Words, "exact phrases", -excluded, OR, and filters cpv:4521* '
+                    "acheteur:/buyer: dep:59 site: company:/titulaire: phase: source: "
+                    "after:/before: (YYYY, YYYY-MM or YYYY-MM-DD). Never an error: what cannot "
+                    "be read is searched as words.",
+                    {"type": "string"},
+                ),
+                _param(
+                    "all", "1: every stored notice, not only relevant ones.", {"type": "string"}
+                ),
+                _param("after", "The cursor of the next page (from `next`).", {"type": "string"}),
+                _param(
+                    "per_page",
+                    "Procedures per page.",
+                    {"type": "integer", "minimum": 1, "maximum": 100, "default": 20},
+                ),
+            ],
+            "responses": _ok("#/components/schemas/SearchResults", "A page of procedures."),
+        }
+    }
+    document["components"]["schemas"]["SearchResults"] = {
+        "type": "object",
+        "required": ["q", "total", "items", "facets", "next"],
+        "properties": {
+            "q": {"type": "string"},
+            "all": {"type": "boolean"},
+            "total": {"type": "integer", "description": "Procedures found."},
+            "total_capped": {
+                "type": "boolean",
+                "description": "True: total and facets count the best 500 matches only.",
+            },
+            "items": {"type": "array", "items": hit},
+            "facets": {
+                "type": "object",
+                "properties": dict.fromkeys(("site", "phase", "year", "source"), facet),
+            },
+            "next": {**NULLABLE_STRING, "description": "URL of the next page, or null."},
+        },
+    }
+    return document

@@ -29,6 +29,7 @@ from watcher.web.failsafe import FailSafe, OnceLog, database_problem
 from watcher.web.hosts import BaseUrlRedirects
 from watcher.web.pages import Pages
 from watcher.web.radar import routes as radar_routes
+from watcher.web.search_pages import routes as search_routes
 from watcher.web.subscribe import routes as subscribe_routes
 
 log = logging.getLogger("watcher.web")
@@ -59,6 +60,7 @@ def create_app(runtime: Runtime, *, lifespan: Any = None) -> Starlette:
     routes = [
         *company_routes(runtime, pages),  # before `/sites/{slug}` and `/feeds/{path}`
         *radar_routes(runtime, pages),  # before `/feeds/{path}`
+        *search_routes(runtime, pages),  # before `/feeds/{path}`
         *pages.routes(),
         *api.routes(runtime),
         *metrics.routes(runtime),

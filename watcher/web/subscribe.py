@@ -416,6 +416,7 @@ def routes(runtime: Runtime) -> list[BaseRoute]:
         companies = [str(v) for v in form.getlist("company")]  # from a company's page
         events = [str(v) for v in form.getlist("event")]
         digest = "daily" if form.get("digest") == "daily" else None
+        query = str(form.get("query") or "").strip() or None  # from a search page (issue 27)
         values = {"email": email, "sites": sites, "events": events, "digest": digest}
         try:
             address, channel = subs.parse_address(email)
@@ -447,7 +448,7 @@ def routes(runtime: Runtime) -> list[BaseRoute]:
         if off is not None:
             return message(request, lang, "down_title", off, status=503)
         filters = subs.Filters(
-            sites=sites, events=events, lang=lang, digest=digest, companies=companies
+            sites=sites, events=events, lang=lang, digest=digest, companies=companies, query=query
         )
         task = BackgroundTask(run_in_threadpool, sent_in_background, address, filters, conf)
         return message(request, lang, "sent_title", "sent_text", background=task)
