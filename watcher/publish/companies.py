@@ -18,10 +18,8 @@ from sqlalchemy.orm import Session
 
 from watcher.companies.store import company_procedures
 from watcher.db.models import Company, CompanyContract, Event, Notice
-from watcher.publish.atom import FeedMeta, assemble
 from watcher.publish.catalog import FORMATS, LANGS
-from watcher.publish.jsonfeed import JsonFeedMeta, assemble_json
-from watcher.publish.pages import Rendered, render
+from watcher.publish.pages import Rendered, render, simple_document
 from watcher.publish.reading import RELEVANT, event_rows
 
 FEED_SIZE = 100
@@ -95,12 +93,7 @@ def company_document(
     self_url = f"{base_url}/feeds/{prefix}{FOLDER}/{feed.slug}.{fmt}"
     title = f"{feed.name} — {'marchés' if lang == 'fr' else 'contracts'}"
     page = f"{base_url}/companies/{feed.slug}"
-    if fmt == "json":
-        meta = JsonFeedMeta(title=title, feed_url=self_url, home_page_url=page, lang=lang)
-        return assemble_json(meta, (i.json for i in items))
-    atom = FeedMeta(feed_id=self_url, title=title, self_url=self_url, site_url=page, lang=lang)
-    updated = items[0].updated if items else None
-    return assemble(atom, updated, (i.atom for i in items))
+    return simple_document(title, self_url, page, items, fmt, lang)
 
 
 def render_feed(session: Session, feed: CompanyFeed, lang: str, base_url: str) -> list[Rendered]:

@@ -88,6 +88,19 @@ def _older(ref: DocRef, archives: int) -> DocRef | None:
 DEMO_TITLE = {"fr": "Démonstration — ", "en": "Demonstration — "}
 
 
+def simple_document(
+    title: str, self_url: str, page: str, items: Sequence[Rendered], fmt: str, lang: str
+) -> bytes:
+    """A one-page feed (a company's, a search's) from its rendered entries (newest first): Atom,
+    or JSON Feed when `fmt` is "json"; `page` is the site's page of the same things."""
+    if fmt == "json":
+        meta = JsonFeedMeta(title=title, feed_url=self_url, home_page_url=page, lang=lang)
+        return assemble_json(meta, (i.json for i in items))
+    atom = FeedMeta(feed_id=self_url, title=title, self_url=self_url, site_url=page, lang=lang)
+    updated = items[0].updated if items else None
+    return assemble(atom, updated, (i.atom for i in items))
+
+
 def render_document(
     ref: DocRef, base_url: str, archives: int, items: Sequence[Rendered], *, demo: bool = False
 ) -> Document:

@@ -13,10 +13,8 @@ from watcher.core.normalize import clean_text
 from watcher.core.query import Query
 from watcher.db.models import Event, Notice
 from watcher.db.search import procedures
-from watcher.publish.atom import FeedMeta, assemble
 from watcher.publish.companies import FEED_SIZE
-from watcher.publish.jsonfeed import JsonFeedMeta, assemble_json
-from watcher.publish.pages import Rendered, render
+from watcher.publish.pages import Rendered, render, simple_document
 from watcher.publish.reading import RELEVANT, event_rows
 
 
@@ -43,9 +41,4 @@ def search_document(
     self_url = f"{base_url}/feeds/search.{fmt}?{params}"
     page = f"{base_url}/search?{params}"
     title = f"{'Recherche' if lang == 'fr' else 'Search'} « {clean_text(query.text) or ''} »"
-    if fmt == "json":
-        meta = JsonFeedMeta(title=title, feed_url=self_url, home_page_url=page, lang=lang)
-        return assemble_json(meta, (i.json for i in items))
-    atom = FeedMeta(feed_id=self_url, title=title, self_url=self_url, site_url=page, lang=lang)
-    updated = items[0].updated if items else None
-    return assemble(atom, updated, (i.atom for i in items))
+    return simple_document(title, self_url, page, items, fmt, lang)
