@@ -329,7 +329,6 @@ class Pages:
                 procedure=procedure,
                 phases=procedure_phases(members),
                 ocds_url=f"/api/procedures/{notice.id}.ocds.json",
-                score=f"{notice.score:.1f}",
                 description=(notice.snapshot or {}).get("description"),
                 timeline=items,
                 asking=asking.context(members, asking.today()),
