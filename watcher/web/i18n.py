@@ -53,7 +53,7 @@ MESSAGES: dict[str, dict[str, str]] = {
         "health_see": "Voir l'état des sources",
         "feeds_box_title": "Suivre dans un lecteur de flux",
         "follow_title": "Suivre",
-        "follow_mail": "Recevoir un e-mail à chaque nouveauté",
+        "follow_mail": "Recevoir un e-mail pour ceci",
         "follow_feed": "Suivre ce flux",
         "feeds_box_exact": "Le flux de {what} contient les mêmes événements que cette page.",
         "feeds_box_closest": (
@@ -257,7 +257,7 @@ MESSAGES: dict[str, dict[str, str]] = {
         "health_see": "See the sources' health",
         "feeds_box_title": "Follow in a feed reader",
         "follow_title": "Follow",
-        "follow_mail": "Get an e-mail for each new event",
+        "follow_mail": "Get e-mails for this",
         "follow_feed": "Follow this feed",
         "feeds_box_exact": "The feed of {what} holds the same events as this page.",
         "feeds_box_closest": (
