@@ -303,3 +303,23 @@ def test_search_from_home_to_a_procedure_and_its_follow_form(
     results[0].click()
     wait.until(expected_conditions.url_matches(r"/notices/\d+$"))
     assert "Lesquin" in browser.find_element(By.TAG_NAME, "h1").text
+
+
+def test_a_feed_opened_in_chromium_shows_a_link_per_entry(
+    site: str, browser: webdriver.Chrome
+) -> None:
+    """Issue 25: the XSLT sheet makes /feeds/all.atom a page; each entry's title is a link to its
+    page on this site and its date is in words."""
+    feed = httpx.get(f"{site}/feeds/all.atom", timeout=10).content
+    entries = feed.count(b"<entry>")
+    assert entries
+    browser.set_window_size(1280, 900)
+    browser.get(f"{site}/feeds/all.atom")
+    links = WebDriverWait(browser, 20).until(
+        lambda d: d.find_elements(By.CSS_SELECTOR, "li.feed-entry h2 a")
+    )
+    assert len(links) == entries
+    assert all("/notices/" in (a.get_attribute("href") or "") for a in links)
+    dates = [t.text for t in browser.find_elements(By.CSS_SELECTOR, "li.feed-entry time")]
+    assert len(dates) == entries and all(" à " in d and "(UTC)" in d for d in dates), dates
+    screenshot(browser, "feed-all-1280.png")

@@ -315,3 +315,42 @@ def test_main_pages_at_laptop_and_phone_width(
         ARTIFACTS.mkdir(exist_ok=True)
         assert browser.save_screenshot(str(ARTIFACTS / f"page-{name}-{width}-first-screen.png"))
         screenshot(browser, f"page-{name}-{width}.png")
+
+
+# The columns a reader needs at a glance on a phone: /sites' count and last event, a company's
+# contract dates and amounts (the third and last cells of a site row; a contract's date and amount).
+PHONE_COLUMNS = {
+    "/sites": "table.stack tbody td:nth-of-type(4), table.stack tbody td:nth-of-type(5)",
+    "/companies/spie-batignolles-nord": (
+        "table.stack tbody td:nth-of-type(3), table.stack tbody td:nth-of-type(4)"
+    ),
+}
+
+
+@pytest.mark.parametrize("path", list(PHONE_COLUMNS))
+def test_amount_and_date_columns_are_on_a_phone_screen(
+    site: str, browser: webdriver.Chrome, path: str
+) -> None:
+    """At 390 px the sites and contracts tables become one card per row: every date, count and
+    amount cell lies inside the screen, with no sideways scrolling of the table or the page."""
+    browser.set_window_size(390, 900)
+    browser.get(f"{site}{path}")
+    boxes = browser.execute_script(
+        "const w = document.documentElement.clientWidth;"
+        "return [w, [...document.querySelectorAll(arguments[0])].map(c => {"
+        " const r = c.getBoundingClientRect();"
+        " return [c.getAttribute('data-label'), r.left, r.right, c.textContent.trim()]; }),"
+        " document.querySelector('.table-scroll').scrollWidth"
+        " - document.querySelector('.table-scroll').clientWidth]",
+        PHONE_COLUMNS[path],
+    )
+    width, cells, inner = boxes
+    assert cells, path
+    labels = {label for label, *_ in cells}
+    assert labels == (
+        {"Avis pertinents", "Dernier événement"} if path == "/sites" else {"Date", "Montant"}
+    ), labels
+    for label, left, right, words in cells:
+        assert left >= 0 and right <= width, f"{label} « {words} » at {left}–{right} of {width}"
+    assert inner <= 0, f"the table scrolls sideways by {inner}px"
+    screenshot(browser, f"phone-columns-{path.strip('/').replace('/', '-')}.png")

@@ -8,6 +8,7 @@ from collections.abc import Callable, Iterator
 from io import StringIO
 from pathlib import Path
 
+import lxml.html
 import pytest
 from lxml import etree
 from sqlalchemy import select
@@ -232,3 +233,24 @@ def test_the_company_page_offers_e_mails_and_its_feed(client: TestClient) -> Non
         '<a class="follow-feed" href="/feeds/companies/spie-batignolles-nord.atom"'
         ' type="application/atom+xml">'
     ) in html
+
+
+def test_follow_links_are_under_the_page_title_in_plain_words(
+    client: TestClient, awarded: Runtime
+) -> None:
+    """Issue 25: « Recevoir un e-mail pour ceci » and « Suivre ce flux » right under the title of
+    the site, company and procedure pages (not only at their end), in French and in English."""
+    with awarded.sessions() as session:
+        procedure = session.scalars(select(Notice.id).where(Notice.parent_id.is_(None))).first()
+    pages = ["/sites/dunkerque", "/companies/spie-batignolles-nord", f"/notices/{procedure}"]
+    for lang, words in (
+        ("fr", ["Recevoir un e-mail pour ceci", "Suivre ce flux"]),
+        ("en", ["Get e-mails for this", "Follow this feed"]),
+    ):
+        for path in pages:
+            doc = lxml.html.fromstring(client.get(f"{path}?lang={lang}").text)
+            [title] = doc.cssselect("main h1")
+            after = title.getnext()
+            assert after is not None and after.tag == "nav", path
+            assert "follow" in after.get("class", ""), path
+            assert [" ".join(a.text_content().split()) for a in after.cssselect("a")] == words

@@ -121,7 +121,7 @@ def test_what_is_a_feed(client: TestClient, lang: str, heading: str, phrase: str
 def test_feeds_open_styled_in_a_browser_and_link_our_page(client: TestClient) -> None:
     feed = client.get("/feeds/sites/dunkerque.atom?lang=en")
     body = feed.content
-    assert b'<?xml-stylesheet type="text/css" href="/static/feed.css"?>' in body.split(b"\n")[1]
+    assert b'<?xml-stylesheet type="text/css" href="/static/feed.css"?>' in body.split(b"\n")[2]
     assert b"<script" not in body
     assert b"Site: CRA de Dunkerque" in body and b"Site : dunkerque" not in body
     assert b"<title>Deadline moved: " in body

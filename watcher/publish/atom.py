@@ -29,6 +29,9 @@ _CLOSE = b"</feed>"
 # A feed opened in a browser is styled by this sheet (a CSS processing instruction: no script, and
 # the document stays plain, valid Atom): a title, a word on what a feed is, and the entries.
 STYLESHEET = "/static/feed.css"
+# Browsers that run XSLT show the feed as a page instead (issue 25): each entry a link, its date
+# in words, in the feed's language; the CSS above stays for those that do not.
+TRANSFORM = "/static/feed.xsl"
 _DECLARATION_END = b"?>\n"
 # Characters XML 1.0 forbids; portal text is cleaned on the way in, this is the last guard.
 _XML_ILLEGAL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
@@ -141,7 +144,10 @@ def feed_head(meta: FeedMeta, updated: dt.datetime) -> tuple[bytes, bytes]:
         fg.history.archive = True
     document: bytes = fg.atom_str(pretty=True)
     end = document.index(_DECLARATION_END) + len(_DECLARATION_END)
-    sheet = f'<?xml-stylesheet type="text/css" href="{STYLESHEET}"?>\n'.encode()
+    sheet = (
+        f'<?xml-stylesheet type="text/xsl" href="{TRANSFORM}"?>\n'
+        f'<?xml-stylesheet type="text/css" href="{STYLESHEET}"?>\n'
+    ).encode()
     document = document[:end] + sheet + document[end:]
     at = document.rindex(_CLOSE)
     return document[:at], document[at:]

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Generic, TypeVar
 
 from sqlalchemy import ColumnElement, Select, String, and_, case, cast, func, or_, select
@@ -256,6 +256,10 @@ class TimelineItem:
     version: NoticeVersion
     changes: list[FieldChange]
     events: list[Event] = field(default_factory=list)
+    # What each event says that the timeline has not said yet (by event id), and whether this
+    # version's own changes were all said above already.
+    told: dict[int, list[Any]] = field(default_factory=dict)
+    said_above: bool = False
 
 
 def procedure_notices(session: Session, notice: Notice, most: int = 50) -> list[Notice]:
@@ -310,7 +314,31 @@ def timeline(session: Session, notices: Sequence[Notice]) -> list[TimelineItem]:
             )
         )
     items.sort(key=lambda i: (i.version.fetched_at, i.notice.id, i.version.version))
-    return items
+    return told_once(items)
+
+
+def told_once(items: Sequence[TimelineItem]) -> list[TimelineItem]:
+    """The timeline with each change told once: a field moving from one value to another, told
+    by two portals' notices or by an event and its version, is shown the first time only."""
+    seen: set[tuple[str, str | None, str | None]] = set()
+
+    def fresh(changes: Sequence[Any]) -> list[Any]:
+        kept = []
+        for c in changes:
+            said = c if isinstance(c, dict) else {k: getattr(c, k) for k in ("field", "old", "new")}
+            key = (str(said.get("field")), said.get("old"), said.get("new"))
+            if key not in seen:
+                seen.add(key)
+                kept.append(c)
+        return kept
+
+    out: list[TimelineItem] = []
+    for item in items:
+        told = {e.id: fresh(e.changes or []) for e in item.events}
+        # A first version's changes are not shown ("first version"), so they tell nothing.
+        own = fresh(item.changes) if item.version.version > 1 else item.changes
+        out.append(replace(item, changes=own, told=told, said_above=bool(item.changes) and not own))
+    return out
 
 
 @dataclass(frozen=True, slots=True)

@@ -12,6 +12,7 @@ import contextlib
 import datetime as dt
 import hashlib
 import json
+import mimetypes
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cached_property
@@ -61,6 +62,10 @@ from watcher.web.pictures import site_pictures
 from watcher.web.procedures import own_deadline, procedure_view, winner_slugs
 from watcher.web.protect import page_form_token
 from watcher.web.reasons import reason_text
+
+# The feeds' XSLT sheet must be served as XML for a browser to apply it, whatever the system's
+# own MIME table says.
+mimetypes.add_type("application/xslt+xml", ".xsl")
 
 # Pages hold no secrets and run no script: nothing but this site's own stylesheet.
 SECURITY_HEADERS = {
@@ -329,7 +334,6 @@ class Pages:
                 procedure=procedure,
                 phases=procedure_phases(members),
                 ocds_url=f"/api/procedures/{notice.id}.ocds.json",
-                score=f"{notice.score:.1f}",
                 description=(notice.snapshot or {}).get("description"),
                 timeline=items,
                 asking=asking.context(members, asking.today()),
