@@ -113,6 +113,17 @@ def recompile(
     return len(rows) + len(demoted)
 
 
+def question_codes(session: Session, roots: Collection[int]) -> dict[int, list[str]]:
+    """The codes of the questions the procedures whose first notices are `roots` raise, as
+    they were last compiled (`question_codes`: one text read the same way by both databases)."""
+    if not roots:
+        return {}
+    query = select(Notice.id, Notice.compiled["question_codes"].as_string()).where(
+        Notice.id.in_(roots)
+    )
+    return {ident: (codes or "").split() for ident, codes in session.execute(query)}
+
+
 def compile_all(session: Session, batch: int = BATCH) -> int:
     """Compile every procedure again (a rebuild); how many."""
     roots = sorted(set(session.scalars(select(Notice.id).where(Notice.parent_id.is_(None)))))

@@ -33,6 +33,7 @@ EVENT_TYPES: tuple[str, ...] = (
     "cancelled",
     "documents_changed",
     "deadline_soon",
+    "question_raised",
 )
 LANGS: tuple[str, ...] = ("fr", "en")
 FORMATS: tuple[str, ...] = ("atom", "json")

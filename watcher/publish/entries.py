@@ -35,6 +35,7 @@ TITLE_PREFIX = {
         "cancelled": "Procédure annulée",
         "documents_changed": "Documents modifiés",
         "deadline_soon": "Date limite proche",
+        "question_raised": "Question à poser",
     },
     "en": {
         "new": "New tender",
@@ -48,6 +49,7 @@ TITLE_PREFIX = {
         "cancelled": "Procedure cancelled",
         "documents_changed": "Documents changed",
         "deadline_soon": "Deadline soon",
+        "question_raised": "Question to ask",
     },
 }
 

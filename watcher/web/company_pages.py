@@ -23,6 +23,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from watcher.core.sanitize import spreadsheet_cell
+from watcher.db.compiled import question_codes
 from watcher.db.models import Company, CompanyContract
 from watcher.pipeline.runtime import Runtime
 from watcher.publish.catalog import LANGS
@@ -252,7 +253,7 @@ def routes(runtime: Runtime, pages: Pages) -> list[BaseRoute]:
                 return pages.error(request, 404)
             contracts = contracts_of(session, found)
             roots = list({c.procedure_notice_id: c.procedure for c in contracts}.values())
-            asked = question_counts.root_codes(session, {c.procedure_notice_id for c in contracts})
+            asked = question_codes(session, {c.procedure_notice_id for c in contracts})
             question = question_counts.chosen(request.query_params)
             picture = timelines(procedure_lines(session, roots), lang, "company-timeline")
             row = CompanyRow(found.slug, found.name, found.parent)

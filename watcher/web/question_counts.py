@@ -5,7 +5,7 @@ count linking to the list filtered by `?question=<code>` (`_question_counts.html
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Collection, Iterable
+from collections.abc import Iterable
 from typing import Any
 
 from sqlalchemy import select
@@ -61,16 +61,6 @@ def site_counts(session: Session, slug: str) -> dict[str, int]:
         Notice.parent_id.is_(None), Notice.relevant.is_(True), Notice.site == slug
     )
     return tally(session.scalars(query))
-
-
-def root_codes(session: Session, roots: Collection[int]) -> dict[int, list[str]]:
-    """The question codes of the procedures whose first notices are `roots`."""
-    if not roots:
-        return {}
-    query = select(Notice.id, Notice.compiled["question_codes"].as_string()).where(
-        Notice.id.in_(roots)
-    )
-    return {ident: (codes or "").split() for ident, codes in session.execute(query)}
 
 
 def view(counts: dict[str, int], lang: str, base: str, chosen: str | None) -> dict[str, Any]:
