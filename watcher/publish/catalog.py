@@ -34,6 +34,7 @@ EVENT_TYPES: tuple[str, ...] = (
     "documents_changed",
     "deadline_soon",
     "question_raised",
+    "remedy_closing",
 )
 LANGS: tuple[str, ...] = ("fr", "en")
 FORMATS: tuple[str, ...] = ("atom", "json")

@@ -36,6 +36,7 @@ TITLE_PREFIX = {
         "documents_changed": "Documents modifiés",
         "deadline_soon": "Date limite proche",
         "question_raised": "Question à poser",
+        "remedy_closing": "Délai de recours bientôt clos",
     },
     "en": {
         "new": "New tender",
@@ -50,6 +51,7 @@ TITLE_PREFIX = {
         "documents_changed": "Documents changed",
         "deadline_soon": "Deadline soon",
         "question_raised": "Question to ask",
+        "remedy_closing": "Remedy deadline closing",
     },
 }
 
