@@ -78,7 +78,7 @@ class Batch:
     overflow: bool = False
 
 
-# Event types a subscriber gets only by naming them in their event filter (`--events`): reminders
+# Event types a subscriber gets only by naming them in their event filter (`--event`): reminders
 # that a remedy window closes in 7 days (issue 28, `watcher.pipeline.remedies`).
 OPT_IN: tuple[str, ...] = ("remedy_closing",)
 

@@ -1,7 +1,7 @@
 """Reminders that a remedy window is about to close (issue 28): a `remedy_closing` event on a
 procedure `DAYS` days (or fewer) before the last day of one of its legal-clock windows
 (`watcher.core.legal_clock`), once per window and last day (its key). Subscribers get it only
-when they ask for it by name (`--events remedy_closing`, `watcher.notify.ledger.OPT_IN`)."""
+when they ask for it by name (`--event remedy_closing`, `watcher.notify.ledger.OPT_IN`)."""
 
 from __future__ import annotations
 
