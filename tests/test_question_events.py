@@ -35,7 +35,9 @@ def _award() -> NoticeRecord:
     return dataclasses.replace(real, title=TITLE, tenders_received=1, tenders_by_lot=())
 
 
-def _poll(runtime: Runtime, record: NoticeRecord, now: dt.datetime) -> int:
+def _poll(
+    runtime: Runtime, record: NoticeRecord, now: dt.datetime, *, announce: bool = True
+) -> int:
     with session_scope(runtime.sessions) as session:
         state = session.scalars(select(SourceState).where(SourceState.name == "boamp")).first()
         if state is None:
@@ -43,7 +45,7 @@ def _poll(runtime: Runtime, record: NoticeRecord, now: dt.datetime) -> int:
             session.add(state)
             session.flush()
         result = RunResult(source="boamp")
-        poll = PollStore(session, state, runtime.matcher, now, result)
+        poll = PollStore(session, state, runtime.matcher, now, result, announce=announce)
         poll.add_page(RawPage(url="https://boamp.example/", content=b""), [record])
         poll.finish()
         return result.events
@@ -80,3 +82,16 @@ def test_a_single_offer_award_raises_one_question_event_and_a_repoll_none(
         str(m.get_body(preferencelist=("plain",)).get_content()) for m in mailer.outbox
     )
     assert "Question à poser" in bodies, subjects
+
+
+def test_a_backfill_tells_no_question_and_the_next_poll_none_either(
+    make_runtime: Callable[..., Runtime],
+) -> None:
+    runtime = make_runtime("sources: []\n")
+    record = _award()
+    _poll(runtime, record, NOW, announce=False)
+    _poll(runtime, record, NOW + dt.timedelta(hours=1))
+    with runtime.sessions() as session:
+        notice = session.scalars(select(Notice).where(Notice.native_id == "607986-2024")).one()
+        assert "single_offer" in (notice.compiled or {})["question_codes"]
+        assert not session.scalars(select(Event).where(Event.type == "question_raised")).all()

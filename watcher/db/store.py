@@ -333,8 +333,8 @@ class PollStore:
     def _questions_raised(self, roots: set[int], before: dict[int, list[str]]) -> None:
         """A `question_raised` event for each question a relevant procedure's compiled record
         raises that it did not before (issue 28): once per procedure and question (its key),
-        so a poll that changes nothing tells nothing."""
-        if not roots:
+        so a poll that changes nothing tells nothing; a backfill tells nothing either."""
+        if not roots or not self.announce:
             return
         codes = Notice.compiled["question_codes"].as_string()
         query = select(Notice.id, Notice.native_id, Notice.site, Notice.version, codes).where(
