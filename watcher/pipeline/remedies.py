@@ -11,8 +11,8 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session, joinedload
 
 from watcher.core import legal_clock
+from watcher.db.compiled import notice_dicts
 from watcher.db.models import Event, Notice
-from watcher.web.asking import notice_dicts
 
 DAYS = 7
 
