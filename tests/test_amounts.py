@@ -320,6 +320,7 @@ def test_an_unsuccessful_award_is_told_as_such_in_events_feeds_and_mails(
 
     with runtime.sessions() as session:
         events = session.scalars(select(Event).order_by(Event.id)).all()
+        # No "missing fields" question either: an unsuccessful award has no winner to name.
         assert [e.type for e in events] == ["new", "cancelled"]
         for lang, words in (
             ("fr", "Procédure infructueuse — aucun titulaire"),

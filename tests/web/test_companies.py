@@ -254,3 +254,24 @@ def test_follow_links_are_under_the_page_title_in_plain_words(
             assert after is not None and after.tag == "nav", path
             assert "follow" in after.get("class", ""), path
             assert [" ".join(a.text_content().split()) for a in after.cssselect("a")] == words
+
+
+def test_company_page_counts_the_questions_of_its_procedures(
+    client: TestClient, awarded: Runtime
+) -> None:
+    """Issue 28: the award stated a single tender; the company page counts it and filters."""
+    from watcher.db.compiled import recompile  # noqa: PLC0415
+
+    with awarded.sessions() as session:
+        award_notice = session.scalars(select(Notice).where(Notice.notice_type == "award")).first()
+        assert award_notice is not None
+        award_notice.snapshot = dict(award_notice.snapshot) | {"tenders_received": 1}
+        recompile(session, [award_notice.parent_id or award_notice.id])
+        session.commit()
+    html = client.get("/companies/spie-batignolles-nord").text
+    assert 'href="/companies/spie-batignolles-nord?question=single_offer"' in html
+    assert "Une seule offre" in html
+    filtered = client.get("/companies/spie-batignolles-nord?question=single_offer").text
+    assert "Construction du centre de rétention" in filtered
+    other = client.get("/companies/spie-batignolles-nord?question=value_growth").text
+    assert "Construction du centre de rétention" not in other.split('id="contracts-h"')[1]

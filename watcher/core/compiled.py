@@ -28,11 +28,13 @@ republishes notices a day or so later, and puts "France – CPV label – " befo
 from __future__ import annotations
 
 import datetime as dt
+import json
 import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from watcher.core import questions
 from watcher.core.phases import ORDER, stage
 
 STATUSES: tuple[str, ...] = (
@@ -295,7 +297,29 @@ def compile_procedure(members: Sequence[Member]) -> dict[str, Any]:
     )
     origin["status"] = _origin_of(last)
     record["from"] = origin
+    record.update(raised(ordered))
     return record
+
+
+def raised(members: Sequence[Member]) -> dict[str, Any]:
+    """The questions the procedure raises (`watcher.core.questions`), asked once when it is
+    compiled: `questions` (code and figures each) and `question_codes` (" code code ", which a
+    LIKE finds the same way on SQLite and PostgreSQL), so lists count and filter without asking
+    again."""
+    ordered = sorted(members, key=_order)
+    notices = [dict(m.snapshot) | {"id": m.ref, "kind": m.kind} for m in ordered]
+    found = questions.ask({"id": notices[0]["id"] if notices else "", "notices": notices})
+    listed = [
+        {"code": q.code, "figures": json.loads(json.dumps(dict(q.figures), default=str))}
+        for q in found
+    ]
+    codes = " ".join(dict.fromkeys(q.code for q in found))
+    return {"questions": listed, "question_codes": f" {codes} " if codes else ""}
+
+
+def question_codes(compiled: dict[str, Any] | None) -> list[str]:
+    """The codes of the questions a compiled procedure raises, in the order they were asked."""
+    return str((compiled or {}).get("question_codes") or "").split()
 
 
 def status_at(compiled: dict[str, Any] | None, now: dt.datetime) -> str | None:

@@ -429,9 +429,12 @@ def late_data(notices: Sequence[Notice], rules: Mapping[str, Any]) -> list[Quest
 
 
 def missing_fields(notices: Sequence[Notice], rules: Mapping[str, Any]) -> list[Question]:
-    """An award that does not state key fields (`award_fields`; DECP also `decp_fields`)."""
+    """An award that does not state key fields (`award_fields`; DECP also `decp_fields`). An
+    award notice that says no contract was awarded (unsuccessful, cancelled) has none to state."""
     settings = rules["missing_fields"]
     for notice in award_notices(notices):
+        if notice.get("outcome"):
+            continue
         wanted = list(settings["award_fields"])
         if notice.get("kind") == "decp":
             wanted += [f for f in settings.get("decp_fields", ()) if f not in wanted]

@@ -8,7 +8,8 @@ of procedures and write in one statement, so a page costs two statements more.
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable
+import datetime as dt
+from collections.abc import Collection, Iterable, Sequence
 from typing import Any
 
 from sqlalchemy import bindparam, null, or_, select, update
@@ -111,6 +112,27 @@ def recompile(
             execution_options={"synchronize_session": False},
         )
     return len(rows) + len(demoted)
+
+
+def question_codes(session: Session, roots: Collection[int]) -> dict[int, list[str]]:
+    """The codes of the questions the procedures whose first notices are `roots` raise, as
+    they were last compiled (`question_codes`: one text read the same way by both databases)."""
+    if not roots:
+        return {}
+    query = select(Notice.id, Notice.compiled["question_codes"].as_string()).where(
+        Notice.id.in_(roots)
+    )
+    return {ident: (codes or "").split() for ident, codes in session.execute(query)}
+
+
+def notice_dicts(members: Sequence[Notice]) -> list[dict[str, Any]]:
+    """The procedure as `core/questions.py` reads it: each notice's snapshot with its portal id
+    and source kind, oldest publication first."""
+    ordered = sorted(members, key=lambda n: (n.published or dt.date.max, n.first_seen_at, n.id))
+    return [
+        dict(n.snapshot or {}) | {"id": n.native_id, "kind": n.source.kind if n.source else None}
+        for n in ordered
+    ]
 
 
 def compile_all(session: Session, batch: int = BATCH) -> int:

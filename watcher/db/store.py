@@ -46,7 +46,7 @@ from watcher.core.timeline import (
     procedure_facts,
     similarity,
 )
-from watcher.db.compiled import member, recompile
+from watcher.db.compiled import member, question_codes, recompile
 from watcher.db.models import Event, Notice, NoticeVersion, SourceState
 from watcher.db.search import index_notices
 from watcher.match.matcher import Matcher, MatchInput, Verdict
@@ -333,8 +333,50 @@ class PollStore:
         roots, known = self._procedures(batch)
         roots -= self._written
         known = {root: members for root, members in known.items() if root not in self._written}
+        written = self._written
         self._demoted, self._written = set(), set()
+        before = question_codes(self.session, roots)
         recompile(self.session, roots, known)
+        self._questions_raised(roots | set(known) | written, before)
+
+    def _questions_raised(self, roots: set[int], before: dict[int, list[str]]) -> None:
+        """A `question_raised` event for each question a relevant procedure's compiled record
+        raises that it did not before (issue 28): once per procedure and question (its key),
+        so a poll that changes nothing tells nothing; a backfill tells nothing either."""
+        if not roots or not self.announce:
+            return
+        codes = Notice.compiled["question_codes"].as_string()
+        query = select(Notice.id, Notice.native_id, Notice.site, Notice.version, codes).where(
+            Notice.id.in_(roots), Notice.relevant.is_(True), Notice.parent_id.is_(None)
+        )
+        rows: list[dict[str, Any]] = []
+        for ident, native, site, version, now in self.session.execute(query):
+            for code in (now or "").split():
+                if code not in before.get(ident, ()):
+                    rows.append(
+                        {
+                            "notice_id": ident,
+                            "key": f"{self.source.name}/{native}/question/{code}",
+                            "type": "question_raised",
+                            "created_at": self.now,
+                            "version": version,
+                            "changes": [
+                                {"field": "question", "label": "question", "old": None, "new": code}
+                            ],
+                            "site": site,
+                            "detail": {"question": code},
+                        }
+                    )
+        if rows:
+            known = set(
+                self.session.scalars(
+                    select(Event.key).where(Event.key.in_([r["key"] for r in rows]))
+                )
+            )
+            rows = [r for r in rows if r["key"] not in known]
+        if rows:
+            self.session.execute(insert(_TABLES["events"]), rows)
+            self.result.events += len(rows)
 
     def _insert_numbered(
         self, groups: dict[frozenset[str], list[dict[str, Any]]], batch: _Page
@@ -909,7 +951,7 @@ def _unique_links(links: list[Any]) -> list[Any]:
 # The steps whose news another portal may publish again (their link joins the event's entry).
 _TWIN_STEPS = frozenset({"award", "contract", "cancellation"})
 # Events that tell no news of a notice of their own (reminders, documents).
-_REMINDERS = frozenset({"deadline_soon", "documents_changed"})
+_REMINDERS = frozenset({"deadline_soon", "documents_changed", "question_raised"})
 
 
 def _teller_of(detail: Any) -> tuple[str, str] | None:

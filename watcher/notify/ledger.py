@@ -80,6 +80,11 @@ class Batch:
     overflow: bool = False
 
 
+# Event types a subscriber gets only by naming them in their event filter (`--event`): reminders
+# that a remedy window closes in 7 days (issue 28, `watcher.pipeline.remedies`).
+OPT_IN: tuple[str, ...] = ("remedy_closing",)
+
+
 def _matching_events(sub: Subscriber, dialect: str) -> Any:
     """Events of relevant notices after the subscriber's start that pass its filters."""
     query = (
@@ -105,6 +110,8 @@ def _matching_events(sub: Subscriber, dialect: str) -> Any:
         # that follows a prior information notice.
         kinds = [*sub.events, *(["tender_published"] if "new" in sub.events else [])]
         query = query.where(Event.type.in_(kinds))
+    else:
+        query = query.where(Event.type.not_in(OPT_IN))
     return query.order_by(Event.id)
 
 

@@ -37,6 +37,8 @@ EVENT_TYPES = (
     "cancelled",
     "documents_changed",
     "deadline_soon",
+    "question_raised",
+    "remedy_closing",
 )
 LANGS = ("fr", "en")
 _EMAIL = re.compile(r"^[^@\s<>,;:\"()\[\]]+@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+$")

@@ -16,6 +16,7 @@ from pathlib import Path
 from watcher.db.session import session_scope
 from watcher.pipeline.maintenance import remind_deadlines
 from watcher.pipeline.poll import utcnow
+from watcher.pipeline.remedies import remind_remedies
 from watcher.pipeline.runtime import Runtime
 from watcher.records import RunResult
 
@@ -116,6 +117,7 @@ def after_polls(runtime: Runtime, results: Sequence[RunResult]) -> list[str]:
         lines.append(refresh(runtime))
     with session_scope(runtime.sessions) as session:
         reminders = remind_deadlines(session, utcnow(), runtime.settings.deadline_soon_days)
+        reminders += remind_remedies(session, utcnow())
     if reminders:
         lines.append(f"{reminders} deadline reminder(s)")
     # Feeds a failed build left missing or stale are rebuilt without waiting for an event.

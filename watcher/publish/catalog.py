@@ -33,6 +33,8 @@ EVENT_TYPES: tuple[str, ...] = (
     "cancelled",
     "documents_changed",
     "deadline_soon",
+    "question_raised",
+    "remedy_closing",
 )
 LANGS: tuple[str, ...] = ("fr", "en")
 FORMATS: tuple[str, ...] = ("atom", "json")

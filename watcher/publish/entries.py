@@ -35,6 +35,8 @@ TITLE_PREFIX = {
         "cancelled": "Procédure annulée",
         "documents_changed": "Documents modifiés",
         "deadline_soon": "Date limite proche",
+        "question_raised": "Question à poser",
+        "remedy_closing": "Délai de recours bientôt clos",
     },
     "en": {
         "new": "New tender",
@@ -48,6 +50,8 @@ TITLE_PREFIX = {
         "cancelled": "Procedure cancelled",
         "documents_changed": "Documents changed",
         "deadline_soon": "Deadline soon",
+        "question_raised": "Question to ask",
+        "remedy_closing": "Remedy deadline closing",
     },
 }
 

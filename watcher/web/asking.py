@@ -10,6 +10,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from watcher.core import access_request, legal_clock, questions, radar
+from watcher.db.compiled import notice_dicts
 from watcher.db.models import Notice
 
 LABELS: dict[str, dict[str, str]] = {
@@ -59,16 +60,6 @@ LABELS: dict[str, dict[str, str]] = {
 def today() -> dt.date:
     """Today in UTC: the clock the web layer reads and passes to the pure functions."""
     return dt.datetime.now(dt.UTC).date()
-
-
-def notice_dicts(members: Sequence[Notice]) -> list[dict[str, Any]]:
-    """The procedure as `core/questions.py` reads it: each notice's snapshot with its portal id
-    and source kind, oldest publication first."""
-    ordered = sorted(members, key=lambda n: (n.published or dt.date.max, n.first_seen_at, n.id))
-    return [
-        dict(n.snapshot or {}) | {"id": n.native_id, "kind": n.source.kind if n.source else None}
-        for n in ordered
-    ]
 
 
 def context(members: Sequence[Notice], today: dt.date) -> dict[str, Any]:

@@ -23,6 +23,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from watcher.core.sanitize import spreadsheet_cell
+from watcher.db.compiled import question_codes
 from watcher.db.models import Company, CompanyContract
 from watcher.pipeline.runtime import Runtime
 from watcher.publish.catalog import LANGS
@@ -33,6 +34,7 @@ from watcher.publish.companies import (
     render_feed,
 )
 from watcher.publish.pages import MEDIA_TYPES
+from watcher.web import question_counts
 from watcher.web.company_listing import (
     CompanyRow,
     amount_text,
@@ -251,6 +253,8 @@ def routes(runtime: Runtime, pages: Pages) -> list[BaseRoute]:
                 return pages.error(request, 404)
             contracts = contracts_of(session, found)
             roots = list({c.procedure_notice_id: c.procedure for c in contracts}.values())
+            asked = question_codes(session, {c.procedure_notice_id for c in contracts})
+            question = question_counts.chosen(request.query_params)
             picture = timelines(procedure_lines(session, roots), lang, "company-timeline")
             row = CompanyRow(found.slug, found.name, found.parent)
             for contract in contracts:
@@ -268,7 +272,17 @@ def routes(runtime: Runtime, pages: Pages) -> list[BaseRoute]:
                 row=row,
                 parent=parent,
                 subsidiaries=subsidiaries,
-                contracts=[(c, contract_json(c, lang)) for c in contracts],
+                contracts=[
+                    (c, contract_json(c, lang))
+                    for c in contracts
+                    if question is None or question in asked.get(c.procedure_notice_id, ())
+                ],
+                question_counts=question_counts.view(
+                    question_counts.tally(" ".join(codes) for codes in asked.values()),
+                    lang,
+                    f"/companies/{found.slug}",
+                    question,
+                ),
                 timeline_svg=Markup(picture),  # noqa: S704 - built from escaped parts
                 phase_words=words(lang),
                 lang_code=lang,

@@ -9,10 +9,11 @@ from dataclasses import dataclass, field, replace
 from typing import Any, Generic, TypeVar
 
 from sqlalchemy import ColumnElement, Select, String, and_, case, cast, func, or_, select
-from sqlalchemy.orm import Session, contains_eager, defer, joinedload, selectinload
+from sqlalchemy.orm import Session, aliased, contains_eager, defer, joinedload, selectinload
 
 from watcher.core.diff import diff_snapshots
 from watcher.core.places import normalise
+from watcher.core.questions import CODES
 from watcher.db.models import Event, Notice, NoticeVersion, PollRun, SourceState
 from watcher.pipeline.breaker import resting_until
 from watcher.publish.entries import TITLE_PREFIX
@@ -39,6 +40,8 @@ class Filters:
     q: str | None = None
     # A département code: notices whose place list names it, first or not (issue 13).
     department: str | None = None
+    # A question code (`watcher.core.questions.CODES`): notices of procedures that raise it.
+    question: str | None = None
 
     @classmethod
     def from_params(cls, params: Mapping[str, str]) -> Filters:
@@ -51,6 +54,9 @@ class Filters:
         kind = get("type")
         if kind is not None and kind not in EVENT_TYPES:
             raise BadRequest(f"type: unknown event type {kind!r}; known: {', '.join(EVENT_TYPES)}")
+        question = get("question")
+        if question is not None and question not in CODES:
+            raise BadRequest(f"question: unknown question {question!r}; known: {', '.join(CODES)}")
         department = get("department")  # `6` reads as `06`; a code of no département matches none
         return cls(
             site=get("site"),
@@ -58,12 +64,14 @@ class Filters:
             type=kind,
             q=get("q"),
             department=(normalise(department) or department) if department else None,
+            question=question,
         )
 
     def params(self) -> dict[str, str]:
         """The non-empty filters as query parameters."""
         pairs = {"site": self.site, "source": self.source, "type": self.type, "q": self.q}
         pairs["department"] = self.department
+        pairs["question"] = self.question
         return {k: v for k, v in pairs.items() if v}
 
 
@@ -163,7 +171,19 @@ def department_clause(code: str) -> ColumnElement[bool]:
     )
 
 
+def question_clause(code: str) -> ColumnElement[bool]:
+    """Notices of the procedures whose compiled record raises question `code` (its
+    `question_codes`, read as text the same way on SQLite and PostgreSQL)."""
+    root = aliased(Notice)
+    raising = select(root.id).where(
+        root.parent_id.is_(None), root.compiled["question_codes"].as_string().contains(f" {code} ")
+    )
+    return func.coalesce(Notice.parent_id, Notice.id).in_(raising)
+
+
 def _filtered(query: Select[Any], filters: Filters, site_column: Any) -> Select[Any]:
+    if filters.question:
+        query = query.where(question_clause(filters.question))
     if filters.department:
         query = query.where(department_clause(filters.department))
     if filters.site:
@@ -207,6 +227,8 @@ def list_events(session: Session, filters: Filters, paging: Paging) -> Page[Even
         notice = notice.where(search_clause(filters.q))
     if filters.department:
         notice = notice.where(department_clause(filters.department))
+    if filters.question:
+        notice = notice.where(question_clause(filters.question))
     query = (
         select(Event)
         .where(notice.exists())

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from watcher import __version__
+from watcher.core.questions import CODES
 from watcher.web.asking_openapi import add_asking_api
 from watcher.web.company_openapi import add_company_api
 from watcher.web.listing import EVENT_TYPES
@@ -37,6 +38,12 @@ FILTER_PARAMS = [
         "department",
         "A département code (`57`, `2A`, `974`): notices whose place list names it, first or not.",
         {"type": "string"},
+    ),
+    _param(
+        "question",
+        "A question code (`single_offer`, `value_growth`…, `/api/procedures/{id}/questions.json`): "
+        "notices of procedures that raise it, asked when the procedure was last compiled.",
+        {"type": "string", "enum": list(CODES)},
     ),
     _param(
         "page",

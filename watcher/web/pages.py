@@ -39,7 +39,7 @@ from watcher.db.models import Notice, NoticeVersion, SourceState
 from watcher.errors import ConfigError
 from watcher.pipeline.runtime import Runtime
 from watcher.sources.netdiag import in_french
-from watcher.web import asking
+from watcher.web import asking, question_counts
 from watcher.web.company_listing import site_counts_by_slug, site_timeline
 from watcher.web.feedlinks import feed_links
 from watcher.web.gazetteer import Site, load_sites
@@ -397,10 +397,12 @@ class Pages:
         slug = str(request.path_params["slug"])
         try:
             paging = Paging.from_params(request.query_params)
+            question = Filters.from_params({"question": request.query_params.get("question", "")})
         except BadRequest as exc:
             return self.error(request, 400, str(exc))
         with self.runtime.sessions() as session:
-            page = list_notices(session, Filters(site=slug), paging, procedures=True)
+            shown = Filters(site=slug, question=question.question)
+            page = list_notices(session, shown, paging, procedures=True)
             site = self.sites.get(slug)
             if site is None and not page.total:
                 return self.error(request, 404)
@@ -419,7 +421,13 @@ class Pages:
                 page=page,
                 views=views,
                 timeline_svg=Markup(site_timeline(session, slug, negotiate(request))),  # noqa: S704
-                page_link=self._page_link(request, f"/sites/{slug}", {}),
+                page_link=self._page_link(request, f"/sites/{slug}", question.params()),
+                question_counts=question_counts.view(
+                    question_counts.site_counts(session, slug),
+                    lang,
+                    f"/sites/{slug}",
+                    question.question,
+                ),
             )
 
     def sources(self, request: Request) -> Response:

@@ -20,10 +20,11 @@ from starlette.routing import BaseRoute, Route
 
 import watcher.web.ids  # noqa: F401 - registers the `{name:id}` URL convertor
 from watcher.core import legal_clock, radar
+from watcher.db.compiled import notice_dicts
 from watcher.db.models import Notice
 from watcher.pipeline.runtime import Runtime
 from watcher.publish.radar import RadarItem, build_feed, build_ics
-from watcher.web.asking import LABELS, context, notice_dicts, today
+from watcher.web.asking import LABELS, context, today
 from watcher.web.i18n import negotiate
 from watcher.web.listing import procedure_notices
 
