@@ -82,6 +82,9 @@ def test_a_single_offer_award_raises_one_question_event_and_a_repoll_none(
         str(m.get_body(preferencelist=("plain",)).get_content()) for m in mailer.outbox
     )
     assert "Question à poser" in bodies, subjects
+    # The change line names the question in words, never its code.
+    assert "Question à poser : Une seule offre" in bodies, bodies
+    assert "single_offer" not in bodies
 
 
 def test_a_backfill_tells_no_question_and_the_next_poll_none_either(

@@ -35,6 +35,7 @@ NOTICE_TYPE_LABELS = {
 # field → (French label, English label), in the order changes are shown.
 FIELD_LABELS: dict[str, tuple[str, str]] = {
     "deadline": ("Date limite de réception des offres", "Tender deadline"),
+    "question": ("Question à poser", "Question to ask"),
     "notice_type": ("Type d'avis", "Notice type"),
     "title": ("Objet", "Title"),
     "buyer": ("Acheteur", "Buyer"),

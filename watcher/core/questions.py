@@ -42,6 +42,39 @@ CODES: tuple[str, ...] = (
     "late_data",
     "missing_fields",
 )
+
+# Short names of the questions, for counts, filters and the "question raised" events' change
+# line (the questions themselves are below).
+SHORT_NAMES: dict[str, dict[str, str]] = {
+    "fr": {
+        "single_offer": "Une seule offre",
+        "no_publicity": "Sans publicité",
+        "award_without_call": "Attribution sans appel publié",
+        "short_submission": "Délai de réponse court",
+        "value_growth": "Montant augmenté",
+        "duration_extension": "Durée prolongée",
+        "incumbency": "Même titulaire",
+        "unsuccessful_then_negotiated": "Infructueux puis négocié",
+        "late_data": "Données publiées tard",
+        "missing_fields": "Informations manquantes",
+        "title": "Questions à poser",
+        "all": "toutes",
+    },
+    "en": {
+        "single_offer": "Single tender",
+        "no_publicity": "No publicity",
+        "award_without_call": "Award without a published call",
+        "short_submission": "Short submission period",
+        "value_growth": "Value increased",
+        "duration_extension": "Duration extended",
+        "incumbency": "Same winner",
+        "unsuccessful_then_negotiated": "Unsuccessful then negotiated",
+        "late_data": "Data published late",
+        "missing_fields": "Missing information",
+        "title": "Questions to ask",
+        "all": "all",
+    },
+}
 _CALLS = frozenset({"notice", "prior_information", "corrigendum"})
 _FIELD_NAMES = {
     "winners": ("titulaire", "winner"),

@@ -38,6 +38,7 @@ from watcher.core.linking import (
 )
 from watcher.core.normalize import clean_text, content_hash, parse_datetime, snapshot
 from watcher.core.phases import phase_of, related_procedures, stage
+from watcher.core.questions import SHORT_NAMES
 from watcher.core.sanitize import clean_any, clean_record
 from watcher.core.timeline import (
     FACTS_PORTAL,
@@ -361,7 +362,13 @@ class PollStore:
                             "created_at": self.now,
                             "version": version,
                             "changes": [
-                                {"field": "question", "label": "question", "old": None, "new": code}
+                                {
+                                    "field": "question",
+                                    "label": "Question à poser",
+                                    "old": None,
+                                    "new": SHORT_NAMES["fr"].get(code, code),
+                                    "code": code,
+                                }
                             ],
                             "site": site,
                             "detail": {"question": code},

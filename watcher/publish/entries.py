@@ -20,6 +20,7 @@ from watcher.core.diff import label as field_label
 from watcher.core.linking import twin_key
 from watcher.core.normalize import format_deadline, format_money, parse_datetime
 from watcher.core.phases import OUTCOME_LABELS
+from watcher.core.questions import SHORT_NAMES
 from watcher.core.sanitize import plain_line
 
 TITLE_PREFIX = {
@@ -259,7 +260,10 @@ def render_entry(
     elif related:
         facts.append((labels["related"], related))
     lines = [
-        f"{_label(c, lang)}{colon}{c.get('old') or '—'} → {c.get('new') or '—'}" for c in changes
+        f"{_label(c, lang)}{colon}{_question(c, lang)}"
+        if c.get("code")
+        else f"{_label(c, lang)}{colon}{c.get('old') or '—'} → {c.get('new') or '—'}"
+        for c in changes
     ]
     fact_lines = [f"{k}{colon}{v}" for k, v in facts]
     html_parts = []
@@ -325,6 +329,12 @@ def _label(change: dict[str, Any], lang: str) -> str:
     if lang != "fr" and field in FIELD_LABELS:
         return field_label(field, lang)
     return str(change.get("label") or field or "?")
+
+
+def _question(change: dict[str, Any], lang: str) -> str:
+    """A raised question's short name in `lang` (stored events carry the French one)."""
+    names = SHORT_NAMES.get(lang, SHORT_NAMES["fr"])
+    return names.get(str(change["code"]), str(change.get("new") or change["code"]))
 
 
 def _web_link(value: Any) -> str | None:

@@ -11,41 +11,11 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from watcher.core.questions import CODES
+from watcher.core.questions import CODES, SHORT_NAMES
 from watcher.db.models import Notice
 
-# Short names of the questions, for counts and filters (the questions themselves are in
-# `watcher.core.questions`).
-LABELS: dict[str, dict[str, str]] = {
-    "fr": {
-        "single_offer": "Une seule offre",
-        "no_publicity": "Sans publicité",
-        "award_without_call": "Attribution sans appel publié",
-        "short_submission": "Délai de réponse court",
-        "value_growth": "Montant augmenté",
-        "duration_extension": "Durée prolongée",
-        "incumbency": "Même titulaire",
-        "unsuccessful_then_negotiated": "Infructueux puis négocié",
-        "late_data": "Données publiées tard",
-        "missing_fields": "Informations manquantes",
-        "title": "Questions à poser",
-        "all": "toutes",
-    },
-    "en": {
-        "single_offer": "Single tender",
-        "no_publicity": "No publicity",
-        "award_without_call": "Award without a published call",
-        "short_submission": "Short submission period",
-        "value_growth": "Value increased",
-        "duration_extension": "Duration extended",
-        "incumbency": "Same winner",
-        "unsuccessful_then_negotiated": "Unsuccessful then negotiated",
-        "late_data": "Data published late",
-        "missing_fields": "Missing information",
-        "title": "Questions to ask",
-        "all": "all",
-    },
-}
+# Short names of the questions, for counts and filters (`watcher.core.questions`).
+LABELS = SHORT_NAMES
 
 
 def tally(code_lists: Iterable[str | None]) -> dict[str, int]:
