@@ -139,6 +139,8 @@ def test_every_entry_and_mail_tells_its_own_notice_and_the_award_counts_once(
     head = procedure_page[: procedure_page.find("<h2")]
     assert 'href="/companies/spie-batignolles-nord"' in head
     assert "36 500 000 €" in head and "Attribué" in head
+    # Each figure names the notice that stated it (the estimate too).
+    assert head.count("(selon ") >= 3, head
 
 
 def _root_id(runtime: Runtime) -> int:
