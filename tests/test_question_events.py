@@ -56,7 +56,11 @@ def test_a_single_offer_award_raises_one_question_event_and_a_repoll_none(
 ) -> None:
     runtime = make_runtime("sources: []\n")
     with session_scope(runtime.sessions) as session:
-        subs.add_confirmed(session, "reader@example.org", subs.Filters(), NOW)
+        # Questions come by mail to those who ask for them (`--event question_raised`).
+        subs.add_confirmed(
+            session, "reader@example.org", subs.Filters(events=("question_raised",)), NOW
+        )
+        subs.add_confirmed(session, "everything@example.org", subs.Filters(), NOW)
     record = _award()
     _poll(runtime, record, NOW)
     with runtime.sessions() as session:
@@ -82,6 +86,9 @@ def test_a_single_offer_award_raises_one_question_event_and_a_repoll_none(
         str(m.get_body(preferencelist=("plain",)).get_content()) for m in mailer.outbox
     )
     assert "Question à poser" in bodies, subjects
+    # A subscriber to everything is not told questions by mail (they are in the feeds).
+    to_all = [m for m in mailer.outbox if "everything@" in str(m["To"])]
+    assert all("Question à poser" not in str(m["Subject"]) for m in to_all), subjects
     # The change line names the question in words, never its code.
     assert "Question à poser : Une seule offre" in bodies, bodies
     assert "single_offer" not in bodies

@@ -22,9 +22,9 @@ from typing import Any
 import httpx
 import pytest
 from selenium import webdriver
+from selenium.common.exceptions import WebDriverException
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
-from selenium.webdriver.support import expected_conditions
 from selenium.webdriver.support.wait import WebDriverWait
 
 from tests.loopback import LoopbackServer
@@ -161,7 +161,17 @@ def press(driver: webdriver.Chrome, selector: str) -> None:
     """Click and wait for the next page to replace this one."""
     page = driver.find_element(By.TAG_NAME, "html")
     driver.find_element(By.CSS_SELECTOR, selector).click()
-    WebDriverWait(driver, 20).until(expected_conditions.staleness_of(page))
+
+    def replaced(_: object) -> bool:
+        # `staleness_of` knows only StaleElementReferenceException; Chromium may instead answer
+        # "Node with given id does not belong to the document" for the old page: gone as well.
+        try:
+            page.is_enabled()
+        except WebDriverException:
+            return True
+        return False
+
+    WebDriverWait(driver, 20).until(replaced)
 
 
 def heading(driver: webdriver.Chrome) -> str:

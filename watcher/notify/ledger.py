@@ -80,9 +80,12 @@ class Batch:
     overflow: bool = False
 
 
-# Event types a subscriber gets only by naming them in their event filter (`--event`): reminders
-# that a remedy window closes in 7 days (issue 28, `watcher.pipeline.remedies`).
-OPT_IN: tuple[str, ...] = ("remedy_closing",)
+# Event types a subscriber gets by mail only by naming them in their event filter (`--event`):
+# reminders that a remedy window closes in 7 days (issue 28, `watcher.pipeline.remedies`), and
+# questions raised, which most awards of the DECP raise (an award with no call seen, missing
+# fields): a subscriber who asked for everything gets one mail per award, not two. Both stay
+# in the feeds.
+OPT_IN: tuple[str, ...] = ("remedy_closing", "question_raised")
 
 
 def _matching_events(sub: Subscriber, dialect: str) -> Any:
