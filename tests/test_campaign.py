@@ -186,7 +186,7 @@ def test_kill_9_of_an_alert_run_at_10_random_moments(
     box = SlowMailbox(0.1)
     box.start()
     try:
-        runtime = make_runtime(boamp_yaml(slow_portal.url))
+        runtime = make_runtime(boamp_yaml(slow_portal.url), alerts_per_round=0)
         run_sources(runtime.config.build(), runtime.context())
         _subscribers(runtime, 5)
         with session_scope(runtime.sessions) as session:
@@ -195,7 +195,10 @@ def test_kill_9_of_an_alert_run_at_10_random_moments(
             ledger.enqueue(session, dt.datetime.now(dt.UTC))
         with runtime.sessions() as session:
             alerts = len(session.scalars(select(Delivery.id)).all())
-        env = runtime_env(runtime, inherit=True, WATCHER_SMTP_URL=box.url)
+        # Every alert on its own (no per-round cap, issue 26): this test counts delivery.
+        env = runtime_env(
+            runtime, inherit=True, WATCHER_SMTP_URL=box.url, WATCHER_ALERTS_PER_ROUND="0"
+        )
         notify = [sys.executable, "-m", "watcher", "notify"]
         landed = mid_send = 0
         for _ in range(KILLS):
@@ -257,7 +260,7 @@ def test_smtp_down_then_up_delivers_every_alert_once(
 ) -> None:
     box = Mailbox()
     monkeypatch.setenv("WATCHER_SMTP_URL", box.url)
-    runtime = make_runtime(boamp_yaml(slow_portal.url))
+    runtime = make_runtime(boamp_yaml(slow_portal.url), alerts_per_round=0)
     run_sources(runtime.config.build(), runtime.context())
     _subscribers(runtime, 3)
     down = deliver_pending(runtime)  # nothing listens on the port

@@ -143,7 +143,9 @@ class Fetcher:
             raise self._late(url, end)
         try:
             with request_deadline(end), self.client.stream(method, url, **kwargs) as response:
-                chunks: list[bytes] = []
+                # One growing buffer, not a list of chunks: large buffers grow in place (mremap)
+                # and go back to the system at once, so a refused answer leaves no heap behind.
+                buffer = bytearray()
                 size = 0
                 # Decoded here, in bounded steps, so every decompressed byte counts against the
                 # cap as it comes (httpx inflated `gzip, gzip` whole first: issue 26).
@@ -160,8 +162,9 @@ class Fetcher:
                         )
                     if end is not None and time.monotonic() >= end:
                         raise self._late(url, end)
-                    chunks.append(chunk)
-                content = b"".join(chunks)
+                    buffer += chunk
+                content = bytes(buffer)
+                del buffer
         except (httpx.TimeoutException, httpx.NetworkError, httpx.RemoteProtocolError) as exc:
             if end is not None and time.monotonic() >= end:
                 raise self._late(url, end) from None
