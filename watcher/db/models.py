@@ -434,3 +434,14 @@ class SearchEntry(Base):
     title: Mapped[str] = mapped_column(Text)
     body: Mapped[str] = mapped_column(Text)
     tsv: Mapped[str | None] = mapped_column(Text().with_variant(TSVECTOR(), "postgresql"))
+
+
+class Generation(Base):
+    """One row whose `value` grows at every commit that wrote data (`watcher.db.generation`):
+    caches of pages and searches key on it, so that none serves an answer older than the last
+    commit, whichever process made it."""
+
+    __tablename__ = "generation"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    value: Mapped[int] = mapped_column(Integer, default=0)

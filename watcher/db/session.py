@@ -14,6 +14,7 @@ from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from watcher.core import fastjson
+from watcher.db import generation
 from watcher.errors import StorageError
 from watcher.settings import normalize_url
 
@@ -44,6 +45,7 @@ def make_engine(url: str) -> Engine:
             cursor.execute("PRAGMA synchronous=NORMAL")
             cursor.close()
 
+    generation.watch(engine)
     return engine
 
 
