@@ -626,12 +626,6 @@ def test_an_html_page_of_300_relevant_items_renamed_at_each_poll(
     assert counts == [21, 21, 21]
 
 
-@pytest.mark.skipif(
-    bool(os.environ.get("WATCHER_TEST_DATABASE_URL")),
-    reason="issue 26 row 7 is SQLite's; on PostgreSQL (DDL in one transaction) this campaign's "
-    "schemas share one database, whose unaccent extension and text search configuration "
-    "(migration 0013) left 23 of 24 killed upgrades unopenable in the last run: to be fixed",
-)
 def test_kill_9_during_watcher_db_upgrade(
     tmp_path: Path, figure: Callable[..., None], database_url: str
 ) -> None:

@@ -97,12 +97,13 @@ _INDEXES = {
 _PG_UNINDEXED = f"CREATE INDEX {UNINDEXED_INDEX} ON search_entries (id) WHERE tsv IS NULL"
 
 _PG_TRIGGER = (
-    "CREATE FUNCTION search_entries_tsv() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN"
+    "CREATE OR REPLACE FUNCTION search_entries_tsv() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN"
     f" IF current_setting('{DEFER_SETTING}', true) = 'on' THEN NEW.tsv := NULL; RETURN NEW;"
     " END IF;"
     f" NEW.tsv := setweight(to_tsvector('{CONFIG}', coalesce(NEW.title, '')), 'A')"
     f" || setweight(to_tsvector('{CONFIG}', coalesce(NEW.body, '')), 'D');"
     " RETURN NEW; END $$",
+    "DROP TRIGGER IF EXISTS search_entries_tsv ON search_entries",
     "CREATE TRIGGER search_entries_tsv BEFORE INSERT OR UPDATE OF title, body"
     " ON search_entries FOR EACH ROW EXECUTE FUNCTION search_entries_tsv()",
 )
@@ -116,7 +117,15 @@ def create_engine_objects(conn: Connection) -> None:
             conn.exec_driver_sql(statement)
         return
     schema = _unaccent_schema(conn)
-    conn.exec_driver_sql(f"CREATE TEXT SEARCH CONFIGURATION {CONFIG} (COPY = pg_catalog.simple)")
+    # Each statement can meet what an earlier try left in the schema (a database whose tables were
+    # dropped by hand, a restore over an old schema): made again, never an error (issue 26 row 7).
+    known = text(
+        "SELECT 1 FROM pg_ts_config WHERE cfgname = :name AND cfgnamespace = current_schema()::regnamespace"
+    )
+    if conn.execute(known, {"name": CONFIG}).scalar() is None:
+        conn.exec_driver_sql(
+            f"CREATE TEXT SEARCH CONFIGURATION {CONFIG} (COPY = pg_catalog.simple)"
+        )
     if schema is not None:
         conn.exec_driver_sql(
             f"ALTER TEXT SEARCH CONFIGURATION {CONFIG} ALTER MAPPING FOR hword, hword_part, word"
