@@ -303,7 +303,9 @@ def latency(database_url: str, clients: int, rounds: int, cached: bool = False) 
                 session.rollback()
             gate.wait()
             for turn in range(rounds):
-                order = list(QUERIES[turn % len(QUERIES) :] + QUERIES[: turn % len(QUERIES)])
+                # Each client in its own order (rotated), as readers come.
+                at = (turn + index) % len(QUERIES)
+                order = list(QUERIES[at:] + QUERIES[:at])
                 for query in order:
                     started = time.perf_counter()
                     results = search(session, query, cache=cache)

@@ -60,6 +60,36 @@ def test_threads_share_it_safely() -> None:
     assert len(cache) == 50
 
 
+def test_readers_of_an_answer_being_computed_wait_for_it(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr("watcher.db.search_cache.current", lambda _session: 7)
+    cache: ResultCache[int] = ResultCache()
+    started, release = threading.Event(), threading.Event()
+    computed: list[int] = []
+
+    def compute() -> int:
+        computed.append(1)
+        started.set()
+        release.wait(5)
+        return 42
+
+    answers: list[int] = []
+    first = threading.Thread(target=lambda: answers.append(cache.answer(None, "q", compute)))  # type: ignore[arg-type]
+    first.start()
+    started.wait(5)
+    others = [
+        threading.Thread(target=lambda: answers.append(cache.answer(None, "q", compute)))  # type: ignore[arg-type]
+        for _ in range(5)
+    ]
+    for thread in others:
+        thread.start()
+    release.set()
+    for thread in [first, *others]:
+        thread.join()
+    assert answers == [42] * 6 and len(computed) == 1
+
+
 # --- the cache in front of search() ----------------------------------------------------------
 
 

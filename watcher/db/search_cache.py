@@ -26,6 +26,8 @@ from watcher.db.generation import current
 __all__ = ["DEFAULT_SIZE", "ResultCache"]
 
 DEFAULT_SIZE = 256
+# Seconds a reader waits for the same answer computed by another thread (then computes it).
+WAIT = 30.0
 T = TypeVar("T")
 
 
@@ -36,6 +38,8 @@ class ResultCache(Generic[T]):
         self.size = max(0, size)
         self._lock = threading.Lock()
         self._items: OrderedDict[Hashable, tuple[int, T]] = OrderedDict()
+        # Answers being computed: a reader asking the same meanwhile waits for it.
+        self._computing: dict[tuple[Hashable, int], threading.Event] = {}
         self.hits = 0
         self.misses = 0
 
@@ -73,13 +77,27 @@ class ResultCache(Generic[T]):
     def answer(self, session: Session, key: Hashable, compute: Callable[[], T]) -> T:
         """The kept answer to `key` if the data has not changed since; else `compute()`'s,
         kept. The generation is read before computing: a commit made meanwhile makes the
-        answer kept under the older number, which the next reader does not take."""
+        answer kept under the older number, which the next reader does not take. Readers
+        asking what another thread is computing wait for its answer rather than compute it
+        again (a popular search, asked by many at once after the data changed)."""
         if not self.size:
             return compute()
         generation = current(session)
         found = self.get(key, generation)
-        if found is not None:
-            return found
-        value = compute()
-        self.put(key, generation, value)
-        return value
+        if found is not None or generation is None:
+            return found if found is not None else compute()
+        with self._lock:
+            running = self._computing.get((key, generation))
+            if running is None:
+                self._computing[(key, generation)] = threading.Event()
+        if running is not None:
+            running.wait(WAIT)
+            found = self.get(key, generation)
+            return found if found is not None else compute()
+        try:
+            value = compute()
+            self.put(key, generation, value)
+            return value
+        finally:
+            with self._lock:
+                self._computing.pop((key, generation)).set()
