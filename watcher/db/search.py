@@ -5,8 +5,8 @@ and one per downloaded document with text (its notice's title; the document's te
 the store (`index_notices`) and the document sync (`index_document`), rebuilt by the migration and
 `watcher rematch` (`rebuild`).
 
-How: SQLite's FTS5 (`unicode61 remove_diacritics 2`, `bm25`, `snippet`) or PostgreSQL's text
-search (`to_tsquery`, `ts_rank`, `ts_headline`) over the configuration `watcher_search`: the
+How: SQLite's FTS5 (`unicode61 remove_diacritics 2`, `bm25`) or PostgreSQL's text search
+(`to_tsquery`, `ts_rank`) over the configuration `watcher_search`: the
 'simple' configuration (no stemming) with `unaccent` — the same words match on both databases,
 since FTS5 has no French stemmer; stemming would make PostgreSQL find "centres" for "centre" and
 SQLite not. PostgreSQL's `to_tsquery` is given a query built here from the parsed terms (words of
@@ -14,7 +14,10 @@ letters and digits only, each quoted) rather than `websearch_to_tsquery`, which 
 search; both engines thus read exactly what `watcher.core.query.parse` understood.
 
 Results are procedures (a notice's procedure is its `parent_id`, or itself), best first, with
-keyset paging on (score, procedure id): a lower score is a better one on both databases.
+keyset paging on (score, procedure id): a lower score is a better one on both databases. Their
+passages are marked by `watcher.core.highlight` over the page's texts (one statement), not by
+the engines' `snippet`/`ts_headline`, which read the index again for each entry. With a `cache`
+(`watcher.db.search_cache`), an answer is served again until the data changes.
 """
 
 from __future__ import annotations

@@ -142,9 +142,11 @@ def hit_json(hit: Hit) -> dict[str, Any]:
 
 def routes(runtime: Runtime, pages: Pages) -> list[BaseRoute]:
     """The search routes (placed before `/feeds/{path}`). Answers and feeds are kept while the
-    data does not change (`WATCHER_SEARCH_CACHE` of each, `watcher.db.search_cache`)."""
+    data does not change (`WATCHER_SEARCH_CACHE` answers, a quarter as many feeds:
+    `watcher.db.search_cache`)."""
     answers: ResultCache[Results] = ResultCache(runtime.settings.search_cache)
-    feeds: ResultCache[bytes] = ResultCache(runtime.settings.search_cache)
+    # Feeds are larger (up to ~100 KB each): a quarter as many.
+    feeds: ResultCache[bytes] = ResultCache(runtime.settings.search_cache // 4)
 
     def run(request: Request) -> tuple[str, bool, Results]:
         params = request.query_params
