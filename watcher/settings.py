@@ -87,6 +87,8 @@ class Settings(BaseSettings):
     poll_max_items: int = Field(default=100_000, ge=1)
     page_max_items: int = Field(default=10_000, ge=1)
     poll_max_bytes: int = Field(default=1_000_000_000, ge=1_000_000)
+    # Search answers (and search feeds) kept until the data changes (`watcher.db.search_cache`).
+    search_cache: int = Field(default=256, ge=0, le=100_000)
 
     @field_validator("base_url")
     @classmethod

@@ -5,8 +5,8 @@ and one per downloaded document with text (its notice's title; the document's te
 the store (`index_notices`) and the document sync (`index_document`), rebuilt by the migration and
 `watcher rematch` (`rebuild`).
 
-How: SQLite's FTS5 (`unicode61 remove_diacritics 2`, `bm25`, `snippet`) or PostgreSQL's text
-search (`to_tsquery`, `ts_rank`, `ts_headline`) over the configuration `watcher_search`: the
+How: SQLite's FTS5 (`unicode61 remove_diacritics 2`, `bm25`) or PostgreSQL's text search
+(`to_tsquery`, `ts_rank`) over the configuration `watcher_search`: the
 'simple' configuration (no stemming) with `unaccent` — the same words match on both databases,
 since FTS5 has no French stemmer; stemming would make PostgreSQL find "centres" for "centre" and
 SQLite not. PostgreSQL's `to_tsquery` is given a query built here from the parsed terms (words of
@@ -14,23 +14,30 @@ letters and digits only, each quoted) rather than `websearch_to_tsquery`, which 
 search; both engines thus read exactly what `watcher.core.query.parse` understood.
 
 Results are procedures (a notice's procedure is its `parent_id`, or itself), best first, with
-keyset paging on (score, procedure id): a lower score is a better one on both databases.
+keyset paging on (score, procedure id): a lower score is a better one on both databases. Their
+passages are marked by `watcher.core.highlight` over the page's texts (one statement), not by
+the engines' `snippet`/`ts_headline`, which read the index again for each entry. With a `cache`
+(`watcher.db.search_cache`), an answer is served again until the data changes.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import html
 import logging
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from sqlalchemy import Connection, Integer, column, delete, insert, select, text
-from sqlalchemy.orm import Session, joinedload
+from sqlalchemy.orm import Session
 from sqlalchemy.sql.selectable import TextualSelect
 
+from watcher.core.highlight import Matcher
+from watcher.core.highlight import passage as highlight
 from watcher.core.query import Filters, Query, Term, fold, parse
-from watcher.db.models import Document, DocumentVersion, Notice, SearchEntry
+from watcher.db.models import Document, DocumentVersion, Notice, SearchEntry, SourceState
+from watcher.db.search_cache import ResultCache
 
 log = logging.getLogger("watcher.db.search")
 
@@ -395,11 +402,27 @@ class Snippet:
         return escaped.replace(START, "<mark>").replace(STOP, "</mark>")
 
 
+@dataclass(frozen=True, slots=True)
+class Procedure:
+    """What a result shows of a procedure's first notice (plain values: an answer outlives its
+    session in the result cache)."""
+
+    id: int
+    native_id: str
+    title: str
+    buyer: str | None
+    site: str | None
+    phase: str | None
+    published: dt.date | None
+    url: str | None
+    source: str
+
+
 @dataclass
 class Hit:
     """One procedure found: its first notice, how well it matched, where."""
 
-    procedure: Notice
+    procedure: Procedure
     score: float
     notices: int  # how many of its notices match
     snippets: list[Snippet] = field(default_factory=list)
@@ -619,10 +642,42 @@ def search(
     after: Cursor | None = None,
     limit: int = 20,
     facets: bool = True,
+    cache: ResultCache[Results] | None = None,
 ) -> Results:
-    """A page of the procedures `query` finds, best first, with snippets and facets."""
+    """A page of the procedures `query` finds, best first, with snippets and facets. With a
+    `cache`, the answer to the same query (by meaning: its parsed terms and filters), scope and
+    page is served again while the data has not changed (`watcher.db.search_cache`)."""
     if isinstance(query, str):
         query = parse(query)
+    if cache is None or not cache.size:
+        return _search(session, query, relevant_only, after, limit, facets)
+    parsed = query
+    key = (_meaning(query), relevant_only, after, limit, facets)
+    found = cache.answer(
+        session, key, lambda: _search(session, parsed, relevant_only, after, limit, facets)
+    )
+    # The same answer, told with this query's own words (the kept one may be spelt otherwise).
+    return found if found.query == query else replace(found, query=query)
+
+
+def _meaning(query: Query) -> tuple[Any, ...]:
+    """What a query asks, whatever its spelling (case, accents, ligatures, spaces)."""
+
+    def term(t: Term) -> tuple[tuple[str, ...], bool]:
+        return tuple(fold(w) for w in t.words), t.prefix
+
+    groups = tuple(tuple(term(t) for t in group) for group in query.groups)
+    return groups, tuple(term(t) for t in query.excluded), query.filters
+
+
+def _search(
+    session: Session,
+    query: Query,
+    relevant_only: bool,
+    after: Cursor | None,
+    limit: int,
+    facets: bool,
+) -> Results:
     sql = _sql(session, query, relevant_only)
     if sql.dialect == "sqlite":
         # Reads through a memory map: the index and the notices it joins are read, not
@@ -683,11 +738,10 @@ def search(
     counts = _facet_counts([r[3:] for r in rows if r[0] == 1]) if facets else {}
     more = len(page) > limit
     page = page[:limit]
-    found = select(Notice).options(joinedload(Notice.source))
-    roots = {n.id: n for n in session.scalars(found.where(Notice.id.in_([p[0] for p in page])))}
+    roots = _procedures(session, [int(p[0]) for p in page])
     hits = [Hit(roots[p[0]], float(p[1]), int(p[2])) for p in page if p[0] in roots]
     for hit in hits:
-        hit.source = hit.procedure.source.name
+        hit.source = hit.procedure.source
     if hits and query.groups:
         _snippets(session, query, hits)
     total = int(page[0][3]) if page else 0
@@ -702,6 +756,28 @@ def search(
         next=Cursor(last.score, last.procedure.id) if last else None,
         capped=capped,
     )
+
+
+def _procedures(session: Session, ids: list[int]) -> dict[int, Procedure]:
+    """The page's first notices, by id: the columns a result shows (not the snapshot)."""
+    if not ids:
+        return {}
+    found = session.execute(
+        select(
+            Notice.id,
+            Notice.native_id,
+            Notice.title,
+            Notice.buyer,
+            Notice.site,
+            Notice.phase,
+            Notice.published,
+            Notice.url,
+            SourceState.name,
+        )
+        .join(SourceState, SourceState.id == Notice.source_id)
+        .where(Notice.id.in_(ids))
+    )
+    return {row[0]: Procedure(*row) for row in found}
 
 
 def _page_statement(
@@ -727,37 +803,44 @@ def _page_statement(
 
 
 def _snippets(session: Session, query: Query, hits: list[Hit], per_hit: int = 3) -> None:
+    """The passages of each hit: the texts of the page's entries read in one statement, matched
+    and marked here (`watcher.core.highlight`), the best `per_hit` of each procedure first —
+    a title's words count eight times a text's, as in the ranking."""
     sql = _sql(session, query, False)
-    match = sql.bind(sql.match(query.groups))
-    if sql.dialect == "sqlite":
-        _fts_snippets(session, sql, match, hits, per_hit)
-        return
-    members = _members(session, sql, hits)
-    if not members:
-        return
-    pairs = ", ".join(f"({sql.bind(n)}, {sql.bind(p)})" for n, p in members.items())
-    # The entries of the page's notices first (a fence), then those that match.
-    options = sql.bind(
-        f"StartSel={START}, StopSel={STOP}, MaxWords=30, MinWords=12, MaxFragments=2,"
-        ' FragmentDelimiter=" … "'
-    )
-    statement = (
-        "WITH c AS MATERIALIZED (SELECT p.proc, e.notice_id, e.document_id, e.label, e.title,"
-        f" e.body, e.tsv FROM (VALUES {pairs}) AS p(nid, proc)"
-        " JOIN search_entries e ON e.notice_id = p.nid)"
-        " SELECT b.proc, b.notice_id, b.label,"
-        f" ts_headline('{CONFIG}', CASE WHEN b.document_id IS NULL"
-        f" THEN b.title || ' … ' || b.body ELSE b.body END, b.q, {options})"
-        " FROM (SELECT c.proc, c.notice_id, c.document_id, c.label, c.title, c.body, q.q,"
-        " row_number() OVER (PARTITION BY c.proc ORDER BY ts_rank(c.tsv, q.q, 1) DESC) AS rn"
-        f" FROM c, to_tsquery('{CONFIG}', {match}) AS q(q) WHERE c.tsv @@ q.q) b"
-        f" WHERE b.rn <= {per_hit} ORDER BY b.proc, b.rn"
-    )
+    procs = ", ".join(sql.bind(hit.procedure.id) for hit in hits)
+    columns = "e.id, e.notice_id, e.label, e.title, e.body"
+    rows = session.execute(
+        text(
+            f"SELECT {columns}, coalesce(n.parent_id, n.id) FROM notices n JOIN search_entries e"
+            f" ON e.notice_id = n.id WHERE n.id IN ({procs}) UNION ALL SELECT {columns},"
+            f" n.parent_id FROM notices n JOIN search_entries e ON e.notice_id = n.id"
+            f" WHERE n.parent_id IN ({procs})"
+        ),
+        sql.params,
+    ).all()
+    matcher = Matcher.of(query.groups)
+    found: dict[int, tuple[float, int, Snippet]] = {}
+    for entry_id, notice_id, label, title, body, proc in rows:
+        if entry_id in found:
+            continue
+        title, body = title or "", body or ""
+        if not matcher.matches(f"{title}\n{body}"):
+            continue
+        in_title, in_body = matcher.spans(title), matcher.spans(body)
+        # A notice's passage from whichever of its title and its text says more of the query
+        # (its text if as much: the title heads the result); a document's from its text.
+        said = [sum(1 for g in matcher.groups if g.search(t)) for t in (title, body)]
+        text_first = label is not None or (bool(in_body) and said[1] >= said[0])
+        shown, spans = (body, in_body) if text_first else (title, in_title)
+        passage = highlight(shown, spans, START, STOP)
+        if passage:
+            score = _TITLE_WEIGHT * len(in_title) + min(len(in_body), 5)
+            found[entry_id] = (-score, int(proc), Snippet(notice_id, label, passage))
     by_proc = {hit.procedure.id: hit for hit in hits}
-    for proc, notice_id, label, passage in session.execute(text(statement), sql.params):
+    for _, proc, snippet in sorted(found.values(), key=lambda f: (f[0], f[2].notice_id)):
         hit = by_proc.get(proc)
-        if hit is not None and len(hit.snippets) < per_hit and passage:
-            hit.snippets.append(Snippet(notice_id, label, passage))
+        if hit is not None and len(hit.snippets) < per_hit:
+            hit.snippets.append(snippet)
 
 
 def _facet_counts(rows: Iterable[Sequence[Any]]) -> dict[str, list[tuple[str, int]]]:
@@ -780,74 +863,3 @@ def _count(session: Session, query: Query, relevant_only: bool) -> int:
     sql = _sql(session, query, relevant_only)
     statement = text(f"SELECT count(DISTINCT m.proc) FROM ({sql.matched()}) m")
     return int(session.scalar(statement, sql.params) or 0)
-
-
-def _fts_snippets(session: Session, sql: _Sql, match: str, hits: list[Hit], per_hit: int) -> None:
-    """SQLite: the entries of the page's procedures first (by their notices), then FTS5 asked
-    for those rows alone: `snippet()` over every match of a broad query would cost more."""
-    members = _members(session, sql, hits)
-    if not members:
-        return
-    ids = ", ".join(sql.bind(notice_id) for notice_id in members)
-    found_entries = session.execute(
-        text(
-            f"SELECT e.id, e.notice_id, e.label FROM search_entries e WHERE e.notice_id IN ({ids})"
-        ),
-        sql.params,
-    ).all()
-    entries = [(i, members[notice_id], notice_id, label) for i, notice_id, label in found_entries]
-    if not entries:
-        return
-    start, stop, one = sql.bind(START), sql.bind(STOP), sql.bind(0)
-    # One row at a time: FTS5 seeks a rowid given by `=`, and walks every match for `IN`.
-    statement = text(
-        f"SELECT {FTS_TABLE}.rank, snippet({FTS_TABLE}, -1, {start}, {stop}, '…', 24),"
-        f" snippet({FTS_TABLE}, 1, {start}, {stop}, '…', 24) FROM {FTS_TABLE}"
-        f" WHERE {FTS_TABLE} MATCH {match} AND {FTS_TABLE}.rowid = {one}"
-        f" AND {FTS_TABLE}.rank MATCH '{_RANK}'"
-    )
-    found: list[tuple[float, int, int, str | None, str]] = []
-    where = {row[0]: row[1:] for row in entries}
-    rows: list[Any]
-    if any(term.prefix for term in sql.query.terms):
-        # A word* is expanded by every statement: one statement for the page, then.
-        ids = ", ".join(sql.bind(entry_id) for entry_id in where)
-        rows = list(
-            session.execute(
-                text(
-                    str(statement)
-                    .replace(f"rowid = {one}", f"rowid IN ({ids})")
-                    .replace(
-                        f"SELECT {FTS_TABLE}.rank,", f"SELECT {FTS_TABLE}.rowid, {FTS_TABLE}.rank,"
-                    )
-                ),
-                sql.params,
-            ).all()
-        )
-    else:
-        rows = []
-        for entry_id in where:
-            row = session.execute(statement, sql.params | {one[1:]: entry_id}).first()
-            rows += [(entry_id, *row)] if row is not None else []
-    for entry_id, rank, notice_passage, document_passage in rows:
-        proc, notice_id, label = where[entry_id]
-        passage = document_passage if label is not None else notice_passage
-        found.append((float(rank), proc, notice_id, label, passage))
-    by_proc = {hit.procedure.id: hit for hit in hits}
-    for _, proc, notice_id, label, passage in sorted(found, key=lambda f: f[0]):
-        hit = by_proc.get(proc)
-        if hit is not None and len(hit.snippets) < per_hit and passage:
-            hit.snippets.append(Snippet(notice_id, label, passage))
-
-
-def _members(session: Session, sql: _Sql, hits: list[Hit]) -> dict[int, int]:
-    """The notices of the page's procedures: notice id → procedure id."""
-    procs = ", ".join(sql.bind(hit.procedure.id) for hit in hits)
-    rows = session.execute(
-        text(
-            f"SELECT n.id, coalesce(n.parent_id, n.id) FROM notices n WHERE n.id IN ({procs})"
-            f" UNION SELECT n.id, n.parent_id FROM notices n WHERE n.parent_id IN ({procs})"
-        ),
-        sql.params,
-    ).all()
-    return {int(notice_id): int(proc) for notice_id, proc in rows}

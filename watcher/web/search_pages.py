@@ -12,6 +12,7 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import urlencode
 
+from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -19,6 +20,7 @@ from starlette.routing import BaseRoute, Route
 
 from watcher.core.query import MAX_CHARS, parse
 from watcher.db.search import Cursor, Hit, Results, search
+from watcher.db.search_cache import ResultCache
 from watcher.pipeline.runtime import Runtime
 from watcher.publish.pages import MEDIA_TYPES
 from watcher.publish.searches import search_document, search_items
@@ -139,7 +141,12 @@ def hit_json(hit: Hit) -> dict[str, Any]:
 
 
 def routes(runtime: Runtime, pages: Pages) -> list[BaseRoute]:
-    """The search routes (placed before `/feeds/{path}`)."""
+    """The search routes (placed before `/feeds/{path}`). Answers and feeds are kept while the
+    data does not change (`WATCHER_SEARCH_CACHE` answers, a quarter as many feeds:
+    `watcher.db.search_cache`)."""
+    answers: ResultCache[Results] = ResultCache(runtime.settings.search_cache)
+    # Feeds are larger (up to ~100 KB each): a quarter as many.
+    feeds: ResultCache[bytes] = ResultCache(runtime.settings.search_cache // 4)
 
     def run(request: Request) -> tuple[str, bool, Results]:
         params = request.query_params
@@ -153,9 +160,8 @@ def routes(runtime: Runtime, pages: Pages) -> list[BaseRoute]:
                 relevant_only=not everything,
                 after=cursor,
                 limit=_limit(params.get("per_page")),
+                cache=answers,
             )
-            for hit in results.hits:  # loaded before the session closes
-                hit.procedure.source  # noqa: B018
         return text, everything, results
 
     def page(request: Request) -> Response:
@@ -218,7 +224,12 @@ def routes(runtime: Runtime, pages: Pages) -> list[BaseRoute]:
 
         def build() -> bytes:
             with runtime.sessions() as session:
-                items = search_items(session, query, lang, base_url)
+                # Feed readers poll the same searches again and again (the text is in the feed).
+                key = (query.text, fmt, lang)
+                return feeds.answer(session, key, lambda: document(session))
+
+        def document(session: Session) -> bytes:
+            items = search_items(session, query, lang, base_url)
             return search_document(query, items, fmt, lang, base_url)
 
         body = await run_in_threadpool(build)
