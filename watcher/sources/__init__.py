@@ -40,7 +40,9 @@ class Registry(Mapping[str, "type[Source]"]):
     def __getitem__(self, kind: str) -> type[Source]:
         found = self._loaded.get(kind)
         if found is None:
-            name = self._kinds[kind]  # KeyError for an unknown kind, as a dict would
+            if kind not in self._kinds:
+                raise KeyError(kind)  # an unknown kind, as a dict would say
+            name = self._kinds[kind]
             found = getattr(importlib.import_module(f"{__name__}.{kind}"), name)
             if found.kind != kind:
                 raise RuntimeError(f"{name} says kind {found.kind!r} but is registered as {kind!r}")
