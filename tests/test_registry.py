@@ -7,6 +7,8 @@ import datetime as dt
 import importlib
 import inspect
 import re
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -135,3 +137,46 @@ def test_every_kind_parses_its_fixture_into_valid_notices(kind: str) -> None:
     assert notices, f"{kind}: {fixture} gave no notice"
     for notice in notices:
         assert valid(notice) == [], (kind, notice.native_id)
+
+
+# What a run of one kind imports (issue 29: a cron run imports only what it uses): the kind
+# asked for and its helpers, no other kind; the `feed` kind reads a feed without markup in its
+# texts without lxml.
+ONLY_WHAT_IS_USED = """
+import sys
+from pathlib import Path
+from watcher.records import RawPage
+from watcher.sources import SOURCES
+config, fixture, url, media = {case!r}
+cls = SOURCES[{kind!r}]
+source = cls(cls.Config(name="test", kind={kind!r}, **config))
+list(source.parse(RawPage(url, Path({folder!r}, fixture).read_bytes(), media)))
+others = [m for m in sys.modules if m.startswith("watcher.sources.")
+          and m.rpartition(".")[2] in SOURCES and m != "watcher.sources." + {kind!r}]
+print(sorted(others), "lxml" in sys.modules)
+"""
+
+
+PLAIN_FEED = (
+    b'<rss version="2.0"><channel><item><guid>a-1</guid><title>Nettoyage des locaux</title>'
+    b"<link>https://acheteur.example/a/1</link><description>Lot 1 - Nord</description>"
+    b"</item></channel></rss>"
+)
+
+
+@pytest.mark.parametrize(("kind", "lxml"), [("feed", False), ("html", True)])
+def test_a_kind_imports_no_other_kind(kind: str, lxml: bool, tmp_path: Path) -> None:
+    fixture = PARSE[kind][1]
+    folder = FIXTURES / kind
+    if kind == "feed":
+        (tmp_path / fixture).write_bytes(PLAIN_FEED)
+        folder = tmp_path
+    code = ONLY_WHAT_IS_USED.format(kind=kind, case=PARSE[kind], folder=str(folder))
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert run.stdout.split() == ["[]", str(lxml)]
+
+
+def test_the_registry_knows_every_kind_before_importing_one() -> None:
+    assert sorted(SOURCES) == sorted(kind_modules())
+    with pytest.raises(KeyError):
+        SOURCES["nope"]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -15,6 +16,7 @@ from watcher.errors import ParseError
 from watcher.records import NoticeRecord, PollWindow, RawPage
 from watcher.sources.html import HtmlSource
 from watcher.sources.http import Fetcher
+from watcher.sources.scrape import clean
 
 FIXTURES = Path(__file__).parent.parent / "fixtures" / "html"
 WINDOW = PollWindow(now=dt.datetime(2026, 3, 12, tzinfo=dt.UTC))
@@ -189,3 +191,17 @@ def test_config_errors_name_the_problem(change, message):
     config["fields"] = FIELDS
     with pytest.raises(ValidationError, match=message.replace("(", r"\(").replace(")", r"\)")):
         HtmlSource.Config(name="p", kind="html", **{**config, **change})
+
+
+def test_clean_collapses_whitespace_as_the_regular_expression_did() -> None:
+    spaces = [chr(c) for c in range(0x3100) if re.fullmatch(r"\s", chr(c))]
+    assert spaces == [chr(c) for c in range(0x3100) if chr(c).isspace()]
+    for text in [
+        "",
+        " ",
+        "a",
+        " a\u00a0 b\n\tc ",
+        "".join(spaces) + "x" + "".join(spaces),
+        "é\u2028è",
+    ]:
+        assert clean(text) == (re.sub(r"\s+", " ", text).strip() or None)

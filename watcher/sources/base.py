@@ -210,9 +210,9 @@ def evidence(item: Any) -> str:
 def _element_text(element: Any) -> str:
     from xml.etree import ElementTree  # noqa: PLC0415
 
-    from lxml import etree  # noqa: PLC0415
+    if type(element).__module__.startswith("lxml"):  # without importing lxml for a feed's item
+        from lxml import etree  # noqa: PLC0415
 
-    if isinstance(element, etree._Element):
         return etree.tostring(element, encoding="unicode")
     return ElementTree.tostring(element, encoding="unicode")
 

@@ -119,9 +119,14 @@ def _children(element: ET.Element) -> dict[str, ET.Element]:
 def _text(children: dict[str, ET.Element], *names: str) -> str | None:
     for name in names:
         child = children.get(name)
-        if child is not None and clean(child.text):
+        if child is not None and _some(child.text):
             return child.text
     return None
+
+
+def _some(text: str | None) -> bool:
+    """Whether `clean(text)` is not None (the text is not only whitespace), without building it."""
+    return bool(text) and not text.isspace()  # type: ignore[union-attr]
 
 
 def _link(element: ET.Element) -> str | None:
@@ -131,7 +136,7 @@ def _link(element: ET.Element) -> str | None:
         if child.get("href") is not None:  # Atom
             if child.get("rel", "alternate") == "alternate":
                 return child.get("href")
-        elif clean(child.text):  # RSS
+        elif _some(child.text):  # RSS
             return child.text
     return None
 

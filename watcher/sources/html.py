@@ -42,6 +42,7 @@ Phases (`watcher.core.phases`)
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
@@ -177,7 +178,7 @@ class HtmlSource(Source):
             item = dict(page.meta.get("item") or {})
             if page.content.strip() and self.config.detail:
                 root = parse_html(page.content, page.url, page.content_type)
-                found = _values(root, {str(k): v for k, v in self.config.detail.items()}, page.url)
+                found = _values(root, self._detail_selectors, page.url)
                 item.update({k: v for k, v in found.items() if v})
             yield from read_each([item], lambda found: self._record(found, page.url))
             return
@@ -198,7 +199,16 @@ class HtmlSource(Source):
         return select_elements(root, self.config.item)
 
     def _item(self, element: lxml.html.HtmlElement, url: str) -> dict[str, Any]:
-        return _values(element, self.config.fields.model_dump(exclude_none=True), url)
+        return _values(element, self._field_selectors, url)
+
+    # The config is frozen: its selectors are laid out once, not for each of 500 items.
+    @functools.cached_property
+    def _field_selectors(self) -> dict[str, str]:
+        return self.config.fields.model_dump(exclude_none=True)
+
+    @functools.cached_property
+    def _detail_selectors(self) -> dict[str, str]:
+        return {str(k): v for k, v in (self.config.detail or {}).items()}
 
     def _record(self, item: dict[str, Any], url: str) -> NoticeRecord | None:
         native_id = item.get("id") or item.get("link")

@@ -178,15 +178,11 @@ class Fetcher:
             raise FetchError(netdiag.explain(exc, url)) from None
         except httpx.HTTPError as exc:
             raise FetchError(f"{_short(url)}: {type(exc).__name__}: {exc}") from None
-        headers = response.headers.copy()
+        # The answer keeps its body as read and decoded above (what `Response.read()` would
+        # set), rather than a new `Response` built around it: 60-90 µs a request (issue 29).
         for name in ("Content-Encoding", "Content-Length"):
-            headers.pop(name, None)  # the content below is decoded already
-        response = httpx.Response(
-            response.status_code,
-            headers=headers,
-            content=content,
-            request=response.request,
-        )
+            response.headers.pop(name, None)  # the content is decoded already
+        response._content = content
         if response.status_code in self.retry_statuses:
             raise RetryableFetchError(
                 f"{_short(url)}: HTTP {response.status_code}", retry_after=_retry_after(response)

