@@ -15,7 +15,7 @@ read every award's payload at every round).
 from __future__ import annotations
 
 import datetime as dt
-import json
+import functools
 import logging
 from collections import Counter
 from collections.abc import Iterable, Sequence
@@ -272,10 +272,13 @@ def _rank(notice: AwardNotice) -> tuple[dt.date, bool, str]:
 
 
 def _ids_json(identifiers: Iterable[Identifier]) -> list[dict[str, Any]]:
-    return [
-        {"scheme": i.scheme, "value": i.value, "valid": i.valid, "label": i.label()}
-        for i in identifiers
-    ]
+    return [dict(_id_json(i)) for i in identifiers]
+
+
+@functools.lru_cache(maxsize=4096)
+def _id_json(i: Identifier) -> tuple[tuple[str, Any], ...]:
+    """An identifier as stored, its label formatted once (`stdnum` is slow to format)."""
+    return (("scheme", i.scheme), ("value", i.value), ("valid", i.valid), ("label", i.label()))
 
 
 # A contract row's columns, in the order `_contract_key` gives them.
@@ -300,7 +303,7 @@ _CONTRACT_COLUMNS = (
 def _contract_key(values: Sequence[Any]) -> tuple[Any, ...]:
     """A contract's columns, hashable (identifiers as canonical JSON)."""
     out = list(values)
-    out[4] = json.dumps(out[4], sort_keys=True)
+    out[4] = tuple(tuple(sorted(i.items())) for i in out[4] or ())
     return tuple(out)
 
 
