@@ -23,8 +23,9 @@ from watcher.companies.store import (
     read_awards,
     read_overrides,
     refresh_companies,
+    update_companies,
 )
-from watcher.db.models import Company, CompanyAwards, CompanyContract
+from watcher.db.models import Company, CompanyAwards, CompanyContract, Notice
 from watcher.db.session import session_scope
 from watcher.pipeline.cycle import after_polls
 from watcher.pipeline.poll import run_sources, utcnow
@@ -186,3 +187,11 @@ def test_only_the_notices_a_round_changed_are_read_again(
     with session_scope(runtime.sessions) as session:
         assert refresh_companies(session, Overrides(), utcnow()) == 2
     assert len(read) == 3  # `watcher companies refresh` reads every one
+    # A notice that is no longer an award notice: its winners are forgotten.
+    with session_scope(runtime.sessions) as session:
+        gepsa = session.scalars(select(Notice).where(Notice.native_id == "26-130002")).one()
+        gepsa.notice_type = "notice"
+    with session_scope(runtime.sessions) as session:
+        assert update_companies(session, Overrides(), utcnow()) == 1
+        assert session.get(CompanyAwards, gepsa.id) is None
+    _assert_same_as_full_refresh(runtime)

@@ -192,8 +192,10 @@ def read_awards(session: Session, skipped: Skipped, *, full: bool = False) -> in
             )
         session.flush()
         session.expunge_all()  # one batch of payloads in memory at a time
-    gone = select(Notice.id).where(Notice.notice_type != "award")
-    session.execute(delete(CompanyAwards).where(CompanyAwards.notice_id.in_(gone)))
+    award = select(Notice.id).where(
+        Notice.id == CompanyAwards.notice_id, Notice.notice_type == "award"
+    )
+    session.execute(delete(CompanyAwards).where(~award.exists()))
     return len(ids)
 
 
