@@ -306,13 +306,13 @@ def resolve(mentions: Sequence[Mention], overrides: Overrides | None = None) -> 
     evidence: list[tuple[int, int, Evidence]] = []
     forced: dict[int, str] = {}
     norms = _norms(mentions)
-    for i, m in enumerate(mentions):
+    keys_of: list[list[str]] = [sorted(m.keys) for m in mentions]
+    for i, keys in enumerate(keys_of):
         slug = forced_names.get(norms[i]) or next(
-            (forced_keys[k] for k in sorted(m.keys) if k in forced_keys), None
+            (forced_keys[k] for k in keys if k in forced_keys), None
         )
         if slug:
             forced[i] = slug
-    keys_of: list[set[str]] = [set(m.keys) for m in mentions]
 
     def compatible(a: int, b: int) -> bool:
         ra, rb = union.find(a), union.find(b)
@@ -352,8 +352,8 @@ def resolve(mentions: Sequence[Mention], overrides: Overrides | None = None) -> 
             by_slug[slug] = i
     # 2. Identifiers.
     by_key: dict[str, int] = {}
-    for i, m in enumerate(mentions):
-        for key in sorted(m.keys):
+    for i, keys in enumerate(keys_of):
+        for key in keys:
             if key in by_key and compatible(by_key[key], i):
                 join(by_key[key], i, "identifier", 1.0)
             by_key.setdefault(key, i)

@@ -305,7 +305,9 @@ _CONTRACT_COLUMNS = (
 def _contract_key(values: Sequence[Any]) -> tuple[Any, ...]:
     """A contract's columns, hashable (identifiers as canonical JSON)."""
     out = list(values)
-    out[4] = tuple(tuple(sorted(i.items())) for i in out[4] or ())
+    out[4] = tuple(
+        (i.get("scheme"), i.get("value"), i.get("valid"), i.get("label")) for i in out[4] or ()
+    )
     return tuple(out)
 
 
