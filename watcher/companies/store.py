@@ -152,7 +152,8 @@ def read_awards(session: Session, skipped: Skipped, *, full: bool = False) -> in
     """Read the winners of the award notices whose kept ones are stale (all when `full`) into
     `company_awards`, `BATCH` notices at a time; forget those of notices that are no longer
     award notices. How many notices were read. A notice whose winners cannot be read is kept
-    with the error, counted in `skipped`, and read again at the next rebuild (issue 24)."""
+    with the error, counted in `skipped`, and read again at the next rebuild (issue 24).
+    The session is flushed and its objects detached after each batch."""
     ids = list(session.scalars(_stale(full)))
     for start in range(0, len(ids), BATCH):
         batch = ids[start : start + BATCH]
