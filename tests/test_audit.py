@@ -223,3 +223,47 @@ def test_stored_notices_keep_every_departement_and_the_portals_deadline(
         gendarmerie = list_notices(session, Filters(department="52"), Paging(), relevant=None)
         assert [n.native_id for n in gendarmerie.items] == ["26-7113"]
         assert list_notices(session, Filters(department="2"), Paging(), relevant=None).total == 0
+
+
+def test_the_audit_reads_a_poll_of_many_notices_in_batches(
+    make_runtime: Callable[..., Runtime], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Issue 29: the audit after a first poll held every snapshot at once (1 GB at 100,000
+    notices); it reads them `BATCH` at a time, with the same counts."""
+    import tracemalloc  # noqa: PLC0415
+
+    from watcher.db.models import Notice, SourceState  # noqa: PLC0415
+    from watcher.db.session import session_scope  # noqa: PLC0415
+    from watcher.pipeline import audit as stage  # noqa: PLC0415
+
+    runtime = make_runtime("sources: []\n")
+    words = "centre de rétention administrative " * 600  # ~20 KB a snapshot
+    with session_scope(runtime.sessions) as session:
+        source = SourceState(name="boamp", kind="boamp")
+        session.add(source)
+        session.flush()
+        session.add_all(
+            Notice(
+                source_id=source.id,
+                native_id=f"n{i}",
+                title="x",
+                notice_type="notice",
+                snapshot=snap(description=words, deadline=None if i % 2 else "2027-01-01"),
+                content_hash="0" * 64,
+                first_seen_at=NOW,
+                last_seen_at=NOW,
+            )
+            for i in range(200)
+        )
+    monkeypatch.setattr(stage, "BATCH", 10)
+    with runtime.sessions() as session:
+        source = session.scalars(select(SourceState)).one()
+        tracemalloc.start()
+        try:
+            stage.poll_jumps(session, source)
+            [whole] = audit_all(session, raw=False)
+            peak = tracemalloc.get_traced_memory()[1]
+        finally:
+            tracemalloc.stop()
+    assert (whole.notices, whole.counts["no_deadline"]) == (200, 100)
+    assert peak < 200 * len(words) / 2  # a few batches (was 3× the 4 MB of snapshots)

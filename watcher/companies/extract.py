@@ -29,6 +29,10 @@ from typing import Any
 
 from watcher.companies.resolve import Identifier, Mention, fold, identifier, normalise_name
 
+# The version of what `awards()` reads: raise it when a change of this module changes the
+# winners read from a stored notice, so that the next rebuild reads every notice again
+# (`watcher.companies.store` keeps what it read per notice version).
+EXTRACTOR = 1
 AMOUNT_KINDS = ("award_value", "contract_value", "framework_maximum", "estimate", "subcontract")
 _NAME_KEYS = ("denominationSociale", "nomTitulaire", "PersonneMorale", "denomination", "name")
 _ID_KEYS = {
@@ -42,10 +46,23 @@ _ID_KEYS = {
     "numeroTVA": "tva",
     "tva": "tva",
 }
+# Any key `_ids_of` reads an identifier from.
+_ANY_ID_KEY = frozenset(
+    [
+        "typeIdentifiant",
+        *_ID_KEYS,
+        "identifier",
+        "additionalIdentifiers",
+        "cac:PartyLegalEntity",
+    ]
+)
 _FRAMEWORK_WORDS = ("accord cadre", "accords cadres", "framework")
 _EFORMS_FRAMEWORK = re.compile(
     r'"@listName"\s*:\s*"framework-agreement"\s*,\s*"#text"\s*:\s*"([^"]*)"'
 )
+
+# Spans that may fold to one of `_FRAMEWORK_WORDS`: the words, whatever lies between them.
+_FRAMEWORK_SPANS = re.compile(r"accords?[^a-z0-9]*cadres?|framework", re.IGNORECASE)
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,6 +121,8 @@ def _name_of(item: dict[str, Any]) -> str | None:
 
 
 def _ids_of(item: dict[str, Any]) -> list[Identifier]:
+    if item.keys().isdisjoint(_ANY_ID_KEY):  # most of a payload's dicts: one test in C
+        return []
     found: list[Identifier] = []
     if "typeIdentifiant" in item and "id" in item:  # DECP
         found.append(identifier(_text(item["typeIdentifiant"]), _text(item["id"])))  # type: ignore[arg-type]
@@ -128,10 +147,10 @@ def parties(raw: str) -> list[tuple[str, tuple[Identifier, ...]]]:
     out: list[tuple[str, tuple[Identifier, ...]]] = []
     for item in _walk(_json(raw)):
         ids = _ids_of(item)
-        name = _name_of(item) or _name_of(item.get("efac:Company") or {})
         if not ids and isinstance(item.get("efac:Company"), dict):
             ids = _ids_of(item["efac:Company"])
         if ids:
+            name = _name_of(item) or _name_of(item.get("efac:Company") or {})
             out.append((name or "", tuple(ids)))
     return out
 
@@ -148,6 +167,16 @@ def _ted_ids(data: Any, names: Sequence[str]) -> dict[str, tuple[Identifier, ...
     return {n: (i,) for n, i in zip(unique, ids, strict=True) if i is not None}
 
 
+def _framework_words(text: str) -> bool:
+    """Whether `text`, folded, says "accord cadre" or "framework": only the candidate spans are
+    folded, never the whole payload (issue 29: folding 20 KB of JSON per award notice was a third
+    of a rebuild)."""
+    return any(
+        any(w in fold(found.group()) for w in _FRAMEWORK_WORDS)
+        for found in _FRAMEWORK_SPANS.finditer(text)
+    )
+
+
 def _amount_kind(kind: str, notice_type: str, raw: str, snapshot: dict[str, Any]) -> str:
     codes = (
         _EFORMS_FRAMEWORK.findall(raw.replace('\\"', '"')) if "framework-agreement" in raw else []
@@ -157,9 +186,8 @@ def _amount_kind(kind: str, notice_type: str, raw: str, snapshot: dict[str, Any]
         # eForms says it: `ContractingSystemTypeCode` listName "framework-agreement", "none" when
         # it is not one (SEEN in samples/real: 215550-2024, issue 24), whatever words it has.
         text = _EFORMS_FRAMEWORK.sub(" ", text)
-    words = fold(" ".join([text, str(snapshot.get("title") or "")]))
     framework = any(c != "none" for c in codes) or (
-        not codes and any(w in words for w in _FRAMEWORK_WORDS)
+        not codes and _framework_words(" ".join([text, str(snapshot.get("title") or "")]))
     )
     if notice_type != "award":
         return "estimate"
@@ -181,36 +209,47 @@ def awards(
 ) -> list[Award]:
     """The winners of one notice with their amounts, then its subcontractors (role
     "subcontractor", no amount); empty when it names none."""
-    subs = [
-        Award(
-            _mention(str(name), parties(raw), ref), None, None, "subcontract", role="subcontractor"
-        )
-        for name in snapshot.get("subcontractors") or []
-        if str(name).strip()
-    ]
-    return _winner_awards(kind, notice_type, snapshot, raw, ref) + subs
-
-
-def _mention(name: str, known: list[tuple[str, tuple[Identifier, ...]]], ref: str) -> Mention:
-    """A named party with the identifiers the payload gives it (or its name, `SIRET …`)."""
-    unnamed = _decp_unnamed(name)
-    if unnamed is not None:
-        return Mention(name=name, identifiers=(unnamed,), ref=ref)
-    ids = next((i for n, i in known if n and normalise_name(n) == normalise_name(name)), ())
-    return Mention(name=name, identifiers=tuple(ids), ref=ref)
-
-
-def _winner_awards(
-    kind: str, notice_type: str, snapshot: dict[str, Any], raw: str, ref: str
-) -> list[Award]:
     names = [str(n) for n in snapshot.get("winners") or [] if str(n).strip()]
-    if not names:
+    subcontractors = [str(n) for n in snapshot.get("subcontractors") or [] if str(n).strip()]
+    if not names and not subcontractors:
         return []
+    # The payload is read once for every winner and subcontractor (issue 29).
     known = parties(raw)
     by_norm: dict[str, tuple[Identifier, ...]] = {}
     for name, ids in known:
         if name:
             by_norm.setdefault(normalise_name(name), ids)
+    subs = [
+        Award(_mention(name, by_norm, ref), None, None, "subcontract", role="subcontractor")
+        for name in subcontractors
+    ]
+    winners = _winner_awards(kind, notice_type, snapshot, raw, ref, names, (known, by_norm))
+    return winners + subs
+
+
+Known = tuple[list[tuple[str, tuple[Identifier, ...]]], dict[str, tuple[Identifier, ...]]]
+
+
+def _mention(name: str, by_norm: dict[str, tuple[Identifier, ...]], ref: str) -> Mention:
+    """A named party with the identifiers the payload gives it (or its name, `SIRET …`)."""
+    unnamed = _decp_unnamed(name)
+    if unnamed is not None:
+        return Mention(name=name, identifiers=(unnamed,), ref=ref)
+    return Mention(name=name, identifiers=by_norm.get(normalise_name(name), ()), ref=ref)
+
+
+def _winner_awards(
+    kind: str,
+    notice_type: str,
+    snapshot: dict[str, Any],
+    raw: str,
+    ref: str,
+    names: list[str],
+    parties_of: Known,
+) -> list[Award]:
+    if not names:
+        return []
+    known, by_norm = parties_of
     ted = _ted_ids(_json(raw), names) if kind == "ted" else {}
     value = snapshot.get("value")
     amount = float(value) if isinstance(value, int | float) else None

@@ -3,6 +3,7 @@ UK Companies House numbers normalised; what two mentions must share to be one co
 
 from __future__ import annotations
 
+import functools
 import re
 import unicodedata
 from dataclasses import dataclass
@@ -69,6 +70,7 @@ class Identifier:
 _CH_NUMBER = re.compile(r"^(?:[0-9]{8}|(?:SC|NI|OC|SO|NC|R0|FC|GE|LP|SL|IP|SP|RC)[0-9]{6})$")
 
 
+@functools.lru_cache(maxsize=16384)  # the same firms win again and again: checked once each
 def identifier(scheme: str | None, value: str | None) -> Identifier | None:
     """Validate and normalise one identifier the portal labelled `scheme` (SIRET, SIREN, TVA,
     GB-COH, FR-RCS…); None when `value` is empty. A bare 14-digit value is taken for a SIRET,

@@ -370,6 +370,26 @@ class CompanyContract(Base):
     procedure: Mapped[Notice] = relationship(foreign_keys=[procedure_notice_id])
 
 
+class CompanyAwards(Base):
+    """The winners `watcher.companies.extract` read from one award notice, kept so that a round
+    re-reads only the award notices it changed (issue 29): the notice's version and content hash
+    and the extractor's version they were read with, and the awards (or why they could not be
+    read). Not a record of its own: rebuilt from the notices when stale."""
+
+    __tablename__ = "company_awards"
+
+    notice_id: Mapped[int] = mapped_column(
+        ForeignKey("notices.id", ondelete="CASCADE"), primary_key=True
+    )
+    version: Mapped[int] = mapped_column(Integer)
+    content_hash: Mapped[str] = mapped_column(String(64))
+    extractor: Mapped[int] = mapped_column(Integer)
+    # [{"name", "identifiers": [[scheme, value, valid]], "amount", "currency", "amount_kind",
+    #   "shared", "lot", "role"}], in the extractor's order.
+    awards: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    error: Mapped[str | None] = mapped_column(Text)
+
+
 class Counter(Base):
     """A fixed-window counter shared by every instance (`watcher.db.limits`): subscription attempts
     per client and per address, confirmation mails per hour, refused fetches.

@@ -15,9 +15,10 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session
 
 from watcher.core.audit import Audit, audit, jumps
@@ -31,13 +32,20 @@ log = logging.getLogger("watcher.core.audit")
 
 # How many of a source's earlier notices make "the usual" after a poll (newest first).
 USUAL = 2000
+BATCH = 500  # snapshots read at a time
+
+
+def _streamed(session: Session, query: Select[tuple[dict[str, Any]]]) -> Iterator[dict[str, Any]]:
+    """The snapshots `query` selects, `BATCH` rows in memory at a time (issue 29: the audit of a
+    first poll of 100,000 notices held every snapshot at once, 1 GB)."""
+    yield from session.scalars(query.execution_options(yield_per=BATCH))
 
 
 def audit_source(session: Session, source: SourceState, *, raw: bool = True) -> Audit:
     """The audit of every stored notice of `source`; with `raw`, of their latest evidence too."""
     if not raw:
-        rows = session.execute(select(Notice.snapshot).where(Notice.source_id == source.id))
-        return audit(source.name, ((snap, None) for (snap,) in rows))
+        query = select(Notice.snapshot).where(Notice.source_id == source.id)
+        return audit(source.name, ((snap, None) for snap in _streamed(session, query)))
     latest = (
         select(NoticeVersion.notice_id, func.max(NoticeVersion.version).label("version"))
         .join(Notice, Notice.id == NoticeVersion.notice_id)
@@ -53,7 +61,7 @@ def audit_source(session: Session, source: SourceState, *, raw: bool = True) -> 
             NoticeVersion,
             (NoticeVersion.notice_id == Notice.id) & (NoticeVersion.version == latest.c.version),
         )
-        .execution_options(yield_per=500)
+        .execution_options(yield_per=BATCH)
     )
     return audit(source.name, ((snap, text or "") for snap, text in session.execute(query)))
 
@@ -79,12 +87,13 @@ def poll_jumps(session: Session, source: SourceState) -> list[str]:
     if last is None:
         return []
     mine = Notice.source_id == source.id
-    recent = session.scalars(select(Notice.snapshot).where(mine, Notice.last_seen_at == last))
-    usual = session.scalars(
+    recent = _streamed(session, select(Notice.snapshot).where(mine, Notice.last_seen_at == last))
+    usual = _streamed(
+        session,
         select(Notice.snapshot)
         .where(mine, Notice.last_seen_at < last)
         .order_by(Notice.id.desc())
-        .limit(USUAL)
+        .limit(USUAL),
     )
     return jumps(
         audit(source.name, ((s, None) for s in recent)),

@@ -69,19 +69,20 @@ def publish_feeds(runtime: Runtime) -> str:
 
 
 def refresh(runtime: Runtime) -> str:
-    """Rebuild the companies from the award notices (`watcher.companies.store`); a line."""
+    """Bring the companies up to date with the award notices (`watcher.companies.store`: only
+    the notices the round added or changed are read again); a line."""
     from watcher.companies.store import (  # noqa: PLC0415
         Skipped,
         overrides_path,
         read_overrides,
-        refresh_companies,
+        update_companies,
     )
 
     skipped = Skipped()
     try:
         overrides = read_overrides(overrides_path(runtime.settings.sources))
         with session_scope(runtime.sessions) as session:
-            count = refresh_companies(session, overrides, utcnow(), skipped)
+            count = update_companies(session, overrides, utcnow(), skipped)
     except Exception as exc:  # noqa: BLE001 - companies are rebuilt at the next round
         log.error("companies: %s", exc)
         return f"companies: not rebuilt this time ({exc})"
