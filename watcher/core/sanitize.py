@@ -35,7 +35,6 @@ INVISIBLE = (
 )
 _SURROGATE = re.compile("[\ud800-\udfff]")
 _INVISIBLE = re.compile(f"[{INVISIBLE}]")
-_STORE_BAD = re.compile("[\x00\ud800-\udfff]")
 _FIELD_BAD = re.compile(f"[\x00\ud800-\udfff{INVISIBLE}]")
 _FILENAME_BAD = re.compile(f'[\x00-\x1f\x7f\ud800-\udfff{INVISIBLE}<>:"|?*\\\\/]')
 
