@@ -206,6 +206,9 @@ class RawRecord:
     published: dt.date | None
     raw: str
     item: Any = None
+    # sha256 of `raw`'s UTF-8 when the source computed it from the bytes it wrote (issue 29: no
+    # second encoding, no scan; such a `raw` has no lone surrogate and no NUL byte).
+    digest: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

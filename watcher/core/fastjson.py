@@ -34,6 +34,45 @@ def dumps(value: Any) -> str:
         return json.dumps(value, ensure_ascii=False)
 
 
+def dumps_sorted(value: Any) -> bytes | None:
+    """The UTF-8 of `json.dumps(value, ensure_ascii=False, sort_keys=True, separators=(",",
+    ":"))`, byte for byte, written by orjson (five times faster); None when orjson cannot
+    promise the same text: a float (the two write exponents differently), an integer beyond 64
+    bits, a lone surrogate, a key that is not text, a type JSON does not have, nesting deeper
+    than orjson goes. Strings are escaped alike (checked over every code point in the tests),
+    and keys sorted alike (code point order is UTF-8 byte order)."""
+    try:
+        found = orjson.dumps(value, option=orjson.OPT_SORT_KEYS)
+    except TypeError:  # orjson.JSONEncodeError
+        return None
+    return found if _plain(value) else None
+
+
+_SCALARS = frozenset({str, int, bool, type(None)})
+
+
+def _plain(value: Any) -> bool:
+    """Whether `value` holds only text, integers, booleans, null, lists and text-keyed dicts
+    (orjson wrote it, so it is no deeper than 255 levels). A loop, not calls: it runs on every
+    record of a re-poll."""
+    scalars = _SCALARS
+    todo = [value]
+    while todo:
+        item = todo.pop()
+        kind = type(item)
+        if kind is dict:
+            for key, inner in item.items():
+                if type(key) is not str:
+                    return False
+                if type(inner) not in scalars:
+                    todo.append(inner)
+        elif kind is list or kind is tuple:
+            todo.extend(inner for inner in item if type(inner) not in scalars)
+        elif kind not in scalars:
+            return False
+    return True
+
+
 class _Text(str):
     """Text already written (a bracket, a key): `dumps_deep` copies it as is."""
 

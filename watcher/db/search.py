@@ -243,7 +243,8 @@ def index_notices(
     if defer:
         session.execute(text(f"SELECT set_config('{DEFER_SETTING}', 'on', true)"))
     session.execute(delete(SearchEntry).where(SearchEntry.id.in_([row["id"] for row in rows])))
-    session.execute(insert(SearchEntry), rows)
+    # Core, not the ORM's bulk insert: the same rows for less (the poll's hook, issue 29).
+    session.execute(insert(SearchEntry.metadata.tables["search_entries"]), rows)
     if defer:
         session.execute(text(f"SELECT set_config('{DEFER_SETTING}', 'off', true)"))
 

@@ -101,6 +101,8 @@ SIMILAR_CANDIDATES = 50
 
 def record_digest(record: NoticeRecord | RawRecord) -> str:
     """The content hash of a record: of its raw payload, or of its fields when it has none."""
+    if isinstance(record, RawRecord) and record.digest is not None:
+        return record.digest
     if record.raw:
         return content_hash(record.raw)
     return content_hash(repr(record))
@@ -243,7 +245,10 @@ class PollStore:
             self.unreadable.append((page, parsed))
             self.result.fetched -= 1
             return None
-        return clean_record(parsed) if parsed is not None else None
+        if parsed is None:
+            return None
+        # The raw payload is the raw record's, made storable already (`clean_raw_record`).
+        return clean_record(parsed, raw_storable=parsed.raw is item.raw)
 
     def _write(self, changed: list[tuple[RawPage, NoticeRecord, str, int | None]]) -> None:
         ids = [notice_id for _, _, _, notice_id in changed if notice_id is not None]

@@ -45,6 +45,7 @@ Phases (`watcher.core.phases`)
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import json
 import logging
 import re
@@ -231,7 +232,13 @@ def _raw_record(record: Any) -> RawRecord | None:
     idweb = record_id(record)
     if not idweb:
         return None
-    return RawRecord(idweb, parse_date(record.get("dateparution")), record_raw(record), record)
+    published = parse_date(record.get("dateparution"))
+    written = fastjson.dumps_sorted(record)
+    if written is None:
+        return RawRecord(idweb, published, record_raw(record), record)
+    # Hashed from the bytes orjson wrote: an unchanged record is told at the hash floor's cost.
+    digest = hashlib.sha256(written).hexdigest()
+    return RawRecord(idweb, published, written.decode(), record, digest)
 
 
 def _page_counts(content: bytes, url: str) -> tuple[int | None, int | None]:
@@ -300,6 +307,9 @@ def legacy_record(data: dict[str, Any]) -> dict[str, Any]:
 
 def record_raw(record: dict[str, Any]) -> str:
     """The record as compact JSON with sorted keys, so that one record always hashes the same."""
+    written = fastjson.dumps_sorted(record)
+    if written is not None:
+        return written.decode()
     try:
         return json.dumps(record, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
     except TypeError:  # keys of mixed types (never from JSON; a caller's dict): sorted as text
