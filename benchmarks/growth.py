@@ -230,9 +230,11 @@ def _get(port: int, path: str) -> tuple[int, bytes]:
         conn.close()
 
 
-def _load(port: int, path: str) -> list[float]:
-    """CLIENTS threads, each on one keep-alive connection: one warm-up, then REQUESTS timed."""
-    latencies: list[float] = []
+def load(port: int, path: str, requests: int = REQUESTS) -> tuple[list[float], list[float]]:
+    """CLIENTS threads, each on one keep-alive connection, sending their first request together
+    (cold: a page not rendered yet) and then `requests` more (warm); both latencies, sorted."""
+    cold: list[float] = []
+    warm: list[float] = []
     errors: list[str] = []
     lock = threading.Lock()
     barrier = threading.Barrier(CLIENTS)
@@ -241,8 +243,9 @@ def _load(port: int, path: str) -> list[float]:
         conn = http.client.HTTPConnection("127.0.0.1", port, timeout=300)
         mine: list[float] = []
         try:
-            for attempt in range(REQUESTS + 1):
-                if attempt == 1:
+            conn.connect()
+            for attempt in range(requests + 1):
+                if attempt <= 1:
                     barrier.wait()
                 started = time.perf_counter()
                 conn.request("GET", path)
@@ -250,12 +253,12 @@ def _load(port: int, path: str) -> list[float]:
                 answer.read()
                 if answer.status != 200:
                     errors.append(f"{path}: HTTP {answer.status}")
-                if attempt:
-                    mine.append(time.perf_counter() - started)
+                mine.append(time.perf_counter() - started)
         finally:
             conn.close()
         with lock:
-            latencies.extend(mine)
+            cold.append(mine[0])
+            warm.extend(mine[1:])
 
     threads = [threading.Thread(target=client) for _ in range(CLIENTS)]
     for thread in threads:
@@ -264,7 +267,7 @@ def _load(port: int, path: str) -> list[float]:
         thread.join()
     if errors:
         raise RuntimeError("; ".join(errors[:3]))
-    return sorted(latencies)
+    return sorted(cold), sorted(warm)
 
 
 def _pages(env: dict[str, str], total: int) -> list[Row]:
@@ -293,7 +296,7 @@ def _pages(env: dict[str, str], total: int) -> list[Row]:
         if status == 200 and notice is not None:
             paths.insert(1, f"/notices/{int(notice.group(1))}")
         for path in paths:
-            found = _load(port, path)
+            _cold, found = load(port, path)
             p50, p99 = found[len(found) // 2], found[max(0, int(len(found) * 0.99) - 1)]
             rows.append(
                 Row(

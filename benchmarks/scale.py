@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import datetime as dt
 import random
+import re
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -327,3 +328,142 @@ def run(*, quick: bool = False) -> list[Row]:
                 )
             )
     return rows
+
+
+# --- Pages under 20 clients against `watcher serve` (issue 29, part 3) ----------------------------
+# `python -m benchmarks.scale pages` builds this part's 100,000-notice database in bulk (SQLite, and
+# PostgreSQL with --pg; kept in --keep to measure again), then serves it with `watcher serve` and
+# sends each page from 20 keep-alive clients: cold (a fresh server, the 20 first requests sent
+# together: one render, the others wait for it), warm (5 more each), and uncached
+# (`WATCHER_PAGE_CACHE_MB=0`: every request renders). `--root DIR` serves another checkout (the
+# code before a change), interleaved with this one.
+
+SERVED = ("/", "/notices/{notice}", "/sites/dunkerque", "/companies", "/radar", "/sources")
+
+
+def served(
+    database_url: str,
+    *,
+    root: Path | None = None,
+    cache: bool = True,
+    paths: tuple[str, ...] = SERVED,
+    requests: int = 5,
+) -> dict[str, dict[str, list[float]]]:
+    """`watcher serve` (from `root`, else this checkout) over `database_url`: per page, the cold
+    latencies (the first request of each of 20 clients, sent together) and the warm ones."""
+    import os  # noqa: PLC0415
+    import signal  # noqa: PLC0415
+    import subprocess  # noqa: PLC0415
+    import time  # noqa: PLC0415
+
+    from benchmarks.common import ROOT  # noqa: PLC0415
+    from benchmarks.growth import _get, load  # noqa: PLC0415
+    from benchmarks.serving import WATCHER, free_port  # noqa: PLC0415
+
+    port = free_port()
+    with tempfile.TemporaryDirectory(prefix="bench-served-") as tmp:
+        env = {
+            **os.environ,
+            "PYTHONPATH": str(root or ROOT),
+            "WATCHER_DATABASE_URL": database_url,
+            "WATCHER_DATA_DIR": tmp,
+            "WATCHER_SOURCES": str(_sources_yaml(Path(tmp))),
+            "WATCHER_PAGE_CACHE_MB": "32" if cache else "0",
+        }
+        argv = [WATCHER, "serve", "--no-scheduler", "--host", "127.0.0.1", "--port", str(port)]
+        server = subprocess.Popen(
+            argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        )
+        try:
+            deadline = time.monotonic() + 120
+            while True:
+                if server.poll() is not None:
+                    raise RuntimeError(f"watcher serve exited with {server.returncode}")
+                try:
+                    _get(port, "/healthz")
+                    break
+                except OSError:
+                    if time.monotonic() > deadline:
+                        raise
+                    time.sleep(0.3)
+            _, listing = _get(port, "/api/events?type=deadline_moved&per_page=1")
+            found = re.search(rb'"html":\s*"/notices/(\d+)', listing)
+            notice = int(found.group(1)) if found else 1
+            results = {}
+            for path in paths:
+                url = path.format(notice=notice)
+                cold, warm = load(port, url, requests)
+                results[path] = {"cold": cold, "warm": warm}
+        finally:
+            server.send_signal(signal.SIGTERM)
+            try:
+                server.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                server.kill()
+                server.wait()
+    return results
+
+
+def _pages_main(argv: list[str] | None = None) -> None:
+    import argparse  # noqa: PLC0415
+    import os  # noqa: PLC0415
+    import statistics  # noqa: PLC0415
+
+    from benchmarks.common import load_line  # noqa: PLC0415
+
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.scale pages")
+    parser.add_argument("--keep", type=Path, default=Path(tempfile.gettempdir()) / "bench-pages")
+    parser.add_argument("--pg", help="also a PostgreSQL database (its URL), built once")
+    parser.add_argument("--root", type=Path, help="another checkout to compare (old code)")
+    parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--notices", type=int, default=100_000)
+    args = parser.parse_args(argv)
+    args.keep.mkdir(parents=True, exist_ok=True)
+    urls = [f"sqlite:///{args.keep / 'watcher.sqlite3'}"] + ([args.pg] if args.pg else [])
+    for url in urls:
+        name = url.rsplit("/", 1)[-1].replace(".", "-")
+        marker = args.keep / f"built-{url.split(':')[0]}-{name}-{args.notices}"
+        if not marker.exists():
+            child("scale.grow", database_url=url, start=0, stop=args.notices).check()
+            marker.touch()
+    variants: list[tuple[str, Path | None, bool]] = [
+        ("cached", None, True),
+        ("uncached", None, False),
+    ]
+    if args.root:
+        variants.insert(0, ("before", args.root, True))
+    table: dict[tuple[str, str, str, str], list[float]] = {}
+    print(load_line(), flush=True)
+    for run in range(args.runs):
+        for url in urls:
+            for name, root, cache in variants:
+                found = served(url, root=root, cache=cache)
+                for path, series in found.items():
+                    for when, latencies in series.items():
+                        ordered = sorted(latencies)
+                        p50 = ordered[len(ordered) // 2]
+                        p99 = ordered[max(0, int(len(ordered) * 0.99) - 1)]
+                        table.setdefault((url.split(":")[0], name, path, when + " p50"), []).append(
+                            p50
+                        )
+                        table.setdefault((url.split(":")[0], name, path, when + " p99"), []).append(
+                            p99
+                        )
+        print(f"run {run + 1}/{args.runs} done, {load_line()}", flush=True)
+    print(
+        f"\n{args.notices:,} notices, 20 keep-alive clients; medians of {args.runs} runs (min–max)"
+    )
+    for (db, name, path, what), values in sorted(table.items()):
+        print(
+            f"{db:10} {name:9} {path:20} {what:9} {statistics.median(values) * 1000:8.1f} ms"
+            f"  ({min(values) * 1000:.1f}–{max(values) * 1000:.1f})"
+        )
+    print(load_line())
+    del os
+
+
+if __name__ == "__main__":
+    import sys
+
+    if sys.argv[1:2] == ["pages"]:
+        _pages_main(sys.argv[2:])

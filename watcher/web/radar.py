@@ -181,7 +181,7 @@ def routes(runtime: Runtime, pages: Pages) -> list[BaseRoute]:
             questions_json,
             name="api_procedure_questions",
         ),
-        Route("/radar", page, name="radar"),
+        Route("/radar", pages.cache.wrap(page), name="radar"),
         Route("/feeds/radar.atom", atom, name="radar_atom"),
         Route("/feeds/radar.ics", ics, name="radar_ics"),
     ]
