@@ -246,7 +246,7 @@ def load(port: int, path: str, requests: int = REQUESTS) -> tuple[list[float], l
             conn.connect()
             for attempt in range(requests + 1):
                 if attempt <= 1:
-                    barrier.wait()
+                    barrier.wait()  # the first requests together, then the warm ones
                 started = time.perf_counter()
                 conn.request("GET", path)
                 answer = conn.getresponse()

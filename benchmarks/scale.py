@@ -333,11 +333,12 @@ def run(*, quick: bool = False) -> list[Row]:
 # --- Pages under 20 clients against `watcher serve` (issue 29, part 3) ----------------------------
 # `python -m benchmarks.scale pages` builds this part's 100,000-notice database in bulk (SQLite, and
 # PostgreSQL with --pg; kept in --keep to measure again), then serves it with `watcher serve` and
-# sends each page from 20 keep-alive clients: cold (a fresh server, the 20 first requests sent
-# together: one render, the others wait for it), warm (5 more each), and uncached
-# (`WATCHER_PAGE_CACHE_MB=0`: every request renders). `--root DIR` serves another checkout (the
+# sends each page from 20 keep-alive clients: first (a fresh server, the 20 first requests sent
+# together: one render, the others wait for it), cold (the same right after a commit changed the
+# data), warm (5 more each), and uncached (`WATCHER_PAGE_CACHE_MB=0`: every request renders). `--root DIR` serves another checkout (the
 # code before a change), interleaved with this one.
 
+COLD_ROUNDS = 3  # bursts of 20 first requests after a data change, per page
 SERVED = ("/", "/notices/{notice}", "/sites/dunkerque", "/companies", "/radar", "/sources")
 
 
@@ -349,12 +350,16 @@ def served(
     paths: tuple[str, ...] = SERVED,
     requests: int = 5,
 ) -> dict[str, dict[str, list[float]]]:
-    """`watcher serve` (from `root`, else this checkout) over `database_url`: per page, the cold
-    latencies (the first request of each of 20 clients, sent together) and the warm ones."""
+    """`watcher serve` (from `root`, else this checkout) over `database_url`: per page, the
+    latencies of the first requests of 20 clients sent together to a fresh server (`first`), of
+    the same after a commit changed the data generation (`cold`, COLD_ROUNDS times), and of
+    `requests` more each (`warm`)."""
     import os  # noqa: PLC0415
     import signal  # noqa: PLC0415
     import subprocess  # noqa: PLC0415
     import time  # noqa: PLC0415
+
+    from sqlalchemy import create_engine  # noqa: PLC0415
 
     from benchmarks.common import ROOT  # noqa: PLC0415
     from benchmarks.growth import _get, load  # noqa: PLC0415
@@ -390,10 +395,18 @@ def served(
             found = re.search(rb'"html":\s*"/notices/(\d+)', listing)
             notice = int(found.group(1)) if found else 1
             results = {}
+            engine = create_engine(database_url)
             for path in paths:
                 url = path.format(notice=notice)
-                cold, warm = load(port, url, requests)
-                results[path] = {"cold": cold, "warm": warm}
+                first, warm = load(port, url, requests)
+                cold: list[float] = []
+                for _ in range(COLD_ROUNDS):
+                    # A poll commits (another process): the cached pages are stale now.
+                    with engine.begin() as conn:
+                        conn.exec_driver_sql("UPDATE generation SET value = value + 1")
+                    cold += load(port, url, 0)[0]
+                results[path] = {"first": first, "cold": cold, "warm": warm}
+            engine.dispose()
         finally:
             server.send_signal(signal.SIGTERM)
             try:
@@ -406,7 +419,6 @@ def served(
 
 def _pages_main(argv: list[str] | None = None) -> None:
     import argparse  # noqa: PLC0415
-    import os  # noqa: PLC0415
     import statistics  # noqa: PLC0415
 
     from benchmarks.common import load_line  # noqa: PLC0415
@@ -414,52 +426,60 @@ def _pages_main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.scale pages")
     parser.add_argument("--keep", type=Path, default=Path(tempfile.gettempdir()) / "bench-pages")
     parser.add_argument("--pg", help="also a PostgreSQL database (its URL), built once")
-    parser.add_argument("--root", type=Path, help="another checkout to compare (old code)")
+    parser.add_argument("--root", type=Path, help="another checkout to compare (the old code)")
+    parser.add_argument("--root-keep", type=Path, help="its own copy of --keep's database")
+    parser.add_argument("--root-pg", help="its own copy of --pg's database")
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--notices", type=int, default=100_000)
     args = parser.parse_args(argv)
-    args.keep.mkdir(parents=True, exist_ok=True)
-    urls = [f"sqlite:///{args.keep / 'watcher.sqlite3'}"] + ([args.pg] if args.pg else [])
-    for url in urls:
-        name = url.rsplit("/", 1)[-1].replace(".", "-")
-        marker = args.keep / f"built-{url.split(':')[0]}-{name}-{args.notices}"
-        if not marker.exists():
-            child("scale.grow", database_url=url, start=0, stop=args.notices).check()
-            marker.touch()
-    variants: list[tuple[str, Path | None, bool]] = [
-        ("cached", None, True),
-        ("uncached", None, False),
+
+    def databases(keep: Path, pg: str | None) -> list[str]:
+        keep.mkdir(parents=True, exist_ok=True)
+        urls = [f"sqlite:///{keep / 'watcher.sqlite3'}"] + ([pg] if pg else [])
+        for url in urls:
+            name = url.rsplit("/", 1)[-1].replace(".", "-")
+            marker = keep / f"built-{url.split(':')[0]}-{name}-{args.notices}"
+            if not marker.exists():
+                child("scale.grow", database_url=url, start=0, stop=args.notices).check()
+                marker.touch()
+        return urls
+
+    urls = databases(args.keep, args.pg)
+    # (name, checkout, cache on, databases, warm requests per client, pages)
+    variants: list[tuple[str, Path | None, bool, list[str], int, tuple[str, ...]]] = [
+        ("cached", None, True, urls, 5, SERVED),
+        ("uncached", None, False, urls, 2, SERVED),
     ]
     if args.root:
-        variants.insert(0, ("before", args.root, True))
+        # The old `/radar` takes seconds a request at 100k notices: measured apart.
+        old = databases(args.root_keep or args.keep, args.root_pg or args.pg)
+        slow = tuple(p for p in SERVED if p != "/radar")
+        variants.insert(0, ("before", args.root, True, old, 2, slow))
     table: dict[tuple[str, str, str, str], list[float]] = {}
     print(load_line(), flush=True)
     for run in range(args.runs):
-        for url in urls:
-            for name, root, cache in variants:
-                found = served(url, root=root, cache=cache)
+        for index in range(len(urls)):
+            for name, root, cache, where, requests, paths in variants:
+                url = where[index]
+                found = served(url, root=root, cache=cache, paths=paths, requests=requests)
                 for path, series in found.items():
                     for when, latencies in series.items():
                         ordered = sorted(latencies)
                         p50 = ordered[len(ordered) // 2]
                         p99 = ordered[max(0, int(len(ordered) * 0.99) - 1)]
-                        table.setdefault((url.split(":")[0], name, path, when + " p50"), []).append(
-                            p50
-                        )
-                        table.setdefault((url.split(":")[0], name, path, when + " p99"), []).append(
-                            p99
-                        )
+                        db = url.split(":")[0]
+                        table.setdefault((db, path, when, name + " p50"), []).append(p50)
+                        table.setdefault((db, path, when, name + " p99"), []).append(p99)
         print(f"run {run + 1}/{args.runs} done, {load_line()}", flush=True)
     print(
         f"\n{args.notices:,} notices, 20 keep-alive clients; medians of {args.runs} runs (min–max)"
     )
-    for (db, name, path, what), values in sorted(table.items()):
+    for (db, path, when, what), values in sorted(table.items()):
         print(
-            f"{db:10} {name:9} {path:20} {what:9} {statistics.median(values) * 1000:8.1f} ms"
+            f"{db:10} {path:20} {when:5} {what:13} {statistics.median(values) * 1000:8.1f} ms"
             f"  ({min(values) * 1000:.1f}–{max(values) * 1000:.1f})"
         )
     print(load_line())
-    del os
 
 
 if __name__ == "__main__":

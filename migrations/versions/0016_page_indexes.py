@@ -2,7 +2,7 @@
 
 `ix_notices_site_listing` (relevant, site, parent_id, first_seen_at, id): the per-site counts of
 `/sites` and its map, and a site's newest procedures (`/sites/<slug>`), without reading the wide
-notice rows. `ix_notices_source_relevant` (source_id, relevant): the per-source counts of
+notice rows. `ix_notices_source_relevant` (source_id, relevant, id): the per-source counts of
 `/sources`. `ix_notices_award_listing` (notice_type, relevant, site, parent_id, id): the
 procedures with an award that `/radar` reads.
 
@@ -29,7 +29,7 @@ def upgrade() -> None:
         "notices",
         ["relevant", "site", "parent_id", "first_seen_at", "id"],
     )
-    op.create_index("ix_notices_source_relevant", "notices", ["source_id", "relevant"])
+    op.create_index("ix_notices_source_relevant", "notices", ["source_id", "relevant", "id"])
     op.create_index(
         "ix_notices_award_listing",
         "notices",

@@ -48,7 +48,7 @@ class Notice(Base):
         UniqueConstraint("source_id", "native_id"),
         # The pages' per-site counts and lists, and per-source counts (migration 0016).
         Index("ix_notices_site_listing", "relevant", "site", "parent_id", "first_seen_at", "id"),
-        Index("ix_notices_source_relevant", "source_id", "relevant"),
+        Index("ix_notices_source_relevant", "source_id", "relevant", "id"),
         Index("ix_notices_award_listing", "notice_type", "relevant", "site", "parent_id", "id"),
     )
 
