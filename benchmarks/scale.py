@@ -349,6 +349,7 @@ def served(
     cache: bool = True,
     paths: tuple[str, ...] = SERVED,
     requests: int = 5,
+    cold_rounds: int = COLD_ROUNDS,
 ) -> dict[str, dict[str, list[float]]]:
     """`watcher serve` (from `root`, else this checkout) over `database_url`: per page, the
     latencies of the first requests of 20 clients sent together to a fresh server (`first`), of
@@ -400,12 +401,12 @@ def served(
                 url = path.format(notice=notice)
                 first, warm = load(port, url, requests)
                 cold: list[float] = []
-                for _ in range(COLD_ROUNDS):
+                for _ in range(cold_rounds):
                     # A poll commits (another process): the cached pages are stale now.
                     with engine.begin() as conn:
                         conn.exec_driver_sql("UPDATE generation SET value = value + 1")
                     cold += load(port, url, 0)[0]
-                results[path] = {"first": first, "cold": cold, "warm": warm}
+                results[path] = {"first": first, "warm": warm} | ({"cold": cold} if cold else {})
             engine.dispose()
         finally:
             server.send_signal(signal.SIGTERM)
@@ -445,23 +446,31 @@ def _pages_main(argv: list[str] | None = None) -> None:
         return urls
 
     urls = databases(args.keep, args.pg)
-    # (name, checkout, cache on, databases, warm requests per client, pages)
+    # (name, checkout, cache on, databases, warm requests per client, pages); without a cache
+    # every request renders: one warm request each, no rounds after a commit.
     variants: list[tuple[str, Path | None, bool, list[str], int, tuple[str, ...]]] = [
         ("cached", None, True, urls, 5, SERVED),
-        ("uncached", None, False, urls, 2, SERVED),
+        ("uncached", None, False, urls, 1, SERVED),
     ]
     if args.root:
         # The old `/radar` takes seconds a request at 100k notices: measured apart.
         old = databases(args.root_keep or args.keep, args.root_pg or args.pg)
         slow = tuple(p for p in SERVED if p != "/radar")
-        variants.insert(0, ("before", args.root, True, old, 2, slow))
+        variants.insert(0, ("before", args.root, True, old, 1, slow))
     table: dict[tuple[str, str, str, str], list[float]] = {}
     print(load_line(), flush=True)
     for run in range(args.runs):
         for index in range(len(urls)):
             for name, root, cache, where, requests, paths in variants:
                 url = where[index]
-                found = served(url, root=root, cache=cache, paths=paths, requests=requests)
+                found = served(
+                    url,
+                    root=root,
+                    cache=cache,
+                    paths=paths,
+                    requests=requests,
+                    cold_rounds=COLD_ROUNDS if name == "cached" else 0,
+                )
                 for path, series in found.items():
                     for when, latencies in series.items():
                         ordered = sorted(latencies)
@@ -471,14 +480,15 @@ def _pages_main(argv: list[str] | None = None) -> None:
                         table.setdefault((db, path, when, name + " p50"), []).append(p50)
                         table.setdefault((db, path, when, name + " p99"), []).append(p99)
         print(f"run {run + 1}/{args.runs} done, {load_line()}", flush=True)
-    print(
-        f"\n{args.notices:,} notices, 20 keep-alive clients; medians of {args.runs} runs (min–max)"
-    )
-    for (db, path, when, what), values in sorted(table.items()):
         print(
-            f"{db:10} {path:20} {when:5} {what:13} {statistics.median(values) * 1000:8.1f} ms"
-            f"  ({min(values) * 1000:.1f}–{max(values) * 1000:.1f})"
+            f"\n{args.notices:,} notices, 20 keep-alive clients; medians of {run + 1} runs (min–max)"
         )
+        for (db, path, when, what), values in sorted(table.items()):
+            print(
+                f"{db:10} {path:20} {when:5} {what:13} {statistics.median(values) * 1000:8.1f} ms"
+                f"  ({min(values) * 1000:.1f}–{max(values) * 1000:.1f})",
+                flush=True,
+            )
     print(load_line())
 
 
