@@ -374,17 +374,16 @@ def served(
             "WATCHER_DATABASE_URL": database_url,
             "WATCHER_DATA_DIR": tmp,
             "WATCHER_SOURCES": str(_sources_yaml(Path(tmp))),
-            "WATCHER_PAGE_CACHE_MB": "32" if cache else "0",
-        }
+        } | ({} if cache else {"WATCHER_PAGE_CACHE_MB": "0"})
         argv = [WATCHER, "serve", "--no-scheduler", "--host", "127.0.0.1", "--port", str(port)]
-        server = subprocess.Popen(
-            argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
-        )
+        log = (Path(tmp) / "serve.log").open("w")
+        server = subprocess.Popen(argv, env=env, stdout=subprocess.DEVNULL, stderr=log)
         try:
             deadline = time.monotonic() + 120
             while True:
                 if server.poll() is not None:
-                    raise RuntimeError(f"watcher serve exited with {server.returncode}")
+                    said = (Path(tmp) / "serve.log").read_text()[-500:]
+                    raise RuntimeError(f"watcher serve exited with {server.returncode}: {said}")
                 try:
                     _get(port, "/healthz")
                     break
@@ -415,6 +414,7 @@ def served(
             except subprocess.TimeoutExpired:
                 server.kill()
                 server.wait()
+            log.close()
     return results
 
 
