@@ -365,6 +365,7 @@ def served(
     from benchmarks.common import ROOT  # noqa: PLC0415
     from benchmarks.growth import _get, load  # noqa: PLC0415
     from benchmarks.serving import WATCHER, free_port  # noqa: PLC0415
+    from watcher.settings import normalize_url  # noqa: PLC0415
 
     port = free_port()
     with tempfile.TemporaryDirectory(prefix="bench-served-") as tmp:
@@ -395,7 +396,7 @@ def served(
             found = re.search(rb'"html":\s*"/notices/(\d+)', listing)
             notice = int(found.group(1)) if found else 1
             results = {}
-            engine = create_engine(database_url)
+            engine = create_engine(normalize_url(database_url))
             for path in paths:
                 url = path.format(notice=notice)
                 first, warm = load(port, url, requests)
