@@ -226,3 +226,19 @@ def test_a_post_is_never_cached(runtime: Runtime) -> None:
     for _ in range(2):
         page(Request({**_request("192.0.2.1").scope, "method": "POST"}))
     assert calls == ["POST", "POST"] and len(cache) == 0
+
+
+def test_nothing_is_left_behind_for_pages_not_kept(runtime: Runtime) -> None:
+    cache = PageCache(runtime)
+
+    def handler(request: Request) -> Response:
+        if request.url.path == "/boom":
+            raise RuntimeError("boom")
+        return HTMLResponse("<p>no such page</p>", status_code=404)
+
+    page = cache.wrap(handler)
+    for number in range(50):
+        page(Request({**_request("192.0.2.1").scope, "path": f"/notices/{number}"}))
+    with pytest.raises(RuntimeError):
+        page(Request({**_request("192.0.2.1").scope, "path": "/boom"}))
+    assert len(cache) == 0 and not cache._flights

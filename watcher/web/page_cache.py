@@ -178,17 +178,21 @@ class PageCache:
             entry = self._get(key, gen)
             if entry is None:
                 flight = self._flight(key)
-                with flight:
-                    entry = self._get(key, gen)
-                    if entry is None:
-                        self.misses += 1
-                        request.scope[_MARKING] = True
-                        response = handler(request)
-                        entry = self._entry(response, gen)
-                        if not keep(response):
-                            return self._answer(entry, request)
-                        self._put(key, entry)
-                self._land(key, flight)
+                try:
+                    with flight:
+                        entry = self._get(key, gen)
+                        if entry is None:
+                            self.misses += 1
+                            request.scope[_MARKING] = True
+                            response = handler(request)
+                            entry = self._entry(response, gen)
+                            if not keep(response):
+                                return self._answer(entry, request)
+                            self._put(key, entry)
+                finally:
+                    # Whatever happened (an error, a 404 for a made-up address): no lock is
+                    # left behind per address asked.
+                    self._land(key, flight)
             else:
                 self.hits += 1
             return self._answer(entry, request)
