@@ -13,9 +13,11 @@ process of its own (wall time and peak memory, medians with min–max):
 - the fixed cost of a command with nothing to do: `watcher feed build` again, `watcher run
   --once` with no source (a fresh data dir), and urlwatch's empty run when it is installed.
 
-At the full size: the pages `/`, `/notices/<id>` and the API's text search under 20 keep-alive
-clients against `watcher serve` (p50 / p99), and `python -X importtime` of `watcher run --once`
-(the imports that cost most). Targets (issue 29): rounds, export and rematch flat from the small
+At the full size: the pages `/`, a site's page, `/notices/<id>` (a procedure), `/companies`,
+`/radar` and the API's text search under 20 keep-alive clients against `watcher serve` (p50 / p99
+of the requests after each client's first: the page cache warm; `python -m benchmarks.scale
+pages` measures the first readers after a commit too), and `python -X importtime` of `watcher run
+--once` (the imports that cost most). Targets (issue 29): rounds, export and rematch flat from the small
 step to the full size (≤ 1.25× time and memory), pages p99 < 100 ms, a command with nothing to do
 < 0.3 s and < 50 MiB. `run.py --scale N` picks the size (default 100,000; `--quick`: 2,000).
 """
@@ -292,9 +294,12 @@ def _pages(env: dict[str, str], total: int) -> list[Row]:
                     raise
                 time.sleep(0.3)
         notice = re.search(rb'"id":\s*(\d+)', body)
-        paths = ["/", "/api/notices?q=nettoyage"]
+        site = re.search(rb'"site":\s*"([a-z0-9-]+)"', body)
+        paths = ["/", "/companies", "/radar", "/api/notices?q=nettoyage"]
         if status == 200 and notice is not None:
             paths.insert(1, f"/notices/{int(notice.group(1))}")
+        if site is not None:
+            paths.insert(1, f"/sites/{site.group(1).decode()}")
         for path in paths:
             _cold, found = load(port, path)
             p50, p99 = found[len(found) // 2], found[max(0, int(len(found) * 0.99) - 1)]
