@@ -242,3 +242,18 @@ def test_nothing_is_left_behind_for_pages_not_kept(runtime: Runtime) -> None:
     with pytest.raises(RuntimeError):
         page(Request({**_request("192.0.2.1").scope, "path": "/boom"}))
     assert len(cache) == 0 and not cache._flights
+
+
+def test_a_form_page_not_kept_still_gets_its_reader_token(runtime: Runtime) -> None:
+    cache = PageCache(runtime)
+
+    def refused(request: Request) -> Response:
+        token = MARK if marking(request) else "?"
+        return HTMLResponse(f'<input name="form_token" value="{token}">', status_code=400)
+
+    request = _request("192.0.2.1")
+    answer = cache.wrap(refused)(request)
+    token = answer.body.decode().split('value="')[1].split('"')[0]
+    assert answer.status_code == 400 and len(cache) == 0
+    assert valid_form_token(site_secret(runtime.settings), client_address(request, []), token)
+    assert int(answer.headers["content-length"]) == len(answer.body)

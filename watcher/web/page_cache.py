@@ -41,6 +41,7 @@ MAX_ENTRY = 2 * 1024 * 1024  # a larger page is not kept
 # Rendered in place of a form's token while a page is being cached; random, so no scraped text
 # can contain it.
 MARK = f"\x00form-token-{secrets.token_hex(8)}\x00"
+_MARK = MARK.encode()
 _MARKING = "watcher.page_cache.marking"
 _READ = f"SELECT value FROM {generation.TABLE} WHERE id = 1"
 Handler = Callable[[Request], Response]
@@ -185,9 +186,9 @@ class PageCache:
                             self.misses += 1
                             request.scope[_MARKING] = True
                             response = handler(request)
-                            entry = self._entry(response, gen)
                             if not keep(response):
-                                return self._answer(entry, request)
+                                return self._unkept(response, request)
+                            entry = self._entry(response, gen)
                             self._put(key, entry)
                 finally:
                     # Whatever happened (an error, a 404 for a made-up address): no lock is
@@ -208,7 +209,7 @@ class PageCache:
             for k, v in response.raw_headers
             if k.lower() not in {b"content-length", b"content-type"}
         )
-        form = MARK.encode() in body
+        form = _MARK in body
         return Entry(
             generation=gen,
             stored=self.clock(),
@@ -219,13 +220,23 @@ class PageCache:
             etag=None if form else etag_of(body),
         )
 
+    def _token(self, request: Request) -> bytes:
+        return page_form_token(request, self.runtime.settings).encode()
+
+    def _unkept(self, response: Response, request: Request) -> Response:
+        """An answer rendered for the cache but not kept: as it was, with its forms' tokens."""
+        if _MARK not in response.body:
+            return response
+        body = bytes(response.body).replace(_MARK, self._token(request))
+        headers = {k: v for k, v in response.headers.items() if k.lower() != "content-length"}
+        return Response(body, response.status_code, headers, response.media_type)
+
     def _answer(self, entry: Entry, request: Request) -> Response:
         """The answer to `request` from `entry`: its own form token, or a 304 when the reader's
         copy is still right."""
         headers: dict[str, Any] = dict(entry.headers)
-        if entry.etag is None or entry.status != 200:
-            token = page_form_token(request, self.runtime.settings).encode()
-            body = entry.body.replace(MARK.encode(), token)
+        if entry.etag is None:
+            body = entry.body.replace(_MARK, self._token(request))
             return Response(body, entry.status, headers, entry.media_type)
         headers["ETag"] = entry.etag
         if matches(request.headers.get("if-none-match"), entry.etag):
