@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import threading
 from collections.abc import Callable
 from typing import Any
 
@@ -18,7 +19,7 @@ from tests.loopback import LoopbackServer
 from tests.test_pipeline import sources_yaml
 from watcher.pipeline.poll import run_sources
 from watcher.pipeline.runtime import Runtime
-from watcher.web.page_cache import MARK, PageCache, keep, marking, matches
+from watcher.web.page_cache import MARK, PageCache, etag_of, keep, marking, matches
 from watcher.web.protect import client_address, site_secret, valid_form_token
 from watcher.web.server import create_app
 
@@ -257,3 +258,105 @@ def test_a_form_page_not_kept_still_gets_its_reader_token(runtime: Runtime) -> N
     assert answer.status_code == 400 and len(cache) == 0
     assert valid_form_token(site_secret(runtime.settings), client_address(request, []), token)
     assert int(answer.headers["content-length"]) == len(answer.body)
+
+
+class _SlowPages:
+    """A page of the generation it is rendered at (`v1`, `v2`...) whose renders after the first
+    block until `release` is set, under a cache whose generation and clock the test sets."""
+
+    def __init__(self, runtime: Runtime, monkeypatch: pytest.MonkeyPatch, *, warm: bool) -> None:
+        self.gen, self.now = 1, 0.0
+        self.cache = PageCache(runtime, max_age=60, stale_age=600, clock=lambda: self.now)
+        monkeypatch.setattr(self.cache, "generation", lambda: self.gen)
+        self.renders: list[int] = []
+        self.started, self.release = threading.Event(), threading.Event()
+        self.page = self.cache.wrap(self._render)
+        if warm:
+            self.release.set()
+            assert self.get() == b"v1"
+            self.release.clear()
+            self.started.clear()
+
+    def _render(self, request: Request) -> Response:
+        self.renders.append(self.gen)
+        self.started.set()
+        assert self.release.wait(10)
+        return HTMLResponse(f"v{self.gen}")
+
+    def get(self, headers: dict[str, str] | None = None) -> bytes:
+        return bytes(self.page(_request("192.0.2.1", headers=headers)).body)
+
+    def in_thread(self) -> tuple[threading.Thread, list[Response]]:
+        answers: list[Response] = []
+        thread = threading.Thread(target=lambda: answers.append(self.page(_request("192.0.2.9"))))
+        thread.start()
+        return thread, answers
+
+
+@pytest.mark.parametrize(
+    ("bump", "later", "stale"),
+    [
+        (True, 0.0, True),  # a commit: the generation grew
+        (True, 599.0, True),
+        (False, 61.0, True),  # no commit, past MAX_AGE
+        (True, 601.0, False),  # older than the bound: never served stale
+        (False, 601.0, False),
+    ],
+    ids=["new-generation", "new-generation-9min", "aged", "new-generation-too-old", "too-old"],
+)
+def test_the_previous_page_while_the_new_one_renders(
+    runtime: Runtime, monkeypatch: pytest.MonkeyPatch, bump: bool, later: float, stale: bool
+) -> None:
+    pages = _SlowPages(runtime, monkeypatch, warm=True)
+    pages.gen += bump
+    pages.now += later
+    renderer, rendered = pages.in_thread()
+    assert pages.started.wait(10)  # the one render is under way
+    if stale:
+        # Another reader: the previous page at once, with the previous page's own ETag and 304.
+        answer = pages.page(_request("192.0.2.1"))
+        assert answer.body == b"v1" and answer.headers["etag"] == etag_of(b"v1")
+        again = pages.page(_request("192.0.2.1", headers={"If-None-Match": etag_of(b"v1")}))
+        assert again.status_code == 304 and again.headers["etag"] == etag_of(b"v1")
+        assert pages.cache.stale == 2
+        pages.release.set()
+    else:
+        waiter, waited = pages.in_thread()
+        waiter.join(0.3)
+        assert waiter.is_alive() and not waited  # waits for the render
+        pages.release.set()
+        waiter.join(10)
+        assert [a.body for a in waited] == [f"v{pages.gen}".encode()]
+        assert pages.cache.stale == 0
+    renderer.join(10)
+    new = f"v{pages.gen}".encode()
+    assert [a.body for a in rendered] == [new]  # the reader who started the render waited for it
+    assert pages.get() == new  # and once it is rendered, everyone gets it
+    assert len(pages.renders) == 2 and not pages.cache._flights
+
+
+def test_a_fresh_server_waits_for_the_one_render(
+    runtime: Runtime, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    pages = _SlowPages(runtime, monkeypatch, warm=False)
+    first, first_answer = pages.in_thread()
+    assert pages.started.wait(10)
+    second, second_answer = pages.in_thread()
+    second.join(0.3)
+    assert second.is_alive() and not second_answer  # nothing to serve yet: it waits
+    pages.release.set()
+    for thread in (first, second):
+        thread.join(10)
+    assert [a.body for a in first_answer + second_answer] == [b"v1", b"v1"]
+    assert pages.renders == [1] and pages.cache.stale == 0
+
+
+@pytest.mark.parametrize("status", [404, 500])
+def test_a_page_gone_is_not_served_stale(
+    runtime: Runtime, monkeypatch: pytest.MonkeyPatch, status: int
+) -> None:
+    pages = _SlowPages(runtime, monkeypatch, warm=True)
+    pages.gen += 1
+    page = pages.cache.wrap(lambda request: HTMLResponse("gone", status_code=status))
+    assert page(_request("192.0.2.1")).status_code == status
+    assert len(pages.cache) == 0  # its previous copy went with the render that did not keep

@@ -13,7 +13,10 @@ without a form carry an `ETag` (a hash of the body) and answer 304 to `If-None-M
 Only 200 HTML answers without `Set-Cookie` are kept, at most `WATCHER_PAGE_CACHE_MB` (32; 0 turns
 the cache off) of them, the least recently used going first. While one request renders a page,
 others asking for the same one wait for it instead of rendering it too (20 readers arriving
-together cost one render). A database older than migration 0014 has no generation: nothing is
+together cost one render); when a previous copy of the page exists (of an older generation, or
+past `MAX_AGE`) and is at most `STALE_AGE` seconds old, they get that copy at once instead, with
+its own `ETag`, and only the reader who started the render waits for it. A render that fails or
+gives a page not to keep drops the previous copy. A database older than migration 0014 has no generation: nothing is
 cached then.
 """
 
@@ -37,6 +40,8 @@ from watcher.web.i18n import negotiate
 from watcher.web.protect import page_form_token
 
 MAX_AGE = 60.0  # seconds an entry is used: pages say what is open or due now
+# Seconds an entry may still be served, while another request renders its successor.
+STALE_AGE = 600.0
 MAX_ENTRY = 2 * 1024 * 1024  # a larger page is not kept
 # Rendered in place of a form's token while a page is being cached; random, so no scraped text
 # can contain it.
@@ -100,17 +105,19 @@ class PageCache:
         *,
         max_bytes: int | None = None,
         max_age: float = MAX_AGE,
+        stale_age: float = STALE_AGE,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.runtime = runtime
         if max_bytes is None:
             max_bytes = runtime.settings.page_cache_mb * 1024 * 1024
         self.max_bytes, self.max_age, self.clock = max_bytes, max_age, clock
+        self.stale_age = max(stale_age, max_age)
         self._lock = threading.Lock()
         self._entries: OrderedDict[Key, Entry] = OrderedDict()
         self._bytes = 0
         self._flights: dict[Key, threading.Lock] = {}
-        self.hits = self.misses = 0
+        self.hits = self.misses = self.stale = 0
 
     def generation(self) -> int | None:
         """The data generation now (None: do not cache): one look-up on a pooled connection."""
@@ -120,21 +127,28 @@ class PageCache:
             value = conn.exec_driver_sql(_READ).scalar()
         return int(value) if value is not None else None
 
-    def _get(self, key: Key, gen: int) -> Entry | None:
+    def _get(self, key: Key, gen: int) -> tuple[Entry | None, bool]:
+        """The entry of `key` and whether it is fresh (of generation `gen`, under `max_age`); an
+        entry too old even to be served stale is dropped."""
         with self._lock:
             entry = self._entries.get(key)
             if entry is None:
-                return None
-            if entry.generation != gen or self.clock() - entry.stored > self.max_age:
+                return None, False
+            age = self.clock() - entry.stored
+            if age > self.stale_age:
                 self._drop(key)
-                return None
+                return None, False
             self._entries.move_to_end(key)
-            return entry
+            return entry, entry.generation == gen and age <= self.max_age
 
     def _drop(self, key: Key) -> None:
         entry = self._entries.pop(key, None)
         if entry is not None:
             self._bytes -= len(entry.body)
+
+    def _discard(self, key: Key) -> None:
+        with self._lock:
+            self._drop(key)
 
     def _put(self, key: Key, entry: Entry) -> None:
         with self._lock:
@@ -176,26 +190,39 @@ class PageCache:
             if gen is None:
                 return handler(request)
             key = (request.url.path, request.url.query, negotiate(request))
-            entry = self._get(key, gen)
-            if entry is None:
-                flight = self._flight(key)
-                try:
-                    with flight:
-                        entry = self._get(key, gen)
-                        if entry is None:
-                            self.misses += 1
-                            request.scope[_MARKING] = True
-                            response = handler(request)
-                            if not keep(response):
-                                return self._unkept(response, request)
-                            entry = self._entry(response, gen)
-                            self._put(key, entry)
-                finally:
-                    # Whatever happened (an error, a 404 for a made-up address): no lock is
-                    # left behind per address asked.
-                    self._land(key, flight)
-            else:
+            entry, fresh = self._get(key, gen)
+            if entry is not None and fresh:
                 self.hits += 1
+                return self._answer(entry, request)
+            flight = self._flight(key)
+            if entry is not None and not flight.acquire(blocking=False):
+                # Another request renders this page: the previous one at once, with its own ETag.
+                self.stale += 1
+                return self._answer(entry, request)
+            if entry is None:
+                flight.acquire()  # the one render under way, if any, is waited for
+            try:
+                entry, fresh = self._get(key, gen)
+                if entry is not None and fresh:
+                    self.hits += 1
+                else:
+                    self.misses += 1
+                    request.scope[_MARKING] = True
+                    try:
+                        response = handler(request)
+                    except BaseException:
+                        self._discard(key)  # not served stale after its render failed
+                        raise
+                    if not keep(response):
+                        self._discard(key)  # the page is gone or refused now: nor its old copy
+                        return self._unkept(response, request)
+                    entry = self._entry(response, gen)
+                    self._put(key, entry)
+            finally:
+                flight.release()
+                # Whatever happened (an error, a 404 for a made-up address): no lock is left
+                # behind per address asked.
+                self._land(key, flight)
             return self._answer(entry, request)
 
         cached.__name__ = getattr(handler, "__name__", "page")
