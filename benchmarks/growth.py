@@ -13,9 +13,11 @@ process of its own (wall time and peak memory, medians with min–max):
 - the fixed cost of a command with nothing to do: `watcher feed build` again, `watcher run
   --once` with no source (a fresh data dir), and urlwatch's empty run when it is installed.
 
-At the full size: the pages `/`, `/notices/<id>` and the API's text search under 20 keep-alive
-clients against `watcher serve` (p50 / p99), and `python -X importtime` of `watcher run --once`
-(the imports that cost most). Targets (issue 29): rounds, export and rematch flat from the small
+At the full size: the pages `/`, a site's page, `/notices/<id>` (a procedure), `/companies`,
+`/radar` and the API's text search under 20 keep-alive clients against `watcher serve` (p50 / p99
+of the requests after each client's first: the page cache warm; `python -m benchmarks.scale
+pages` measures the first readers after a commit too), and `python -X importtime` of `watcher run
+--once` (the imports that cost most). Targets (issue 29): rounds, export and rematch flat from the small
 step to the full size (≤ 1.25× time and memory), pages p99 < 100 ms, a command with nothing to do
 < 0.3 s and < 50 MiB. `run.py --scale N` picks the size (default 100,000; `--quick`: 2,000).
 """
@@ -230,9 +232,11 @@ def _get(port: int, path: str) -> tuple[int, bytes]:
         conn.close()
 
 
-def _load(port: int, path: str) -> list[float]:
-    """CLIENTS threads, each on one keep-alive connection: one warm-up, then REQUESTS timed."""
-    latencies: list[float] = []
+def load(port: int, path: str, requests: int = REQUESTS) -> tuple[list[float], list[float]]:
+    """CLIENTS threads, each on one keep-alive connection, sending their first request together
+    (cold: a page not rendered yet) and then `requests` more (warm); both latencies, sorted."""
+    cold: list[float] = []
+    warm: list[float] = []
     errors: list[str] = []
     lock = threading.Lock()
     barrier = threading.Barrier(CLIENTS)
@@ -241,21 +245,22 @@ def _load(port: int, path: str) -> list[float]:
         conn = http.client.HTTPConnection("127.0.0.1", port, timeout=300)
         mine: list[float] = []
         try:
-            for attempt in range(REQUESTS + 1):
-                if attempt == 1:
-                    barrier.wait()
+            conn.connect()
+            for attempt in range(requests + 1):
+                if attempt <= 1:
+                    barrier.wait()  # the first requests together, then the warm ones
                 started = time.perf_counter()
                 conn.request("GET", path)
                 answer = conn.getresponse()
                 answer.read()
                 if answer.status != 200:
                     errors.append(f"{path}: HTTP {answer.status}")
-                if attempt:
-                    mine.append(time.perf_counter() - started)
+                mine.append(time.perf_counter() - started)
         finally:
             conn.close()
         with lock:
-            latencies.extend(mine)
+            cold.append(mine[0])
+            warm.extend(mine[1:])
 
     threads = [threading.Thread(target=client) for _ in range(CLIENTS)]
     for thread in threads:
@@ -264,7 +269,7 @@ def _load(port: int, path: str) -> list[float]:
         thread.join()
     if errors:
         raise RuntimeError("; ".join(errors[:3]))
-    return sorted(latencies)
+    return sorted(cold), sorted(warm)
 
 
 def _pages(env: dict[str, str], total: int) -> list[Row]:
@@ -289,11 +294,14 @@ def _pages(env: dict[str, str], total: int) -> list[Row]:
                     raise
                 time.sleep(0.3)
         notice = re.search(rb'"id":\s*(\d+)', body)
-        paths = ["/", "/api/notices?q=nettoyage"]
+        site = re.search(rb'"site":\s*"([a-z0-9-]+)"', body)
+        paths = ["/", "/companies", "/radar", "/api/notices?q=nettoyage"]
         if status == 200 and notice is not None:
             paths.insert(1, f"/notices/{int(notice.group(1))}")
+        if site is not None:
+            paths.insert(1, f"/sites/{site.group(1).decode()}")
         for path in paths:
-            found = _load(port, path)
+            _cold, found = load(port, path)
             p50, p99 = found[len(found) // 2], found[max(0, int(len(found) * 0.99) - 1)]
             rows.append(
                 Row(

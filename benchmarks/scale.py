@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import datetime as dt
 import random
+import re
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -327,3 +328,173 @@ def run(*, quick: bool = False) -> list[Row]:
                 )
             )
     return rows
+
+
+# --- Pages under 20 clients against `watcher serve` (issue 29, part 3) ----------------------------
+# `python -m benchmarks.scale pages` builds this part's 100,000-notice database in bulk (SQLite, and
+# PostgreSQL with --pg; kept in --keep to measure again), then serves it with `watcher serve` and
+# sends each page from 20 keep-alive clients: first (a fresh server, the 20 first requests sent
+# together: one render, the others wait for it), cold (the same right after a commit changed the
+# data), warm (5 more each), and uncached (`WATCHER_PAGE_CACHE_MB=0`: every request renders). `--root DIR` serves another checkout (the
+# code before a change), interleaved with this one.
+
+COLD_ROUNDS = 3  # bursts of 20 first requests after a data change, per page
+SERVED = ("/", "/notices/{notice}", "/sites/dunkerque", "/companies", "/radar", "/sources")
+
+
+def served(
+    database_url: str,
+    *,
+    root: Path | None = None,
+    cache: bool = True,
+    paths: tuple[str, ...] = SERVED,
+    requests: int = 5,
+    cold_rounds: int = COLD_ROUNDS,
+) -> dict[str, dict[str, list[float]]]:
+    """`watcher serve` (from `root`, else this checkout) over `database_url`: per page, the
+    latencies of the first requests of 20 clients sent together to a fresh server (`first`), of
+    the same after a commit changed the data generation (`cold`, COLD_ROUNDS times), and of
+    `requests` more each (`warm`)."""
+    import os  # noqa: PLC0415
+    import signal  # noqa: PLC0415
+    import subprocess  # noqa: PLC0415
+    import time  # noqa: PLC0415
+
+    from sqlalchemy import create_engine  # noqa: PLC0415
+
+    from benchmarks.common import ROOT  # noqa: PLC0415
+    from benchmarks.growth import _get, load  # noqa: PLC0415
+    from benchmarks.serving import WATCHER, free_port  # noqa: PLC0415
+    from watcher.settings import normalize_url  # noqa: PLC0415
+
+    port = free_port()
+    with tempfile.TemporaryDirectory(prefix="bench-served-") as tmp:
+        env = {
+            **os.environ,
+            "PYTHONPATH": str(root or ROOT),
+            "WATCHER_DATABASE_URL": database_url,
+            "WATCHER_DATA_DIR": tmp,
+            "WATCHER_SOURCES": str(_sources_yaml(Path(tmp))),
+        } | ({} if cache else {"WATCHER_PAGE_CACHE_MB": "0"})
+        argv = [WATCHER, "serve", "--no-scheduler", "--host", "127.0.0.1", "--port", str(port)]
+        log = (Path(tmp) / "serve.log").open("w")
+        server = subprocess.Popen(argv, env=env, stdout=subprocess.DEVNULL, stderr=log)
+        try:
+            deadline = time.monotonic() + 120
+            while True:
+                if server.poll() is not None:
+                    said = (Path(tmp) / "serve.log").read_text()[-500:]
+                    raise RuntimeError(f"watcher serve exited with {server.returncode}: {said}")
+                try:
+                    _get(port, "/healthz")
+                    break
+                except OSError:
+                    if time.monotonic() > deadline:
+                        raise
+                    time.sleep(0.3)
+            _, listing = _get(port, "/api/events?type=deadline_moved&per_page=1")
+            found = re.search(rb'"html":\s*"/notices/(\d+)', listing)
+            notice = int(found.group(1)) if found else 1
+            results = {}
+            engine = create_engine(normalize_url(database_url))
+            for path in paths:
+                url = path.format(notice=notice)
+                first, warm = load(port, url, requests)
+                cold: list[float] = []
+                for _ in range(cold_rounds):
+                    # A poll commits (another process): the cached pages are stale now.
+                    with engine.begin() as conn:
+                        conn.exec_driver_sql("UPDATE generation SET value = value + 1")
+                    cold += load(port, url, 0)[0]
+                results[path] = {"first": first, "warm": warm} | ({"cold": cold} if cold else {})
+            engine.dispose()
+        finally:
+            server.send_signal(signal.SIGTERM)
+            try:
+                server.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                server.kill()
+                server.wait()
+            log.close()
+    return results
+
+
+def _pages_main(argv: list[str] | None = None) -> None:
+    import argparse  # noqa: PLC0415
+    import statistics  # noqa: PLC0415
+
+    from benchmarks.common import load_line  # noqa: PLC0415
+
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.scale pages")
+    parser.add_argument("--keep", type=Path, default=Path(tempfile.gettempdir()) / "bench-pages")
+    parser.add_argument("--pg", help="also a PostgreSQL database (its URL), built once")
+    parser.add_argument("--root", type=Path, help="another checkout to compare (the old code)")
+    parser.add_argument("--root-keep", type=Path, help="its own copy of --keep's database")
+    parser.add_argument("--root-pg", help="its own copy of --pg's database")
+    parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--notices", type=int, default=100_000)
+    args = parser.parse_args(argv)
+
+    def databases(keep: Path, pg: str | None) -> list[str]:
+        keep.mkdir(parents=True, exist_ok=True)
+        urls = [f"sqlite:///{keep / 'watcher.sqlite3'}"] + ([pg] if pg else [])
+        for url in urls:
+            name = url.rsplit("/", 1)[-1].replace(".", "-")
+            marker = keep / f"built-{url.split(':')[0]}-{name}-{args.notices}"
+            if not marker.exists():
+                child("scale.grow", database_url=url, start=0, stop=args.notices).check()
+                marker.touch()
+        return urls
+
+    urls = databases(args.keep, args.pg)
+    # (name, checkout, cache on, databases, warm requests per client, pages); without a cache
+    # every request renders: one warm request each, no rounds after a commit.
+    variants: list[tuple[str, Path | None, bool, list[str], int, tuple[str, ...]]] = [
+        ("cached", None, True, urls, 5, SERVED),
+        ("uncached", None, False, urls, 1, SERVED),
+    ]
+    if args.root:
+        # The old `/radar` takes seconds a request at 100k notices: measured apart.
+        old = databases(args.root_keep or args.keep, args.root_pg or args.pg)
+        slow = tuple(p for p in SERVED if p != "/radar")
+        variants.insert(0, ("before", args.root, True, old, 1, slow))
+    table: dict[tuple[str, str, str, str], list[float]] = {}
+    print(load_line(), flush=True)
+    for run in range(args.runs):
+        for index in range(len(urls)):
+            for name, root, cache, where, requests, paths in variants:
+                url = where[index]
+                found = served(
+                    url,
+                    root=root,
+                    cache=cache,
+                    paths=paths,
+                    requests=requests,
+                    cold_rounds=COLD_ROUNDS if name == "cached" else 0,
+                )
+                for path, series in found.items():
+                    for when, latencies in series.items():
+                        ordered = sorted(latencies)
+                        p50 = ordered[len(ordered) // 2]
+                        p99 = ordered[max(0, int(len(ordered) * 0.99) - 1)]
+                        db = url.split(":")[0]
+                        table.setdefault((db, path, when, name + " p50"), []).append(p50)
+                        table.setdefault((db, path, when, name + " p99"), []).append(p99)
+        print(f"run {run + 1}/{args.runs} done, {load_line()}", flush=True)
+        print(
+            f"\n{args.notices:,} notices, 20 keep-alive clients; medians of {run + 1} runs (min–max)"
+        )
+        for (db, path, when, what), values in sorted(table.items()):
+            print(
+                f"{db:10} {path:20} {when:5} {what:13} {statistics.median(values) * 1000:8.1f} ms"
+                f"  ({min(values) * 1000:.1f}–{max(values) * 1000:.1f})",
+                flush=True,
+            )
+    print(load_line())
+
+
+if __name__ == "__main__":
+    import sys
+
+    if sys.argv[1:2] == ["pages"]:
+        _pages_main(sys.argv[2:])

@@ -80,6 +80,8 @@ class Settings(BaseSettings):
     # Bounds on hostile input (issue 26); README "Safe on the open internet".
     serve_read_timeout: float = Field(default=10.0, gt=0, le=600)
     serve_max_connections: int = Field(default=1000, ge=16, le=100_000)
+    # Rendered pages kept in memory until the data changes (`watcher.web.page_cache`); 0: none.
+    page_cache_mb: int = Field(default=32, ge=0, le=4096)
     notice_max_winners: int = Field(default=100, ge=1)
     notice_max_lots: int = Field(default=200, ge=1)
     notice_max_text: int = Field(default=20_000, ge=100)

@@ -44,7 +44,13 @@ class Notice(Base):
     """The current state of one notice of one source; its history lives in `NoticeVersion`."""
 
     __tablename__ = "notices"
-    __table_args__ = (UniqueConstraint("source_id", "native_id"),)
+    __table_args__ = (
+        UniqueConstraint("source_id", "native_id"),
+        # The pages' per-site counts and lists, and per-source counts (migration 0016).
+        Index("ix_notices_site_listing", "relevant", "site", "parent_id", "first_seen_at", "id"),
+        Index("ix_notices_source_relevant", "source_id", "relevant", "id"),
+        Index("ix_notices_award_listing", "notice_type", "relevant", "site", "parent_id", "id"),
+    )
 
     id: Mapped[intpk]
     source_id: Mapped[int] = mapped_column(ForeignKey("sources.id", ondelete="CASCADE"))

@@ -19,6 +19,7 @@ from watcher.errors import StorageError
 from watcher.settings import normalize_url
 
 MIGRATIONS = Path(__file__).resolve().parent.parent.parent / "migrations"
+POOL_SIZE = 20
 
 
 def make_engine(url: str) -> Engine:
@@ -33,6 +34,10 @@ def make_engine(url: str) -> Engine:
         kwargs["pool_pre_ping"] = True
     # JSON columns (snapshots, reasons, changes) are written and read with orjson.
     kwargs.update(json_serializer=fastjson.dumps, json_deserializer=fastjson.loads)
+    # `watcher serve` answers 20 readers at once (issue 29): keep that many connections open,
+    # rather than opening and closing one per request past the default 5.
+    if ":memory:" not in url:
+        kwargs.update(pool_size=POOL_SIZE, max_overflow=POOL_SIZE)
     engine = create_engine(url, **kwargs)
     if engine.dialect.name == "sqlite":
 

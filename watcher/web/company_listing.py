@@ -248,7 +248,7 @@ def site_procedures(session: Session, slug: str, most: int = 15) -> list[Notice]
 def site_counts_by_slug(session: Session) -> dict[str, int]:
     """Procedures (first notices of relevant procedures) per site, for the map."""
     rows = session.execute(
-        select(Notice.site, func.count(Notice.id))
+        select(Notice.site, func.count())
         .where(Notice.relevant.is_(True), Notice.parent_id.is_(None), Notice.site.is_not(None))
         .group_by(Notice.site)
     ).all()

@@ -348,9 +348,9 @@ def routes(runtime: Runtime, pages: Pages) -> list[BaseRoute]:
         return Response(body, media_type="image/svg+xml", headers=HEADERS)
 
     return [
-        Route("/companies", listing, name="companies"),
+        Route("/companies", pages.cache.wrap(listing), name="companies"),
         Route("/companies.csv", table_csv, name="companies_csv"),
-        Route("/companies/{slug}", company, name="company"),
+        Route("/companies/{slug}", pages.cache.wrap(company), name="company"),
         Route("/api/companies", api_list, name="api_companies"),
         Route("/api/companies/{slug}", api_company, name="api_company"),
         Route("/feeds/companies/{name}", feed, name="company_feed"),

@@ -58,6 +58,7 @@ from watcher.web.listing import (
     source_health,
     timeline,
 )
+from watcher.web.page_cache import MARK, PageCache, marking
 from watcher.web.pictures import site_pictures
 from watcher.web.procedures import own_deadline, procedure_view, winner_slugs
 from watcher.web.protect import page_form_token
@@ -162,6 +163,7 @@ class Pages:
     def __init__(self, runtime: Runtime) -> None:
         self.runtime = runtime
         self.env = environment()
+        self.cache = PageCache(runtime)
 
     @cached_property
     def sites(self) -> dict[str, Site]:
@@ -217,7 +219,9 @@ class Pages:
             reason_words=lambda reason: reason_text(reason, lang),
             error_words=lambda text: in_french(text) if lang == "fr" else text,
             demo=self.runtime.settings.demo,
-            form_token=lambda: page_form_token(request, self.runtime.settings),
+            form_token=lambda: (
+                MARK if marking(request) else page_form_token(request, self.runtime.settings)
+            ),
             **context,
         )
         headers = {**SECURITY_HEADERS, "Content-Language": lang, "Vary": "Accept-Language"}
@@ -471,14 +475,15 @@ class Pages:
 
     def routes(self) -> list[BaseRoute]:
         """The pages' routes and the stylesheet."""
+        cached = self.cache.wrap
         return [
-            Route("/", self.home, name="home"),
-            Route("/notices/{notice_id:id}", self.notice, name="notice"),
+            Route("/", cached(self.home), name="home"),
+            Route("/notices/{notice_id:id}", cached(self.notice), name="notice"),
             Route("/notices/{notice_id:id}/versions/{version:id}/raw", self.raw, name="raw"),
-            Route("/sites", self.site_list, name="sites"),
-            Route("/sites/{slug}", self.site, name="site"),
-            Route("/sources", self.sources, name="sources"),
-            Route("/feeds", self.feeds_help, name="feeds"),
+            Route("/sites", cached(self.site_list), name="sites"),
+            Route("/sites/{slug}", cached(self.site), name="site"),
+            Route("/sources", cached(self.sources), name="sources"),
+            Route("/feeds", cached(self.feeds_help), name="feeds"),
             Mount("/static", StaticFiles(packages=[("watcher.web", "static")]), name="static"),
         ]
 

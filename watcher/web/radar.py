@@ -12,8 +12,8 @@ import datetime as dt
 from collections import defaultdict
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import select
-from sqlalchemy.orm import joinedload
+from sqlalchemy import func, or_, select
+from sqlalchemy.orm import joinedload, load_only
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
@@ -31,8 +31,22 @@ from watcher.web.listing import procedure_notices
 if TYPE_CHECKING:
     from watcher.web.pages import Pages
 
-# The most notices read for one radar (relevant notices at a site): a bound, not a page size.
+# The most procedures read for one radar (with an award, at a site): a bound, not a page size.
 MOST = 20000
+CHUNK = 1000  # procedures read in one query
+# What the radar reads of a notice (`notice_dicts` and the item's header).
+READ = (
+    Notice.id,
+    Notice.parent_id,
+    Notice.source_id,
+    Notice.native_id,
+    Notice.title,
+    Notice.buyer,
+    Notice.site,
+    Notice.snapshot,
+    Notice.published,
+    Notice.first_seen_at,
+)
 PAGE_LABELS = {
     "fr": {
         "title": "Radar des renouvellements",
@@ -62,14 +76,28 @@ PAGE_LABELS = {
 def radar_items(runtime: Runtime, day: dt.date) -> tuple[list[RadarItem], int]:
     """The radar's dates from `day` on (contract ends within 24 months, open remedy windows),
     soonest first, and how many procedures have no known end."""
+    at_sites = (Notice.relevant.is_(True), Notice.site.is_not(None))
     with runtime.sessions() as session:
-        notices = session.scalars(
-            select(Notice)
-            .options(joinedload(Notice.source))
-            .where(Notice.relevant.is_(True), Notice.site.is_not(None))
-            .order_by(Notice.id)
-            .limit(MOST)
-        ).all()
+        # Only procedures with an award notice have a contract to end: their first notices'
+        # ids from an index, then their notices, with the columns the radar reads.
+        awarded = sorted(
+            set(
+                session.scalars(
+                    select(func.coalesce(Notice.parent_id, Notice.id)).where(
+                        *at_sites, Notice.notice_type == "award"
+                    )
+                )
+            )
+        )[:MOST]
+        notices: list[Notice] = []
+        for start in range(0, len(awarded), CHUNK):
+            chunk = awarded[start : start + CHUNK]
+            notices += session.scalars(
+                select(Notice)
+                .options(joinedload(Notice.source), load_only(*READ))
+                .where(*at_sites, or_(Notice.id.in_(chunk), Notice.parent_id.in_(chunk)))
+            ).all()
+        notices.sort(key=lambda n: n.id)
         groups: dict[int, list[Notice]] = defaultdict(list)
         for notice in notices:
             groups[notice.parent_id or notice.id].append(notice)
@@ -181,7 +209,7 @@ def routes(runtime: Runtime, pages: Pages) -> list[BaseRoute]:
             questions_json,
             name="api_procedure_questions",
         ),
-        Route("/radar", page, name="radar"),
+        Route("/radar", pages.cache.wrap(page), name="radar"),
         Route("/feeds/radar.atom", atom, name="radar_atom"),
         Route("/feeds/radar.ics", ics, name="radar_ics"),
     ]
