@@ -7,19 +7,18 @@ import datetime as dt
 import hashlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Row, bindparam, func, insert, or_, select, update
 from sqlalchemy.orm import Session, joinedload
 
 from watcher import __version__
 from watcher.core.normalize import format_deadline
-from watcher.db.compiled import compile_all
 from watcher.db.models import Event, Notice, NoticeVersion, SourceState
-from watcher.db.search import rebuild as rebuild_search
-from watcher.db.store import event_key, match_input
 from watcher.errors import WatcherError
-from watcher.match.matcher import Matcher
+
+if TYPE_CHECKING:
+    from watcher.match.matcher import Matcher
 
 BATCH = 500
 
@@ -92,6 +91,12 @@ def rematch(
     relevant is announced. Every procedure is compiled again (`watcher.db.compiled`) and the
     search index rebuilt. `progress(stage, done, total)` is told after each batch of each stage
     (`notices`, `procedures`, `search`)."""
+    # The poll store, the compiler and the search index: imported here, not for the reminders
+    # that every round sends (`watcher.pipeline.cycle`).
+    from watcher.db.compiled import compile_all  # noqa: PLC0415
+    from watcher.db.search import rebuild as rebuild_search  # noqa: PLC0415
+    from watcher.db.store import event_key, match_input  # noqa: PLC0415
+
     report = RematchReport()
     total = session.scalar(select(func.count(Notice.id))) or 0
     for batch in _batches(session):
