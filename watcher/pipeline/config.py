@@ -15,10 +15,10 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
-from watcher import sources as registry  # its kinds are imported when first read
 from watcher.core.plain import explain
 from watcher.core.yamlio import load_yaml_strict, problem
 from watcher.errors import ConfigError
+from watcher.sources import SOURCES, get_source
 from watcher.sources.base import Source, SourceConfig
 
 TOP_LEVEL_KEYS = {"sources", "rules", "sites"}
@@ -44,7 +44,7 @@ class Config:
         if only is not None and not chosen:
             names = ", ".join(s.name for s in self.sources) or "none"
             raise ConfigError(f"{self.path.name}: no source named {only!r}; sources: {names}")
-        return [registry.SOURCES[s.kind](s) for s in chosen]
+        return [SOURCES[s.kind](s) for s in chosen]
 
 
 def _loc(loc: tuple[Any, ...]) -> str:
@@ -79,11 +79,11 @@ def parse_config(data: Any, path: Path) -> Config:
         label = f"source {name!r}" if isinstance(name, str) and name else f"source #{index}"
         kind = entry.get("kind")
         if not isinstance(kind, str) or not kind:
-            known = ", ".join(sorted(registry.SOURCES))
+            known = ", ".join(sorted(SOURCES))
             problems.append(f"{fname}: {label}: kind: missing; known kinds: {known}")
             continue
         try:
-            cls = registry.get_source(kind)
+            cls = get_source(kind)
         except ConfigError as exc:
             problems.append(f"{fname}: {label}: kind: {exc}")
             continue
