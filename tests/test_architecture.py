@@ -6,6 +6,7 @@ newcomer's head. Imports under `if TYPE_CHECKING:` are for the type checker only
 from __future__ import annotations
 
 import ast
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -192,3 +193,48 @@ def test_lazy_commands_show_their_own_help() -> None:
         command = main.get_command(ctx, name)
         assert command is not None, name
         assert command.get_short_help_str(200) == short, name
+
+
+# What a command with nothing to do never needs (issue 29: its fixed cost): the feed and page
+# renderers, the mail templates, the parsers, the web server, the matcher, the documents' code.
+IDLE_NEVER = (
+    "feedgen",
+    "icalendar",
+    "jinja2",
+    "lxml",
+    "bs4",
+    "starlette",
+    "watcher.publish.feeds",
+    "watcher.notify.render",
+    "watcher.sources.boamp",
+    "watcher.match.matcher",
+    "watcher.documents.sync",
+    "watcher.db.store",
+)
+
+
+def test_a_command_with_nothing_to_do_imports_only_what_it_uses(tmp_path: Path) -> None:
+    """`watcher run --once` with no source, once the feeds are built: no renderer, no parser,
+    no matcher is imported (each is for work this run does not do)."""
+    sources = tmp_path / "sources.yaml"
+    sources.write_text("sources: []\n", encoding="utf-8")
+    env = {
+        **os.environ,
+        "WATCHER_SOURCES": str(sources),
+        "WATCHER_DATA_DIR": str(tmp_path / "data"),
+        "WATCHER_DATABASE_URL": f"sqlite:///{tmp_path / 'watcher.sqlite3'}",
+    }
+    env.pop("WATCHER_TEST_DATABASE_URL", None)
+    code = (
+        "import sys; from watcher.cli import main\n"
+        "try:\n    main(['run', '--once'])\nexcept SystemExit:\n    pass\n"
+        f"print('LOADED:' + ','.join(m for m in {IDLE_NEVER!r} if m in sys.modules))\n"
+    )
+    runs = [
+        subprocess.run(
+            [sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True
+        ).stdout
+        for _ in range(2)  # the first run builds the feeds
+    ]
+    assert "feeds:" in runs[0]
+    assert runs[1].strip().splitlines()[-1] == "LOADED:", runs[1]

@@ -258,6 +258,10 @@ def test_extra_rules_and_sites_are_merged(tmp_path: Path) -> None:
     assert orly.site == "orly-za"
     fort = matcher.match(MatchInput(title="Travaux au centre de rétention de Fort-Nieulay"))
     assert fort.site == "coquelles"
+    # The feeds read the slugs alone, without compiling the rules (issue 29): the same ones.
+    assert Matcher.slugs([sites]) == matcher.site_slugs
+    assert Matcher.slugs() == Matcher.load().site_slugs
+    assert "orly-za" in matcher.site_slugs and "orly-za" not in Matcher.slugs()
     # the shipped rules are still there
     assert matcher.match(MatchInput(title="Centre de rétention administrative de Sète")).relevant
 

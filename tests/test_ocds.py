@@ -29,7 +29,8 @@ from watcher.cli import main
 from watcher.db.models import SourceState
 from watcher.db.session import session_scope
 from watcher.db.store import PollStore
-from watcher.pipeline.ocds import package, release_errors, release_schema, roots
+from watcher.pipeline import ocds
+from watcher.pipeline.ocds import package, release_errors, release_schema, root_ids, roots
 from watcher.pipeline.runtime import Runtime
 from watcher.records import NoticeRecord, RawPage, RunResult
 from watcher.sources.html import HtmlSource
@@ -191,3 +192,85 @@ def test_release_errors_name_what_is_wrong(tag: str) -> None:
     assert release_errors([good]) == []
     assert release_errors([{**good, "tag": ["nonsense"]}]) == ["1: unknown tag 'nonsense'"]
     assert release_errors([{k: v for k, v in good.items() if k != "date"}])
+
+
+def _kinds_database(runtime: Runtime) -> None:
+    with session_scope(runtime.sessions) as session:
+        for kind, records in records_by_kind():
+            state = SourceState(name=kind, kind=kind, consecutive_failures=0)
+            session.add(state)
+            session.flush()
+            store = PollStore(session, state, runtime.matcher, NOW, RunResult(source=kind))
+            store.add_page(RawPage(url=f"https://{kind}.example/", content=b""), records)
+            store.finish()
+
+
+@pytest.mark.parametrize("batch", [1, 3, 200])
+def test_the_streamed_package_is_the_package_as_json(
+    make_runtime: Callable[..., Runtime], monkeypatch: pytest.MonkeyPatch, batch: int
+) -> None:
+    """Issue 29: `export --ocds` writes the package record by record, reading the procedures in
+    batches; the text is the very one of the package made whole in memory."""
+    runtime = make_runtime("sources: []\n")
+    _kinds_database(runtime)
+    monkeypatch.setattr(ocds, "BATCH", batch)
+    with runtime.sessions() as session:
+        for relevant_only in (True, False):
+            ids = root_ids(session, relevant_only=relevant_only)
+            whole = package(session, roots(session, relevant_only=relevant_only), NOW, prefix="p")
+            chunks: list[str] = []
+            told: list[tuple[int, int]] = []
+            written = ocds.write_package(
+                session,
+                ids,
+                NOW,
+                chunks.append,
+                prefix="p",
+                progress=lambda *a, t=told: t.append(a),
+            )
+            assert "".join(chunks) == json.dumps(whole, ensure_ascii=False, indent=2)
+            assert len(chunks) == len(ids) + 2  # the envelope's head, one per record, its tail
+            assert told[-1] == (len(ids), len(ids)) == (written.records, len(told))
+            assert written.releases == sum(len(r["releases"]) for r in whole["records"])
+        chunks = []
+        ocds.write_package(session, [], NOW, chunks.append)
+        assert "".join(chunks) == json.dumps(package(session, [], NOW), indent=2)
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        1e-05, 0.00015, -2.5e-07, 1e-4, 1e16, 1.2345678901234568e17, 36500000.0, 0.1, -0.0,
+        2**64, -(2**63) - 1, "0.00001 et 1e-7 dans un titre", "é\u2028\x1f\x7f\t\"\\", [], {},
+    ],
+)  # fmt: skip
+def test_records_are_written_as_the_standard_library_writes_them(value: Any) -> None:
+    data = {"a": [value, {"b": value, "c": []}], "d": {}}
+    assert ocds._indented(data) == json.dumps(data, ensure_ascii=False, indent=2)
+
+
+def test_export_ocds_to_a_file_is_whole_or_not_at_all(
+    make_runtime: Callable[..., Runtime], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    runtime = make_runtime("sources: []\n")
+    _kinds_database(runtime)
+    env = runtime_env(runtime)
+    out = tmp_path / "export" / "ocds.json"
+    out.parent.mkdir()
+    result = CliRunner(env=env).invoke(main, ["export", "--ocds", "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    first = out.read_text("utf-8")
+    shown = CliRunner(env=env).invoke(main, ["export", "--ocds"])
+    assert shown.exit_code == 0, shown.output
+    assert json.loads(shown.output)["records"] == json.loads(first)["records"]
+    assert result.output.strip().endswith("releases (OCDS 1.1)")
+
+    def broken(*args: Any, **kwargs: Any) -> Any:
+        yield from ()
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(ocds, "records", broken)
+    result = CliRunner(env=env).invoke(main, ["export", "--ocds", "--out", str(out)])
+    assert result.exit_code == 1 and "No space left on device" in result.output
+    assert out.read_text("utf-8") == first  # the previous export, whole
+    assert sorted(p.name for p in out.parent.iterdir() if "ocds" in p.name) == ["ocds.json"]

@@ -101,3 +101,56 @@ class LazyGroup(click.Group):
         if rows:
             with formatter.section("Commands"):
                 formatter.write_dl(rows)
+
+
+class Progress:
+    """`rematch: 40,000/100,000 notices…` on stderr while a long command works, for the person
+    waiting: on a terminal, one line rewritten in place (twice a second at most); in a log, one
+    line every `every` seconds. A command done within `after` seconds says nothing."""
+
+    def __init__(
+        self,
+        label: str,
+        unit: str,
+        *,
+        after: float = 2.0,
+        every: float = 10.0,
+        tty: bool | None = None,
+        clock: Callable[[], float] | None = None,
+    ) -> None:
+        import time  # noqa: PLC0415
+
+        self.label, self.unit = label, unit
+        self.clock = clock or time.monotonic
+        self.tty = sys.stderr.isatty() if tty is None else tty
+        self.every = 0.5 if self.tty else every
+        self.next = self.clock() + after
+        self.shown = False
+        self.last = (0, 0)
+
+    def __call__(self, done: int, total: int, unit: str | None = None) -> None:
+        """Tell that `done` of `total` are done (a line only when it is time for one); `unit`
+        names what is counted from now on (a command's next stage)."""
+        if unit is not None and unit != self.unit:
+            self.close(*self.last)  # on a terminal, the last stage's line stays, complete
+            self.unit, self.shown = unit, False
+        self.last = (done, total)
+        now = self.clock()
+        if now < self.next:
+            return
+        self.next = now + self.every
+        self._show(done, total)
+
+    def _show(self, done: int, total: int) -> None:
+        text = f"{self.label}: {done:,}/{total:,} {self.unit}…"
+        if self.tty:
+            click.echo(f"\r{text}", nl=False, err=True)
+        else:
+            click.echo(text, err=True)
+        self.shown = True
+
+    def close(self, done: int, total: int) -> None:
+        """The last count, on a terminal whose line was shown (then the line is ended)."""
+        if self.tty and self.shown:
+            self._show(done, total)
+            click.echo("", err=True)

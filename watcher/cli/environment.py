@@ -16,7 +16,7 @@ from typing import Any
 
 from pydantic_settings import BaseSettings
 
-from watcher.documents.sync import DocumentsSettings, load_documents_settings
+from watcher.documents.settings import DocumentsSettings, load_documents_settings
 from watcher.errors import ConfigError
 from watcher.notify.settings import NotifySettings, check_smtp_url, load_notify_settings
 from watcher.settings import (

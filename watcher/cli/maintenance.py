@@ -3,19 +3,22 @@
 from __future__ import annotations
 
 import json
-import sys
+import logging
+from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
-from sqlalchemy import func, select
 
-from watcher.cli.common import friendly
-from watcher.db.models import Notice
+from watcher.cli.common import Progress, friendly
 from watcher.db.session import session_scope
 from watcher.pipeline.maintenance import export_procedure
 from watcher.pipeline.maintenance import rematch as rematch_all
 from watcher.pipeline.poll import utcnow
 from watcher.pipeline.runtime import Runtime
+
+if TYPE_CHECKING:
+    from watcher.pipeline.ocds import Written
 
 
 @click.command("rematch")
@@ -27,10 +30,18 @@ def rematch() -> None:
     """
     runtime = Runtime.from_env()
     matcher = runtime.matcher
+    if not logging.getLogger().isEnabledFor(logging.DEBUG):
+        logging.getLogger("watcher.db.search").setLevel(logging.WARNING)  # the lines below say it
+    progress = Progress("rematch", "notices")
+    units = {"procedures": "procedures compiled", "search": "notices indexed for search"}
     with session_scope(runtime.sessions) as session:
-        total = session.scalar(select(func.count(Notice.id))) or 0
-        with click.progressbar(length=total, label="rematch", file=sys.stderr) as bar:
-            report = rematch_all(session, matcher, utcnow(), progress=bar.update)
+        report = rematch_all(
+            session,
+            matcher,
+            utcnow(),
+            progress=lambda stage, done, total: progress(done, total, units.get(stage, stage)),
+        )
+        progress.close(report.indexed, report.indexed)
     click.echo(
         f"{report.checked} notices checked: {report.became_relevant} became relevant, "
         f"{report.became_irrelevant} no longer relevant, {report.site_changed} changed site, "
@@ -75,22 +86,50 @@ def export(ident: str | None, ocds: bool, out: Path | None) -> None:
 
 
 def _export_ocds(runtime: Runtime, ident: str | None, out: Path | None) -> None:
-    from watcher.pipeline.ocds import package, procedure_of, roots  # noqa: PLC0415
+    """The record package, written record by record as it is made (issue 29: the memory of one
+    batch of procedures, whatever their number), with its progress on stderr when it is long."""
+    from watcher.pipeline.ocds import procedure_of, root_ids, write_package  # noqa: PLC0415
 
     settings = runtime.settings
+    progress = Progress("export", "procedures")
     with runtime.sessions() as session:
-        procedures = [procedure_of(session, ident)] if ident else roots(session)
-        data = package(
-            session,
-            procedures,
-            utcnow(),
-            prefix=settings.ocid_prefix,
-            uri=f"{settings.base_url}/",
-        )
-    text = json.dumps(data, ensure_ascii=False, indent=2)
-    if out is None:
-        click.echo(text)
-        return
-    out.write_text(text + "\n", encoding="utf-8")
-    releases = sum(len(r["releases"]) for r in data["records"])
-    click.echo(f"{out}: {len(data['records'])} procedures, {releases} releases (OCDS 1.1)")
+        procedures = [procedure_of(session, ident).id] if ident else root_ids(session)
+
+        def write(to: Callable[[str], object]) -> Written:
+            return write_package(
+                session,
+                procedures,
+                utcnow(),
+                to,
+                prefix=settings.ocid_prefix,
+                uri=f"{settings.base_url}/",
+                progress=progress,
+            )
+
+        if out is None:
+            written = write(lambda text: click.echo(text, nl=False))
+            progress.close(written.records, len(procedures))
+            click.echo("")
+            return
+        written = _write_file(out, write)
+    progress.close(written.records, len(procedures))
+    click.echo(f"{out}: {written.records} procedures, {written.releases} releases (OCDS 1.1)")
+
+
+def _write_file(out: Path, write: Callable[[Callable[[str], object]], Written]) -> Written:
+    """`write` into the file `out`, whole or not at all: a regular file is written beside it,
+    then put in its place (an export that fails half-way leaves the previous one)."""
+    if out.is_symlink() or (out.exists() and not out.is_file()):  # /dev/stdout, a pipe...
+        with out.open("w", encoding="utf-8") as file:
+            written = write(file.write)
+            file.write("\n")
+        return written
+    part = out.with_name(f".{out.name}.part")
+    try:
+        with part.open("w", encoding="utf-8") as file:
+            written = write(file.write)
+            file.write("\n")
+        part.replace(out)
+    finally:
+        part.unlink(missing_ok=True)
+    return written

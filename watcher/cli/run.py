@@ -32,7 +32,6 @@ def run(once: bool, source_name: str | None, force: bool) -> None:
     1 when any failed. Without it: run the scheduler until stopped (no web server; see `serve`).
     """
     from watcher.pipeline.cycle import after_polls  # noqa: PLC0415
-    from watcher.pipeline.poll import run_source  # noqa: PLC0415
     from watcher.pipeline.runtime import Runtime  # noqa: PLC0415
 
     runtime = Runtime.from_env()
@@ -44,7 +43,7 @@ def run(once: bool, source_name: str | None, force: bool) -> None:
         return
     from watcher.pipeline.summary import round_summary  # noqa: PLC0415
 
-    if not force and _first_run(runtime):
+    if sources and not force and _first_run(runtime):
         from watcher.cli.firstrun.probe import first_run_check  # noqa: PLC0415
 
         configs = [s.config for s in sources]
@@ -61,10 +60,13 @@ def run(once: bool, source_name: str | None, force: bool) -> None:
         # lines (machine time, no zone) would say each failure twice (issue 25).
         for name in ("watcher.pipeline.poll", "watcher.companies.resolve"):
             logging.getLogger(name).setLevel(logging.WARNING)
-    ctx = runtime.context()
     results = []
     # Progress only for a person watching a terminal, never in logs or pipes.
     progress = sys.stderr.isatty()
+    if sources:  # the poll and the matcher only for something to poll (issue 29)
+        from watcher.pipeline.poll import run_source  # noqa: PLC0415
+
+        ctx = runtime.context()
     for number, source in enumerate(sources, start=1):
         if progress:
             click.echo(f"[{number}/{len(sources)}] {source.name}: polling…", err=True)
@@ -108,17 +110,18 @@ def feed() -> None:
 def feed_build(out: Path) -> None:
     """Write every feed (all, per site, source and event type; Atom, JSON Feed, iCalendar) into
     the folder OUT."""
-    from watcher.pipeline.cycle import feeds_error  # noqa: PLC0415
     from watcher.pipeline.runtime import Runtime  # noqa: PLC0415
     from watcher.publish.feeds import write_feeds  # noqa: PLC0415
 
     runtime = Runtime.from_env()
     try:
         with runtime.sessions() as session:
-            written = write_feeds(session, runtime.settings, out, sites=runtime.matcher.site_slugs)
+            written = write_feeds(session, runtime.settings, out, sites=runtime.site_slugs)
     except OSError as exc:
         if exc.errno == errno.ENOSPC:
             raise  # a full disk: `error: No space left on device: <file>`, whatever the folder
+        from watcher.pipeline.cycle import feeds_error  # noqa: PLC0415
+
         raise WatcherError(
             feeds_error(out, exc, fix="or give --out a folder you can write")
         ) from None

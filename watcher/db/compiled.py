@@ -9,7 +9,7 @@ of procedures and write in one statement, so a page costs two statements more.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Collection, Iterable, Sequence
+from collections.abc import Callable, Collection, Iterable, Sequence
 from typing import Any
 
 from sqlalchemy import bindparam, null, or_, select, update
@@ -135,12 +135,17 @@ def notice_dicts(members: Sequence[Notice]) -> list[dict[str, Any]]:
     ]
 
 
-def compile_all(session: Session, batch: int = BATCH) -> int:
-    """Compile every procedure again (a rebuild); how many."""
+def compile_all(
+    session: Session, batch: int = BATCH, progress: Callable[[int, int], None] | None = None
+) -> int:
+    """Compile every procedure again (a rebuild); how many. `progress(done, total)` is told
+    after each batch."""
     roots = sorted(set(session.scalars(select(Notice.id).where(Notice.parent_id.is_(None)))))
     done = 0
     for start in range(0, len(roots), batch):
         done += recompile(session, roots[start : start + batch])
+        if progress:
+            progress(min(start + batch, len(roots)), len(roots))
     # Notices that are no longer first notices keep no compiled record.
     session.execute(
         update(Notice)

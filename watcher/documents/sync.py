@@ -34,8 +34,6 @@ from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 import httpx
-from pydantic import Field, ValidationError
-from pydantic_settings import BaseSettings, SettingsConfigDict
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
@@ -43,6 +41,7 @@ from watcher.db import limits
 from watcher.db.models import Document, DocumentVersion, Notice, SourceState
 from watcher.db.session import session_scope
 from watcher.documents.budget import extract_within
+from watcher.documents.settings import DocumentsSettings, load_documents_settings
 from watcher.documents.storage import (
     EVENT_TYPE,
     DocState,
@@ -52,9 +51,8 @@ from watcher.documents.storage import (
     plan_notice,
     record_outcomes,
 )
-from watcher.documents.text import ZipLimits, filename_for, media_type, sniff
-from watcher.errors import ConfigError, FetchError, RefusedURLError, TooLargeError
-from watcher.settings import ENV_CONFIG
+from watcher.documents.text import filename_for, media_type, sniff
+from watcher.errors import FetchError, RefusedURLError, TooLargeError
 from watcher.sources import netguard
 from watcher.sources.http import Fetcher, build_client
 
@@ -74,45 +72,6 @@ __all__ = [
 ]
 
 log = logging.getLogger("watcher.documents.sync")
-MB = 1024 * 1024
-
-
-class DocumentsSettings(BaseSettings):
-    """`WATCHER_DOCUMENTS=1` turns documents on in `run --once`; `WATCHER_DOCUMENTS_*` tune them."""
-
-    model_config = SettingsConfigDict(
-        **{**ENV_CONFIG, "env_prefix": "WATCHER_DOCUMENTS_", "populate_by_name": True}
-    )
-
-    enabled: bool = Field(default=False, validation_alias="WATCHER_DOCUMENTS")
-    max_bytes: int = Field(default=25 * MB, gt=0)
-    min_interval: float = Field(default=1.0, ge=0)
-    limit: int = Field(default=200, gt=0, description="notices visited per sync")
-    zip_max_members: int = Field(default=1000, gt=0)
-    zip_max_bytes: int = Field(default=200 * MB, gt=0)
-    # CPU seconds to read one file's text (0: no budget), and seconds for one whole sync.
-    extract_seconds: float = Field(default=30.0, ge=0)
-    sync_seconds: float = Field(default=1800.0, ge=0)
-
-    def zip_limits(self) -> ZipLimits:
-        """The zip-bomb guard for archives."""
-        return ZipLimits(max_members=self.zip_max_members, max_total_bytes=self.zip_max_bytes)
-
-
-def load_documents_settings() -> DocumentsSettings:
-    """Read the documents settings; a bad variable is one `ConfigError` line."""
-    try:
-        return DocumentsSettings()
-    except ValidationError as exc:
-        names = ["_".join(str(p) for p in err["loc"]).upper() for err in exc.errors()]
-        from watcher.core.plain import explain  # noqa: PLC0415
-
-        problems = [
-            f"environment: {n if n.startswith('WATCHER_') else 'WATCHER_DOCUMENTS_' + n}"
-            f"={str(err.get('input'))[:60]}: {explain(dict(err))}"
-            for n, err in zip(names, exc.errors(), strict=True)
-        ]
-        raise ConfigError(problems[0], problems) from None
 
 
 def blob_path(data_dir: Path, sha256: str) -> Path:

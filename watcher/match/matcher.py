@@ -37,7 +37,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from watcher.errors import ConfigError
-from watcher.match.ruleset import CompiledRules, Signal, Term, load_rules
+from watcher.match.ruleset import CompiledRules, Signal, Term, load_rules, site_slugs
 from watcher.match.textnorm import Hit, Tokens, keep_longest, tokenize
 
 if TYPE_CHECKING:
@@ -147,6 +147,12 @@ class Matcher:
         ):
             rules = load_rules([rel, *extra_rules], [sites, *extra_sites])
         return cls(rules)
+
+    @staticmethod
+    def slugs(extra_sites: Sequence[Path] = ()) -> tuple[str, ...]:
+        """`Matcher.load(extra_sites=…).site_slugs`, without compiling the rules."""
+        with resources.as_file(resources.files("watcher.match") / "rules" / "sites.yaml") as sites:
+            return site_slugs([sites, *extra_sites])
 
     @property
     def site_slugs(self) -> tuple[str, ...]:

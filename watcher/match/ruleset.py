@@ -262,6 +262,12 @@ class _Builder:
             self.index.add(phrase, term)
 
 
+def site_slugs(site_paths: Sequence[Path]) -> tuple[str, ...]:
+    """The gazetteer's slugs, in the order `load_rules` gives them, read without compiling a
+    phrase: what the feeds need of the rules (issue 29)."""
+    return tuple(dict.fromkeys(slug for p in site_paths for slug in _parse(SitesFile, p).sites))
+
+
 def load_rules(rule_paths: Sequence[Path], site_paths: Sequence[Path]) -> CompiledRules:
     """Validate, merge and compile rule and gazetteer files (first ones are the shipped ones)."""
     problems: list[str] = []

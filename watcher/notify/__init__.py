@@ -30,13 +30,6 @@ from watcher.errors import DeliveryError
 from watcher.notify import ledger
 from watcher.notify.apprise_channel import AppriseChannel
 from watcher.notify.mailer import Mailer, MailServerDown, RecipientRejected
-from watcher.notify.render import (
-    alert_item,
-    render_alert,
-    render_channel,
-    render_maintainer,
-    render_maintainer_email,
-)
 from watcher.notify.settings import NotifySettings, load_notify_settings
 from watcher.notify.smtp import SmtpConfig, SmtpMailer
 from watcher.notify.subscribers import mask, scrub
@@ -240,6 +233,9 @@ class _Round:
             log.info("sent %d alert(s) to subscriber #%d", count, sub_id)
 
     def _prepare(self, sub: Subscriber, batch: ledger.Batch) -> Callable[[], None]:
+        # The templates (jinja2) only for a round that has something to send (issue 29).
+        from watcher.notify.render import alert_item, render_alert, render_channel  # noqa: PLC0415
+
         # An overflow message names the first alerts and says how many there are in all.
         shown = batch.event_ids[:OVERFLOW_SHOWN] if batch.overflow else batch.event_ids
         events, procedures = self._events(shown)
@@ -382,6 +378,8 @@ def _tell(
     channel: Channel,
 ) -> list[str]:
     """Send one maintainers' alert to every target; the (masked) errors."""
+    from watcher.notify.render import render_maintainer, render_maintainer_email  # noqa: PLC0415
+
     errors: list[str] = []
     base_url = runtime.settings.base_url
     for target in targets:

@@ -37,7 +37,6 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
-from watcher.companies.store import company_procedures
 from watcher.core.query import parse
 from watcher.db.models import Delivery, Event, Notice, SourceState, Subscriber
 from watcher.db.search import procedures
@@ -105,6 +104,8 @@ def _matching_events(sub: Subscriber, dialect: str) -> Any:
     if sub.sources:
         query = query.where(SourceState.name.in_(sub.sources))
     if sub.companies:
+        from watcher.companies.store import company_procedures  # noqa: PLC0415
+
         query = query.where(Event.notice_id.in_(company_procedures(sub.companies)))
     if sub.query:
         query = query.where(Event.notice_id.in_(procedures(dialect, parse(sub.query))))

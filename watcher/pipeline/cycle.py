@@ -14,8 +14,8 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from watcher.db.session import session_scope
+from watcher.pipeline.clock import utcnow
 from watcher.pipeline.maintenance import remind_deadlines
-from watcher.pipeline.poll import utcnow
 from watcher.pipeline.remedies import remind_remedies
 from watcher.pipeline.runtime import Runtime
 from watcher.records import RunResult
@@ -30,7 +30,7 @@ def os_error_text(exc: OSError) -> str:
 
 
 def _feeds_outdated(runtime: Runtime) -> str | None:
-    from watcher.publish.feeds import feeds_outdated  # noqa: PLC0415 - feedgen is heavy
+    from watcher.publish.manifest import feeds_outdated  # noqa: PLC0415
 
     with runtime.sessions() as session:
         return feeds_outdated(session, runtime.settings.data_dir / "feeds")
@@ -106,10 +106,12 @@ def after_polls(runtime: Runtime, results: Sequence[RunResult]) -> list[str]:
     with session_scope(runtime.sessions) as session:  # the polls' words, searchable from now
         fill_deferred(session)
     try:
-        from watcher.documents.sync import load_documents_settings, sync_documents  # noqa: PLC0415
+        from watcher.documents.settings import load_documents_settings  # noqa: PLC0415
 
         settings = load_documents_settings()
         if settings.enabled:
+            from watcher.documents.sync import sync_documents  # noqa: PLC0415
+
             lines.append(sync_documents(runtime, settings=settings).summary())
     except Exception as exc:  # noqa: BLE001 - documents are retried at the next round
         log.error("documents: %s", exc)

@@ -7,19 +7,18 @@ import datetime as dt
 import hashlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import Row, bindparam, func, insert, or_, select, update
 from sqlalchemy.orm import Session, joinedload
 
 from watcher import __version__
 from watcher.core.normalize import format_deadline
-from watcher.db.compiled import compile_all
 from watcher.db.models import Event, Notice, NoticeVersion, SourceState
-from watcher.db.search import rebuild as rebuild_search
-from watcher.db.store import event_key, match_input
 from watcher.errors import WatcherError
-from watcher.match.matcher import Matcher
+
+if TYPE_CHECKING:
+    from watcher.match.matcher import Matcher
 
 BATCH = 500
 
@@ -36,13 +35,43 @@ class RematchReport:
     indexed: int = 0  # search entries written again (issue 27)
 
 
-def _batches(session: Session) -> Iterator[list[Notice]]:
+_NOTICES = Notice.metadata.tables["notices"]
+# One plain executemany for the notices whose verdict changed (few: most keep theirs).
+_WRITE_VERDICT = (
+    update(_NOTICES)
+    .where(_NOTICES.c.id == bindparam("ident"))
+    .values(
+        relevant=bindparam("relevant"),
+        site=bindparam("site"),
+        score=bindparam("score"),
+        reasons=bindparam("reasons"),
+        announced=bindparam("announced"),
+    )
+)
+
+
+def _batches(session: Session) -> Iterator[list[Row[Any]]]:
+    """Every notice, BATCH at a time in id order, as the plain columns the matcher and the
+    verdict need (no ORM objects: memory is one batch's, whatever the number of notices)."""
     last = 0
     while True:
-        batch = session.scalars(
-            select(Notice)
+        batch = session.execute(
+            select(
+                Notice.id,
+                Notice.parent_id,
+                Notice.snapshot,
+                Notice.relevant,
+                Notice.site,
+                Notice.score,
+                Notice.reasons,
+                Notice.announced,
+                Notice.phase,
+                Notice.version,
+                Notice.native_id,
+                SourceState.name,
+            )
+            .join(SourceState, SourceState.id == Notice.source_id)
             .where(Notice.id > last)
-            .options(joinedload(Notice.source))
             .order_by(Notice.id)
             .limit(BATCH)
         ).all()
@@ -56,49 +85,79 @@ def rematch(
     session: Session,
     matcher: Matcher,
     now: dt.datetime,
-    progress: Callable[[int], None] | None = None,
+    progress: Callable[[str, int, int], None] | None = None,
 ) -> RematchReport:
-    """Re-run the matcher on every stored notice; a notice that became relevant is announced.
-    Every procedure is compiled again (`watcher.db.compiled`)."""
+    """Re-run the matcher on every stored notice, a batch at a time; a notice that became
+    relevant is announced. Every procedure is compiled again (`watcher.db.compiled`) and the
+    search index rebuilt. `progress(stage, done, total)` is told after each batch of each stage
+    (`notices`, `procedures`, `search`)."""
+    # The poll store, the compiler and the search index: imported here, not for the reminders
+    # that every round sends (`watcher.pipeline.cycle`).
+    from watcher.db.compiled import compile_all  # noqa: PLC0415
+    from watcher.db.search import rebuild as rebuild_search  # noqa: PLC0415
+    from watcher.db.store import event_key, match_input  # noqa: PLC0415
+
     report = RematchReport()
+    total = session.scalar(select(func.count(Notice.id))) or 0
     for batch in _batches(session):
-        for notice in batch:
+        verdicts: list[dict[str, Any]] = []
+        events: list[dict[str, Any]] = []
+        for row in batch:
             report.checked += 1
-            verdict = matcher.match(match_input(notice.snapshot))
-            relevant = verdict.relevant or (notice.parent_id is not None and notice.relevant)
-            if relevant != notice.relevant:
+            verdict = matcher.match(match_input(row.snapshot))
+            relevant = verdict.relevant or (row.parent_id is not None and row.relevant)
+            if relevant != row.relevant:
                 if relevant:
                     report.became_relevant += 1
                 else:
                     report.became_irrelevant += 1
-            if verdict.site != notice.site and relevant:
+            if verdict.site != row.site and relevant:
                 report.site_changed += 1
-            notice.relevant = relevant
-            notice.site = verdict.site or (notice.site if notice.parent_id else None)
-            notice.score = verdict.score
-            notice.reasons = list(verdict.reasons)
-            if relevant and not notice.announced and notice.parent_id is None:
-                kind = "planned" if notice.phase == "planning" else "new"
-                session.add(
-                    Event(
-                        key=event_key(notice.source.name, notice.native_id, notice.version, kind),
-                        notice=notice,
-                        type=kind,
-                        created_at=now,
-                        version=notice.version,
-                        changes=[],
-                        site=notice.site,
-                    )
+            site = verdict.site or (row.site if row.parent_id else None)
+            reasons = list(verdict.reasons)
+            announce = relevant and not row.announced and row.parent_id is None
+            if announce:
+                kind = "planned" if row.phase == "planning" else "new"
+                events.append(
+                    {
+                        "key": event_key(row.name, row.native_id, row.version, kind),
+                        "notice_id": row.id,
+                        "type": kind,
+                        "created_at": now,
+                        "version": row.version,
+                        "changes": [],
+                        "site": site,
+                    }
                 )
-                notice.announced = True
                 report.events += 1
-        session.flush()
+            now_is = {
+                "relevant": relevant,
+                "site": site,
+                "score": verdict.score,
+                "reasons": reasons,
+                "announced": row.announced or announce,
+            }
+            if any(value != getattr(row, name) for name, value in now_is.items()):
+                verdicts.append({**now_is, "ident": row.id})
+        if verdicts:
+            session.execute(_WRITE_VERDICT, verdicts)
+        if events:
+            session.execute(insert(Event), events)
         if progress:
-            progress(len(batch))
+            progress("notices", report.checked, total)
     # Sites may have changed, and the compiling rules with the release: every procedure again.
-    compile_all(session)
-    report.indexed = rebuild_search(session)  # the search index, in step with what is stored
+    compile_all(session, progress=_stage(progress, "procedures"))
+    # The search index, in step with what is stored.
+    report.indexed = rebuild_search(session, progress=_stage(progress, "search"))
     return report
+
+
+def _stage(
+    progress: Callable[[str, int, int], None] | None, stage: str
+) -> Callable[[int, int], None] | None:
+    if progress is None:
+        return None
+    return lambda done, total: progress(stage, done, total)
 
 
 def remind_deadlines(session: Session, now: dt.datetime, days: int) -> int:

@@ -19,14 +19,17 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import math
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass
 from functools import lru_cache
 from importlib import resources
-from typing import Any
+from typing import Any, NamedTuple
 
+import orjson
 from sqlalchemy import func, or_, select
-from sqlalchemy.orm import Session, joinedload
+from sqlalchemy.orm import Session, joinedload, load_only
 
 from watcher import __version__
 from watcher.core.phases import ORDER, phase_of, version_phase
@@ -34,6 +37,7 @@ from watcher.db.models import Notice, NoticeVersion
 
 DEFAULT_PREFIX = "ocds-watcher"
 OCDS_VERSION = "1.1"
+BATCH = 200  # procedures read together by `records`
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
 
 
@@ -84,6 +88,8 @@ def _value(amount: Any, currency: Any) -> dict[str, Any] | None:
     """An OCDS value; none for a zero (what portals write when they state no amount, issue 24)."""
     if not isinstance(amount, int | float) or isinstance(amount, bool) or not amount > 0:
         return None
+    if not math.isfinite(amount):  # `Infinity` is no JSON (a stored payload may hold one)
+        return None
     value: dict[str, Any] = {"amount": amount}
     if currency:
         value["currency"] = str(currency)
@@ -99,8 +105,35 @@ def _deadline(text: Any) -> str | None:
         return None
 
 
+class _Version(NamedTuple):
+    """What a release reads of a stored version (not its raw payload, the heaviest column)."""
+
+    notice_id: int
+    version: int
+    snapshot: dict[str, Any]
+    fetched_at: dt.datetime
+
+
+# What a release reads of a notice; the snapshot and the compiled procedure stay in the database.
+_NOTICE_COLUMNS = (
+    Notice.id,
+    Notice.source_id,
+    Notice.native_id,
+    Notice.title,
+    Notice.notice_type,
+    Notice.procedure_id,
+    Notice.phase,
+    Notice.parent_id,
+    Notice.first_seen_at,
+)
+
+
 def release(
-    prefix: str, root: Notice, notice: Notice, version: NoticeVersion, procedure_id: str
+    prefix: str,
+    root: Notice,
+    notice: Notice,
+    version: NoticeVersion | _Version,
+    procedure_id: str,
 ) -> dict[str, Any]:
     """One notice version as an OCDS release."""
     snap = version.snapshot or {}
@@ -263,13 +296,62 @@ def members(session: Session, root: Notice) -> list[Notice]:
 
 def record(session: Session, root: Notice, prefix: str = DEFAULT_PREFIX) -> dict[str, Any]:
     """A procedure's OCDS record: its releases, compiled and versioned releases (ocdsmerge)."""
-    notices = members(session, root)
-    by_id = {n.id: n for n in notices}
-    versions = session.scalars(
-        select(NoticeVersion)
-        .where(NoticeVersion.notice_id.in_(list(by_id)))
-        .order_by(NoticeVersion.fetched_at, NoticeVersion.notice_id, NoticeVersion.version)
+    [found] = records(session, [root.id], prefix)
+    return found
+
+
+def records(
+    session: Session, root_ids: Sequence[int], prefix: str = DEFAULT_PREFIX
+) -> Iterator[dict[str, Any]]:
+    """The records of the procedures whose first notices are `root_ids`, in that order, one at a
+    time. Each batch of procedures is read in two statements (their notices, their versions
+    without the raw payloads), so memory stays that of one batch whatever their number."""
+    for start in range(0, len(root_ids), BATCH):
+        yield from _batch_records(session, list(root_ids[start : start + BATCH]), prefix)
+
+
+def _batch_records(session: Session, ids: list[int], prefix: str) -> Iterator[dict[str, Any]]:
+    wanted = set(ids)
+    # Each procedure's notices oldest first, and its versions in the order of `fetched_at`: the
+    # order of one procedure's own statements, kept when a batch is split by procedure.
+    notices = session.scalars(
+        select(Notice)
+        .options(load_only(*_NOTICE_COLUMNS), joinedload(Notice.source))
+        .where(or_(Notice.id.in_(ids), Notice.parent_id.in_(ids)))
+        .order_by(Notice.first_seen_at, Notice.id)
     ).all()
+    grouped: dict[int, list[Notice]] = {i: [] for i in ids}
+    procedures_of: dict[int, list[int]] = {}
+    for notice in notices:
+        mine = [p for p in (notice.id, notice.parent_id) if p in wanted]
+        for root_id in dict.fromkeys(mine):
+            grouped[root_id].append(notice)
+        procedures_of[notice.id] = list(dict.fromkeys(mine))
+    versions: dict[int, list[_Version]] = {i: [] for i in ids}
+    rows = session.execute(
+        select(
+            NoticeVersion.notice_id,
+            NoticeVersion.version,
+            NoticeVersion.snapshot,
+            NoticeVersion.fetched_at,
+        )
+        .where(NoticeVersion.notice_id.in_(list(procedures_of)))
+        .order_by(NoticeVersion.fetched_at, NoticeVersion.notice_id, NoticeVersion.version)
+    )
+    for row in rows:
+        for root_id in procedures_of[row.notice_id]:
+            versions[root_id].append(_Version(*row))
+    for root_id in ids:
+        group = grouped[root_id]
+        root = next((n for n in group if n.id == root_id), None)
+        if root is not None:
+            yield _record(prefix, root, group, versions.pop(root_id))
+
+
+def _record(
+    prefix: str, root: Notice, notices: list[Notice], versions: list[_Version]
+) -> dict[str, Any]:
+    by_id = {n.id: n for n in notices}
     procedure_id = next(
         (n.procedure_id for n in notices if n.procedure_id),
         f"{root.source.name}:{root.native_id}",
@@ -299,21 +381,43 @@ def _ordered(releases: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return releases
 
 
-def roots(session: Session, *, relevant_only: bool = True) -> list[Notice]:
-    """The first notice of every procedure (of every relevant one, unless asked)."""
+def root_ids(session: Session, *, relevant_only: bool = True) -> list[int]:
+    """The first notice of every procedure (of every relevant one, unless asked), by id."""
     query = select(func.coalesce(Notice.parent_id, Notice.id)).distinct()
     if relevant_only:
         query = query.where(Notice.relevant.is_(True))
-    ids = sorted(set(session.scalars(query)))
+    return sorted(set(session.scalars(query)))
+
+
+def roots(session: Session, *, relevant_only: bool = True) -> list[Notice]:
+    """The first notice of every procedure (of every relevant one, unless asked)."""
+    ids = root_ids(session, relevant_only=relevant_only)
     found: list[Notice] = []
-    for start in range(0, len(ids), 500):
+    for start in range(0, len(ids), BATCH):
         found += session.scalars(
             select(Notice)
             .options(joinedload(Notice.source))
-            .where(Notice.id.in_(ids[start : start + 500]))
+            .where(Notice.id.in_(ids[start : start + BATCH]))
             .order_by(Notice.id)
         ).all()
     return found
+
+
+def _envelope(now: dt.datetime, prefix: str, uri: str, publisher: str) -> dict[str, Any]:
+    """A record package without its records (`records` is None, in its place)."""
+    uri = uri or f"urn:detention-watcher:{prefix}"
+    return {
+        "uri": uri,
+        "version": OCDS_VERSION,
+        "publishedDate": _when(now),
+        "publisher": {"name": publisher},
+        "extensions": [],
+        "records": None,
+        # The releases are embedded in this package's records: it is the package they come from
+        # (the record-package schema wants at least one, issue 24).
+        "packages": [uri],
+        "x_generator": f"detention-watcher {__version__}",
+    }
 
 
 def package(
@@ -325,21 +429,70 @@ def package(
     uri: str = "",
     publisher: str = "detention-watcher",
 ) -> dict[str, Any]:
-    """An OCDS record package of `procedures`."""
-    records = [record(session, root, prefix) for root in procedures]
-    uri = uri or f"urn:detention-watcher:{prefix}"
-    return {
-        "uri": uri,
-        "version": OCDS_VERSION,
-        "publishedDate": _when(now),
-        "publisher": {"name": publisher},
-        "extensions": [],
-        "records": records,
-        # The releases are embedded in this package's records: it is the package they come from
-        # (the record-package schema wants at least one, issue 24).
-        "packages": [uri],
-        "x_generator": f"detention-watcher {__version__}",
-    }
+    """An OCDS record package of `procedures`, in memory (one procedure's, for the API; the
+    export of every procedure streams it with `write_package`)."""
+    data = _envelope(now, prefix, uri, publisher)
+    data["records"] = list(records(session, [root.id for root in procedures], prefix))
+    return data
+
+
+@dataclass
+class Written:
+    """What `write_package` wrote."""
+
+    records: int = 0
+    releases: int = 0
+
+
+# orjson writes a float below 1e-4 as `0.00001` or `1e-7`, the standard library `1e-05`, `1e-07`.
+_OTHER_FLOAT = re.compile(r"0\.0000|e-\d(?!\d)")
+
+
+def _indented(value: Any) -> str:
+    """`json.dumps(value, ensure_ascii=False, indent=2)`, at orjson's speed: the standard library
+    writes with `indent` in Python, five times slower than the whole rest of a record. The
+    standard library writes what orjson cannot (integers beyond 64 bits) or writes otherwise
+    (small floats; a text that merely looks like one costs the slow path only)."""
+    try:
+        text = orjson.dumps(value, option=orjson.OPT_INDENT_2).decode()
+    except TypeError:
+        return json.dumps(value, ensure_ascii=False, indent=2)
+    if _OTHER_FLOAT.search(text):
+        return json.dumps(value, ensure_ascii=False, indent=2)
+    return text
+
+
+def write_package(
+    session: Session,
+    procedures: Sequence[int],
+    now: dt.datetime,
+    write: Callable[[str], object],
+    *,
+    prefix: str = DEFAULT_PREFIX,
+    uri: str = "",
+    publisher: str = "detention-watcher",
+    progress: Callable[[int, int], None] | None = None,
+) -> Written:
+    """The record package of the procedures whose first notices are `procedures` (ids), written
+    record by record through `write`: the same text as `json.dumps(package(...),
+    ensure_ascii=False, indent=2)`, never whole in memory. `progress(done, total)` after each."""
+    mark = "\u0000records\u0000"
+    head, tail = json.dumps(
+        {**_envelope(now, prefix, uri, publisher), "records": mark}, ensure_ascii=False, indent=2
+    ).split(json.dumps(mark, ensure_ascii=False))
+    write(head)
+    written = Written()
+    for found in records(session, procedures, prefix):
+        # A record two levels down: `indent=2` indents each of its lines by four more spaces
+        # (a JSON string holds no raw line break, so every line break is the layout's).
+        text = _indented(found).replace("\n", "\n    ")
+        write(("[\n    " if not written.records else ",\n    ") + text)
+        written.records += 1
+        written.releases += len(found["releases"])
+        if progress:
+            progress(written.records, len(procedures))
+    write(("\n  ]" if written.records else "[]") + tail)
+    return written
 
 
 def release_errors(releases: Sequence[dict[str, Any]]) -> list[str]:

@@ -30,6 +30,7 @@ from watcher.errors import WatcherError
 from watcher.match.matcher import Matcher
 from watcher.pipeline import unreadable
 from watcher.pipeline.breaker import breaker_open
+from watcher.pipeline.clock import utcnow as utcnow
 from watcher.pipeline.validators import load_validators, save_validators
 from watcher.records import NoticeRecord, PollWindow, RawPage, RawRecord, RunResult, Unreadable
 from watcher.settings import Settings
@@ -38,11 +39,6 @@ from watcher.sources.base import Source
 from watcher.sources.http import RETRY_STATUSES, Fetcher, build_client
 
 log = logging.getLogger("watcher.pipeline.poll")
-
-
-def utcnow() -> dt.datetime:
-    """The current time, aware UTC (the pipeline's only clock, passed in so tests can set it)."""
-    return dt.datetime.now(dt.UTC)
 
 
 @dataclass

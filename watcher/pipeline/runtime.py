@@ -75,6 +75,15 @@ class Runtime:
 
         return Matcher.load(self.config.rules, self.config.sites)
 
+    @cached_property
+    def site_slugs(self) -> tuple[str, ...]:
+        """The gazetteer's slugs (the feeds' sites), without compiling the matcher's rules."""
+        if "matcher" in self.__dict__:
+            return self.matcher.site_slugs
+        from watcher.match.matcher import Matcher  # noqa: PLC0415
+
+        return Matcher.slugs(self.config.sites)
+
     def context(self) -> Context:
         """A pipeline context."""
         from watcher.pipeline.poll import Context  # noqa: PLC0415

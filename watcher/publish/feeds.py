@@ -46,6 +46,10 @@ from watcher.publish.catalog import (
     archive_pages,
 )
 from watcher.publish.ical import build_calendar
+from watcher.publish.manifest import MANIFEST
+from watcher.publish.manifest import TOP as _TOP
+from watcher.publish.manifest import feeds_outdated as feeds_outdated
+from watcher.publish.manifest import read_manifest as _read_manifest
 from watcher.publish.pages import Rendered, render, render_document
 from watcher.publish.reading import (
     BATCH,
@@ -59,8 +63,6 @@ from watcher.publish.reading import (
 )
 from watcher.settings import Settings
 
-MANIFEST = ".feeds-manifest"
-_TOP = "~top_event_id"  # manifest entry: the newest event the last complete build holds
 _MANAGED = ("sites", "sources", "events", "archive", "en", companies.FOLDER)
 # Modules whose code decides what a document looks like: a change to any of them rewrites archives.
 _RENDERING = (
@@ -225,38 +227,6 @@ def _specs(ref: EventRef) -> list[FeedSpec]:
     if ref.site:
         specs.append(FeedSpec("site", ref.site))
     return specs
-
-
-def feeds_outdated(session: Session, out: Path) -> str | None:
-    """Why the feeds under `out` must be rebuilt even though nothing new happened, or None.
-
-    A build that failed (a full disk, issue 18) leaves files missing, or the manifest of the build
-    before it: the next round finds that out here and rebuilds, instead of waiting for an event.
-    """
-    manifest = _read_manifest(out / MANIFEST)
-    if not manifest:
-        return "never built"
-    if not (out / CALENDAR).is_file():
-        return f"{CALENDAR} missing"
-    for name in manifest:
-        if name.startswith("~") or name == CALENDAR:  # not a feed page (checked above)
-            continue
-        for lang in LANGS:
-            for fmt in FORMATS:
-                path = f"{'en/' if lang == 'en' else ''}{name}.{fmt}"
-                if not (out / path).is_file():
-                    return f"{path} missing"
-    if manifest.get(_TOP) != str(top_event_id(session)):
-        return "older than the latest event"
-    return None
-
-
-def _read_manifest(path: Path) -> dict[str, str]:
-    try:
-        data = json.loads(path.read_text("utf-8"))
-    except (OSError, ValueError):
-        return {}
-    return {str(k): str(v) for k, v in data.items()} if isinstance(data, dict) else {}
 
 
 def _write_calendar(build: _Build, session: Session, base_url: str, now: dt.datetime) -> None:

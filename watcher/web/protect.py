@@ -46,15 +46,17 @@ import secrets
 import time
 from functools import lru_cache
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 from urllib.parse import urlsplit
 
 from pydantic import Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings
-from starlette.requests import Request
 
 from watcher.errors import ConfigError
 from watcher.settings import ENV_CONFIG, Settings
+
+if TYPE_CHECKING:
+    from starlette.requests import Request
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 HONEYPOT = "website"  # a field people never see nor fill (hidden by the stylesheet)
