@@ -17,8 +17,8 @@ At the full size: the pages `/`, a site's page, `/notices/<id>` (a procedure), `
 `/radar` and the API's text search under 20 keep-alive clients against `watcher serve` (p50 / p99
 of the requests after each client's first: the page cache warm; `python -m benchmarks.scale
 pages` measures the first readers after a commit too), and `python -X importtime` of `watcher run
---once` (the imports that cost most). Targets (issue 29): rounds, export and rematch flat from the small
-step to the full size (≤ 1.25× time and memory), pages p99 < 100 ms, a command with nothing to do
+--once` (the imports that cost most). Targets (issue 29): rounds flat from the small step to the full size (≤ 1.25× time and
+memory); export and rematch, which read every notice, flat in time a notice and in memory; pages p99 < 100 ms, a command with nothing to do
 < 0.3 s and < 50 MiB. `run.py --scale N` picks the size (default 100,000; `--quick`: 2,000).
 """
 
@@ -57,6 +57,8 @@ from benchmarks.serving import free_port
 SCALE, QUICK_SCALE, PAGE_SIZE, PER_SOURCE = 100_000, 2_000, 100, 10_000
 CLIENTS, REQUESTS = 20, 5  # each client's requests per page, after one warm-up
 FLAT_MAX, PAGE_P99_MAX, IDLE_SECONDS_MAX, IDLE_MEMORY_MAX = 1.25, 0.100, 0.3, 50.0
+# Commands that read every notice: flat means the same time a notice and the same memory.
+WHOLE_DATABASE = ("export --ocds", "rematch")
 CHANGED = 0  # the record of the first source changed in a round (a relevant one: i % 40 == 0)
 
 
@@ -202,6 +204,21 @@ def _compare(
                     b.text(),
                     target=f"< {IDLE_SECONDS_MAX:g} s, < {IDLE_MEMORY_MAX:g} MiB",
                     met=b.median < IDLE_SECONDS_MAX and b.peak < IDLE_MEMORY_MAX,
+                )
+            )
+            continue
+        if name.startswith(WHOLE_DATABASE):
+            # Work over every notice: its memory flat, its time per notice flat (issue 29).
+            per_small, per_total = a.median / small, b.median / total
+            rows.append(
+                Row(
+                    "growth",
+                    f"{name} at {total:,} notices",
+                    b.text(),
+                    f"{small:,}: {seconds(a.median)}, {mib(a.peak)}",
+                    f"{times(per_total, per_small)} a notice / {times(b.peak, a.peak)}",
+                    f"flat (≤ {FLAT_MAX:g}× time a notice and memory)",
+                    max(per_total / per_small, b.peak / a.peak) <= FLAT_MAX,
                 )
             )
             continue

@@ -36,6 +36,7 @@ from sqlalchemy.sql.selectable import TextualSelect
 from watcher.core.highlight import Matcher
 from watcher.core.highlight import passage as highlight
 from watcher.core.query import Filters, Query, Term, fold, parse
+from watcher.core.query import words as query_words
 from watcher.db.models import Document, DocumentVersion, Notice, SearchEntry, SourceState
 from watcher.db.search_cache import ResultCache
 
@@ -633,6 +634,28 @@ def procedures(dialect: str, query: Query, *, relevant_only: bool = True) -> Tex
     sql = _Sql(dialect, query, relevant_only)
     statement = text(f"SELECT DISTINCT m.proc FROM ({sql.matched()}) m")
     return statement.bindparams(**sql.params).columns(column("proc", Integer))
+
+
+def notices_saying(dialect: str, said: str) -> TextualSelect | None:
+    """SELECT nid of the notices whose own text (title, buyer, description, lots, winners; not
+    their documents) has, for every word of `said`, a word starting with it (case and accents
+    ignored): the `q` filter of the lists (`/`, `/api/notices`), read from the search index
+    rather than by scanning every snapshot (issue 29). None when `said` has no word."""
+    found = [fold(w) for w in query_words(said)][:10]
+    if not found:
+        return None
+    groups = tuple((Term((w,), prefix=True),) for w in found)
+    sql = _Sql(dialect, Query(said, groups), False)
+    match = sql.bind(sql.match(sql.query.groups))
+    if dialect == "sqlite":
+        statement = f"SELECT rowid AS nid FROM {FTS_TABLE} WHERE {FTS_TABLE} MATCH {match}"
+        statement += " AND rowid > 0"
+    else:
+        statement = (
+            "SELECT e.notice_id AS nid FROM search_entries e"
+            f" WHERE e.document_id IS NULL AND e.tsv @@ to_tsquery('{CONFIG}', {match})"
+        )
+    return text(statement).bindparams(**sql.params).columns(column("nid", Integer))
 
 
 def search(

@@ -8,7 +8,18 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, Generic, TypeVar
 
-from sqlalchemy import ColumnElement, Select, String, and_, case, cast, func, or_, select
+from sqlalchemy import (
+    ColumnElement,
+    Select,
+    String,
+    and_,
+    case,
+    cast,
+    func,
+    or_,
+    select,
+    true,
+)
 from sqlalchemy.orm import Session, aliased, contains_eager, defer, joinedload, selectinload
 
 from watcher.core.diff import diff_snapshots
@@ -141,25 +152,13 @@ class Page(Generic[T]):
         return self.paging.page < self.pages
 
 
-def _escape_like(text: str) -> str:
-    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+def search_clause(q: str, dialect: str) -> ColumnElement[bool]:
+    """Every word of `q` starts a word of the notice's title, buyer, description, lots or
+    winners (case and accents ignored), read from the full-text index (`watcher.db.search`)."""
+    from watcher.db.search import notices_saying  # noqa: PLC0415
 
-
-def search_clause(q: str) -> ColumnElement[bool]:
-    """Every word of `q` in the title, the buyer or the description (case-insensitive LIKE)."""
-    description = Notice.snapshot["description"].as_string()
-    words = [w for w in q.split() if w][:10]
-    clauses = []
-    for word in words:
-        pattern = f"%{_escape_like(word)}%"
-        clauses.append(
-            or_(
-                Notice.title.ilike(pattern, escape="\\"),
-                Notice.buyer.ilike(pattern, escape="\\"),
-                description.ilike(pattern, escape="\\"),
-            )
-        )
-    return and_(*clauses)
+    found = notices_saying(dialect, q)
+    return Notice.id.in_(found) if found is not None else true()
 
 
 def department_clause(code: str) -> ColumnElement[bool]:
@@ -181,7 +180,7 @@ def question_clause(code: str) -> ColumnElement[bool]:
     return func.coalesce(Notice.parent_id, Notice.id).in_(raising)
 
 
-def _filtered(query: Select[Any], filters: Filters, site_column: Any) -> Select[Any]:
+def _filtered(query: Select[Any], filters: Filters, site_column: Any, dialect: str) -> Select[Any]:
     if filters.question:
         query = query.where(question_clause(filters.question))
     if filters.department:
@@ -191,7 +190,7 @@ def _filtered(query: Select[Any], filters: Filters, site_column: Any) -> Select[
     if filters.source:
         query = query.where(SourceState.name == filters.source)
     if filters.q:
-        query = query.where(search_clause(filters.q))
+        query = query.where(search_clause(filters.q, dialect))
     return query
 
 
@@ -230,7 +229,7 @@ def list_events(session: Session, filters: Filters, paging: Paging) -> Page[Even
     if filters.source:
         notice = notice.join(Notice.source).where(SourceState.name == filters.source)
     if filters.q:
-        notice = notice.where(search_clause(filters.q))
+        notice = notice.where(search_clause(filters.q, session.get_bind().dialect.name))
     if filters.department:
         notice = notice.where(department_clause(filters.department))
     if filters.question:
@@ -275,7 +274,7 @@ def list_notices(
         query = query.where(Notice.parent_id.is_(None))
     if relevant is not None:
         query = query.where(Notice.relevant.is_(relevant))
-    query = _filtered(query, filters, Notice.site)
+    query = _filtered(query, filters, Notice.site, session.get_bind().dialect.name)
     items, total = _page(session, query, paging, Notice.first_seen_at, Notice.id)
     return Page(items, total, paging)
 
