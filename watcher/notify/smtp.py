@@ -24,7 +24,15 @@ from urllib.parse import parse_qs, unquote, urlsplit
 
 from watcher.errors import ConfigError, DeliveryError
 from watcher.notify.mailer import MailServerDown, RecipientRejected
-from watcher.notify.subscribers import scrub
+
+
+def scrub(text: str) -> str:
+    """`watcher.notify.subscribers.scrub`, imported when a message is scrubbed: reading the SMTP
+    settings (every command at start-up) then needs no database layer."""
+    from watcher.notify.subscribers import scrub as scrubbed  # noqa: PLC0415
+
+    return scrubbed(text)
+
 
 Security = Literal["plain", "starttls", "tls"]
 _SCHEMES: dict[str, tuple[Security, int]] = {
