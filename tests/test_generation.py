@@ -3,17 +3,21 @@ at every commit that wrote something a page shows, whoever wrote it, and at no o
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from collections.abc import Callable
 
 import pytest
 from sqlalchemy import text
+from sqlalchemy.exc import OperationalError
+from sqlalchemy.orm import Session
 
 from tests.helpers import BoampPortal
 from tests.loopback import LoopbackServer
 from tests.test_pipeline import sources_yaml
 from watcher.db import generation
+from watcher.db.session import make_engine, upgrade
 from watcher.pipeline.poll import run_sources
 from watcher.pipeline.runtime import Runtime
 
@@ -75,3 +79,24 @@ def test_a_poll_a_refused_form_and_another_process(
     done = subprocess.run([sys.executable, "-c", write], capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
     assert (_now(runtime) or 0) > after_poll
+
+
+@pytest.mark.skipif(
+    not os.environ.get("WATCHER_TEST_DATABASE_URL"), reason="PostgreSQL ends connections"
+)
+def test_a_connection_the_server_ended_rolls_back_as_before(database_url: str) -> None:
+    """The hooks never stand in the way of SQLAlchemy's own error for a dropped connection."""
+    engine = make_engine(database_url)
+    upgrade(engine)
+    with engine.connect() as victim:
+        victim.exec_driver_sql("UPDATE sources SET name = name")  # a write: the flag is set
+        pid = victim.exec_driver_sql("SELECT pg_backend_pid()").scalar()
+        with engine.connect() as admin:
+            admin.exec_driver_sql(f"SELECT pg_terminate_backend({int(pid or 0)})")
+            admin.commit()
+        with pytest.raises(OperationalError):
+            victim.exec_driver_sql("SELECT 1")
+        victim.rollback()  # the hook reads nothing of a connection that is gone
+    with Session(engine) as session:
+        assert generation.current(session) is not None  # the pool answers again
+    engine.dispose()

@@ -50,14 +50,16 @@ def watch(engine: Engine) -> None:
 
     @event.listens_for(engine, "commit")
     def _bump(conn: Any) -> None:
-        if not conn.info.pop(_DIRTY, False):
+        # A connection the server dropped has no info to read: its commit fails on its own.
+        if conn.invalidated or not conn.info.pop(_DIRTY, False):
             return
         if exists(conn):
             conn.exec_driver_sql(_BUMP)
 
     @event.listens_for(engine, "rollback")
     def _forget(conn: Any) -> None:
-        conn.info.pop(_DIRTY, None)
+        if not conn.invalidated:  # an invalidated connection's info goes with it
+            conn.info.pop(_DIRTY, None)
 
 
 def exists(conn: Connection) -> bool:
