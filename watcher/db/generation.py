@@ -16,7 +16,7 @@ import re
 import weakref
 from typing import Any
 
-from sqlalchemy import Connection, Engine, event, text
+from sqlalchemy import Connection, Engine, event
 from sqlalchemy.orm import Session
 
 TABLE = "generation"
@@ -27,6 +27,7 @@ _DIRTY = "watcher.generation.dirty"
 _WATCHED: weakref.WeakSet[Engine] = weakref.WeakSet()
 _FOUND: weakref.WeakSet[Engine] = weakref.WeakSet()
 _BUMP = f"UPDATE {TABLE} SET value = value + 1 WHERE id = 1"
+_READ = f"SELECT value FROM {TABLE} WHERE id = 1"
 
 
 def writes_seen_data(statement: str) -> bool:
@@ -81,9 +82,15 @@ def _table_exists(conn: Connection) -> bool:
     return bool(conn.exec_driver_sql(sql).scalar())
 
 
-def current(session: Session) -> int | None:
-    """The number now; None for a database without it (nothing should be cached then)."""
-    if not exists(session.connection()):
+def read(conn: Connection) -> int | None:
+    """The number now, on `conn`; None for a database without it (nothing should be cached
+    then)."""
+    if not exists(conn):
         return None
-    value = session.execute(text(f"SELECT value FROM {TABLE} WHERE id = 1")).scalar()
+    value = conn.exec_driver_sql(_READ).scalar()
     return int(value) if value is not None else None
+
+
+def current(session: Session) -> int | None:
+    """`read` on the session's connection."""
+    return read(session.connection())

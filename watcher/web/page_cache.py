@@ -48,7 +48,6 @@ MAX_ENTRY = 2 * 1024 * 1024  # a larger page is not kept
 MARK = f"\x00form-token-{secrets.token_hex(8)}\x00"
 _MARK = MARK.encode()
 _MARKING = "watcher.page_cache.marking"
-_READ = f"SELECT value FROM {generation.TABLE} WHERE id = 1"
 Handler = Callable[[Request], Response]
 Key = tuple[str, str, str]
 
@@ -122,10 +121,7 @@ class PageCache:
     def generation(self) -> int | None:
         """The data generation now (None: do not cache): one look-up on a pooled connection."""
         with self.runtime.engine.connect() as conn:
-            if not generation.exists(conn):
-                return None
-            value = conn.exec_driver_sql(_READ).scalar()
-        return int(value) if value is not None else None
+            return generation.read(conn)
 
     def _get(self, key: Key, gen: int) -> tuple[Entry | None, bool]:
         """The entry of `key` and whether it is fresh (of generation `gen`, under `max_age`); an
