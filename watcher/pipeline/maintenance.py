@@ -174,32 +174,51 @@ def remind_deadlines(session: Session, now: dt.datetime, days: int) -> int:
     made = 0
     for notice in due:
         assert notice.deadline is not None
-        stamp = notice.deadline.strftime("%Y%m%dT%H%M")
-        key = f"{notice.source.name}/{notice.native_id}/deadline_soon/{stamp}"
-        if session.scalar(select(func.count(Event.id)).where(Event.key == key)):
-            continue
-        when = format_deadline(notice.deadline, with_time=True)
-        session.add(
-            Event(
-                key=key,
-                notice=notice,
-                type="deadline_soon",
-                created_at=now,
-                version=notice.version,
-                changes=[
-                    {
-                        "field": "deadline",
-                        "label": "Date limite de réception des offres",
-                        "old": None,
-                        "new": when,
-                    }
-                ],
-                site=notice.site,
-            )
+        made += remind_once(
+            session,
+            notice,
+            "deadline_soon",
+            notice.deadline.strftime("%Y%m%dT%H%M"),
+            {
+                "field": "deadline",
+                "label": "Date limite de réception des offres",
+                "old": None,
+                "new": format_deadline(notice.deadline, with_time=True),
+            },
+            now,
         )
-        made += 1
     session.flush()
     return made
+
+
+def remind_once(
+    session: Session,
+    notice: Notice,
+    kind: str,
+    stamp: str,
+    change: dict[str, Any],
+    now: dt.datetime,
+    detail: dict[str, Any] | None = None,
+) -> bool:
+    """Add a reminder event of `kind` on `notice` with its one `change`, unless the event of the
+    same key (`source/native id/kind/stamp`) exists: whether it was added. Reminders are made
+    again at every round; their key makes each one once."""
+    key = f"{notice.source.name}/{notice.native_id}/{kind}/{stamp}"
+    if session.scalar(select(func.count(Event.id)).where(Event.key == key)):
+        return False
+    event = Event(
+        key=key,
+        notice=notice,
+        type=kind,
+        created_at=now,
+        version=notice.version,
+        changes=[change],
+        site=notice.site,
+    )
+    if detail is not None:  # left unset otherwise: SQL NULL, as before, not JSON null
+        event.detail = detail
+    session.add(event)
+    return True
 
 
 def find_notice(session: Session, ident: str) -> Notice:

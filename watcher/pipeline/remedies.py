@@ -12,7 +12,8 @@ from sqlalchemy.orm import Session, joinedload
 
 from watcher.core import legal_clock
 from watcher.db.compiled import notice_dicts
-from watcher.db.models import Event, Notice
+from watcher.db.models import Notice
+from watcher.pipeline.maintenance import remind_once
 
 DAYS = 7
 
@@ -38,28 +39,19 @@ def remind_remedies(session: Session, now: dt.datetime, days: int = DAYS) -> int
             last = window.extended or window.closes
             if last is None or not today <= last <= today + dt.timedelta(days=days):
                 continue
-            key = f"{first.source.name}/{first.native_id}/remedy_closing/{window.code}/{last}"
-            if session.scalar(select(func.count(Event.id)).where(Event.key == key)):
-                continue
-            session.add(
-                Event(
-                    key=key,
-                    notice=first,
-                    type="remedy_closing",
-                    created_at=now,
-                    version=first.version,
-                    changes=[
-                        {
-                            "field": "remedy",
-                            "label": window.name_fr,
-                            "old": None,
-                            "new": last.strftime("%d/%m/%Y"),
-                        }
-                    ],
-                    site=first.site,
-                    detail={"remedy": window.code, "closes": last.isoformat(), "rule": window.rule},
-                )
+            made += remind_once(
+                session,
+                first,
+                "remedy_closing",
+                f"{window.code}/{last}",
+                {
+                    "field": "remedy",
+                    "label": window.name_fr,
+                    "old": None,
+                    "new": last.strftime("%d/%m/%Y"),
+                },
+                now,
+                {"remedy": window.code, "closes": last.isoformat(), "rule": window.rule},
             )
-            made += 1
     session.flush()
     return made
