@@ -292,3 +292,13 @@ def load_line() -> str:
     """The machine's load average now (printed with every table)."""
     one, five, fifteen = os.getloadavg()
     return f"load average {one:.1f} / {five:.1f} / {fifteen:.1f} on {os.cpu_count()} cores"
+
+
+def stop(server: subprocess.Popen[Any]) -> None:
+    """End a server started for a benchmark: SIGTERM, then SIGKILL after 20 s."""
+    server.terminate()
+    try:
+        server.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        server.kill()
+        server.wait()

@@ -29,7 +29,6 @@ import http.client
 import json
 import os
 import re
-import signal
 import subprocess
 import tempfile
 import threading
@@ -49,6 +48,7 @@ from benchmarks.common import (
     mib,
     seconds,
     spawn,
+    stop,
     times,
 )
 from benchmarks.pages import PYTHON, WATCHER, urlwatch_argv
@@ -322,12 +322,7 @@ def _pages(env: dict[str, str], total: int) -> list[Row]:
                 )
             )
     finally:
-        server.send_signal(signal.SIGTERM)
-        try:
-            server.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            server.kill()
-            server.wait()
+        stop(server)
     return rows
 
 

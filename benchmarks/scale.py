@@ -18,7 +18,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from benchmarks.common import Row, child, mib, report, seconds
+from benchmarks.common import Row, child, mib, report, seconds, stop
 
 STEPS = (10_000, 50_000, 100_000)
 EVENTS_PER_NOTICE = 0.2  # 20,000 events for 100,000 notices
@@ -356,7 +356,6 @@ def served(
     the same after a commit changed the data generation (`cold`, COLD_ROUNDS times), and of
     `requests` more each (`warm`)."""
     import os  # noqa: PLC0415
-    import signal  # noqa: PLC0415
     import subprocess  # noqa: PLC0415
     import time  # noqa: PLC0415
 
@@ -409,12 +408,7 @@ def served(
                 results[path] = {"first": first, "warm": warm} | ({"cold": cold} if cold else {})
             engine.dispose()
         finally:
-            server.send_signal(signal.SIGTERM)
-            try:
-                server.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                server.kill()
-                server.wait()
+            stop(server)
             log.close()
     return results
 

@@ -13,7 +13,6 @@ import http.client
 import os
 import re
 import shutil
-import signal
 import socket
 import subprocess
 import tempfile
@@ -21,7 +20,7 @@ import threading
 import time
 from pathlib import Path
 
-from benchmarks.common import PYTHON, ROOT, Row, child, seconds
+from benchmarks.common import PYTHON, ROOT, Row, child, seconds, stop
 
 WATCHER = str(Path(PYTHON).with_name("watcher"))
 CONNECTIONS, THREADS, DURATION = 16, 2, 10
@@ -156,12 +155,7 @@ def run(*, quick: bool = False) -> list[Row]:
             peak = _peak_mib(server.pid)
             rows.append(Row("serve", "watcher serve peak memory under load", f"{peak:.0f} MiB"))
         finally:
-            server.send_signal(signal.SIGTERM)
-            try:
-                server.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                server.kill()
-                server.wait()
+            stop(server)
     return rows
 
 
