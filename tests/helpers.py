@@ -58,3 +58,31 @@ class BoampPortal:
         limit = int(request.param("limit", "10") or 10)
         body = {"total_count": len(self.records), "results": self.records[offset : offset + limit]}
         return Reply(200, json.dumps(body).encode())
+
+
+def database_at(database_url: str, revision: str) -> Any:
+    """An engine on a database migrated up to `revision` only (an older release's schema), with
+    one source (id 1, `s`): what a migration test fills before `upgrade` brings it to head."""
+    from alembic import command  # noqa: PLC0415
+    from sqlalchemy import text  # noqa: PLC0415
+
+    from watcher.db.session import alembic_config, make_engine  # noqa: PLC0415
+
+    engine = make_engine(database_url)
+    cfg = alembic_config(engine.url.render_as_string(hide_password=False))
+    with engine.begin() as conn:
+        cfg.attributes["connection"] = conn
+        command.upgrade(cfg, revision)
+    with engine.begin() as conn:
+        conn.execute(
+            text(
+                "INSERT INTO sources (id, name, kind, consecutive_failures, created_at)"
+                " VALUES (1, 's', 'boamp', 0, :now)"
+            ),
+            {"now": OLD_SCHEMA_NOW},
+        )
+    return engine
+
+
+# When rows written into an older schema were seen (`database_at`).
+OLD_SCHEMA_NOW = "2026-12-01 08:00:00+00:00"

@@ -9,6 +9,7 @@ from collections.abc import Callable
 import pytest
 from sqlalchemy import select
 
+from tests.helpers import OLD_SCHEMA_NOW, database_at
 from tests.test_linking import _poll
 from watcher.core.query import MAX_CHARS, Filters, Term, parse
 from watcher.db.models import Document, DocumentVersion, Notice
@@ -211,6 +212,63 @@ def test_search_finds(runtime: Runtime, text: str, expected: set[str]) -> None:
     assert set(_found(runtime, text)) == expected
 
 
+def _relevant(runtime: Runtime) -> set[str]:
+    with session_scope(runtime.sessions) as session:
+        return set(session.scalars(select(Notice.native_id).where(Notice.relevant.is_(True))))
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "retention",
+        '"centre de rétention" Lesquin',
+        "retention -bassin",
+        "cpv:452*",
+        "escort* OR repas",
+        "company:bouygues",
+        "desamiantage",
+        "*",
+    ],
+)
+def test_a_search_reads_the_relevant_notices_by_default(runtime: Runtime, text: str) -> None:
+    """By default a search ranks the relevant entries' own index (FTS5 table, partial GIN
+    index): the same procedures as searching everything and keeping the relevant ones, once a
+    notice is judged irrelevant."""
+    with session_scope(runtime.sessions) as session:  # as a rematch would judge it
+        bassin = session.scalars(select(Notice).where(Notice.native_id == "BASSIN")).one()
+        bassin.relevant = False
+    relevant = _relevant(runtime)
+    assert relevant == {r.native_id for r in RECORDS} - {"BASSIN"}
+    with session_scope(runtime.sessions) as session:
+        found = [h.procedure.native_id for h in search(session, text).hits]
+    assert set(found) == set(_found(runtime, text)) & relevant
+
+
+def test_a_notice_whose_relevance_changes_moves_in_and_out_of_default_search(
+    runtime: Runtime,
+) -> None:
+    """What `watcher rematch` writes (the notices' `relevant`) reaches the index at once, the
+    notice's documents with it."""
+    with session_scope(runtime.sessions) as session:
+        assert [h.procedure.native_id for h in search(session, "désamiantage").hits] == [
+            "CRA-TRAVAUX"
+        ]
+        notice = session.scalars(select(Notice).where(Notice.native_id == "CRA-TRAVAUX")).one()
+        notice.relevant = False
+    with session_scope(runtime.sessions) as session:
+        assert search(session, "désamiantage").hits == []
+        assert "CRA-TRAVAUX" not in [
+            h.procedure.native_id for h in search(session, "rétention").hits
+        ]
+        notice = session.scalars(select(Notice).where(Notice.native_id == "CRA-TRAVAUX")).one()
+        notice.relevant = True
+    with session_scope(runtime.sessions) as session:
+        assert [h.procedure.native_id for h in search(session, "désamiantage").hits] == [
+            "CRA-TRAVAUX"
+        ]
+        assert "CRA-TRAVAUX" in [h.procedure.native_id for h in search(session, "rétention").hits]
+
+
 def test_a_word_only_in_a_document_is_found_and_its_snippet_names_it(runtime: Runtime) -> None:
     with session_scope(runtime.sessions) as session:
         results = search(session, "désamiantage", relevant_only=False)
@@ -246,28 +304,15 @@ def test_rebuild_gives_the_same_answers(runtime: Runtime) -> None:
 
 def test_the_migration_indexes_an_existing_database(database_url: str) -> None:
     """0013 on a database that already holds notices: they are found right after the upgrade."""
-    from alembic import command  # noqa: PLC0415
     from sqlalchemy import text  # noqa: PLC0415
     from sqlalchemy.orm import Session  # noqa: PLC0415
 
-    from watcher.db.session import alembic_config, make_engine, upgrade  # noqa: PLC0415
+    from watcher.db.session import upgrade  # noqa: PLC0415
 
-    engine = make_engine(database_url)
+    engine = database_at(database_url, "0010")
     try:
-        cfg = alembic_config(engine.url.render_as_string(hide_password=False))
-        with engine.begin() as conn:
-            cfg.attributes["connection"] = conn
-            command.upgrade(cfg, "0010")
-        now = "2026-12-01 08:00:00+00:00"
         snap = '{"title": "Nettoyage du centre de rétention", "buyer": "SGAMI Sud", "cpv": []}'
         with engine.begin() as conn:
-            conn.execute(
-                text(
-                    "INSERT INTO sources (id, name, kind, consecutive_failures, created_at)"
-                    " VALUES (1, 's', 'boamp', 0, :now)"
-                ),
-                {"now": now},
-            )
             conn.execute(
                 text(
                     "INSERT INTO notices (id, source_id, native_id, title, notice_type, snapshot,"
@@ -275,12 +320,59 @@ def test_the_migration_indexes_an_existing_database(database_url: str) -> None:
                     " last_seen_at) VALUES (1, 1, 'n1', 'Nettoyage du centre de rétention',"
                     " 'notice', :snap, 'h', 1, true, 0, '[]', true, :now, :now)"
                 ),
-                {"now": now, "snap": snap},
+                {"now": OLD_SCHEMA_NOW, "snap": snap},
             )
         assert upgrade(engine) is True
         with Session(engine) as session:
             results = search(session, "retention acheteur:sgami")
             assert [hit.procedure.native_id for hit in results.hits] == ["n1"]
+    finally:
+        engine.dispose()
+
+
+def test_0017_indexes_the_relevant_entries_of_an_existing_index(database_url: str) -> None:
+    """A database at 0016 whose index holds entries: after 0017, a search finds its relevant
+    notices by default, and the others on request."""
+    from sqlalchemy import text  # noqa: PLC0415
+    from sqlalchemy.orm import Session  # noqa: PLC0415
+
+    from watcher.db.session import upgrade  # noqa: PLC0415
+
+    engine = database_at(database_url, "0016")
+    try:
+        with engine.begin() as conn:
+            for ident, title, relevant in (
+                (1, "Nettoyage du centre de rétention", True),
+                (2, "Nettoyage du bassin de rétention", False),
+            ):
+                conn.execute(
+                    text(
+                        "INSERT INTO notices (id, source_id, native_id, title, notice_type,"
+                        " snapshot, content_hash, version, relevant, score, reasons, announced,"
+                        " first_seen_at, last_seen_at) VALUES (:id, 1, :native, :title,"
+                        " 'notice', '{}', 'h', 1, :relevant, 0, '[]', true, :now, :now)"
+                    ),
+                    {
+                        "id": ident,
+                        "native": f"n{ident}",
+                        "title": title,
+                        "relevant": relevant,
+                        "now": OLD_SCHEMA_NOW,
+                    },
+                )
+                # As 0013–0016's store wrote an entry (no relevance yet).
+                conn.execute(
+                    text(
+                        "INSERT INTO search_entries (id, notice_id, title, body)"
+                        " VALUES (:id, :id, :title, '')"
+                    ),
+                    {"id": ident, "title": title},
+                )
+        assert upgrade(engine) is True
+        with Session(engine) as session:
+            assert [h.procedure.native_id for h in search(session, "nettoyage").hits] == ["n1"]
+            everything = search(session, "nettoyage", relevant_only=False).hits
+            assert sorted(h.procedure.native_id for h in everything) == ["n1", "n2"]
     finally:
         engine.dispose()
 
@@ -307,7 +399,9 @@ def test_a_first_page_drawn_from_the_best_matches_is_exact(
 def test_words_a_poll_defers_are_found_once_filled(runtime: Runtime) -> None:
     with session_scope(runtime.sessions) as session:
         notice = session.scalars(select(Notice).where(Notice.native_id == "CRA-REPAS")).one()
-        index_notices(session, [(notice.id, "Zeppelin", notice.snapshot)], deferred=True)
+        index_notices(
+            session, [(notice.id, "Zeppelin", notice.snapshot, notice.relevant)], deferred=True
+        )
         dialect = session.get_bind().dialect.name
     # PostgreSQL leaves the words to `fill_deferred`; SQLite indexes them at once.
     assert _found(runtime, "zeppelin") == ([] if dialect == "postgresql" else ["CRA-REPAS"])

@@ -3,8 +3,8 @@
 SQLite: an FTS5 table over `search_entries` (external content, `unicode61 remove_diacritics 2`)
 kept in sync by triggers. PostgreSQL: the text search configuration `watcher_search` ('simple'
 words, accents removed by `unaccent` when the extension can be created), a trigger filling the
-weighted `tsv` column, and a GIN index. Then the index is built for the notices and document texts
-already stored, with progress in the log (issue 27).
+weighted `tsv` column. The index of the notices and document texts already stored, and the GIN
+index, are built by 0017 (issue 27).
 
 Revision ID: 0013
 Revises: 0012
@@ -26,8 +26,6 @@ depends_on: str | Sequence[str] | None = None
 
 
 def upgrade() -> None:
-    from sqlalchemy.orm import Session  # noqa: PLC0415
-
     from watcher.db import search  # noqa: PLC0415
 
     op.create_table(
@@ -69,10 +67,8 @@ def upgrade() -> None:
         batch_op.add_column(sa.Column("query", sa.Text(), nullable=True))
     bind = op.get_bind()
     search.create_engine_objects(bind)
-    with Session(bind=bind) as session:
-        search.rebuild(session)
-        session.flush()
-    search.create_indexes(bind)
+    # The entries of the notices already stored, and the indexes, are written by 0017: since
+    # then an entry says whether its notice is relevant (`watcher.db.search` writes it so).
 
 
 def downgrade() -> None:

@@ -82,6 +82,18 @@ class Matcher:
         """Where the terms are in a text."""
         return [m.span() for m in self.any.finditer(text)] if self.any else []
 
+    def said(self, text: str, spans: Sequence[tuple[int, int]]) -> list[bool]:
+        """Which groups a text says, given where its terms are (`spans`): with one group, any
+        term found is that group's (no second reading of the text)."""
+        if len(self.groups) == 1:
+            return [bool(spans)]
+        if not spans:
+            return [False] * len(self.groups)
+        return [
+            any(group.fullmatch(text, b, e) for b, e in spans) or bool(group.search(text))
+            for group in self.groups
+        ]
+
 
 def passage(text: str, spans: Sequence[tuple[int, int]], start: str, stop: str) -> str:
     """About `WORDS` words of `text` around the run of matches (`spans`) that says the most

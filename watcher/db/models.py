@@ -15,6 +15,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    false,
 )
 from sqlalchemy.dialects.postgresql import TSVECTOR
 from sqlalchemy.orm import Mapped, mapped_column, relationship
@@ -438,7 +439,8 @@ class SearchEntry(Base):
     Written by the store and the document sync (`watcher.db.search`), rebuilt by `watcher
     rematch`. The database indexes `title` and `body` with its own engine: on SQLite the FTS5
     table `search_fts` (external content, kept in sync by triggers), on PostgreSQL `tsv`, a
-    weighted `tsvector` filled by a trigger, under a GIN index. `buyer`, `companies` and `keys`
+    weighted `tsvector` filled by a trigger, under a GIN index; the relevant notices' entries
+    have an index of their own (`search_fts_relevant`, a partial GIN index). `buyer`, `companies` and `keys`
     (` cpv:45210000 dep:59 `) are folded, for the field filters of a query.
     """
 
@@ -460,6 +462,9 @@ class SearchEntry(Base):
     title: Mapped[str] = mapped_column(Text)
     body: Mapped[str] = mapped_column(Text)
     tsv: Mapped[str | None] = mapped_column(Text().with_variant(TSVECTOR(), "postgresql"))
+    # The notice's `relevant` (a document's: its notice's), kept by a trigger on `notices`: the
+    # relevant entries have an index of their own, what a search reads by default (0017).
+    relevant: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
 
 
 class Generation(Base):

@@ -303,7 +303,7 @@ class PollStore:
             self.session.execute(insert(_TABLES["notice_versions"]), rows)
             index_notices(
                 self.session,
-                ((n.id, n.title, row["snapshot"]) for n, row in batch.versions),
+                ((n.id, n.title, row["snapshot"], n.relevant) for n, row in batch.versions),
                 deferred=self.defer_search,
             )
         if batch.events:
