@@ -95,19 +95,40 @@ def managed_in_sql(name: str | None, type_: str) -> bool:
 
 # --- the index's schema --------------------------------------------------------------------
 
-_SQLITE_OBJECTS = (
-    f"CREATE VIRTUAL TABLE {FTS_TABLE} USING fts5(title, body, content='search_entries',"
-    " content_rowid='id', tokenize='unicode61 remove_diacritics 2')",
-    "CREATE TRIGGER search_entries_ai AFTER INSERT ON search_entries BEGIN"
-    f" INSERT INTO {FTS_TABLE}(rowid, title, body) VALUES (new.id, new.title, new.body); END",
-    "CREATE TRIGGER search_entries_ad AFTER DELETE ON search_entries BEGIN"
-    f" INSERT INTO {FTS_TABLE}({FTS_TABLE}, rowid, title, body)"
-    " VALUES ('delete', old.id, old.title, old.body); END",
-    "CREATE TRIGGER search_entries_au AFTER UPDATE ON search_entries BEGIN"
-    f" INSERT INTO {FTS_TABLE}({FTS_TABLE}, rowid, title, body)"
-    " VALUES ('delete', old.id, old.title, old.body);"
-    f" INSERT INTO {FTS_TABLE}(rowid, title, body) VALUES (new.id, new.title, new.body); END",
+
+def _fts5(table: str) -> str:
+    """SQLite: an FTS5 table over the texts of `search_entries` (external content)."""
+    return (
+        f"CREATE VIRTUAL TABLE {table} USING fts5(title, body, content='search_entries',"
+        " content_rowid='id', tokenize='unicode61 remove_diacritics 2')"
+    )
+
+
+def _fts5_add(table: str, relevant_only: bool = False) -> str:
+    """A trigger's statement indexing the new row's texts (if relevant, with `relevant_only`)."""
+    row = "new.id, new.title, new.body"
+    values = f"SELECT {row} WHERE new.relevant" if relevant_only else f"VALUES ({row})"
+    return f"INSERT INTO {table}(rowid, title, body) {values};"
+
+
+def _fts5_remove(table: str, relevant_only: bool = False) -> str:
+    """A trigger's statement taking the old row's texts out of an FTS5 table."""
+    row = "'delete', old.id, old.title, old.body"
+    values = f"SELECT {row} WHERE old.relevant" if relevant_only else f"VALUES ({row})"
+    return f"INSERT INTO {table}({table}, rowid, title, body) {values};"
+
+
+def _trigger(name: str, event: str, *statements: str) -> str:
+    return f"CREATE TRIGGER {name} {event} ON search_entries BEGIN {' '.join(statements)} END"
+
+
+# The whole index's triggers, as 0013 makes them.
+_SQLITE_TRIGGERS = (
+    _trigger("search_entries_ai", "AFTER INSERT", _fts5_add(FTS_TABLE)),
+    _trigger("search_entries_ad", "AFTER DELETE", _fts5_remove(FTS_TABLE)),
+    _trigger("search_entries_au", "AFTER UPDATE", _fts5_remove(FTS_TABLE), _fts5_add(FTS_TABLE)),
 )
+_SQLITE_OBJECTS = (_fts5(FTS_TABLE), *_SQLITE_TRIGGERS)
 # Made after the index is first filled (faster than growing them row by row).
 _INDEXES = {
     # What a search reads of each notice it finds, without the notice's row (its snapshot makes
@@ -185,36 +206,38 @@ def drop_indexes(conn: Connection) -> None:
 # fewer rows than ranking every notice's and keeping the relevant ones (issue 27). Each entry
 # carries its notice's `relevant`, written with it and kept by a trigger on `notices`.
 
-_UPDATE_WHOLE = (
-    # The whole index reads an entry again when its texts change, not its relevance.
-    "CREATE TRIGGER search_entries_au AFTER UPDATE OF title, body ON search_entries BEGIN"
-    f" INSERT INTO {FTS_TABLE}({FTS_TABLE}, rowid, title, body)"
-    " VALUES ('delete', old.id, old.title, old.body);"
-    f" INSERT INTO {FTS_TABLE}(rowid, title, body) VALUES (new.id, new.title, new.body); END"
-)
 _SQLITE_RELEVANT = (
-    f"CREATE VIRTUAL TABLE {FTS_RELEVANT} USING fts5(title, body, content='search_entries',"
-    " content_rowid='id', tokenize='unicode61 remove_diacritics 2')",
+    _fts5(FTS_RELEVANT),
     # One trigger an insert or a delete fires, for both indexes: a trigger more for each row
     # made a first poll 3% slower.
     "DROP TRIGGER IF EXISTS search_entries_ai",
-    "CREATE TRIGGER search_entries_ai AFTER INSERT ON search_entries BEGIN"
-    f" INSERT INTO {FTS_TABLE}(rowid, title, body) VALUES (new.id, new.title, new.body);"
-    f" INSERT INTO {FTS_RELEVANT}(rowid, title, body) SELECT new.id, new.title, new.body"
-    " WHERE new.relevant; END",
+    _trigger(
+        "search_entries_ai",
+        "AFTER INSERT",
+        _fts5_add(FTS_TABLE),
+        _fts5_add(FTS_RELEVANT, relevant_only=True),
+    ),
     "DROP TRIGGER IF EXISTS search_entries_ad",
-    "CREATE TRIGGER search_entries_ad AFTER DELETE ON search_entries BEGIN"
-    f" INSERT INTO {FTS_TABLE}({FTS_TABLE}, rowid, title, body)"
-    " VALUES ('delete', old.id, old.title, old.body);"
-    f" INSERT INTO {FTS_RELEVANT}({FTS_RELEVANT}, rowid, title, body)"
-    " SELECT 'delete', old.id, old.title, old.body WHERE old.relevant; END",
+    _trigger(
+        "search_entries_ad",
+        "AFTER DELETE",
+        _fts5_remove(FTS_TABLE),
+        _fts5_remove(FTS_RELEVANT, relevant_only=True),
+    ),
+    # The whole index reads an entry again when its texts change, not its relevance.
     "DROP TRIGGER IF EXISTS search_entries_au",
-    _UPDATE_WHOLE,
-    "CREATE TRIGGER search_entries_au_relevant AFTER UPDATE OF title, body, relevant"
-    f" ON search_entries BEGIN INSERT INTO {FTS_RELEVANT}({FTS_RELEVANT}, rowid, title, body)"
-    " SELECT 'delete', old.id, old.title, old.body WHERE old.relevant;"
-    f" INSERT INTO {FTS_RELEVANT}(rowid, title, body) SELECT new.id, new.title, new.body"
-    " WHERE new.relevant; END",
+    _trigger(
+        "search_entries_au",
+        "AFTER UPDATE OF title, body",
+        _fts5_remove(FTS_TABLE),
+        _fts5_add(FTS_TABLE),
+    ),
+    _trigger(
+        "search_entries_au_relevant",
+        "AFTER UPDATE OF title, body, relevant",
+        _fts5_remove(FTS_RELEVANT, relevant_only=True),
+        _fts5_add(FTS_RELEVANT, relevant_only=True),
+    ),
     "CREATE TRIGGER notices_relevant AFTER UPDATE OF relevant ON notices"
     " WHEN old.relevant IS NOT new.relevant BEGIN UPDATE search_entries"
     " SET relevant = new.relevant WHERE notice_id = new.id; END",
@@ -247,7 +270,7 @@ def drop_relevant_objects(conn: Connection) -> None:
             conn.exec_driver_sql(f"DROP TRIGGER IF EXISTS search_entries_{name}")
         conn.exec_driver_sql("DROP TRIGGER IF EXISTS notices_relevant")
         conn.exec_driver_sql(f"DROP TABLE IF EXISTS {FTS_RELEVANT}")
-        for statement in _SQLITE_OBJECTS[1:]:  # the whole index's triggers as 0013 made them
+        for statement in _SQLITE_TRIGGERS:
             conn.exec_driver_sql(statement)
         return
     conn.exec_driver_sql("DROP TRIGGER IF EXISTS notices_relevant ON notices")
@@ -972,8 +995,9 @@ def _snippets(session: Session, query: Query, hits: list[Hit], per_hit: int = 3)
         f" WHERE n.parent_id IN ({procs})",
     )
     matcher = Matcher.of(query.groups)
-    # Each entry that says the query, best first: (score, procedure, entry, where it says it).
-    found: dict[int, tuple[float, int, int, int, str | None, str, list[tuple[int, int]]]] = {}
+    # Each entry that says the query: (minus its score, notice, procedure, document, text, spans),
+    # best first by the first two.
+    found: dict[int, tuple[float, int, int, str | None, str, list[tuple[int, int]]]] = {}
     for entry_id, notice_id, label, title, body, proc in rows:
         if entry_id in found:
             continue
@@ -989,9 +1013,9 @@ def _snippets(session: Session, query: Query, hits: list[Hit], per_hit: int = 3)
         text_first = label is not None or (bool(in_body) and sum(said[1]) >= sum(said[0]))
         shown, spans = (body, in_body) if text_first else (title, in_title)
         score = _TITLE_WEIGHT * len(in_title) + min(len(in_body), 5)
-        found[entry_id] = (-score, notice_id, int(proc), notice_id, label, shown, spans)
+        found[entry_id] = (-score, notice_id, int(proc), label, shown, spans)
     by_proc = {hit.procedure.id: hit for hit in hits}
-    for _, _, proc, notice_id, label, shown, spans in sorted(found.values(), key=lambda f: f[:2]):
+    for _, notice_id, proc, label, shown, spans in sorted(found.values(), key=lambda f: f[:2]):
         hit = by_proc.get(proc)
         if hit is None or len(hit.snippets) >= per_hit:
             continue  # only the passages shown are made
