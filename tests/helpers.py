@@ -60,19 +60,27 @@ class BoampPortal:
         return Reply(200, json.dumps(body).encode())
 
 
-def database_at(database_url: str, revision: str) -> Any:
-    """An engine on a database migrated up to `revision` only (an older release's schema), with
-    one source (id 1, `s`): what a migration test fills before `upgrade` brings it to head."""
+def migrate_to(engine: Any, revision: str) -> None:
+    """Migrate the database of `engine` up to `revision` only (an older release's schema)."""
     from alembic import command  # noqa: PLC0415
-    from sqlalchemy import text  # noqa: PLC0415
 
-    from watcher.db.session import alembic_config, make_engine  # noqa: PLC0415
+    from watcher.db.session import alembic_config  # noqa: PLC0415
 
-    engine = make_engine(database_url)
     cfg = alembic_config(engine.url.render_as_string(hide_password=False))
     with engine.begin() as conn:
         cfg.attributes["connection"] = conn
         command.upgrade(cfg, revision)
+
+
+def database_at(database_url: str, revision: str) -> Any:
+    """An engine on a database migrated up to `revision` only, with one source (id 1, `s`):
+    what a migration test fills before `upgrade` brings it to head."""
+    from sqlalchemy import text  # noqa: PLC0415
+
+    from watcher.db.session import make_engine  # noqa: PLC0415
+
+    engine = make_engine(database_url)
+    migrate_to(engine, revision)
     with engine.begin() as conn:
         conn.execute(
             text(

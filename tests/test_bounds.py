@@ -26,12 +26,11 @@ from typing import Any
 
 import httpx
 import pytest
-from alembic import command
 from click.testing import CliRunner
 from sqlalchemy import Engine, event, inspect, select, text
 from starlette.testclient import TestClient
 
-from tests.helpers import BoampPortal, runtime_env
+from tests.helpers import BoampPortal, migrate_to, runtime_env
 from tests.loopback import LoopbackServer, Reply, Request
 from tests.mailbox import Mailbox
 from tests.test_documents import DocsPortal, documents, set_notice, sync
@@ -40,7 +39,7 @@ from tests.test_pipeline import sources_yaml
 from tests.test_timeline import award
 from watcher.cli import main
 from watcher.db.models import Notice, SourceState
-from watcher.db.session import alembic_config, make_engine, shipped_head, upgrade
+from watcher.db.session import make_engine, shipped_head, upgrade
 from watcher.errors import StorageError, TooLargeError
 from watcher.notify import deliver_pending
 from watcher.notify.subscribers import Filters, add_confirmed
@@ -541,13 +540,6 @@ def test_row14_host_header_never_makes_a_redirect_or_an_origin_trusted(
 # Row 7: `kill -9` during `watcher db upgrade` on SQLite, and what older releases left behind.
 
 
-def _migrate_to(engine: Engine, revision: str) -> None:
-    cfg = alembic_config(engine.url.render_as_string(hide_password=False))
-    with engine.begin() as conn:
-        cfg.attributes["connection"] = conn
-        command.upgrade(cfg, revision)
-
-
 def _revision(engine: Engine) -> str | None:
     with engine.connect() as conn:
         return conn.execute(text("SELECT version_num FROM alembic_version")).scalar()
@@ -555,7 +547,7 @@ def _revision(engine: Engine) -> str | None:
 
 def test_row7_a_migration_stopped_midway_leaves_the_previous_schema(database_url: str) -> None:
     engine = make_engine(database_url)
-    _migrate_to(engine, "0007")
+    migrate_to(engine, "0007")
 
     def die(_conn: object, _cursor: object, statement: str, *_args: object) -> None:
         if "CREATE INDEX" in statement and "company_contracts" in statement:
@@ -582,7 +574,7 @@ sqlite_only = pytest.mark.skipif(bool(PG), reason="half-migrated databases come 
 @sqlite_only
 def test_row7_half_migrated_database_of_an_older_release_is_repaired(database_url: str) -> None:
     engine = make_engine(database_url)
-    _migrate_to(engine, "0008")
+    migrate_to(engine, "0008")
     with engine.begin() as conn:  # what 0008 killed midway left: its tables, 0007's record
         conn.execute(text("UPDATE alembic_version SET version_num = '0007'"))
         conn.execute(text('CREATE TABLE "_alembic_tmp_subscribers" (id INTEGER)'))
@@ -597,7 +589,7 @@ def test_row7_half_migrated_database_of_an_older_release_is_repaired(database_ur
 @sqlite_only
 def test_row7_first_upgrade_killed_midway_is_repaired(database_url: str) -> None:
     engine = make_engine(database_url)
-    _migrate_to(engine, "0003")
+    migrate_to(engine, "0003")
     with engine.begin() as conn:  # tables without a migration record: "no migration record"
         conn.execute(text("DROP TABLE alembic_version"))
     try:
@@ -610,7 +602,7 @@ def test_row7_first_upgrade_killed_midway_is_repaired(database_url: str) -> None
 @sqlite_only
 def test_row7_tables_with_rows_are_never_dropped(database_url: str) -> None:
     engine = make_engine(database_url)
-    _migrate_to(engine, "0003")
+    migrate_to(engine, "0003")
     with engine.begin() as conn:
         conn.execute(text("DROP TABLE alembic_version"))
         conn.execute(

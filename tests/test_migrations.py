@@ -8,6 +8,7 @@ from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import inspect
 
+from tests.helpers import OLD_SCHEMA_NOW, database_at
 from watcher.db.base import Base
 from watcher.db.search import managed_in_sql
 from watcher.db.session import make_engine, upgrade
@@ -36,26 +37,12 @@ def test_upgrade_empty_database_then_no_drift(database_url: str) -> None:
 
 def test_departments_migration_keeps_every_stored_departement(database_url: str) -> None:
     """0007 (issue 13): the one-value `department` of stored notices becomes their list."""
-    from alembic import command  # noqa: PLC0415
     from sqlalchemy import text  # noqa: PLC0415
 
-    from watcher.db.session import alembic_config  # noqa: PLC0415
-
-    engine = make_engine(database_url)
+    engine = database_at(database_url, "0005")
     try:
-        cfg = alembic_config(engine.url.render_as_string(hide_password=False))
+        now = OLD_SCHEMA_NOW
         with engine.begin() as conn:
-            cfg.attributes["connection"] = conn
-            command.upgrade(cfg, "0005")
-        now = "2026-12-01 08:00:00+00:00"
-        with engine.begin() as conn:
-            conn.execute(
-                text(
-                    "INSERT INTO sources (id, name, kind, consecutive_failures, created_at)"
-                    " VALUES (1, 's', 'boamp', 0, :now)"
-                ),
-                {"now": now},
-            )
             for nid, dept in ((1, "57"), (2, None)):
                 conn.execute(
                     text(
@@ -80,18 +67,11 @@ def test_departments_migration_keeps_every_stored_departement(database_url: str)
 def test_compiled_migration_compiles_every_stored_procedure(database_url: str) -> None:
     """0011 (issue 23): procedures stored before get their compiled record, on their first
     notice only."""
-    from alembic import command  # noqa: PLC0415
     from sqlalchemy import text  # noqa: PLC0415
 
-    from watcher.db.session import alembic_config  # noqa: PLC0415
-
-    engine = make_engine(database_url)
+    engine = database_at(database_url, "0010")
     try:
-        cfg = alembic_config(engine.url.render_as_string(hide_password=False))
-        with engine.begin() as conn:
-            cfg.attributes["connection"] = conn
-            command.upgrade(cfg, "0010")
-        now = "2026-12-01 08:00:00+00:00"
+        now = OLD_SCHEMA_NOW
         snapshots = {
             1: '{"title": "Construction du CRA", "published": "2026-11-20",'
             ' "deadline": "2027-02-15T11:00:00+00:00", "value": 40000000.0}',
@@ -99,13 +79,6 @@ def test_compiled_migration_compiles_every_stored_procedure(database_url: str) -
             ' "currency": "EUR", "winners": ["SPIE BATIGNOLLES NORD"]}',
         }
         with engine.begin() as conn:
-            conn.execute(
-                text(
-                    "INSERT INTO sources (id, name, kind, consecutive_failures, created_at)"
-                    " VALUES (1, 's', 'boamp', 0, :now)"
-                ),
-                {"now": now},
-            )
             for nid, parent, phase, kind in (
                 (1, None, "tender", "notice"),
                 (2, 1, "award", "award"),
