@@ -211,6 +211,8 @@ def _db_rows(db: str, series: dict[str, list[Measured]], old: Series) -> list[Ro
     rehash = Series.of(series[f"{db} hash floor"])
     store_cpu = Series.of(series[f"{db} storage floor"], "cpu")
     rehash_cpu = Series.of(series[f"{db} hash floor"], "cpu")
+    first_cpu = Series.of(series[f"{db} poll first"], "cpu")
+    again_cpu = Series.of(series[f"{db} poll again"], "cpu")
     first = Series.of(series[f"{db} whole first"])
     again = Series.of(series[f"{db} whole again"])
     first_poll = Series(tuple(poll_seconds(m) for m in series[f"{db} whole first"]), first.peaks)
@@ -278,16 +280,16 @@ def _db_rows(db: str, series: dict[str, list[Measured]], old: Series) -> list[Ro
         Row(
             "ingest",
             f"{db}: poll alone in-process, first poll, CPU seconds",
-            Series.of(series[f"{db} poll first"], "cpu").text(memory=False),
+            first_cpu.text(memory=False),
             f"storage floor CPU {seconds(store_cpu.median)}",
-            times(Series.of(series[f"{db} poll first"], "cpu").median, store_cpu.median),
+            times(first_cpu.median, store_cpu.median),
         ),
         Row(
             "ingest",
             f"{db}: poll alone in-process, unchanged re-poll, CPU seconds",
-            Series.of(series[f"{db} poll again"], "cpu").text(memory=False),
+            again_cpu.text(memory=False),
             f"hash floor CPU {seconds(rehash_cpu.median)}",
-            times(Series.of(series[f"{db} poll again"], "cpu").median, rehash_cpu.median),
+            times(again_cpu.median, rehash_cpu.median),
         ),
         Row(
             "ingest",
