@@ -10,17 +10,13 @@ from typing import Any
 
 import pytest
 
-from tests.test_ocds import NOW, records_by_kind
+from tests.test_ocds import NOW, records_by_kind, store_every_kind
 from watcher.companies.extract import Award
 from watcher.companies.resolve import Mention
 from watcher.companies.store import counted_once
 from watcher.core.compiled import Member, compile_procedure, status_at
-from watcher.db.models import SourceState
-from watcher.db.session import session_scope
-from watcher.db.store import PollStore
 from watcher.pipeline.ocds import record, roots
 from watcher.pipeline.runtime import Runtime
-from watcher.records import RawPage, RunResult
 
 PIN = Member(1, "26-90001", "boamp", "boamp", "planning", "prior_information",
              {"title": "Avis de préinformation — CRA", "published": "2026-09-15",
@@ -118,14 +114,7 @@ def test_the_compiled_procedure_agrees_with_the_ocds_compiled_release(
     """Over the test data of every source kind: buyer, title, deadline, estimate, winners and
     awarded amount say the same in the stored record and in ocdsmerge's compiledRelease."""
     runtime = make_runtime("sources: []\n")
-    with session_scope(runtime.sessions) as session:
-        for kind, records in records_by_kind():
-            state = SourceState(name=kind, kind=kind, consecutive_failures=0)
-            session.add(state)
-            session.flush()
-            store = PollStore(session, state, runtime.matcher, NOW, RunResult(source=kind))
-            store.add_page(RawPage(url=f"https://{kind}.example/", content=b""), records)
-            store.finish()
+    store_every_kind(runtime)
     compared: dict[str, int] = {}
     with runtime.sessions() as session:
         for root in roots(session, relevant_only=False):

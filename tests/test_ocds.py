@@ -91,6 +91,20 @@ def records_by_kind() -> Iterator[tuple[str, list[NoticeRecord]]]:
     yield "feed", test_feed.parse("atom.xml") + test_feed.parse("rss.xml")
 
 
+def store_every_kind(runtime: Runtime) -> None:
+    """Store the records of every source kind (`records_by_kind`), each kind as a source of
+    its own polled at NOW."""
+    with session_scope(runtime.sessions) as session:
+        for kind, records in records_by_kind():
+            assert records, kind
+            state = SourceState(name=kind, kind=kind, consecutive_failures=0)
+            session.add(state)
+            session.flush()
+            store = PollStore(session, state, runtime.matcher, NOW, RunResult(source=kind))
+            store.add_page(RawPage(url=f"https://{kind}.example/", content=b""), records)
+            store.finish()
+
+
 SCHEMAS = Path(__file__).parent / "schemas" / "ocds"
 SHIPPED = Path(__file__).parent.parent / "watcher" / "pipeline" / "schemas" / "ocds"
 
@@ -131,15 +145,7 @@ def _validate_package(data: dict[str, Any]) -> int:
 def test_every_source_kind_exports_valid_ocds(make_runtime: Callable[..., Runtime]) -> None:
     runtime = make_runtime("sources: []\n")
     counts: dict[str, tuple[int, int]] = {}
-    with session_scope(runtime.sessions) as session:
-        for kind, records in records_by_kind():
-            assert records, kind
-            state = SourceState(name=kind, kind=kind, consecutive_failures=0)
-            session.add(state)
-            session.flush()
-            store = PollStore(session, state, runtime.matcher, NOW, RunResult(source=kind))
-            store.add_page(RawPage(url=f"https://{kind}.example/", content=b""), records)
-            store.finish()
+    store_every_kind(runtime)
     with runtime.sessions() as session:
         everything = roots(session, relevant_only=False)
         for kind in [k for k, _ in records_by_kind()]:
@@ -194,17 +200,6 @@ def test_release_errors_name_what_is_wrong(tag: str) -> None:
     assert release_errors([{k: v for k, v in good.items() if k != "date"}])
 
 
-def _kinds_database(runtime: Runtime) -> None:
-    with session_scope(runtime.sessions) as session:
-        for kind, records in records_by_kind():
-            state = SourceState(name=kind, kind=kind, consecutive_failures=0)
-            session.add(state)
-            session.flush()
-            store = PollStore(session, state, runtime.matcher, NOW, RunResult(source=kind))
-            store.add_page(RawPage(url=f"https://{kind}.example/", content=b""), records)
-            store.finish()
-
-
 @pytest.mark.parametrize("batch", [1, 3, 200])
 def test_the_streamed_package_is_the_package_as_json(
     make_runtime: Callable[..., Runtime], monkeypatch: pytest.MonkeyPatch, batch: int
@@ -212,7 +207,7 @@ def test_the_streamed_package_is_the_package_as_json(
     """Issue 29: `export --ocds` writes the package record by record, reading the procedures in
     batches; the text is the very one of the package made whole in memory."""
     runtime = make_runtime("sources: []\n")
-    _kinds_database(runtime)
+    store_every_kind(runtime)
     monkeypatch.setattr(ocds, "BATCH", batch)
     with runtime.sessions() as session:
         for relevant_only in (True, False):
@@ -253,7 +248,7 @@ def test_export_ocds_to_a_file_is_whole_or_not_at_all(
     make_runtime: Callable[..., Runtime], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     runtime = make_runtime("sources: []\n")
-    _kinds_database(runtime)
+    store_every_kind(runtime)
     env = runtime_env(runtime)
     out = tmp_path / "export" / "ocds.json"
     out.parent.mkdir()

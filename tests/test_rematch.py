@@ -13,7 +13,7 @@ from click.testing import CliRunner
 from sqlalchemy import select
 
 from tests.helpers import runtime_env
-from tests.test_ocds import NOW, _kinds_database
+from tests.test_ocds import NOW, store_every_kind
 from watcher.cli import main
 from watcher.cli.common import Progress
 from watcher.db.models import Event, Notice
@@ -63,7 +63,7 @@ def test_rematch_gives_each_notice_the_verdict_of_the_rules(
     batch: int,
 ) -> None:
     runtime = make_runtime("sources: []\n")
-    _kinds_database(runtime)
+    store_every_kind(runtime)
     before, events_before = _state(runtime)
     extra = tmp_path / "extra.yaml"
     extra.write_text(rules or "{}\n", encoding="utf-8")
@@ -109,7 +109,7 @@ def test_rematch_gives_each_notice_the_verdict_of_the_rules(
 
 def test_rematch_command_says_what_it_did(make_runtime: Callable[..., Runtime]) -> None:
     runtime = make_runtime("sources: []\n")
-    _kinds_database(runtime)
+    store_every_kind(runtime)
     result = CliRunner(env=runtime_env(runtime)).invoke(main, ["rematch"])
     assert result.exit_code == 0, result.output
     count = len(_state(runtime)[0])
