@@ -629,7 +629,7 @@ def test_an_html_page_of_300_relevant_items_renamed_at_each_poll(
 def test_kill_9_during_watcher_db_upgrade(
     tmp_path: Path, figure: Callable[..., None], database_url: str
 ) -> None:
-    from tests.test_bounds import _migrate_to  # noqa: PLC0415
+    from tests.helpers import migrate_to  # noqa: PLC0415
     from watcher.db.session import make_engine  # noqa: PLC0415
 
     rng = random.Random(SEED)
@@ -643,7 +643,7 @@ def test_kill_9_during_watcher_db_upgrade(
                 for table in sorted(inspect(conn).get_table_names(), reverse=True):
                     conn.execute(text(f'DROP TABLE IF EXISTS "{table}" CASCADE'))
         if n % 2:
-            _migrate_to(engine, "0007")
+            migrate_to(engine, "0007")
         engine.dispose()
         env = {**os.environ, "WATCHER_DATABASE_URL": url, "WATCHER_DATA_DIR": str(tmp_path)}
         victim = subprocess.Popen(
